@@ -1,0 +1,8 @@
+"""``md.autograd``: the Function mechanism, the backward engine, grad mode and gradcheck."""
+from .engine import backward, grad
+from .function import Context, Function, once_differentiable
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck
+
+__all__ = ["Context", "Function", "GradcheckError", "backward", "enable_grad", "grad", "gradcheck",
+           "is_grad_enabled", "no_grad", "once_differentiable", "set_grad_enabled"]

@@ -1,0 +1,171 @@
+"""The backward engine: an iterative topological walk over recorded nodes (no recursion limit)."""
+from .grad_mode import set_grad_enabled
+
+
+def _reduce_to(grad, shape, node):
+    """Sum a broadcast gradient back to ``shape`` -- the one place broadcasting is undone."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0 or any(s != 1 and g != s for g, s in zip(grad.shape[extra:], shape)):
+        raise RuntimeError(f"{node.name}.backward returned a gradient of shape {grad.shape} for an input of "
+                           f"shape {shape}")
+    dims = tuple(range(extra)) + tuple(extra + i for i, s in enumerate(shape) if s == 1 and grad.shape[extra + i] != 1)
+    if dims:
+        grad = grad.sum(dim=dims, keepdim=True)
+    return grad.reshape(shape)
+
+
+def _toposort_counts(roots):
+    """For every node reachable from ``roots``: how many edges from reachable nodes point at it."""
+    deps, seen, stack = {}, set(roots), list(roots)
+    while stack:
+        node = stack.pop()
+        for e in node.edges:
+            if e is not None and e.node is not None:
+                deps[e.node] = deps.get(e.node, 0) + 1
+                if e.node not in seen:
+                    seen.add(e.node)
+                    stack.append(e.node)
+    return deps
+
+
+def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accumulate=True):
+    """Propagate ``grads`` from ``outputs`` to every leaf.
+
+    ``capture`` maps keys (``id(leaf)`` or ``(node, nr)``) to slots whose gradient is returned
+    in a dict instead of (``accumulate=False``) or besides being accumulated into ``.grad``.
+    """
+    from ..tensor import Tensor  # noqa: PLC0415
+
+    found = {}
+    capture = capture or {}
+
+    def add(store, key, g):
+        store[key] = g if store.get(key) is None else store[key] + g
+
+    def to_leaf(t, g):
+        if id(t) in capture:
+            add(found, id(t), g)
+        elif accumulate:
+            if t.grad is None:
+                t.grad = g if create_graph else Tensor._wrap(g.data.copy())   # own the array: it may be shared
+            elif create_graph:
+                t.grad = t.grad + g
+            else:
+                t.grad.data += g.data
+
+    pending = {}
+    for t, g in zip(outputs, grads):
+        if t._node is None:
+            to_leaf(t, g)
+        else:
+            slots = pending.setdefault(t._node, [None] * len(t._node.out_meta))
+            slots[t._nr] = g if slots[t._nr] is None else slots[t._nr] + g
+    roots = list(pending)
+    deps = _toposort_counts(roots)
+    ready = [n for n in roots if deps.get(n, 0) == 0]
+    with set_grad_enabled(create_graph):
+        while ready:
+            node = ready.pop()
+            if node.ctx._released:
+                raise RuntimeError(f"backward: trying to go through the graph a second time at {node.name}; its "
+                                   "saved tensors were freed. Pass retain_graph=True to the first backward")
+            slots = pending.pop(node)
+            for nr, (shape, dtype, device) in enumerate(node.out_meta):
+                if slots[nr] is None:
+                    slots[nr] = Tensor._zeros(shape, dtype, device)
+                if (node, nr) in capture:
+                    add(found, (node, nr), slots[nr])
+                if node.retained and nr in node.retained:
+                    node.retained[nr].grad = slots[nr] if create_graph else slots[nr].detach()
+            in_grads = node.fn.backward(node.ctx, *slots)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            if len(in_grads) > len(node.edges):
+                raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
+                                   f"{len(node.edges)} forward inputs")
+            for edge, g in zip(node.edges, in_grads):
+                if edge is None or g is None:
+                    continue
+                if not isinstance(g, Tensor):
+                    g = Tensor._wrap(g)
+                g = _reduce_to(g, edge.shape, node)
+                if g.dtype != edge.dtype:
+                    g = g.astype(edge.dtype)
+                if edge.leaf is not None:
+                    to_leaf(edge.leaf, g)
+                else:
+                    slots = pending.setdefault(edge.node, [None] * len(edge.node.out_meta))
+                    slots[edge.nr] = g if slots[edge.nr] is None else slots[edge.nr] + g
+            for edge in node.edges:
+                if edge is not None and edge.node is not None:
+                    deps[edge.node] -= 1
+                    if deps[edge.node] == 0:
+                        ready.append(edge.node)
+            if not retain_graph:
+                node.ctx._release()
+    return found
+
+
+def _root_grads(outputs, grad_outputs, op):
+    from ..tensor import Tensor  # noqa: PLC0415
+
+    grads = []
+    for i, t in enumerate(outputs):
+        g = grad_outputs[i] if grad_outputs is not None else None
+        if not t.requires_grad:
+            raise RuntimeError(f"{op}: output {i} of shape {t.shape} does not require grad and has no graph "
+                               "(was it computed under no_grad, or from tensors without requires_grad=True?)")
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError(f"{op}: grad can be created implicitly only for scalar outputs; output {i} has "
+                                   f"shape {t.shape}: pass gradient= of that shape")
+            g = Tensor._ones(t.shape, t.dtype, t.device)
+        elif not isinstance(g, Tensor):
+            g = Tensor._wrap(t._xp.asarray(g, dtype=t.dtype.np))
+        if g.shape != t.shape:
+            raise RuntimeError(f"{op}: gradient of shape {g.shape} does not match output {i} of shape {t.shape}")
+        grads.append(g)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """Accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
+    tensors = [tensors] if not isinstance(tensors, (list, tuple)) else list(tensors)
+    if grad_tensors is not None and not isinstance(grad_tensors, (list, tuple)):
+        grad_tensors = [grad_tensors]
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    run_backward(tensors, _root_grads(tensors, grad_tensors, "backward"), retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Return d(outputs)/d(inputs) as a tuple, without touching any ``.grad``.
+
+    Example:
+        >>> x = md.tensor([3.0], requires_grad=True)
+        >>> (g,) = md.autograd.grad(x ** 2, x)   # g == [6.0]
+    """
+    from ..tensor import Tensor  # noqa: PLC0415
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is not None and isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    keys = []
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} of shape {t.shape} does not require grad")
+        keys.append(id(t) if t._node is None else (t._node, t._nr))
+    found = run_backward(outputs, _root_grads(outputs, grad_outputs, "grad"), retain_graph, create_graph,
+                         capture=dict.fromkeys(keys), accumulate=False)
+    result = []
+    for i, (t, k) in enumerate(zip(inputs, keys)):
+        g = found.get(k)
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: input {i} of shape {t.shape} was not used to compute the outputs; "
+                               "pass allow_unused=True to get None for it")
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,144 @@
+"""``Function``: the one mechanism every differentiable op uses, built-in or user-defined."""
+import functools
+
+from .grad_mode import is_grad_enabled, no_grad
+
+
+class Context:
+    """What ``forward`` leaves for ``backward``: saved tensors, flags, any attribute you set."""
+
+    def __init__(self):
+        self._saved = ()
+        self._versions = ()
+        self._released = False
+        self.needs_input_grad = ()
+        self._non_differentiable = ()
+
+    def save_for_backward(self, *tensors):
+        """Keep tensors (or None) for backward; in-place changes to them before backward are detected."""
+        self._saved = tensors
+        self._versions = tuple(getattr(t, "_version", None) for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        if self._released:
+            raise RuntimeError("backward: the saved tensors of this graph were freed by an earlier backward; "
+                               "pass retain_graph=True to the first backward to go through it twice")
+        for i, (t, v) in enumerate(zip(self._saved, self._versions)):
+            if v is not None and t._version != v:
+                raise RuntimeError(f"backward: saved tensor {i} of shape {t.shape} was modified in place after it "
+                                   f"was saved (version {v} -> {t._version}); its gradient would be wrong")
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors):
+        """Outputs that never get a gradient (indices, masks)."""
+        self._non_differentiable = tensors
+
+    def _release(self):
+        self._saved = ()
+        self._released = True
+
+
+class Edge:
+    """Where a gradient goes: into a leaf's ``.grad``, or into output ``nr`` of a parent node."""
+
+    __slots__ = ("leaf", "node", "nr", "shape", "dtype")
+
+    def __init__(self, t):
+        self.leaf = t if t._node is None else None
+        self.node, self.nr = t._node, t._nr
+        self.shape, self.dtype = t.shape, t.dtype
+
+
+class Node:
+    """One recorded call of a Function: the context and the edges to its inputs."""
+
+    __slots__ = ("fn", "ctx", "edges", "out_meta", "retained", "__weakref__")
+
+    def __init__(self, fn, ctx, edges, out_meta):
+        self.fn, self.ctx, self.edges, self.out_meta = fn, ctx, edges, out_meta
+        self.retained = None        # output nr -> Tensor that called retain_grad()
+
+    @property
+    def name(self):
+        return self.fn.__name__
+
+    def __repr__(self):
+        return f"<{self.name}Backward>"
+
+
+class Function:
+    """Base class of differentiable operations.
+
+    Subclass it with static ``forward(ctx, *args)`` (returns an array, a Tensor, or a tuple
+    of them) and ``backward(ctx, *grads)`` (returns one gradient per ``forward`` argument,
+    ``None`` where there is none; trailing ``None`` may be left out). Call ``MyOp.apply(...)``.
+    Tensors must be passed positionally to be differentiated. ``backward`` receives and
+    returns Tensors in the *output's* shape: broadcast reduction happens in the engine.
+
+    Example:
+        >>> class Cube(md.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x.data ** 3
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         (x,) = ctx.saved_tensors
+        ...         return grad * 3 * x ** 2
+        >>> Cube.apply(md.tensor([2.0], requires_grad=True))
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ..tensor import Tensor  # noqa: PLC0415 -- tensor.py imports this module
+
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if len(tensors) > 1:
+            dev = tensors[0].device
+            for t in tensors[1:]:
+                if t.device != dev:
+                    raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {dev} and "
+                                       f"{t.device} (shapes {tensors[0].shape} and {t.shape}); move one with .to()")
+        ctx = Context()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = is_grad_enabled() and any(ctx.needs_input_grad)
+        with no_grad():
+            raw = cls.forward(ctx, *args, **kwargs)
+        many = isinstance(raw, tuple)
+        outs = []
+        for o in (raw if many else (raw,)):
+            if isinstance(o, Tensor):
+                if any(o is a for a in args):   # never re-parent an input: return an alias instead
+                    o = Tensor._wrap(o.data)
+            else:
+                o = Tensor._wrap(o)
+            outs.append(o)
+        if record:
+            edges = tuple(Edge(a) if need else None for a, need in zip(args, ctx.needs_input_grad))
+            node = Node(cls, ctx, edges, tuple((o.shape, o.dtype, o.device) for o in outs))
+            skip = {id(t) for t in ctx._non_differentiable}
+            for i, o in enumerate(outs):
+                if o.dtype.is_floating_point and id(o) not in skip:
+                    o._node, o._nr, o.requires_grad = node, i, True
+        return tuple(outs) if many else outs[0]
+
+
+def once_differentiable(backward):
+    """Mark a backward that uses raw kernels: asking for its derivative (create_graph) is an error."""
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        if is_grad_enabled() and any(g is not None and g.requires_grad for g in grads):
+            raise RuntimeError(f"{backward.__qualname__.split('.')[0]}: this backward is a raw kernel and is not "
+                               "differentiable itself (create_graph=True through it is not supported)")
+        with no_grad():
+            return backward(ctx, *grads)
+    return wrapper

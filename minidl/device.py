@@ -1,0 +1,84 @@
+"""Devices: where a tensor's array lives, and the array module (NumPy or CuPy) that serves it."""
+import numpy as np
+
+
+class Device:
+    """``Device("cpu")``, ``Device("cuda:0")``; compares equal to its string form."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu"):
+        if isinstance(spec, Device):
+            self.type, self.index = spec.type, spec.index
+            return
+        name, _, idx = str(spec).partition(":")
+        if name not in ("cpu", "cuda") or (idx and not idx.isdigit()) or (name == "cpu" and idx not in ("", "0")):
+            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {spec!r}")
+        self.type = name
+        self.index = int(idx) if name == "cuda" and idx else (0 if name == "cuda" else None)
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device('{self}')"
+
+    def __eq__(self, other):
+        try:
+            other = Device(other)
+        except (ValueError, TypeError):
+            return NotImplemented
+        return (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
+CPU = Device("cpu")
+
+
+def _cupy():
+    import cupy  # noqa: PLC0415 -- optional dependency, imported only for GPU work
+    return cupy
+
+
+def is_cuda_array(a):
+    return type(a).__module__.startswith("cupy")
+
+
+def array_module(a):
+    """NumPy for host arrays, CuPy for device arrays: the "xp" every reference kernel uses."""
+    return _cupy() if is_cuda_array(a) else np
+
+
+def device_of(a):
+    return Device(f"cuda:{a.device.id}") if is_cuda_array(a) else CPU
+
+
+def cuda_is_available():
+    """True when CuPy imports *and* a CUDA device is usable (``import cupy`` succeeds without a driver)."""
+    try:
+        return bool(_cupy().is_available())
+    except Exception:  # noqa: BLE001 -- any failure means "no usable GPU"
+        return False
+
+
+def xp_for(device):
+    device = Device(device)
+    if device.type == "cpu":
+        return np
+    if not cuda_is_available():
+        raise RuntimeError(f"device {device}: CUDA is not available (CuPy missing or no usable GPU)")
+    return _cupy()
+
+
+def move(a, device):
+    """Copy array ``a`` to ``device`` (no copy when it is already there)."""
+    device = Device(device)
+    if device_of(a) == device:
+        return a
+    if device.type == "cpu":
+        return a.get()
+    cp = xp_for(device)
+    with cp.cuda.Device(device.index):
+        return cp.asarray(a)

@@ -1,0 +1,193 @@
+"""Convolution and pooling: kernel-backed Functions plus the validating functional forms."""
+from ..autograd.function import Function, once_differentiable
+from ..backends import kernels
+from ..tensor import Tensor
+
+
+def pair(op, name, v):
+    """An int or a pair of ints as a pair of ints."""
+    t = (v, v) if isinstance(v, int) else tuple(v)
+    if len(t) != 2 or not all(isinstance(i, int) for i in t):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    return t
+
+
+def _contig(t):
+    return t._xp.ascontiguousarray(t.data)
+
+
+def _check_float(op, *tensors):
+    ref = tensors[0]
+    for t in tensors:
+        if not t.dtype.is_floating_point:
+            raise TypeError(f"{op}: expected floating tensors, got {t.dtype.name} of shape {t.shape}")
+        if t.dtype != ref.dtype:
+            raise TypeError(f"{op}: dtypes differ: {ref.dtype.name} {ref.shape} and {t.dtype.name} {t.shape}")
+
+
+def _batched(op, x):
+    """Accept (N, C, H, W) or unbatched (C, H, W) like PyTorch; return the 4-D tensor and whether to squeeze."""
+    if x.ndim == 3:
+        return x.unsqueeze(0), True
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
+    return x, False
+
+
+def _out_size(size, k, s, p, d, ceil_mode=False):
+    span = size + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        return 0
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:      # the last window must start inside the input or left pad
+        out -= 1
+    return out
+
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, w, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, w)
+        ctx.geom = (stride, padding, dilation, groups)
+        return kernels.conv2d(_contig(x), _contig(w), *ctx.geom)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        gx, gw = kernels.conv2d_backward(_contig(grad), _contig(x), _contig(w), *ctx.geom)
+        return Tensor._wrap(gx), Tensor._wrap(gw)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as PyTorch), NCHW.
+
+    Args:
+        x: input (N, C, H, W) or (C, H, W).
+        weight: (O, C // groups, KH, KW).
+        bias: optional (O,).
+        stride, padding, dilation: int or (h, w) pair; padding may also be "valid" or "same" (stride 1).
+        groups: split channels into this many independent convolutions.
+
+    Returns:
+        (N, O, OH, OW) with OH = (H + 2 ph - dh (KH - 1) - 1) // sh + 1.
+
+    Example:
+        >>> md.nn.functional.conv2d(md.randn(1, 3, 8, 8), md.randn(4, 3, 3, 3), padding=1).shape
+        (1, 4, 8, 8)
+    """
+    op = "conv2d"
+    x4, squeeze = _batched(op, x)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be 4-D (O, C/groups, KH, KW), got shape {weight.shape}")
+    _check_float(op, x4, weight, *([bias] if bias is not None else []))
+    stride, dilation = pair(op, "stride", stride), pair(op, "dilation", dilation)
+    kh, kw = weight.shape[2:]
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
+        total = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+        if total[0] % 2 or total[1] % 2:
+            raise ValueError(f"{op}: padding='same' with an even effective kernel {total} would need uneven "
+                             "padding, which this op does not do; pad the input explicitly")
+        padding = (total[0] // 2, total[1] // 2)
+    padding = pair(op, "padding", padding)
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: stride and dilation must be >= 1 and padding >= 0, got {stride}, {dilation}, "
+                         f"{padding}")
+    n, c, h, w = x4.shape
+    o = weight.shape[0]
+    if not isinstance(groups, int) or groups < 1 or c % groups or o % groups:
+        raise ValueError(f"{op}: groups={groups} must divide both input channels {c} and output channels {o}")
+    if weight.shape[1] * groups != c:
+        raise ValueError(f"{op}: input of shape {x.shape} has {c} channels but weight of shape {weight.shape} "
+                         f"expects {weight.shape[1] * groups} (C/groups={weight.shape[1]}, groups={groups})")
+    oh = _out_size(h, kh, stride[0], padding[0], dilation[0])
+    ow = _out_size(w, kw, stride[1], padding[1], dilation[1])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: input of shape {x.shape} (padded {h + 2 * padding[0]}x{w + 2 * padding[1]}) is "
+                         f"smaller than the dilated kernel of weight {weight.shape}")
+    if bias is not None and bias.shape != (o,):
+        raise ValueError(f"{op}: bias must have shape ({o},), got {bias.shape}")
+    y = Conv2d.apply(x4, weight, stride, padding, dilation, groups)
+    if bias is not None:
+        y = y + bias.reshape(1, o, 1, 1)
+    return y.squeeze(0) if squeeze else y
+
+
+def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    x4, squeeze = _batched(op, x)
+    _check_float(op, x4)
+    k = pair(op, "kernel_size", kernel_size)
+    s = k if stride is None or stride == [] else pair(op, "stride", stride)
+    p, d = pair(op, "padding", padding), pair(op, "dilation", dilation)
+    if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
+        raise ValueError(f"{op}: kernel_size, stride, dilation must be >= 1 and padding >= 0, got {k}, {s}, {d}, {p}")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    oh = _out_size(x4.shape[2], k[0], s[0], p[0], d[0], ceil_mode)
+    ow = _out_size(x4.shape[3], k[1], s[1], p[1], d[1], ceil_mode)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: input of shape {x.shape} is too small for kernel {k} with padding {p} and "
+                         f"dilation {d} (output would be {oh}x{ow})")
+    return x4, squeeze, k, s, p, d
+
+
+class MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
+        ctx.geom = (kernel_size, stride, padding, dilation, ceil_mode)
+        y, idx = kernels.max_pool2d(_contig(x), *ctx.geom)
+        ctx.save_for_backward(x)
+        ctx.indices = idx
+        indices = Tensor._wrap(idx)
+        ctx.mark_non_differentiable(indices)
+        return Tensor._wrap(y), indices
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad, _):
+        (x,) = ctx.saved_tensors
+        return Tensor._wrap(kernels.max_pool2d_backward(_contig(grad), _contig(x), ctx.indices, *ctx.geom))
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D max pooling, NCHW; NaN propagates; ``return_indices`` also gives flat (h * W + w) argmax indices.
+
+    Example:
+        >>> md.nn.functional.max_pool2d(md.randn(1, 1, 4, 4), 2).shape
+        (1, 1, 2, 2)
+    """
+    x4, squeeze, k, s, p, d = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    y, idx = MaxPool2d.apply(x4, k, s, p, d, bool(ceil_mode))
+    if squeeze:
+        y, idx = y.squeeze(0), idx.squeeze(0)
+    return (y, idx) if return_indices else y
+
+
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad):
+        ctx.geom = (kernel_size, stride, padding, ceil_mode, count_include_pad)
+        ctx.save_for_backward(x)
+        return kernels.avg_pool2d(_contig(x), *ctx.geom)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return Tensor._wrap(kernels.avg_pool2d_backward(_contig(grad), _contig(x), *ctx.geom))
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """2-D average pooling, NCHW, with PyTorch's ``count_include_pad`` and ``ceil_mode`` semantics.
+
+    Example:
+        >>> md.nn.functional.avg_pool2d(md.ones(1, 1, 4, 4), 2).sum().item()
+        4.0
+    """
+    x4, squeeze, k, s, p, _ = _pool_args("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    y = AvgPool2d.apply(x4, k, s, p, bool(ceil_mode), bool(count_include_pad))
+    return y.squeeze(0) if squeeze else y

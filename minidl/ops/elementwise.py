@@ -1,0 +1,546 @@
+"""Elementwise ops: forward and backward side by side. The array module does the arithmetic."""
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
+from ..tensor import Tensor
+
+
+# --- operand handling ----------------------------------------------------------------------
+def _scalar_dtype(t, s):
+    """PyTorch's rule for tensor-with-Python-scalar: the tensor's dtype wins unless the scalar is 'wider'."""
+    if isinstance(s, bool) or t.dtype.is_floating_point:
+        return t.dtype
+    if isinstance(s, float):
+        return dtypes.default_float
+    return dtypes.int64 if t.dtype == dtypes.bool_ else t.dtype
+
+
+def operands(op, a, b):
+    """Two Tensors of one dtype from any mix of Tensors, Python scalars and arrays."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+    if not isinstance(a, Tensor):
+        return _lift(op, a, b), b
+    if not isinstance(b, Tensor):
+        return a, _lift(op, b, a)
+    if a.dtype != b.dtype:
+        common = dtypes.to_dtype(np.promote_types(a.dtype.np, b.dtype.np))
+        a, b = a.astype(common), b.astype(common)
+    return a, b
+
+
+def _lift(op, value, like):
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        dt = _scalar_dtype(like, value)
+        if dt != like.dtype:
+            like = like.astype(dt)
+        return Tensor._wrap(like._xp.asarray(value, dtype=dt.np))
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array_interface__"):
+        arr = np.asarray(value)
+        dt = dtypes.to_dtype(np.promote_types(arr.dtype, like.dtype.np))
+        return Tensor._wrap(like._xp.asarray(arr, dtype=dt.np))
+    raise TypeError(f"{op}: unsupported operand type {type(value).__name__} with a Tensor")
+
+
+def check_broadcast(op, a, b):
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+def _binary(fn, op, a, b):
+    a, b = operands(op, a, b)
+    if a.dtype != b.dtype:          # a scalar may have widened one side
+        common = dtypes.to_dtype(np.promote_types(a.dtype.np, b.dtype.np))
+        a, b = a.astype(common), b.astype(common)
+    check_broadcast(op, a, b)
+    return fn.apply(a, b)
+
+
+def _float_input(x):
+    return x if x.dtype.is_floating_point else x.astype(dtypes.default_float)
+
+
+def saved_output(ctx, recompute):
+    """The forward's output for backward: the stored array normally, recomputed as a graph under create_graph."""
+    return recompute() if is_grad_enabled() else Tensor._wrap(ctx.out)
+
+
+# --- arithmetic -----------------------------------------------------------------------------
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.data + b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.data - b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, -grad
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.data * b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return (grad * b if ctx.needs_input_grad[0] else None), (grad * a if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.data / b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        ga = grad / b if ctx.needs_input_grad[0] else None
+        gb = -grad * a / (b * b) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.data ** b.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        ga = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            # NOTE: d/db a**b = a**b log a; define it as 0 where a == 0 (as PyTorch), not nan
+            safe = where(a > 0, a, 1.0)
+            gb = grad * where(a > 0, a ** b * log(safe), 0.0)
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a.data
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+def add(a, b, alpha=1):
+    """``a + alpha * b`` with broadcasting."""
+    return _binary(Add, "add", a, b if alpha == 1 else b * alpha)
+
+
+def sub(a, b, alpha=1):
+    """``a - alpha * b`` with broadcasting."""
+    return _binary(Sub, "sub", a, b if alpha == 1 else b * alpha)
+
+
+def mul(a, b):
+    """Elementwise product with broadcasting."""
+    return _binary(Mul, "mul", a, b)
+
+
+def div(a, b):
+    """True division with broadcasting (integer inputs give float32, as PyTorch)."""
+    a, b = operands("div", a, b)
+    return _binary(Div, "div", _float_input(a), _float_input(b))
+
+
+def pow(a, b):  # noqa: A001 -- public name from the spec
+    """``a ** b`` elementwise; either side may be a Tensor or a scalar."""
+    return _binary(Pow, "pow", a, b)
+
+
+def neg(a):
+    return Neg.apply(a)
+
+
+# --- unary math -----------------------------------------------------------------------------
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        ctx.out = a._xp.exp(a.data)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * saved_output(ctx, lambda: exp(a))
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a._xp.log(a.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        ctx.out = a._xp.sqrt(a.data)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (2 * saved_output(ctx, lambda: sqrt(a)))
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a._xp.abs(a.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * Tensor._wrap(a._xp.sign(a.data))
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a._xp.sin(a.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * cos(a)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a._xp.cos(a.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * sin(a)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        ctx.out = a._xp.tanh(a.data)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        y = saved_output(ctx, lambda: tanh(a))
+        return grad * (1 - y * y)
+
+
+class Sigmoid(Function):
+    # NOTE: a primitive, not 1/(1+exp(-x)): the composed form overflows exp for large negative x
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        xp, x = a._xp, a.data
+        e = xp.exp(-xp.abs(x))
+        ctx.out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        y = saved_output(ctx, lambda: sigmoid(a))
+        return grad * y * (1 - y)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a._xp.maximum(a.data, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * Tensor._wrap((a.data > 0).astype(grad.dtype.np))
+
+
+def _erf_array(x):
+    """erf for float arrays without SciPy: exp(-x^2) times a positive power series (no cancellation)."""
+    xp = np if isinstance(x, np.ndarray) else None
+    if xp is None:
+        from cupyx.scipy.special import erf as cupy_erf  # noqa: PLC0415
+        return cupy_erf(x)
+    try:
+        from scipy.special import erf as scipy_erf  # noqa: PLC0415 -- fast path when SciPy is around
+        return scipy_erf(x).astype(x.dtype, copy=False)
+    except ImportError:
+        pass
+    z = np.clip(np.abs(x.astype(np.float64)), 0, 6.0)     # erf(6) == 1 in float64
+    z2 = z * z
+    term = z.copy()
+    total = z.copy()
+    n_terms = int(2 * float(z2.max(initial=0.0)) + 30)
+    for n in range(1, n_terms):
+        term *= 2 * z2 / (2 * n + 1)
+        total += term
+    out = 2 / math.sqrt(math.pi) * np.exp(-z2) * total
+    return (np.sign(x) * np.minimum(out, 1.0)).astype(x.dtype, copy=False)
+
+
+class Erf(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _erf_array(a.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * (2 / math.sqrt(math.pi)) * exp(-a * a)
+
+
+class Softplus(Function):
+    @staticmethod
+    def forward(ctx, a, beta, threshold):
+        ctx.save_for_backward(a)
+        ctx.beta, ctx.threshold = beta, threshold
+        xp, bx = a._xp, a.data * beta
+        soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta
+        return xp.where(bx > threshold, a.data, soft).astype(a.data.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        bx = a * ctx.beta
+        return grad * where(bx > ctx.threshold, 1.0, sigmoid(bx))
+
+
+def _unary(fn, op):
+    def apply(x):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+        return fn.apply(_float_input(x))
+    apply.__name__ = op
+    return apply
+
+
+exp = _unary(Exp, "exp")
+log = _unary(Log, "log")
+sqrt = _unary(Sqrt, "sqrt")
+sin = _unary(Sin, "sin")
+cos = _unary(Cos, "cos")
+tanh = _unary(Tanh, "tanh")
+sigmoid = _unary(Sigmoid, "sigmoid")
+erf = _unary(Erf, "erf")
+exp.__doc__ = "Elementwise e**x. Example: ``md.exp(md.tensor([0.0]))`` is ``tensor([1.])``."
+log.__doc__ = "Elementwise natural logarithm."
+sqrt.__doc__ = "Elementwise square root."
+sin.__doc__ = "Elementwise sine."
+cos.__doc__ = "Elementwise cosine."
+tanh.__doc__ = "Elementwise hyperbolic tangent."
+sigmoid.__doc__ = "Elementwise logistic function 1 / (1 + e**-x), computed without overflow."
+erf.__doc__ = "Elementwise error function."
+
+
+def abs(x):  # noqa: A001
+    """Elementwise absolute value (gradient 0 at 0, as PyTorch)."""
+    return Abs.apply(x)
+
+
+def relu(x):
+    """max(x, 0) elementwise (gradient 0 at 0, as PyTorch)."""
+    return Relu.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else negative_slope * x."""
+    return where(x > 0, x, x * negative_slope)
+
+
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit: exact erf form, or ``approximate="tanh"``."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1 + erf(x * (1 / math.sqrt(2))))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
+    return Softplus.apply(_float_input(x), beta, threshold)
+
+
+# --- selection ------------------------------------------------------------------------------
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.cond = cond.data
+        return a._xp.where(cond.data, a.data, b.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        c = Tensor._wrap(ctx.cond)
+        zero = Tensor._wrap(grad._xp.zeros((), dtype=grad.dtype.np))
+        return None, where(c, grad, zero), where(c, zero, grad)
+
+
+def where(condition, a, b):
+    """Elementwise ``a if condition else b`` with broadcasting; ``a``/``b`` may be scalars.
+
+    Example:
+        >>> md.where(x > 0, x, 0.0)
+    """
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where: condition must be a bool Tensor, got {type(condition).__name__}")
+    if condition.dtype != dtypes.bool_:
+        condition = condition != 0
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = Tensor._wrap(condition._xp.asarray(a, dtype=dtypes.default_float.np if isinstance(a, float)
+                                                 else None))
+    a, b = operands("where", a, b)
+    shape = check_broadcast("where", a, b)
+    try:
+        np.broadcast_shapes(condition.shape, shape)
+    except ValueError:
+        raise ValueError(f"where: condition of shape {condition.shape} cannot be broadcast with {shape}") from None
+    return Where.apply(condition, a, b)
+
+
+class Maximum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a._xp.maximum(a.data, b.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return _split_ties(grad, a, b, a.data > b.data)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a._xp.minimum(a.data, b.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return _split_ties(grad, a, b, a.data < b.data)
+
+
+def _split_ties(grad, a, b, a_wins):
+    # NOTE: ties share the gradient equally, as PyTorch does for maximum/minimum
+    xp = grad._xp
+    wa = xp.where(a_wins, 1.0, xp.where(a.data == b.data, 0.5, 0.0)).astype(grad.dtype.np)
+    wa = Tensor._wrap(wa)
+    return grad * wa, grad * (1 - wa)
+
+
+def maximum(a, b):
+    """Elementwise maximum with broadcasting (ties split the gradient)."""
+    return _binary(Maximum, "maximum", a, b)
+
+
+def minimum(a, b):
+    """Elementwise minimum with broadcasting (ties split the gradient)."""
+    return _binary(Minimum, "minimum", a, b)
+
+
+def clamp(x, min=None, max=None):  # noqa: A002
+    """Limit values to [min, max]; the gradient flows where min <= x <= max (as PyTorch)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    out = x
+    if min is not None:
+        out = where(out >= min, out, min if not isinstance(min, Tensor) else min.astype(out.dtype))
+    if max is not None:
+        out = where(out <= max, out, max if not isinstance(max, Tensor) else max.astype(out.dtype))
+    return out
+
+
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, a, dtype):
+        return a.data.astype(dtype.np)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad             # the engine casts it back to the input's dtype
+
+
+def astype(x, dtype):
+    """The tensor converted to ``dtype`` (differentiable between floating dtypes)."""
+    dtype = dtypes.to_dtype(dtype)
+    return x if x.dtype == dtype else Cast.apply(x, dtype)
+
+
+# --- comparisons and logic (never differentiable) ---------------------------------------------
+def _compare(ufunc, op):
+    def compare(a, b):
+        a, b = operands(op, a, b)
+        check_broadcast(op, a, b)
+        return Tensor._wrap(getattr(a._xp, ufunc)(a.data, b.data))
+    compare.__name__ = op
+    compare.__doc__ = f"Elementwise ``{op}`` comparison with broadcasting; a bool tensor, no gradient."
+    return compare
+
+
+eq = _compare("equal", "eq")
+ne = _compare("not_equal", "ne")
+lt = _compare("less", "lt")
+le = _compare("less_equal", "le")
+gt = _compare("greater", "gt")
+ge = _compare("greater_equal", "ge")
+logical_and = _compare("logical_and", "logical_and")
+logical_or = _compare("logical_or", "logical_or")
+logical_xor = _compare("logical_xor", "logical_xor")
+
+
+def logical_not(x):
+    return Tensor._wrap(x._xp.logical_not(x.data))
+
+
+def isnan(x):
+    return Tensor._wrap(x._xp.isnan(x.data))
+
+
+def isfinite(x):
+    return Tensor._wrap(x._xp.isfinite(x.data))
+
+
+def sign(x):
+    """-1, 0 or 1 elementwise (no gradient)."""
+    return Tensor._wrap(x._xp.sign(x.data))

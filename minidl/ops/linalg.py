@@ -1,0 +1,81 @@
+"""Matrix multiplication, backed by the ``matmul`` / ``matmul_backward`` kernels."""
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
+from ..backends import kernels
+from ..tensor import Tensor
+
+
+def _plan(a, b):
+    """How to present (…, M, K) @ (…, K, N) to a kernel that takes 2-D or equal-batch 3-D operands."""
+    xp = a._xp if isinstance(a, Tensor) else np
+    a, b = (a.data, b.data) if isinstance(a, Tensor) else (a, b)
+    if a.ndim == 2 and b.ndim == 2:
+        return xp.ascontiguousarray(a), xp.ascontiguousarray(b), None
+    if b.ndim == 2:              # fold every leading dim of a into M: one big GEMM, no batch loop
+        return xp.ascontiguousarray(a).reshape(-1, a.shape[-1]), xp.ascontiguousarray(b), a.shape[:-1]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = xp.ascontiguousarray(xp.broadcast_to(a, batch + a.shape[-2:])).reshape((-1,) + a.shape[-2:])
+    b3 = xp.ascontiguousarray(xp.broadcast_to(b, batch + b.shape[-2:])).reshape((-1,) + b.shape[-2:])
+    return a3, b3, batch
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        a2, b2, lead = _plan(a, b)
+        out = kernels.matmul(a2, b2)
+        if lead is None:
+            return out
+        if b.ndim == 2:
+            return out.reshape(lead + (b.shape[-1],))
+        return out.reshape(lead + (a.shape[-2], b.shape[-1]))
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        if is_grad_enabled():           # create_graph: express the backward with differentiable ops
+            return grad @ b.transpose(-1, -2), a.transpose(-1, -2) @ grad
+        a2, b2, lead = _plan(a, b)
+        g = grad._xp.ascontiguousarray(grad.data).reshape(a2.shape[:-1] + b2.shape[-1:])
+        ga, gb = kernels.matmul_backward(g, a2, b2)
+        if b.ndim == 2:
+            return Tensor._wrap(ga.reshape(a.shape)), Tensor._wrap(gb)
+        # batched: gradients in the broadcast shape; the engine sums them back to each operand's shape
+        return Tensor._wrap(ga.reshape(lead + a.shape[-2:])), Tensor._wrap(gb.reshape(lead + b.shape[-2:]))
+
+
+def matmul(a, b):
+    """Matrix product with PyTorch's rules: 1-D operands are vectors, leading dims broadcast.
+
+    Example:
+        >>> (md.ones(5, 2, 3) @ md.ones(3, 4)).shape
+        (5, 2, 4)
+    """
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"matmul: expected two Tensors, got {type(a).__name__} and {type(b).__name__}")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dim, got shapes {a.shape} and {b.shape}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul: expected both operands to have the same dtype, got {a.dtype.name} {a.shape} and "
+                        f"{b.dtype.name} {b.shape}")
+    a2 = a.unsqueeze(0) if a.ndim == 1 else a
+    b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: {a2.shape[-1]} (last dim of the "
+                         f"first) != {b2.shape[-2]} ({'only' if b.ndim == 1 else 'second-to-last'} dim of the second)")
+    try:
+        np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast") from None
+    if a.dtype.is_floating_point:
+        out = MatMul.apply(a2, b2)
+    else:                               # integer matmul: no kernel, no gradient
+        out = Tensor._wrap(a._xp.matmul(a2.data, b2.data))
+    if b.ndim == 1:
+        out = out.squeeze(-1)
+    if a.ndim == 1:
+        out = out.squeeze(-2)
+    return out

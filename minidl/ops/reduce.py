@@ -1,0 +1,247 @@
+"""Reductions: sum, mean, var/std, max/min (with indices), arg-reductions, logsumexp, softmax."""
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from .. import dtypes
+from ..autograd.function import Function
+from ..tensor import Tensor
+from .elementwise import exp, log, saved_output, sqrt
+
+MaxMin = namedtuple("MaxMin", ["values", "indices"])
+
+
+def normalize_dims(op, x, dim):
+    """``dim`` (None, int or tuple, negative allowed) as a sorted tuple of axes, validated."""
+    if dim is None:
+        return tuple(range(x.ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -builtins.max(x.ndim, 1) <= d < builtins.max(x.ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor of shape {x.shape}")
+        out.append(int(d) % builtins.max(x.ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dim} repeats an axis")
+    return tuple(sorted(out)) if x.ndim else ()
+
+
+def _keep_shape(shape, dims):
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _args(dim, axis, keepdim, keepdims):
+    """SPEC section 10: ``axis=`` is an alias of ``dim=`` and ``keepdims=`` of ``keepdim=``."""
+    return (dim if axis is None else axis), bool(keepdim or keepdims)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.shape, ctx.dims = x.shape, dims
+        acc = np.int64 if not x.dtype.is_floating_point else None   # ints and bools sum to int64
+        return x._xp.sum(x.data, axis=dims, keepdims=keepdim, dtype=acc)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(_keep_shape(ctx.shape, ctx.dims)).expand(ctx.shape)
+
+
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=False, dtype=None):  # noqa: A001
+    """Sum over ``dim`` (int, tuple or None for all); ``keepdim`` keeps reduced axes as size 1.
+
+    Example:
+        >>> md.ones(2, 3).sum(dim=1)
+        tensor([3., 3.])
+    """
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    if dtype is not None:
+        x = x.astype(dtype)
+    return Sum.apply(x, normalize_dims("sum", x, dim), keepdim)
+
+
+def _count(x, dims):
+    return int(np.prod([x.shape[d] for d in dims])) if dims else 1
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """Mean over ``dim``; floating tensors only (as PyTorch). The mean of nothing is nan."""
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"mean: needs a floating tensor, got {x.dtype.name} of shape {x.shape}; use .float() first")
+    dims = normalize_dims("mean", x, dim)
+    n = _count(x, dims)
+    return Sum.apply(x, dims, keepdim) * (1.0 / n if n else float("nan"))
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=False):
+    """Variance over ``dim``; unbiased (``correction=1``) by default, ``unbiased=False`` or ``correction=0``
+    for the population variance."""
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = normalize_dims("var", x, dim)
+    n = _count(x, dims)
+    centered = x - mean(x, dims, keepdim=True)
+    denom = n - correction
+    total = Sum.apply(centered * centered, dims, keepdim)
+    return total * (1.0 / denom if denom > 0 else float("nan"))
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=False):
+    """Standard deviation: ``sqrt(var(...))`` with the same arguments."""
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims))
+
+
+class _ExtremumAll(Function):
+    """max/min of all elements; the gradient is shared among ties (as PyTorch's full reduction)."""
+
+    @staticmethod
+    def forward(ctx, x, largest):
+        if x.numel() == 0:
+            raise RuntimeError(f"{'max' if largest else 'min'}: the reduction of an empty tensor (shape {x.shape}) "
+                               "has no identity; pass dim=")
+        ctx.save_for_backward(x)
+        ctx.out = x._xp.max(x.data) if largest else x._xp.min(x.data)
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        hit = (x.data == ctx.out) | (x._xp.isnan(ctx.out) & x._xp.isnan(x.data))
+        mask = hit.astype(grad.dtype.np)
+        return grad * Tensor._wrap(mask / mask.sum())
+
+
+class _ExtremumDim(Function):
+    """max/min along one dim: values (differentiable) and the index of the first extremum."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim, largest):
+        xp = x._xp
+        if x.shape[dim] == 0:
+            raise IndexError(f"{'max' if largest else 'min'}: dim {dim} of shape {x.shape} is empty")
+        idx = (xp.argmax if largest else xp.argmin)(x.data, axis=dim)
+        # NOTE: NaN wins (PyTorch propagates it); numpy's argmax already returns the first NaN
+        idx = xp.expand_dims(idx, dim)
+        values = xp.take_along_axis(x.data, idx, axis=dim)
+        ctx.shape, ctx.dim, ctx.idx = x.shape, dim, idx
+        if not keepdim:
+            values, idx = values.squeeze(dim), idx.squeeze(dim)
+        ctx.keepdim = keepdim
+        indices = Tensor._wrap(idx.astype(np.int64))
+        ctx.mark_non_differentiable(indices)
+        return Tensor._wrap(values), indices
+
+    @staticmethod
+    def backward(ctx, grad, _):
+        if not ctx.keepdim:
+            grad = grad.unsqueeze(ctx.dim)
+        xp = grad._xp
+        pos = xp.arange(ctx.shape[ctx.dim]).reshape([-1 if i == ctx.dim else 1 for i in range(len(ctx.shape))])
+        mask = Tensor._wrap((pos == ctx.idx).astype(grad.dtype.np))
+        return grad * mask
+
+
+def _extremum(op, largest, x, dim, keepdim):
+    if isinstance(dim, Tensor):     # x.max(other): the binary form
+        from .elementwise import maximum, minimum  # noqa: PLC0415
+        return (maximum if largest else minimum)(x, dim)
+    if dim is None:
+        return _ExtremumAll.apply(x, largest)
+    (d,) = normalize_dims(op, x, dim) if x.ndim else (0,)
+    return MaxMin(*_ExtremumDim.apply(x, d, keepdim, largest)) if x.ndim else MaxMin(x.clone(), x.long() * 0)
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001
+    """Largest element (a 0-d tensor), or with ``dim`` a ``(values, indices)`` pair as PyTorch.
+
+    Example:
+        >>> values, indices = md.tensor([[1., 5.], [7., 2.]]).max(dim=1)
+    """
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    return _extremum("max", True, x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001
+    """Smallest element (a 0-d tensor), or with ``dim`` a ``(values, indices)`` pair as PyTorch."""
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    return _extremum("min", False, x, dim, keepdim)
+
+
+def _arg(op, fn, x, dim, keepdim):
+    if x.numel() == 0:
+        raise RuntimeError(f"{op}: empty tensor of shape {x.shape}")
+    if dim is None:
+        out = fn(x.data.reshape(-1))
+        return Tensor._wrap(x._xp.asarray(out, dtype=np.int64).reshape((1,) * x.ndim if keepdim else ()))
+    (d,) = normalize_dims(op, x, dim)
+    out = fn(x.data, axis=d)
+    return Tensor._wrap((x._xp.expand_dims(out, d) if keepdim else out).astype(np.int64))
+
+
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """Index of the largest value (flattened when ``dim`` is None); int64, no gradient."""
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    return _arg("argmax", x._xp.argmax, x, dim, keepdim)
+
+
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """Index of the smallest value (flattened when ``dim`` is None); int64, no gradient."""
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    return _arg("argmin", x._xp.argmin, x, dim, keepdim)
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        xp = x._xp
+        m = xp.max(x.data, axis=dims, keepdims=True) if x.numel() else xp.zeros(_keep_shape(x.shape, dims), x.data.dtype)
+        m = xp.where(xp.isfinite(m), m, 0)          # all -inf (or inf) rows: shift by 0 instead of nan
+        out = xp.log(xp.sum(xp.exp(x.data - m), axis=dims, keepdims=True)) + m
+        ctx.save_for_backward(x)
+        ctx.dims, ctx.keepdim, ctx.out = dims, keepdim, out
+        return out if keepdim else out.reshape([s for i, s in enumerate(out.shape) if i not in dims])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        keep = _keep_shape(x.shape, ctx.dims)
+        out = saved_output(ctx, lambda: LogSumExp.apply(x, ctx.dims, True))
+        return grad.reshape(keep) * exp(x - out)
+
+
+def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over ``dim``, computed stably."""
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    x = x if x.dtype.is_floating_point else x.astype(dtypes.default_float)
+    return LogSumExp.apply(x, normalize_dims("logsumexp", x, dim), keepdim)
+
+
+def log_softmax(x, dim=-1, *, axis=None):
+    """``x - logsumexp(x, dim, keepdim=True)``: log-probabilities along ``dim``."""
+    dim = dim if axis is None else axis
+    return x - logsumexp(x, dim, keepdim=True)
+
+
+def softmax(x, dim=-1, *, axis=None):
+    """Probabilities along ``dim`` (default the last), computed stably.
+
+    Example:
+        >>> md.tensor([0.0, 0.0]).softmax(dim=0)
+        tensor([0.5, 0.5])
+    """
+    return exp(log_softmax(x, dim, axis=axis))
+
+
+def all(x, dim=None, keepdim=False):  # noqa: A001
+    """True where every element along ``dim`` is nonzero."""
+    return Tensor._wrap(x._xp.all(x.data, axis=None if dim is None else normalize_dims("all", x, dim),
+                                  keepdims=keepdim))
+
+
+def any(x, dim=None, keepdim=False):  # noqa: A001
+    """True where any element along ``dim`` is nonzero."""
+    return Tensor._wrap(x._xp.any(x.data, axis=None if dim is None else normalize_dims("any", x, dim),
+                                  keepdims=keepdim))

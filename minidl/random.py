@@ -1,0 +1,23 @@
+"""minidl's random source: one seeded NumPy generator (and CuPy's, once GPU tensors are made)."""
+import numpy as np
+
+_state = {"rng": np.random.default_rng(), "seed": None}
+
+
+def manual_seed(seed):
+    """Seed every random source minidl uses (creation functions, dropout, shuffling, init).
+
+    Example:
+        >>> md.manual_seed(0); a = md.rand(2); md.manual_seed(0); b = md.rand(2)   # a == b
+    """
+    seed = int(seed)
+    _state["rng"], _state["seed"] = np.random.default_rng(seed), seed
+    import sys  # noqa: PLC0415
+    if "cupy" in sys.modules:
+        sys.modules["cupy"].random.seed(seed)
+    return seed
+
+
+def generator():
+    """The NumPy ``Generator`` behind minidl's random functions."""
+    return _state["rng"]

@@ -1,0 +1,300 @@
+"""The Tensor: an array of its device's array module (NumPy or CuPy) plus its autograd links.
+
+No math lives here: operators and methods are installed from ``minidl.ops``.
+"""
+import numpy as np
+
+from . import dtypes
+from .autograd.grad_mode import is_grad_enabled
+from .device import Device, array_module, device_of, move
+
+
+def _as_array(data, dtype=None, xp=np):
+    """Build a fresh array from Python data, a NumPy/CuPy array or a Tensor (PyTorch's dtype inference)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    is_array = hasattr(data, "__array_interface__") or hasattr(data, "__cuda_array_interface__") \
+        or isinstance(data, np.generic)
+    if dtype is not None:
+        return xp.array(data, dtype=dtypes.to_dtype(dtype).np, copy=True)
+    arr = xp.array(data, copy=True)
+    if arr.dtype.kind == "f" and not is_array:
+        arr = arr.astype(dtypes.default_float.np)      # Python floats -> float32, as torch.tensor
+    elif arr.dtype.kind in "iu" and not is_array:
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind == "O":
+        raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} (ragged or non-numeric data)")
+    dtypes.to_dtype(arr.dtype)                          # raises for unsupported dtypes
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode autograd.
+
+    Build one with ``md.tensor``, ``md.zeros`` and friends rather than this constructor.
+
+    Example:
+        >>> x = md.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        tensor([[2., 4.],
+                [6., 8.]])
+    """
+
+    __slots__ = ("data", "grad", "_rg", "_node", "_nr", "_version", "__weakref__")
+    __array_priority__ = 1000           # make ``ndarray + Tensor`` call Tensor.__radd__
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        xp = np if device is None else None
+        arr = _as_array(data, dtype, xp or np)
+        if device is not None:
+            arr = move(arr, device)
+        self._init(arr)
+        self.requires_grad = requires_grad
+
+    def _init(self, arr):
+        self.data, self.grad, self._rg, self._node, self._nr, self._version = arr, None, False, None, 0, 0
+
+    @classmethod
+    def _wrap(cls, arr):
+        """A Tensor around ``arr`` (no copy, no checks): for ops and the engine."""
+        t = object.__new__(cls)
+        t._init(arr)
+        return t
+
+    @classmethod
+    def _zeros(cls, shape, dtype, device):
+        return cls._wrap(_xp_of(device).zeros(shape, dtype=dtype.np))
+
+    @classmethod
+    def _ones(cls, shape, dtype, device):
+        return cls._wrap(_xp_of(device).ones(shape, dtype=dtype.np))
+
+    # --- attributes -----------------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        flag = bool(flag)
+        if flag and not self.dtype.is_floating_point:
+            raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, got "
+                               f"{self.dtype.name} tensor of shape {self.shape}")
+        if not flag and self._node is not None:
+            raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; use .detach()")
+        self._rg = flag
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def dim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return dtypes.to_dtype(self.data.dtype)
+
+    @property
+    def device(self):
+        return device_of(self.data)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    @property
+    def _xp(self):
+        return array_module(self.data)
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # --- conversion -----------------------------------------------------------------------
+    def numpy(self):
+        """The data as a NumPy array: shared with the tensor on the CPU, copied from a GPU."""
+        return self.data if self.device.type == "cpu" else self.data.get()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python scalar, got shape "
+                             f"{self.shape}")
+        return self.data.reshape(-1)[0].item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
+                               "use .any() or .all()")
+        return bool(self.item())
+
+    def __index__(self):
+        if self.dtype.is_floating_point or self.numel() != 1:
+            raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype.name} "
+                            f"of shape {self.shape}")
+        return int(self.item())
+
+    def detach(self):
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def to(self, *args, dtype=None, device=None):
+        """``t.to("cuda")``, ``t.to(md.float64)``, ``t.to("cpu", md.float32)``; differentiable."""
+        for a in args:
+            if isinstance(a, (Device, str)) and str(a).split(":")[0] in ("cpu", "cuda"):
+                device = a
+            else:
+                dtype = a
+        from .ops import to_device  # noqa: PLC0415
+        out = self if dtype is None else self.astype(dtype)
+        return out if device is None or Device(device) == out.device else to_device(out, device)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def float(self):
+        return self.astype(dtypes.float32)
+
+    def double(self):
+        return self.astype(dtypes.float64)
+
+    def half(self):
+        return self.astype(dtypes.float16)
+
+    def long(self):
+        return self.astype(dtypes.int64)
+
+    def int(self):
+        return self.astype(dtypes.int32)
+
+    def bool(self):
+        return self.astype(dtypes.bool_)
+
+    # --- autograd -------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=False, create_graph=False):
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad``; frees the graph unless ``retain_graph``."""
+        from .autograd.engine import backward  # noqa: PLC0415
+        backward(self, None if gradient is None else [gradient], retain_graph or create_graph, create_graph)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if self._node is not None:
+            if self._node.retained is None:
+                self._node.retained = {}
+            self._node.retained[self._nr] = self
+        return self
+
+    # --- in-place (never recorded: allowed on tensors outside any graph, or under no_grad) --
+    def _inplace(self, op):
+        if is_grad_enabled() and self.requires_grad:
+            what = "a leaf tensor that requires grad" if self._node is None else "a tensor that is part of a graph"
+            raise RuntimeError(f"{op}: in-place change of {what} (shape {self.shape}) would make gradients wrong; "
+                               "do it under md.no_grad() or on a .detach()ed copy")
+        self._version += 1
+
+    def _value(self, other):
+        """An in-place operand as a scalar or an array on this tensor's device."""
+        if isinstance(other, Tensor):
+            other = other.data
+        elif isinstance(other, (int, float, bool)):
+            return other
+        return move(other if hasattr(other, "dtype") else np.asarray(other), self.device)
+
+    def zero_(self):
+        """Fill with zeros in place (not recorded by autograd)."""
+        return self.fill_(0)
+
+    def fill_(self, value):
+        self._inplace("fill_")
+        self.data[...] = self._value(value)
+        return self
+
+    def copy_(self, src):
+        self._inplace("copy_")
+        self.data[...] = self._value(src)
+        return self
+
+    def add_(self, other, alpha=1):
+        self._inplace("add_")
+        self.data += (self._value(other) * alpha if alpha != 1 else self._value(other))
+        return self
+
+    def sub_(self, other, alpha=1):
+        return self.add_(other, alpha=-alpha)
+
+    def mul_(self, other):
+        self._inplace("mul_")
+        self.data *= self._value(other)
+        return self
+
+    def div_(self, other):
+        self._inplace("div_")
+        self.data /= self._value(other)
+        return self
+
+    def __setitem__(self, key, value):
+        from .ops.movement import normalize_index  # noqa: PLC0415
+        self._inplace("__setitem__")
+        self.data[normalize_index(key, self)] = self._value(value)
+
+    # --- display --------------------------------------------------------------------------
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", threshold=1000)
+        extra = []
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
+            extra.append(f"dtype={self.dtype!r}")
+        if self.device.type != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self._node is not None:
+            extra.append(f"grad_fn={self._node!r}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return f"tensor({body}{''.join(', ' + e for e in extra)})"
+
+    __hash__ = object.__hash__          # == is elementwise, so hash by identity
+
+
+def _xp_of(device):
+    from .device import xp_for  # noqa: PLC0415
+    return xp_for(device)
