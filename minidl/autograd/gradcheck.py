@@ -2,7 +2,6 @@
 import numpy as np
 
 from .engine import grad as autograd_grad
-from .grad_mode import no_grad
 
 
 class GradcheckError(AssertionError):
@@ -68,14 +67,14 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False, seed=
 
 
 def _numeric_column(fn, inputs, x, flat_idx, j, eps):
+    # NOTE: fn runs with grad mode on: it may itself call autograd.grad (double-backward checks)
     flat = x.data.reshape(-1)
     old = flat[flat_idx]
-    with no_grad():
-        flat[flat_idx] = old + eps
-        hi = _outputs(fn, inputs)[j].data.astype(np.float64)
-        flat[flat_idx] = old - eps
-        lo = _outputs(fn, inputs)[j].data.astype(np.float64)
-        flat[flat_idx] = old
+    flat[flat_idx] = old + eps
+    hi = _outputs(fn, inputs)[j].data.astype(np.float64)
+    flat[flat_idx] = old - eps
+    lo = _outputs(fn, inputs)[j].data.astype(np.float64)
+    flat[flat_idx] = old
     return ((hi - lo) / (2 * eps)).reshape(-1)
 
 
@@ -110,12 +109,11 @@ def _check_projection(fn, inputs, wrt, j, out, rng, eps, atol, rtol):
         v = rng.standard_normal(x.shape)
         analytic = 0.0 if g is None else float(np.sum(g.data * v))
         base = x.data.copy()
-        with no_grad():
-            x.data[...] = base + eps * v
-            hi = _outputs(fn, inputs)[j].data
-            x.data[...] = base - eps * v
-            lo = _outputs(fn, inputs)[j].data
-            x.data[...] = base
+        x.data[...] = base + eps * v
+        hi = _outputs(fn, inputs)[j].data
+        x.data[...] = base - eps * v
+        lo = _outputs(fn, inputs)[j].data
+        x.data[...] = base
         numeric = float(np.sum((hi - lo) / (2 * eps) * u))
         if not abs(numeric - analytic) <= atol + rtol * abs(numeric):
             raise GradcheckError(f"gradcheck: output {j} (shape {out.shape}) w.r.t. input {i} (shape {x.shape}): "

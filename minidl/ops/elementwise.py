@@ -24,9 +24,9 @@ def operands(op, a, b):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
     if not isinstance(a, Tensor):
-        return _lift(op, a, b), b
-    if not isinstance(b, Tensor):
-        return a, _lift(op, b, a)
+        b, a = _lift(op, a, b)
+    elif not isinstance(b, Tensor):
+        a, b = _lift(op, b, a)
     if a.dtype != b.dtype:
         common = dtypes.to_dtype(np.promote_types(a.dtype.np, b.dtype.np))
         a, b = a.astype(common), b.astype(common)
@@ -34,15 +34,13 @@ def operands(op, a, b):
 
 
 def _lift(op, value, like):
+    """(like, value as a Tensor): a Python scalar follows PyTorch (the tensor's dtype unless the scalar is wider)."""
     if isinstance(value, (bool, int, float, np.number, np.bool_)):
         dt = _scalar_dtype(like, value)
-        if dt != like.dtype:
-            like = like.astype(dt)
-        return Tensor._wrap(like._xp.asarray(value, dtype=dt.np))
+        return like.astype(dt), Tensor._wrap(like._xp.asarray(value, dtype=dt.np))
     if isinstance(value, (list, tuple)) or hasattr(value, "__array_interface__"):
         arr = np.asarray(value)
-        dt = dtypes.to_dtype(np.promote_types(arr.dtype, like.dtype.np))
-        return Tensor._wrap(like._xp.asarray(arr, dtype=dt.np))
+        return like, Tensor._wrap(like._xp.asarray(arr))
     raise TypeError(f"{op}: unsupported operand type {type(value).__name__} with a Tensor")
 
 
@@ -55,9 +53,6 @@ def check_broadcast(op, a, b):
 
 def _binary(fn, op, a, b):
     a, b = operands(op, a, b)
-    if a.dtype != b.dtype:          # a scalar may have widened one side
-        common = dtypes.to_dtype(np.promote_types(a.dtype.np, b.dtype.np))
-        a, b = a.astype(common), b.astype(common)
     check_broadcast(op, a, b)
     return fn.apply(a, b)
 

@@ -74,8 +74,8 @@ def matmul(a, b):
         out = MatMul.apply(a2, b2)
     else:                               # integer matmul: no kernel, no gradient
         out = Tensor._wrap(a._xp.matmul(a2.data, b2.data))
-    if b.ndim == 1:
-        out = out.squeeze(-1)
     if a.ndim == 1:
         out = out.squeeze(-2)
+    if b.ndim == 1:
+        out = out.squeeze(-1)
     return out

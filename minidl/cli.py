@@ -1,0 +1,61 @@
+"""The ``minidl`` command line."""
+import argparse
+import os
+import platform
+import sys
+
+
+def build_info():
+    """What ``setup.py`` recorded about the compiled parts, or why they are missing."""
+    try:
+        from ._build_info import BUILD, NATIVE_REASON  # noqa: PLC0415 -- generated at build time
+    except ImportError:
+        return {}, "minidl._C was not built: no build record (running from a source tree without `pip install`?)"
+    return BUILD, NATIVE_REASON
+
+
+def info_lines():
+    import numpy as np  # noqa: PLC0415
+
+    from . import __version__, backends  # noqa: PLC0415
+
+    build, reason = build_info()
+    lines = [f"minidl {__version__}  (python {platform.python_version()}, numpy {np.__version__}, "
+             f"{platform.machine()})"]
+    lines.append("build:")
+    if build:
+        lines.append(f"  compiler  {build.get('compiler', '?')}")
+        lines.append(f"  flags     {' '.join(build.get('flags', []))}")
+        lines.append(f"  openmp    {'yes' if build.get('openmp') else 'no'}")
+        lines.append(f"  cuda      {build.get('cuda', '?')}")
+    lines.append(f"  native    {'built' if reason is None else reason}")
+    try:
+        from . import _C  # noqa: PLC0415
+        facts = _C.build_info()
+        lines.append("  _C        " + ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))
+    except ImportError:
+        pass
+    threads = os.environ.get("OMP_NUM_THREADS")
+    lines.append(f"threads: {os.cpu_count()} cores" + (f", OMP_NUM_THREADS={threads}" if threads else ""))
+    forced = backends.forced()
+    lines.append("backends (dispatch order per device" + (f"; forced: {forced}" if forced else "") + "):")
+    avail = backends.available()
+    for device, order in backends.ORDER.items():
+        for name in order:
+            why = avail[name]
+            lines.append(f"  {device:4s} {name:10s} {'available' if why is None else 'missing: ' + why}")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="minidl", description="minidl: a deep-learning framework from scratch")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="version, build (compiler, flags, CUDA), available backends and why others are not")
+    args = parser.parse_args(argv)
+    if args.command == "info":
+        print("\n".join(info_lines()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

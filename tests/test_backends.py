@@ -1,0 +1,121 @@
+"""The dispatcher: discovery, order, forcing, reasons, trace, and provider conformance to the reference."""
+import inspect
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl import backends
+from minidl.backends import reference
+
+KERNELS = ("matmul", "matmul_backward", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+           "avg_pool2d", "avg_pool2d_backward", "batch_norm", "batch_norm_backward")
+
+
+def test_reference_defines_every_spec_kernel():
+    assert set(KERNELS) <= set(backends.kernel_names())
+
+
+def test_order_per_device_matches_spec():
+    assert backends.ORDER == {"cpu": ("native", "numba", "numpy"), "cuda": ("cuda", "cupy", "numba_cuda")}
+
+
+def test_available_lists_every_provider_in_order_with_a_reason_for_missing_ones():
+    avail = backends.available()
+    assert list(avail) == list(backends.PROVIDERS)
+    assert avail["numpy"] is None
+    for name, why in avail.items():
+        assert why is None or (isinstance(why, str) and len(why) > 10), (name, why)
+
+
+@pytest.mark.parametrize("name", backends.PROVIDERS)
+def test_loaded_providers_match_reference_names_and_signatures(name):
+    if backends.available()[name] is not None:
+        pytest.skip(f"{name} is not usable here: {backends.available()[name]}")
+    mod = backends._load(name)
+    public = [n for n, f in inspect.getmembers(mod, callable) if not n.startswith("_") and n in KERNELS]
+    assert public, f"{name} provides no kernel"
+    for kernel in public:
+        ref, impl = getattr(reference, kernel), getattr(mod, kernel)
+        assert list(inspect.signature(impl).parameters) == list(inspect.signature(ref).parameters), kernel
+
+
+def test_numpy_provider_is_the_complete_reference():
+    for kernel in KERNELS:
+        assert backends.provider_kernel("numpy", kernel) is getattr(reference, kernel)
+
+
+def test_use_forces_a_provider_and_restores_on_exit():
+    x, w = md.randn(4, 3), md.randn(3, 2)
+    with backends.use("numpy"), backends.trace() as log:
+        x @ w
+    assert [r.provider for r in log] == ["numpy"]
+    assert backends.forced() in (None, os.environ.get("MINIDL_BACKEND"))
+
+
+def test_use_of_unavailable_provider_fails_at_once_with_the_reason():
+    with pytest.raises(RuntimeError, match="numba_cuda.*not available"):
+        backends.use("numba_cuda")
+    with pytest.raises(ValueError, match="unknown provider"):
+        backends.use("fortran")
+
+
+def test_forced_provider_for_the_wrong_device_is_an_error():
+    with backends.use("numpy"):
+        pass    # usable
+    if backends.available()["cupy"] is None:
+        pytest.skip("cupy usable here; the cpu-tensor-with-gpu-provider case needs a GPU-less machine")
+    with pytest.raises(RuntimeError, match="not available"):
+        backends.use("cupy")
+
+
+def test_forced_provider_lacking_a_kernel_is_an_error_not_a_fallthrough(monkeypatch):
+    if backends.available()["native"] is not None:
+        pytest.skip("native extension not built here")
+    missing = [k for k in KERNELS if backends.provider_kernel("native", k) is None]
+    if not missing:
+        pytest.skip("native implements every kernel")
+    with backends.use("native"):
+        with pytest.raises(NotImplementedError, match="does not implement"):
+            backends.dispatch(missing[0], np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 1, 1, 1), np.float32),
+                              (1, 1), (0, 0), (1, 1), 1)
+
+
+def test_automatic_dispatch_takes_first_provider_and_trace_says_why_others_were_passed():
+    x = md.randn(2, 3, 6, 6)
+    w = md.randn(4, 3, 3, 3)
+    with backends.trace() as log:
+        md.nn.functional.conv2d(x, w)
+    (rec,) = log
+    first = backends.usable("cpu")
+    runs = [p for p in first if backends.provider_kernel(p, "conv2d")][0]
+    assert rec.kernel == "conv2d" and rec.provider == runs
+    assert rec.shapes[:2] == [(2, 3, 6, 6), (4, 3, 3, 3)] and rec.dtype == "float32"
+    for p in backends.ORDER["cpu"][:backends.ORDER["cpu"].index(runs)]:
+        assert p in rec.skipped and rec.skipped[p]
+    table = str(log)
+    assert "conv2d" in table and runs in table and "passed over" in table
+
+
+def test_minidl_backend_env_var_forces_and_fails_clearly_when_unavailable():
+    code = ("import minidl as md\n"
+            "with md.backends.trace() as log: md.ones(2, 2) @ md.ones(2, 2)\n"
+            "print(log[0].provider)\n")
+    env = dict(os.environ, MINIDL_BACKEND="numpy")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "numpy"
+    env["MINIDL_BACKEND"] = "numba_cuda"
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "numba_cuda" in bad.stderr
+    info = subprocess.run([sys.executable, "-m", "minidl.cli", "info"], env=env, capture_output=True, text=True)
+    assert info.returncode == 0, "import minidl and minidl info must work whatever MINIDL_BACKEND says"
+
+
+def test_minidl_info_lists_providers_and_reasons():
+    out = subprocess.run([sys.executable, "-m", "minidl.cli", "info"], capture_output=True, text=True, check=True)
+    for name, why in backends.available().items():
+        line = next(ln for ln in out.stdout.splitlines() if ln.split()[:2] in (["cpu", name], ["cuda", name]))
+        assert ("available" in line) if why is None else (why in line)
