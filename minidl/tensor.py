@@ -6,7 +6,7 @@ import numpy as np
 
 from . import dtypes
 from .autograd.grad_mode import is_grad_enabled
-from .device import Device, array_module, device_of, move
+from .device import Device, array_module, device_of, is_cuda_array, move
 
 
 def _as_array(data, dtype=None, xp=np):
@@ -58,6 +58,8 @@ class Tensor:
     @classmethod
     def _wrap(cls, arr):
         """A Tensor around ``arr`` (no copy, no checks): for ops and the engine."""
+        if type(arr) is not np.ndarray and not is_cuda_array(arr):
+            arr = np.asarray(arr)       # NumPy ufuncs turn 0-d results into scalars: keep arrays
         t = object.__new__(cls)
         t._init(arr)
         return t

@@ -35,8 +35,8 @@ from minidl.nn import functional as F
      r"batch_norm: expected more than 1 value per channel.*\(1, 3\)"),
     (lambda: F.batch_norm(md.ones(4, 3), md.zeros(2), md.ones(2)), ValueError, r"batch_norm: running_mean .*\(2,\)"),
     (lambda: F.cross_entropy(md.ones(4, 3), md.tensor([0, 1, 2])), ValueError,
-     r"nll_loss: target of shape \(3,\) does not match input of shape \(4, 3\)"),
-    (lambda: F.cross_entropy(md.ones(2, 3), md.tensor([0, 3])), IndexError, r"nll_loss: target values must be in \[0, 3\)"),
+     r"cross_entropy: target of shape \(3,\) does not match input of shape \(4, 3\)"),
+    (lambda: F.cross_entropy(md.ones(2, 3), md.tensor([0, 3])), IndexError, r"cross_entropy: target values must be in \[0, 3\).*\(2, 3\)"),
     (lambda: F.mse_loss(md.ones(4, 1), md.ones(4)), ValueError, r"mse_loss: input of shape \(4, 1\) and target of shape \(4,\)"),
     (lambda: F.linear(md.ones(2, 3), md.ones(4, 5)), ValueError, r"linear: input of shape \(2, 3\).*\(4, 5\)"),
 ])

@@ -1,4 +1,7 @@
 """``md.nn.functional`` (also ``md.nn.F``): layers and losses as functions, on top of the ops."""
+import numpy as np
+
+from ..autograd.function import Function
 from ..ops import (avg_pool2d, batch_norm, conv2d, gelu, layer_norm, leaky_relu, log_softmax, logsumexp, max_pool2d,
                    relu, sigmoid, softmax, softplus, tanh, where)
 from ..random import generator
@@ -43,8 +46,8 @@ def embedding(indices, weight, padding_idx=None):
         raise TypeError(f"embedding: indices must be an integer Tensor, got {getattr(indices, 'dtype', indices)}")
     n = weight.shape[0]
     if indices.numel() and (int(indices.data.min()) < -n or int(indices.data.max()) >= n):
-        raise IndexError(f"embedding: index out of range for {n} embeddings (indices span "
-                         f"{int(indices.data.min())}..{int(indices.data.max())})")
+        raise IndexError(f"embedding: index out of range for weight of shape {weight.shape} ({n} embeddings); "
+                         f"indices span {int(indices.data.min())}..{int(indices.data.max())}")
     out = weight[indices]
     if padding_idx is not None:
         pad = (indices == padding_idx % n).unsqueeze(-1)
@@ -78,11 +81,18 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
     With ``reduction="mean"`` the sum is divided by the total weight of the non-ignored targets.
     """
-    op = "nll_loss"
+    return _nll(input, target, weight, ignore_index, reduction, "nll_loss")
+
+
+def _nll(input, target, weight, ignore_index, reduction, op):
     if input.ndim < 1 or target.dtype.is_floating_point:
         raise TypeError(f"{op}: expects log-probabilities (N, C, ...) and integer targets, got {input.shape} "
                         f"and {target.dtype.name} {target.shape}")
-    if input.ndim == 1:
+    out_shape = target.shape
+    if input.ndim == 1:                 # unbatched (C,) with a 0-d target
+        if target.shape != ():
+            raise ValueError(f"{op}: an unbatched input of shape {input.shape} needs a 0-d target, got "
+                             f"{target.shape}")
         input, target = input.unsqueeze(0), target.reshape(1)
     expected = (input.shape[0],) + input.shape[2:]
     if target.shape != expected:
@@ -94,8 +104,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     t = target.data.reshape(-1)
     valid = t != ignore_index
     if valid.any() and (int(t[valid].min()) < 0 or int(t[valid].max()) >= c):
-        raise IndexError(f"{op}: target values must be in [0, {c}) (or ignore_index={ignore_index}), got range "
-                         f"{int(t[valid].min())}..{int(t[valid].max())}")
+        raise IndexError(f"{op}: target values must be in [0, {c}) (or ignore_index={ignore_index}) for input of "
+                         f"shape {input.shape}, got range {int(t[valid].min())}..{int(t[valid].max())}")
     xp = input._xp
     safe = Tensor._wrap(xp.where(valid, t, 0))
     rows = Tensor._wrap(xp.arange(t.shape[0]))
@@ -106,7 +116,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     loss = -picked * w
     if reduction == "mean":
         return loss.sum() / w.sum()
-    return _reduce(loss.reshape(target.shape), reduction, op)
+    return _reduce(loss.reshape(out_shape), reduction, op)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -131,7 +141,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             target = target * (1 - label_smoothing) + label_smoothing / c
         per = logp * target if weight is None else logp * target * weight.reshape(wshape)
         return _reduce(-per.sum(dim=class_dim), reduction, op)
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    nll = _nll(logp, target, weight, ignore_index, reduction, op)
     if not label_smoothing:
         return nll
     keep = Tensor._wrap((target.data != ignore_index).astype(input.dtype.np))
@@ -160,13 +170,35 @@ def l1_loss(input, target, reduction="mean"):
     return _reduce((input - target).abs(), reduction, "l1_loss")
 
 
+class BinaryCrossEntropy(Function):
+    # NOTE: fused, not composed from log and clamp: at input 0 or 1 the composed backward is 0 * inf = nan,
+    # while PyTorch's gradient (x - t) / max(x (1 - x), 1e-12) stays finite; we match PyTorch.
+    @staticmethod
+    def forward(ctx, x, t):
+        ctx.save_for_backward(x, t)
+        xp = x._xp
+        with np.errstate(divide="ignore"):
+            log_x, log_1mx = xp.maximum(xp.log(x.data), -100), xp.maximum(xp.log1p(-x.data), -100)
+        return -(t.data * log_x + (1 - t.data) * log_1mx)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t = ctx.saved_tensors
+        gx = grad * (x - t) / (x * (1 - x)).clamp(min=1e-12) if ctx.needs_input_grad[0] else None
+        gt = None
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):      # unclamped logs, as PyTorch: +-inf at input 0 or 1
+                gt = grad * ((1 - x).log() - x.log())
+        return gx, gt
+
+
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """BCE of probabilities ``input`` in [0, 1]; logs are clamped at -100 as PyTorch does."""
     _same_shape("binary_cross_entropy", input, target)
     if input.numel() and (float(input.data.min()) < 0 or float(input.data.max()) > 1):
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1] "
                          "(use binary_cross_entropy_with_logits for logits)")
-    loss = -(target * input.log().clamp(min=-100) + (1 - target) * (1 - input).log().clamp(min=-100))
+    loss = BinaryCrossEntropy.apply(input, target.astype(input.dtype))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")

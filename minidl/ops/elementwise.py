@@ -162,9 +162,9 @@ def div(a, b):
     return _binary(Div, "div", _float_input(a), _float_input(b))
 
 
-def pow(a, b):  # noqa: A001 -- public name from the spec
-    """``a ** b`` elementwise; either side may be a Tensor or a scalar."""
-    return _binary(Pow, "pow", a, b)
+def pow(input, exponent):  # noqa: A001,A002 -- PyTorch's names
+    """``input ** exponent`` elementwise; either side may be a Tensor or a scalar."""
+    return _binary(Pow, "pow", input, exponent)
 
 
 def neg(a):

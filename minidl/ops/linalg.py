@@ -1,4 +1,6 @@
 """Matrix multiplication, backed by the ``matmul`` / ``matmul_backward`` kernels."""
+import math
+
 import numpy as np
 
 from ..autograd.function import Function
@@ -14,10 +16,12 @@ def _plan(a, b):
     if a.ndim == 2 and b.ndim == 2:
         return xp.ascontiguousarray(a), xp.ascontiguousarray(b), None
     if b.ndim == 2:              # fold every leading dim of a into M: one big GEMM, no batch loop
-        return xp.ascontiguousarray(a).reshape(-1, a.shape[-1]), xp.ascontiguousarray(b), a.shape[:-1]
+        return xp.ascontiguousarray(a).reshape(math.prod(a.shape[:-1]), a.shape[-1]), xp.ascontiguousarray(b), \
+            a.shape[:-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a3 = xp.ascontiguousarray(xp.broadcast_to(a, batch + a.shape[-2:])).reshape((-1,) + a.shape[-2:])
-    b3 = xp.ascontiguousarray(xp.broadcast_to(b, batch + b.shape[-2:])).reshape((-1,) + b.shape[-2:])
+    n = math.prod(batch)         # explicit sizes: reshape(-1, ...) is ambiguous when a dim is 0
+    a3 = xp.ascontiguousarray(xp.broadcast_to(a, batch + a.shape[-2:])).reshape((n,) + a.shape[-2:])
+    b3 = xp.ascontiguousarray(xp.broadcast_to(b, batch + b.shape[-2:])).reshape((n,) + b.shape[-2:])
     return a3, b3, batch
 
 

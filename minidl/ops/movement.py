@@ -304,7 +304,9 @@ def chunk(x, chunks, dim=0):
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     n = x.shape[_dim("chunk", x, dim)]
-    return split(x, builtins.max(1, -(-n // chunks)), dim)
+    if n == 0:                   # as PyTorch: an empty dim gives ``chunks`` empty pieces
+        return split(x, [0] * chunks, dim)
+    return split(x, -(-n // chunks), dim)
 
 
 class Clone(Function):

@@ -1,4 +1,5 @@
 """Normalization: batch norm (kernel-backed) and layer norm (composed)."""
+import math
 
 from ..autograd.function import Function, once_differentiable
 from ..backends import kernels
@@ -8,12 +9,17 @@ from .elementwise import sqrt
 from .reduce import mean, var
 
 
+def _ncl(shape):
+    """(N, C, *) as the kernels' (N, C, L), with L explicit: reshape(-1) is ambiguous for empty batches."""
+    return shape[0], shape[1], math.prod(shape[2:])
+
+
 class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         xp = x._xp
-        n, c = x.shape[:2]
-        x3 = xp.ascontiguousarray(x.data).reshape(n, c, -1)
+        x3 = xp.ascontiguousarray(x.data).reshape(_ncl(x.shape))
+        c = x.shape[1]
         w = xp.ones(c, x.data.dtype) if weight is None else xp.ascontiguousarray(weight.data)
         b = xp.zeros(c, x.data.dtype) if bias is None else xp.ascontiguousarray(bias.data)
         rm = None if running_mean is None else running_mean.data
@@ -28,9 +34,8 @@ class BatchNorm(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         xp = x._xp
-        n, c = x.shape[:2]
-        g3 = xp.ascontiguousarray(grad.data).reshape(n, c, -1)
-        x3 = xp.ascontiguousarray(x.data).reshape(n, c, -1)
+        g3 = xp.ascontiguousarray(grad.data).reshape(_ncl(x.shape))
+        x3 = xp.ascontiguousarray(x.data).reshape(_ncl(x.shape))
         gx, gw, gb = kernels.batch_norm_backward(g3, x3, ctx.w, ctx.save_mean, ctx.save_invstd, ctx.training)
         return Tensor._wrap(gx.reshape(x.shape)), Tensor._wrap(gw), Tensor._wrap(gb)
 

@@ -171,12 +171,14 @@ def min(x, dim=None, keepdim=False, *, axis=None, keepdims=False):  # noqa: A001
 
 
 def _arg(op, fn, x, dim, keepdim):
-    if x.numel() == 0:
-        raise RuntimeError(f"{op}: empty tensor of shape {x.shape}")
     if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{op}: empty tensor of shape {x.shape} has no extremum; pass dim=")
         out = fn(x.data.reshape(-1))
         return Tensor._wrap(x._xp.asarray(out, dtype=np.int64).reshape((1,) * x.ndim if keepdim else ()))
     (d,) = normalize_dims(op, x, dim)
+    if x.shape[d] == 0:
+        raise IndexError(f"{op}: dim {d} of shape {x.shape} is empty")
     out = fn(x.data, axis=d)
     return Tensor._wrap((x._xp.expand_dims(out, d) if keepdim else out).astype(np.int64))
 
@@ -199,7 +201,8 @@ class LogSumExp(Function):
         xp = x._xp
         m = xp.max(x.data, axis=dims, keepdims=True) if x.numel() else xp.zeros(_keep_shape(x.shape, dims), x.data.dtype)
         m = xp.where(xp.isfinite(m), m, 0)          # all -inf (or inf) rows: shift by 0 instead of nan
-        out = xp.log(xp.sum(xp.exp(x.data - m), axis=dims, keepdims=True)) + m
+        with np.errstate(divide="ignore"):     # log(0) = -inf is the right answer for empty/all -inf rows
+            out = xp.log(xp.sum(xp.exp(x.data - m), axis=dims, keepdims=True)) + m
         ctx.save_for_backward(x)
         ctx.dims, ctx.keepdim, ctx.out = dims, keepdim, out
         return out if keepdim else out.reshape([s for i, s in enumerate(out.shape) if i not in dims])
