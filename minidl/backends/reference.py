@@ -17,6 +17,8 @@ Only functions CuPy also has are used; cupy itself is imported lazily, never at 
 
 import numpy
 
+from .geometry import output_size
+
 __all__ = [
     "avg_pool2d", "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "conv2d", "conv2d_backward",
     "matmul", "matmul_backward", "max_pool2d", "max_pool2d_backward",
@@ -41,15 +43,6 @@ def _scatter_add(target, index, values):
     else:
         import cupyx
         cupyx.scatter_add(target, index, values)
-
-
-def _pool_out(size, k, s, p, d, ceil_mode):
-    """Output length of a pooling window along one axis, exactly as PyTorch's ``pooling_output_shape``."""
-    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    # NOTE: with ceil_mode the last window must start inside the input or the left padding, else it is dropped.
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return max(out, 0)
 
 
 def _padded(x, padding, extent, fill):
@@ -200,7 +193,7 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     xp = _xp(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    oh, ow = _pool_out(h, kh, sh, ph, dh, ceil_mode), _pool_out(w, kw, sw, pw, dw, ceil_mode)
+    oh, ow = output_size(h, kh, sh, ph, dh, ceil_mode), output_size(w, kw, sw, pw, dw, ceil_mode)
     extent = ((oh - 1) * sh + dh * (kh - 1) + 1, (ow - 1) * sw + dw * (kw - 1) + 1)
     buf = _padded(x, padding, extent, -numpy.inf)
     win = _windows(buf, (oh, ow), (kh, kw), stride, dilation)
@@ -295,7 +288,7 @@ def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
     xp = _xp(x)
     h, w = x.shape[2:]
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-    oh, ow = _pool_out(h, kh, sh, ph, 1, ceil_mode), _pool_out(w, kw, sw, pw, 1, ceil_mode)
+    oh, ow = output_size(h, kh, sh, ph, 1, ceil_mode), output_size(w, kw, sw, pw, 1, ceil_mode)
     buf = _padded(x, padding, ((oh - 1) * sh + kh, (ow - 1) * sw + kw), 0)
     total = _windows(buf, (oh, ow), (kh, kw), stride, (1, 1)).sum(axis=(2, 3))
     scale = _avg_scale(xp, x.shape, (oh, ow), kernel_size, stride, padding, ceil_mode, count_include_pad, x.dtype)

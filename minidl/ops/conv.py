@@ -1,6 +1,7 @@
 """Convolution and pooling: kernel-backed Functions plus the validating functional forms."""
 from ..autograd.function import Function, once_differentiable
 from ..backends import kernels
+from ..backends.geometry import output_size
 from ..tensor import Tensor
 
 
@@ -32,16 +33,6 @@ def _batched(op, x):
     if x.ndim != 4:
         raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
     return x, False
-
-
-def _out_size(size, k, s, p, d, ceil_mode=False):
-    span = size + 2 * p - d * (k - 1) - 1
-    if span < 0:
-        return 0
-    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:      # the last window must start inside the input or left pad
-        out -= 1
-    return out
 
 
 class Conv2d(Function):
@@ -104,8 +95,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if weight.shape[1] * groups != c:
         raise ValueError(f"{op}: input of shape {x.shape} has {c} channels but weight of shape {weight.shape} "
                          f"expects {weight.shape[1] * groups} (C/groups={weight.shape[1]}, groups={groups})")
-    oh = _out_size(h, kh, stride[0], padding[0], dilation[0])
-    ow = _out_size(w, kw, stride[1], padding[1], dilation[1])
+    oh = output_size(h, kh, stride[0], padding[0], dilation[0])
+    ow = output_size(w, kw, stride[1], padding[1], dilation[1])
     if oh < 1 or ow < 1:
         raise ValueError(f"{op}: input of shape {x.shape} (padded {h + 2 * padding[0]}x{w + 2 * padding[1]}) is "
                          f"smaller than the dilated kernel of weight {weight.shape}")
@@ -127,8 +118,8 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
         raise ValueError(f"{op}: kernel_size, stride, dilation must be >= 1 and padding >= 0, got {k}, {s}, {d}, {p}")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
-    oh = _out_size(x4.shape[2], k[0], s[0], p[0], d[0], ceil_mode)
-    ow = _out_size(x4.shape[3], k[1], s[1], p[1], d[1], ceil_mode)
+    oh = output_size(x4.shape[2], k[0], s[0], p[0], d[0], ceil_mode)
+    ow = output_size(x4.shape[3], k[1], s[1], p[1], d[1], ceil_mode)
     if oh < 1 or ow < 1:
         raise ValueError(f"{op}: input of shape {x.shape} is too small for kernel {k} with padding {p} and "
                          f"dilation {d} (output would be {oh}x{ow})")

@@ -7,7 +7,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.function import Function
 from ..tensor import Tensor
-from .elementwise import exp, log, saved_output, sqrt
+from .elementwise import exp, saved_output, sqrt
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
