@@ -233,16 +233,14 @@ def test_conv2d_string_padding_matches_torch(torch, TF, padding, kernel, dilatio
         assert fn(*[md.from_numpy(a) for a in arrays]).shape == (2, 4, 7, 8)
 
 
-def test_conv2d_same_padding_even_kernel(torch, TF):
-    # PyTorch pads an even kernel unevenly; minidl either does the same or refuses clearly (documented)
+@pytest.mark.parametrize("kernel,dilation", [((2, 4), 1), ((2, 2), 1), ((4, 3), 1), ((2, 3), (3, 1))])
+def test_conv2d_same_padding_even_kernel_pads_bottom_right_as_torch(torch, TF, kernel, dilation):
     rng = np.random.default_rng(0)
-    x, w = rng.standard_normal((1, 2, 5, 6)), rng.standard_normal((3, 2, 2, 4))
-    try:
-        got = F.conv2d(md.from_numpy(x), md.from_numpy(w), padding="same")
-    except ValueError as exc:
-        assert "conv2d" in str(exc) and "same" in str(exc), str(exc)
-        return
-    _compare(got, TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding="same"), 1e-7, 1e-9, "conv2d same")
+    arrays = [rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((3, 2) + kernel), rng.standard_normal(3)]
+    fn = lambda x, w, b: F.conv2d(x, w, b, padding="same", dilation=dilation)
+    tfn = lambda x, w, b: TF.conv2d(x, w, b, padding="same", dilation=dilation)
+    run_both_precisions(torch, fn, tfn, arrays, (0, 1, 2), scale32=10, what="conv2d same, even kernel")
+    assert fn(*[md.from_numpy(a) for a in arrays]).shape == (2, 3, 5, 6)
 
 
 def test_conv2d_same_padding_needs_stride_one():

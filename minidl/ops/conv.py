@@ -35,6 +35,17 @@ def _batched(op, x):
     return x, False
 
 
+def _pad_end(x, rows, cols):
+    """Append ``rows`` zero rows and ``cols`` zero columns to (N, C, H, W) (differentiable)."""
+    from .movement import cat  # noqa: PLC0415 -- movement imports nothing from here; avoid a cycle on load
+    n, c, h, w = x.shape
+    if rows:
+        x = cat([x, Tensor._wrap(x._xp.zeros((n, c, rows, w), x.data.dtype))], dim=2)
+    if cols:
+        x = cat([x, Tensor._wrap(x._xp.zeros((n, c, h + rows, cols), x.data.dtype))], dim=3)
+    return x
+
+
 class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, stride, padding, dilation, groups):
@@ -81,8 +92,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}")
         total = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
         if total[0] % 2 or total[1] % 2:
-            raise ValueError(f"{op}: padding='same' with an even effective kernel {total} would need uneven "
-                             "padding, which this op does not do; pad the input explicitly")
+            # uneven: the extra zero row/column goes at the bottom/right, as PyTorch does
+            x4 = _pad_end(x4, total[0] % 2, total[1] % 2)
         padding = (total[0] // 2, total[1] // 2)
     padding = pair(op, "padding", padding)
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
