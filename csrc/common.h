@@ -1,0 +1,82 @@
+// Shared helpers for the minidl C++ kernels: dtype dispatch, argument checks, index math.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace minidl {
+
+namespace py = pybind11;
+
+/** Throw std::invalid_argument("op: msg") unless `cond` holds. pybind11 turns it into ValueError.
+ *  Kernels receive inputs already validated in Python; this is the last line of defense against
+ *  a caller that bypasses the Python layer (a wrong pointer would otherwise crash the process). */
+#define MINIDL_CHECK(cond, op, msg)                                                     \
+  do {                                                                                  \
+    if (!(cond)) throw std::invalid_argument(std::string(op) + ": " + std::string(msg)); \
+  } while (0)
+
+/** "(2, 3, 4)" for error messages. */
+inline std::string ShapeString(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (d) s += ", ";
+    s += std::to_string(a.shape(d));
+  }
+  if (a.ndim() == 1) s += ",";
+  return s + ")";
+}
+
+/** numpy's name of an array's dtype ("float32", "int64", ...). */
+inline std::string DtypeName(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+inline bool IsCContiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
+
+/** Check that `a` is a C-contiguous float32/float64 array with `ndim` dimensions; `name` is the
+ *  argument's name in messages. */
+inline void CheckFloatArray(const py::array& a, py::ssize_t ndim, const char* op, const char* name) {
+  MINIDL_CHECK(a.ndim() == ndim, op,
+               std::string(name) + " must be " + std::to_string(ndim) + "-D, got shape " + ShapeString(a));
+  const bool is_float = a.dtype().is(py::dtype::of<float>()) || a.dtype().is(py::dtype::of<double>());
+  MINIDL_CHECK(is_float, op, std::string(name) + " must be float32 or float64, got " + DtypeName(a));
+  MINIDL_CHECK(IsCContiguous(a), op, std::string(name) + " must be C-contiguous (make it contiguous in Python)");
+}
+
+/** Check that all arrays share the dtype of the first. */
+inline void CheckSameDtype(const py::array& a, const py::array& b, const char* op) {
+  MINIDL_CHECK(a.dtype().is(b.dtype()), op, "dtypes differ: " + DtypeName(a) + " and " + DtypeName(b));
+}
+
+/** Call `fn(T{})` with T = float or double according to `dtype`; anything else is a ValueError.
+ *  Usage: DispatchFloat(x.dtype(), "conv2d", [&](auto tag) { using T = decltype(tag); ... }); */
+template <typename Fn>
+auto DispatchFloat(const py::dtype& dtype, const char* op, Fn&& fn) {
+  if (dtype.is(py::dtype::of<float>())) return fn(float{});
+  if (dtype.is(py::dtype::of<double>())) return fn(double{});
+  throw std::invalid_argument(std::string(op) + ": unsupported dtype " + py::str(dtype).cast<std::string>() +
+                              " (float32 or float64 expected)");
+}
+
+/** Typed pointers into arrays whose dtype was checked to be T. */
+template <typename T>
+inline const T* DataOf(const py::array& a) { return static_cast<const T*>(a.data()); }
+template <typename T>
+inline T* MutableDataOf(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+
+/** Row-major flat offsets. */
+inline int64_t Index2(int64_t i, int64_t j, int64_t cols) { return i * cols + j; }
+inline int64_t Index3(int64_t i, int64_t j, int64_t k, int64_t d1, int64_t d2) { return (i * d1 + j) * d2 + k; }
+inline int64_t Index4(int64_t n, int64_t c, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W) {
+  return ((n * C + c) * H + h) * W + w;
+}
+
+/** ceil(a / b) for b > 0, a >= 0. */
+inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace minidl

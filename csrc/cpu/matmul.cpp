@@ -1,0 +1,590 @@
+// matmul and matmul_backward on the CPU, over a packed, cache-blocked, register-blocked GEMM.
+//
+// The GEMM follows the Goto/BLIS structure:
+//   for jc over N in steps of NC      (B panel KC x NC lives in L3, shared by the threads)
+//     for pc over K in steps of KC    the team packs B[pc:pc+KC, jc:jc+NC] into NR-wide micro-panels
+//       work items (MC rows x a run of NR panels), taken by the threads from a shared counter:
+//         pack A[ic:ic+MC, pc:pc+KC] into MR-tall micro-panels (L2, per thread)
+//         for each NR panel, for each MR panel: micro-kernel (MR x NR accumulators in registers)
+// Packing reads the operands through two strides, so a transposed operand (the backward's A^T
+// and B^T) costs nothing extra: only the packing loop order changes.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "common.h"
+#include "cpu/gemm.h"
+#include "cpu/kernels.h"
+
+// Register blocking, fixed at compile time by the instruction set the compiler may use
+// (-march=native picks the widest the build machine has; a portable build gets SSE2/NEON).
+// MINIDL_MR rows x MINIDL_NV vectors of accumulators, plus NV vectors of B and one broadcast
+// of A, must fit the register file: 14x2+3 = 31 of 32 zmm; 6x2+3 = 15 of 16 ymm/xmm.
+#if defined(__AVX512F__)
+#define MINIDL_VEC_BYTES 64
+#define MINIDL_MR 14
+#define MINIDL_NV 2
+#elif defined(__AVX__)
+#define MINIDL_VEC_BYTES 32
+#define MINIDL_MR 6
+#define MINIDL_NV 2
+#elif defined(__aarch64__) || defined(__ARM_NEON)
+#define MINIDL_VEC_BYTES 16
+#define MINIDL_MR 8
+#define MINIDL_NV 3
+#else
+#define MINIDL_VEC_BYTES 16
+#define MINIDL_MR 6
+#define MINIDL_NV 2
+#endif
+
+namespace minidl {
+namespace cpu {
+namespace {
+
+#if defined(__GNUC__)
+// GCC/Clang vector extensions: arithmetic on these compiles to whole-register SIMD instructions.
+// may_alias because packed buffers are written as T and read as vectors.
+typedef float VecF __attribute__((vector_size(MINIDL_VEC_BYTES), __may_alias__));
+typedef double VecD __attribute__((vector_size(MINIDL_VEC_BYTES), __may_alias__));
+template <typename T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  using type = VecF;
+};
+template <>
+struct VecOf<double> {
+  using type = VecD;
+};
+#endif
+
+/** Cache and register blocking for element type T. */
+template <typename T>
+struct Blocking {
+  static constexpr int kVL = MINIDL_VEC_BYTES / static_cast<int>(sizeof(T));  // lanes per vector
+  static constexpr int kMR = MINIDL_MR;                                         // micro-tile rows
+  static constexpr int kNR = kVL * MINIDL_NV;                                   // micro-tile columns
+  // KC: one B micro-panel (KC x NR) plus one A micro-panel (KC x MR) stay in L1 (~48 KiB).
+  static constexpr int64_t kKC = 256;
+  // MC: one thread's packed A block (MC x KC) stays in L2.
+  static constexpr int64_t kMC = (168 / kMR) * kMR;
+  // NC: the packed B panel (KC x NC, ~2 MiB) stays in L3.
+  static constexpr int64_t kNC = ((int64_t{2} << 20) / (kKC * static_cast<int64_t>(sizeof(T))) / kNR) * kNR;
+};
+
+/** Growable 64-byte aligned scratch memory, kept per thread so repeated calls do not pay for
+ *  fresh pages. */
+template <typename T>
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { Release(); }
+
+  T* Get(size_t count) {
+    if (count > capacity_) {
+      Release();
+      ptr_ = static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t(64)));
+      capacity_ = count;
+    }
+    return ptr_;
+  }
+
+ private:
+  void Release() {
+    if (ptr_ != nullptr) ::operator delete(ptr_, std::align_val_t(64));
+    ptr_ = nullptr;
+    capacity_ = 0;
+  }
+  T* ptr_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+template <typename T>
+struct Workspace {
+  AlignedBuffer<T> packed_a;
+  AlignedBuffer<T> packed_b;
+};
+
+template <typename T>
+Workspace<T>& ThreadWorkspace() {
+  static thread_local Workspace<T> workspace;
+  return workspace;
+}
+
+/** The threads cooperating on one GEMM: this thread's id and the team size. */
+struct Team {
+  int id = 0;
+  int size = 1;
+
+  void Barrier() const {
+#ifdef _OPENMP
+    if (size > 1) {
+#pragma omp barrier
+    }
+#endif
+  }
+};
+
+/** [begin, end) of part `idx` when n items are cut into `parts` nearly equal parts. */
+inline std::pair<int64_t, int64_t> SplitRange(int64_t n, int parts, int idx) {
+  return {n * idx / parts, n * (idx + 1) / parts};
+}
+
+/** Pack rows [i0, i0+mb) x columns [p0, p0+kc) of A into MR-tall micro-panels: panel q holds
+ *  element (q*MR + i, p) at dst[q*MR*kc + p*MR + i], rows past mb zero. Only panels
+ *  [q_begin, q_end) are written (the caller's share). */
+template <typename T>
+void PackA(const StridedMatrix<T>& a, int64_t i0, int64_t mb, int64_t p0, int64_t kc, int64_t q_begin,
+           int64_t q_end, T* dst) {
+  constexpr int MR = Blocking<T>::kMR;
+  for (int64_t q = q_begin; q < q_end; ++q) {
+    T* panel = dst + q * MR * kc;
+    const int64_t row0 = q * MR;
+    const int64_t rows = std::min<int64_t>(MR, mb - row0);
+    const T* src = a.data + (i0 + row0) * a.row_stride + p0 * a.col_stride;
+    if (a.col_stride == 1) {
+      // Row-major A: each row is contiguous along k.
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* row = src + i * a.row_stride;
+        for (int64_t p = 0; p < kc; ++p) panel[p * MR + i] = row[p];
+      }
+    } else {
+      // Transposed (column-major) or general strides: walk k outer, rows inner.
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* col = src + p * a.col_stride;
+        for (int64_t i = 0; i < rows; ++i) panel[p * MR + i] = col[i * a.row_stride];
+      }
+    }
+    if (rows < MR) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t i = rows; i < MR; ++i) panel[p * MR + i] = T(0);
+    }
+  }
+}
+
+/** Pack rows [p0, p0+kc) x columns [j0, j0+nb) of B into NR-wide micro-panels: panel q holds
+ *  element (p, q*NR + j) at dst[q*NR*kc + p*NR + j], columns past nb zero. */
+template <typename T>
+void PackB(const StridedMatrix<T>& b, int64_t p0, int64_t kc, int64_t j0, int64_t nb, int64_t q_begin,
+           int64_t q_end, T* dst) {
+  constexpr int NR = Blocking<T>::kNR;
+  for (int64_t q = q_begin; q < q_end; ++q) {
+    T* panel = dst + q * NR * kc;
+    const int64_t col0 = q * NR;
+    const int64_t cols = std::min<int64_t>(NR, nb - col0);
+    const T* src = b.data + p0 * b.row_stride + (j0 + col0) * b.col_stride;
+    if (b.col_stride == 1) {
+      // Row-major B: a panel row is a contiguous slice.
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* row = src + p * b.row_stride;
+        T* out = panel + p * NR;
+        if (cols == NR) {
+          std::memcpy(out, row, sizeof(T) * NR);
+        } else {
+          for (int64_t j = 0; j < cols; ++j) out[j] = row[j];
+          for (int64_t j = cols; j < NR; ++j) out[j] = T(0);
+        }
+      }
+    } else {
+      // Transposed (column-major) or general strides: walk columns outer, k inner.
+      for (int64_t j = 0; j < cols; ++j) {
+        const T* col = src + j * b.col_stride;
+        for (int64_t p = 0; p < kc; ++p) panel[p * NR + j] = col[p * b.row_stride];
+      }
+      if (cols < NR) {
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t j = cols; j < NR; ++j) panel[p * NR + j] = T(0);
+      }
+    }
+  }
+}
+
+/** The register-blocked micro-kernel: the MR x NR tile c (leading dimension ldc) gets
+ *  sum_p a[p*MR + i] * b[p*NR + j] over p < kc, stored or added (accumulate). a and b are packed
+ *  micro-panels; b is 64-byte aligned. */
+template <typename T>
+inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* __restrict c, int64_t ldc,
+                        bool accumulate) {
+  constexpr int MR = Blocking<T>::kMR;
+  constexpr int NR = Blocking<T>::kNR;
+#if defined(__GNUC__)
+  using V = typename VecOf<T>::type;
+  constexpr int NV = MINIDL_NV;
+  constexpr int VL = Blocking<T>::kVL;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const V*>(bp + v * VL);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const V av = V{} + ap[i];  // broadcast
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
+    }
+    ap += MR;
+    bp += NR;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      T* dst = c + i * ldc + v * VL;
+      V out = acc[i][v];
+      if (accumulate) {
+        V old;
+        std::memcpy(&old, dst, sizeof(V));
+        out += old;
+      }
+      std::memcpy(dst, &out, sizeof(V));
+    }
+  }
+#else
+  // Portable fallback for compilers without GCC vector extensions: plain loops the optimiser
+  // can vectorise along j.
+  T acc[MR][NR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    for (int i = 0; i < MR; ++i) {
+      const T av = ap[i];
+#pragma omp simd
+      for (int j = 0; j < NR; ++j) acc[i][j] += av * bp[j];
+    }
+    ap += MR;
+    bp += NR;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+#endif
+}
+
+/** A micro-tile that may be cut short at the matrix edge: rows x cols of the MR x NR result. */
+template <typename T>
+inline void MicroTile(int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, int64_t rows, int64_t cols,
+                      bool accumulate) {
+  constexpr int MR = Blocking<T>::kMR;
+  constexpr int NR = Blocking<T>::kNR;
+  if (rows == MR && cols == NR) {
+    MicroKernel<T>(kc, ap, bp, c, ldc, accumulate);
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  MicroKernel<T>(kc, ap, bp, tile, NR, false);
+  for (int64_t i = 0; i < rows; ++i) {
+    T* dst = c + i * ldc;
+    const T* src = tile + i * NR;
+    if (accumulate) {
+      for (int64_t j = 0; j < cols; ++j) dst[j] += src[j];
+    } else {
+      for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];
+    }
+  }
+}
+
+/** Scratch sizes (elements): one packed A block per thread, one shared packed B panel. */
+template <typename T>
+size_t PackedASize(int team_size) {
+  return static_cast<size_t>(Blocking<T>::kMC * Blocking<T>::kKC * team_size);
+}
+template <typename T>
+size_t PackedBSize() {
+  return static_cast<size_t>(Blocking<T>::kKC * Blocking<T>::kNC);
+}
+
+/** Cut n into the fewest blocks of at most `max_block`, of nearly equal size rounded up to a
+ *  multiple of `unit` (K = 784 becomes 4 x 196, not 3 x 256 + 16). */
+inline int64_t BalancedBlock(int64_t n, int64_t max_block, int64_t unit) {
+  const int64_t blocks = CeilDiv(n, max_block);
+  return std::min(max_block, CeilDiv(CeilDiv(n, blocks), unit) * unit);
+}
+
+/** One GEMM computed by a team (M, N, K > 0). Every member calls it with the same arguments.
+ *  packed_b and the two counters are shared; each thread packs A into its own slice of
+ *  packed_a. Each round the team packs a B panel together (all of K when the panel fits the
+ *  buffer, so small products synchronise only twice), then takes work items -- an MC row block
+ *  times a run of NR column panels -- from a shared counter, so a thread that is slowed down
+ *  (another process on its core) simply takes fewer items. */
+template <typename T>
+void GemmTeam(const Team& team, int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& a,
+              const StridedMatrix<T>& b, T* c, int64_t ldc, bool accumulate, T* packed_a, T* packed_b,
+              std::atomic<int64_t>* counters) {
+  using Blk = Blocking<T>;
+  constexpr int MR = Blk::kMR;
+  constexpr int NR = Blk::kNR;
+  constexpr int64_t kCapacity = Blk::kKC * Blk::kNC;  // elements of packed_b
+  T* my_packed_a = packed_a + static_cast<size_t>(team.id) * Blk::kMC * Blk::kKC;
+  const int64_t mc = BalancedBlock(M, Blk::kMC, MR);
+  const int64_t m_blocks = CeilDiv(M, mc);
+  const int64_t kc_max = BalancedBlock(K, Blk::kKC, 1);
+  // A round packs B[k0:k0+round_k, jc:jc+nc]: all of K if that leaves at least 8 panels of
+  // columns per round, else KC rows at a time.
+  const int64_t nc_fit = (kCapacity / K) / NR * NR;
+  const bool whole_k = nc_fit >= std::min<int64_t>(8 * NR, CeilDiv(N, NR) * NR);
+  const int64_t round_k = whole_k ? K : kc_max;
+  const int64_t nc_max = BalancedBlock(N, whole_k ? std::min<int64_t>(nc_fit, Blk::kNC) : Blk::kNC, NR);
+  int64_t round = 0;
+  for (int64_t jc = 0; jc < N; jc += nc_max) {
+    const int64_t nc = std::min(nc_max, N - jc);
+    const int64_t n_panels = CeilDiv(nc, NR);
+    // Column runs: whole panel rows when there are enough row blocks to go round, else split
+    // the columns too (down to 4 panels a run) so every thread has a few items to take.
+    int64_t run = n_panels;
+    while (team.size > 1 && m_blocks * CeilDiv(n_panels, run) < 4 * team.size && run > 4) run = CeilDiv(run, 2);
+    const int64_t n_runs = CeilDiv(n_panels, run);
+    const int64_t items = m_blocks * n_runs;
+    for (int64_t k0 = 0; k0 < K; k0 += round_k) {
+      const int64_t k1 = std::min(K, k0 + round_k);
+      // Packed B of this round: one KC slab after another, each n_panels micro-panels wide.
+      const auto [bq0, bq1] = SplitRange(n_panels, team.size, team.id);
+      for (int64_t pc = k0; pc < k1; pc += kc_max) {
+        PackB(b, pc, std::min(kc_max, k1 - pc), jc, nc, bq0, bq1, packed_b + (pc - k0) * n_panels * NR);
+      }
+      team.Barrier();
+      // NOTE: the counter of the next round was last used in the previous round, which every
+      // thread has left (barrier above), and is next used after the barrier below.
+      std::atomic<int64_t>& next_item = counters[round & 1];
+      if (team.id == 0) counters[(round + 1) & 1].store(0, std::memory_order_relaxed);
+      for (int64_t item = next_item.fetch_add(1, std::memory_order_relaxed); item < items;
+           item = next_item.fetch_add(1, std::memory_order_relaxed)) {
+        const int64_t ic = (item / n_runs) * mc;
+        const int64_t mb = std::min(mc, M - ic);
+        const int64_t m_panels = CeilDiv(mb, MR);
+        const int64_t jp0 = (item % n_runs) * run;
+        const int64_t jp1 = std::min(n_panels, jp0 + run);
+        for (int64_t pc = k0; pc < k1; pc += kc_max) {
+          const int64_t kc = std::min(kc_max, k1 - pc);
+          const bool add = accumulate || pc > 0;
+          const T* slab = packed_b + (pc - k0) * n_panels * NR;
+          PackA(a, ic, mb, pc, kc, 0, m_panels, my_packed_a);
+          // jr outer, ir inner: one B micro-panel stays in L1 while the A block streams from L2.
+          for (int64_t jp = jp0; jp < jp1; ++jp) {
+            const T* bp = slab + jp * NR * kc;
+            const int64_t cols = std::min<int64_t>(NR, nc - jp * NR);
+            for (int64_t ip = 0; ip < m_panels; ++ip) {
+              const int64_t rows = std::min<int64_t>(MR, mb - ip * MR);
+              MicroTile<T>(kc, my_packed_a + ip * MR * kc, bp, c + (ic + ip * MR) * ldc + jc + jp * NR, ldc, rows,
+                           cols, add);
+            }
+          }
+        }
+      }
+      team.Barrier();  // packed_b is rewritten next round
+      ++round;
+    }
+  }
+}
+
+/** Threads worth using for one M x N x K product: about 1 MFLOP per thread at least, so tiny
+ *  products do not pay the fork/join. */
+int ThreadsFor(double flops) {
+#ifdef _OPENMP
+  if (omp_in_parallel()) return 1;
+  const int max_threads = omp_get_max_threads();
+  const double by_work = flops / double(1 << 20);
+  return std::max(1, std::min(max_threads, static_cast<int>(by_work)));
+#else
+  (void)flops;
+  return 1;
+#endif
+}
+
+/** Products with nothing to multiply: M or N empty, or K empty (C = 0, or unchanged when
+ *  accumulating). Returns true when it handled the call. */
+template <typename T>
+bool GemmDegenerate(int64_t M, int64_t N, int64_t K, T* c, int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return true;
+  if (K > 0) return false;
+  if (!accumulate) {
+    for (int64_t i = 0; i < M; ++i) std::fill(c + i * ldc, c + i * ldc + N, T(0));
+  }
+  return true;
+}
+
+/** A single-threaded GEMM on this thread's own scratch buffers. */
+template <typename T>
+void GemmSerial(int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* c,
+                int64_t ldc, bool accumulate) {
+  if (GemmDegenerate(M, N, K, c, ldc, accumulate)) return;
+  Workspace<T>& ws = ThreadWorkspace<T>();
+  std::atomic<int64_t> counters[2] = {{0}, {0}};
+  GemmTeam<T>(Team{}, M, N, K, a, b, c, ldc, accumulate, ws.packed_a.Get(PackedASize<T>(1)),
+              ws.packed_b.Get(PackedBSize<T>()), counters);
+}
+
+}  // namespace
+
+template <typename T>
+void Gemm(int64_t M, int64_t N, int64_t K, StridedMatrix<T> a, StridedMatrix<T> b, T* c, int64_t ldc,
+          bool accumulate) {
+  if (GemmDegenerate(M, N, K, c, ldc, accumulate)) return;
+  const int threads = ThreadsFor(2.0 * double(M) * double(N) * double(K));
+  if (threads <= 1) {
+    GemmSerial<T>(M, N, K, a, b, c, ldc, accumulate);
+    return;
+  }
+#ifdef _OPENMP
+  Workspace<T>& ws = ThreadWorkspace<T>();
+  T* packed_a = ws.packed_a.Get(PackedASize<T>(threads));
+  T* packed_b = ws.packed_b.Get(PackedBSize<T>());
+  std::atomic<int64_t> counters[2] = {{0}, {0}};
+#pragma omp parallel num_threads(threads)
+  {
+    const Team team{omp_get_thread_num(), omp_get_num_threads()};
+    GemmTeam<T>(team, M, N, K, a, b, c, ldc, accumulate, packed_a, packed_b, counters);
+  }
+#endif
+}
+
+template <typename T>
+void GemmBatched(int64_t batch, int64_t M, int64_t N, int64_t K, StridedMatrix<T> a, int64_t a_batch_stride,
+                 StridedMatrix<T> b, int64_t b_batch_stride, T* c, int64_t c_batch_stride) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  const double flops_each = 2.0 * double(M) * double(N) * double(K);
+  const int threads = ThreadsFor(flops_each * double(batch));
+  // Whole products per thread when the batch divides evenly or is long, or when each product
+  // is too small to split well; otherwise one product at a time with all threads.
+  const bool over_batch = threads > 1 && batch >= 2 &&
+                          (batch % threads == 0 || batch >= 4 * threads || flops_each < double(1 << 24));
+  if (!over_batch) {
+    for (int64_t i = 0; i < batch; ++i) {
+      const StridedMatrix<T> ai{a.data + i * a_batch_stride, a.row_stride, a.col_stride};
+      const StridedMatrix<T> bi{b.data + i * b_batch_stride, b.row_stride, b.col_stride};
+      Gemm<T>(M, N, K, ai, bi, c + i * c_batch_stride, N, false);
+    }
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+  for (int64_t i = 0; i < batch; ++i) {
+    const StridedMatrix<T> ai{a.data + i * a_batch_stride, a.row_stride, a.col_stride};
+    const StridedMatrix<T> bi{b.data + i * b_batch_stride, b.row_stride, b.col_stride};
+    GemmSerial<T>(M, N, K, ai, bi, c + i * c_batch_stride, N, false);
+  }
+}
+
+template void Gemm<float>(int64_t, int64_t, int64_t, StridedMatrix<float>, StridedMatrix<float>, float*, int64_t,
+                          bool);
+template void Gemm<double>(int64_t, int64_t, int64_t, StridedMatrix<double>, StridedMatrix<double>, double*,
+                           int64_t, bool);
+template void GemmBatched<float>(int64_t, int64_t, int64_t, int64_t, StridedMatrix<float>, int64_t,
+                                 StridedMatrix<float>, int64_t, float*, int64_t);
+template void GemmBatched<double>(int64_t, int64_t, int64_t, int64_t, StridedMatrix<double>, int64_t,
+                                  StridedMatrix<double>, int64_t, double*, int64_t);
+
+std::string GemmDescription() {
+  auto describe = [](auto tag, const char* name) {
+    using Blk = Blocking<decltype(tag)>;
+    return std::string(name) + ": " + std::to_string(Blk::kMR) + "x" + std::to_string(Blk::kNR) +
+           " micro-kernel, KC=" + std::to_string(Blk::kKC) + " MC=" + std::to_string(Blk::kMC) +
+           " NC=" + std::to_string(Blk::kNC);
+  };
+  return describe(float{}, "float32") + "; " + describe(double{}, "float64") + "; vector " +
+         std::to_string(MINIDL_VEC_BYTES) + " bytes";
+}
+
+namespace {
+
+/** Shapes of a matmul call: (batch, M, K, N), batch = 1 for 2-D. Checks ndim 2 or 3, matching
+ *  batch and inner dimensions, one float dtype, C-contiguity. */
+struct MatmulShape {
+  bool batched;
+  int64_t batch, M, K, N;
+};
+
+MatmulShape CheckMatmulOperands(const py::array& a, const py::array& b, const char* op) {
+  MINIDL_CHECK(a.ndim() == 2 || a.ndim() == 3, op,
+               "a must be 2-D (M, K) or 3-D (B, M, K), got shape " + ShapeString(a));
+  CheckFloatArray(a, a.ndim(), op, "a");
+  CheckFloatArray(b, a.ndim(), op, "b");
+  CheckSameDtype(a, b, op);
+  const bool batched = a.ndim() == 3;
+  const int d = batched ? 1 : 0;
+  MatmulShape s{batched, batched ? a.shape(0) : 1, a.shape(d), a.shape(d + 1), b.shape(d + 1)};
+  MINIDL_CHECK(!batched || b.shape(0) == s.batch, op,
+               "batch sizes differ: a " + ShapeString(a) + ", b " + ShapeString(b));
+  MINIDL_CHECK(b.shape(d) == s.K, op,
+               "inner dimensions differ: a " + ShapeString(a) + " @ b " + ShapeString(b));
+  return s;
+}
+
+std::vector<py::ssize_t> Dims(const MatmulShape& s, int64_t rows, int64_t cols) {
+  if (s.batched) return {s.batch, rows, cols};
+  return {rows, cols};
+}
+
+}  // namespace
+
+/** matmul(a, b) -> c
+ *  a: (M, K) or (B, M, K); b: (K, N) or (B, K, N); both C-contiguous, same dtype (float32 or
+ *  float64). Returns c = a @ b, (M, N) or (B, M, N), a new C-contiguous array of that dtype.
+ *  Accumulates in the input dtype. Releases the GIL while computing. */
+py::array MatmulForward(const py::array& a, const py::array& b) {
+  const MatmulShape s = CheckMatmulOperands(a, b, "matmul");
+  return DispatchFloat(a.dtype(), "matmul", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    py::array_t<T> c(Dims(s, s.M, s.N));
+    const T* pa = DataOf<T>(a);
+    const T* pb = DataOf<T>(b);
+    T* pc = c.mutable_data();
+    {
+      py::gil_scoped_release release;
+      GemmBatched<T>(s.batch, s.M, s.N, s.K, {pa, s.K, 1}, s.M * s.K, {pb, s.N, 1}, s.K * s.N, pc, s.M * s.N);
+    }
+    return c;
+  });
+}
+
+/** matmul_backward(grad, a, b) -> (grad_a, grad_b)
+ *  grad: (M, N) or (B, M, N), the gradient of c = a @ b; a, b as in matmul. All C-contiguous,
+ *  one dtype. Returns grad_a = grad @ b^T with a's shape and grad_b = a^T @ grad with b's
+ *  shape; the transposes are strided reads inside the GEMM's packing, never copies. Releases
+ *  the GIL while computing. */
+py::tuple MatmulBackward(const py::array& grad, const py::array& a, const py::array& b) {
+  const MatmulShape s = CheckMatmulOperands(a, b, "matmul_backward");
+  CheckFloatArray(grad, a.ndim(), "matmul_backward", "grad");
+  CheckSameDtype(grad, a, "matmul_backward");
+  const int d = s.batched ? 1 : 0;
+  MINIDL_CHECK((!s.batched || grad.shape(0) == s.batch) && grad.shape(d) == s.M && grad.shape(d + 1) == s.N,
+               "matmul_backward",
+               "grad has shape " + ShapeString(grad) + ", expected the shape of a " + ShapeString(a) + " @ b " +
+                   ShapeString(b));
+  return DispatchFloat(a.dtype(), "matmul_backward", [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    py::array_t<T> grad_a(Dims(s, s.M, s.K));
+    py::array_t<T> grad_b(Dims(s, s.K, s.N));
+    const T* pg = DataOf<T>(grad);
+    const T* pa = DataOf<T>(a);
+    const T* pb = DataOf<T>(b);
+    T* pga = grad_a.mutable_data();
+    T* pgb = grad_b.mutable_data();
+    {
+      py::gil_scoped_release release;
+      const StridedMatrix<T> g{pg, s.N, 1};
+      const StridedMatrix<T> b_t = StridedMatrix<T>{pb, s.N, 1}.Transposed();  // (N, K)
+      const StridedMatrix<T> a_t = StridedMatrix<T>{pa, s.K, 1}.Transposed();  // (K, M)
+      GemmBatched<T>(s.batch, s.M, s.K, s.N, g, s.M * s.N, b_t, s.K * s.N, pga, s.M * s.K);
+      GemmBatched<T>(s.batch, s.K, s.N, s.M, a_t, s.M * s.K, g, s.M * s.N, pgb, s.K * s.N);
+    }
+    return py::make_tuple(grad_a, grad_b);
+  });
+}
+
+}  // namespace cpu
+}  // namespace minidl

@@ -1,0 +1,189 @@
+"""The C++ extension minidl._C: matmul and matmul_backward against NumPy, and its own argument checks.
+
+Skipped (with the build's reason) when minidl._C is not importable -- except when the environment
+variable CI is set: CI has a compiler, so a missing extension there is a failed build, not a skip.
+"""
+import os
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+try:
+    from minidl import _C
+except ImportError as _exc:
+    try:
+        from minidl._build_info import NATIVE_REASON as _REASON
+    except ImportError:
+        _REASON = None
+    _REASON = _REASON or f"{type(_exc).__name__}: {_exc}"
+    if os.environ.get("CI"):
+        raise ImportError(f"CI is set, so a missing minidl._C fails instead of skipping: {_REASON}") from _exc
+    pytest.skip(f"minidl._C is not importable: {_REASON}", allow_module_level=True)
+
+DTYPES = [np.float32, np.float64]
+
+# Sizes around the GEMM's register tiles (float32 AVX-512: 14 x 32, AVX2: 6 x 16) and cache
+# blocks (KC = 256), plus the empty and single-element cases.
+EDGE = [0, 1, 2, 5, 6, 7, 13, 14, 15, 16, 17, 31, 32, 33, 47]
+dims = st.one_of(st.sampled_from(EDGE), st.integers(0, 70))
+inner_dims = st.one_of(st.sampled_from(EDGE + [255, 256, 257, 300]), st.integers(0, 70))
+dtypes = st.sampled_from(DTYPES)
+seeds = st.integers(0, 2**32 - 1)
+
+
+def _arrays(seed, dtype, *shapes):
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-1, 1, size=s).astype(dtype) for s in shapes]
+
+
+def _assert_product_close(got, a, b, dtype):
+    """got == a @ b within the classic bound |error| <= ~K eps (|a| @ |b|), from a float64 reference.
+
+    The bound grows with K, the summation length, as float32 accumulation error does.
+    """
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    want = np.matmul(a64, b64)
+    k = a.shape[-1]
+    eps = np.finfo(dtype).eps
+    bound = 2 * (k + 2) * eps * np.matmul(np.abs(a64), np.abs(b64)) + np.finfo(dtype).tiny
+    assert got.dtype == dtype
+    assert got.shape == want.shape
+    assert got.flags.c_contiguous
+    err = np.abs(got.astype(np.float64) - want)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape) if err.size else None
+    assert np.all(err <= bound), f"max excess at {worst}: got {got[worst]}, want {want[worst]} (K={k})"
+
+
+@given(m=dims, k=inner_dims, n=dims, dtype=dtypes, seed=seeds)
+def test_matmul_2d_matches_numpy(m, k, n, dtype, seed):
+    a, b = _arrays(seed, dtype, (m, k), (k, n))
+    _assert_product_close(_C.matmul(a, b), a, b, dtype)
+
+
+@given(batch=st.integers(0, 5), m=dims, k=inner_dims, n=dims, dtype=dtypes, seed=seeds)
+def test_matmul_batched_matches_numpy(batch, m, k, n, dtype, seed):
+    a, b = _arrays(seed, dtype, (batch, m, k), (batch, k, n))
+    _assert_product_close(_C.matmul(a, b), a, b, dtype)
+
+
+@given(batch=st.one_of(st.none(), st.integers(0, 4)), m=dims, k=inner_dims, n=dims, dtype=dtypes, seed=seeds)
+def test_matmul_backward_matches_numpy(batch, m, k, n, dtype, seed):
+    lead = () if batch is None else (batch,)
+    grad, a, b = _arrays(seed, dtype, lead + (m, n), lead + (m, k), lead + (k, n))
+    grad_a, grad_b = _C.matmul_backward(grad, a, b)
+    assert grad_a.shape == a.shape and grad_b.shape == b.shape
+    _assert_product_close(grad_a, grad, np.swapaxes(b, -1, -2), dtype)
+    _assert_product_close(grad_b, np.swapaxes(a, -1, -2), grad, dtype)
+
+
+# Larger shapes that cross every block boundary (MC, KC, NC), the multi-threaded paths, and
+# both batched strategies (whole products per thread, and one product split across threads).
+@pytest.mark.parametrize("shape", [
+    (337, 513, 65), (1, 1000, 1), (3, 17, 2100), (2000, 3, 5), (64, 784, 128), (200, 257, 300), (20, 2100, 300),
+    (100, 600, 1000),
+    (4, 64, 64, 64), (3, 300, 300, 300), (7, 15, 33, 17), (2, 1, 500, 1),
+], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_matmul_large_shapes(shape, dtype):
+    *lead, m, k, n = shape
+    lead = tuple(lead)
+    grad, a, b = _arrays(sum(shape), dtype, lead + (m, n), lead + (m, k), lead + (k, n))
+    _assert_product_close(_C.matmul(a, b), a, b, dtype)
+    grad_a, grad_b = _C.matmul_backward(grad, a, b)
+    _assert_product_close(grad_a, grad, np.swapaxes(b, -1, -2), dtype)
+    _assert_product_close(grad_b, np.swapaxes(a, -1, -2), grad, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_empty_inner_dimension_gives_zeros(dtype):
+    a, b = np.ones((3, 0), dtype), np.ones((0, 4), dtype)
+    np.testing.assert_array_equal(_C.matmul(a, b), np.zeros((3, 4), dtype))
+    grad_a, grad_b = _C.matmul_backward(np.ones((3, 4), dtype), a, b)
+    assert grad_a.shape == (3, 0) and grad_b.shape == (0, 4)
+    grad_a, grad_b = _C.matmul_backward(np.ones((2, 3, 4), dtype), np.ones((2, 3, 5), dtype), np.ones((2, 5, 4), dtype))
+    np.testing.assert_array_equal(grad_a, np.full((2, 3, 5), 4, dtype))
+    np.testing.assert_array_equal(grad_b, np.full((2, 5, 4), 3, dtype))
+
+
+def test_nan_and_inf_propagate():
+    a = np.ones((20, 40), np.float32)
+    b = np.ones((40, 50), np.float32)
+    a[3, 7] = np.nan
+    b[5, 9] = np.inf
+    c = _C.matmul(a, b)
+    want = np.matmul(a, b)
+    np.testing.assert_array_equal(np.isnan(c), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(c), np.isinf(want))
+
+
+def test_concurrent_calls_from_python_threads():
+    # The GIL is released during the compute, so calls overlap; each must still be right.
+    a, b = _arrays(0, np.float32, (4, 150, 260), (4, 260, 90))
+    want = _C.matmul(a, b)
+    errors = []
+
+    def work():
+        for _ in range(5):
+            if not np.array_equal(_C.matmul(a, b), want):
+                errors.append("mismatch")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def _f32(*shape):
+    return np.ones(shape, np.float32)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((_f32(3), _f32(3, 2)), "2-D"),
+    ((_f32(1, 2, 3, 4), _f32(1, 2, 4, 5)), "2-D"),
+    ((_f32(2, 3), _f32(2, 3, 4)), "must be 2-D"),
+    ((_f32(2, 3), _f32(4, 5)), "inner dimensions differ"),
+    ((_f32(2, 2, 3), _f32(3, 3, 4)), "batch sizes differ"),
+    ((_f32(2, 3), np.ones((3, 4), np.float64)), "dtypes differ"),
+    ((np.ones((2, 3), np.int64), np.ones((3, 4), np.int64)), "float32 or float64"),
+    ((np.ones((2, 3), np.float16), np.ones((3, 4), np.float16)), "float32 or float64"),
+    ((_f32(3, 2).T, _f32(3, 4)), "C-contiguous"),
+    ((_f32(2, 3), _f32(3, 8)[:, ::2]), "C-contiguous"),
+], ids=["1-D", "4-D", "ndim-mismatch", "inner", "batch", "mixed-dtype", "int64", "float16", "transposed",
+        "strided"])
+def test_matmul_rejects_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=f"^matmul: .*{message}"):
+        _C.matmul(*args)
+
+
+@pytest.mark.parametrize("grad, message", [
+    (_f32(2, 5), "grad has shape"),
+    (_f32(2, 4, 1), "grad must be 2-D"),
+    (np.ones((2, 4), np.float64), "dtypes differ"),
+    (_f32(4, 2).T, "C-contiguous"),
+], ids=["shape", "ndim", "dtype", "non-contiguous"])
+def test_matmul_backward_rejects_bad_arguments(grad, message):
+    with pytest.raises(ValueError, match=f"^matmul_backward: .*{message}"):
+        _C.matmul_backward(grad, _f32(2, 3), _f32(3, 4))
+
+
+def test_build_info_reports_threads_and_simd():
+    info = _C.build_info()
+    assert {"compiler", "openmp", "max_threads", "simd", "gemm"} <= set(info)
+    assert info["max_threads"] >= 1
+    assert isinstance(info["simd"], list)
+
+
+def test_native_provider_wraps_the_extension():
+    from minidl.backends import ops_native, reference
+
+    a, b, grad = _arrays(1, np.float64, (5, 7), (7, 3), (5, 3))
+    np.testing.assert_allclose(ops_native.matmul(a, b), reference.matmul(a, b), rtol=1e-12)
+    for got, want in zip(ops_native.matmul_backward(grad, a, b), reference.matmul_backward(grad, a, b)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    # A caller that skips the contiguity step still gets the right answer, not a ValueError.
+    np.testing.assert_allclose(ops_native.matmul(a.T.copy().T, b), a @ b, rtol=1e-12)
