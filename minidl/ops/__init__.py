@@ -49,6 +49,7 @@ _METHODS = {
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "sin": sin, "cos": cos, "tanh": tanh, "sigmoid": sigmoid,
     "relu": relu, "leaky_relu": leaky_relu, "gelu": gelu, "softplus": softplus, "erf": erf, "clamp": clamp,
     "clip": clamp, "maximum": maximum, "minimum": minimum, "sign": sign, "isnan": isnan, "isfinite": isfinite,
+    "logical_not": logical_not, "logical_and": logical_and, "logical_or": logical_or, "logical_xor": logical_xor,
     "where": lambda self, condition, other: where(condition, self, other),
     "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
     # reductions
@@ -57,7 +58,8 @@ _METHODS = {
     # shape
     "reshape": reshape, "view": view, "flatten": flatten, "squeeze": squeeze, "unsqueeze": unsqueeze,
     "transpose": transpose, "permute": permute, "expand": expand, "broadcast_to": broadcast_to,
-    "expand_as": lambda self, other: expand(self, other.shape), "view_as": lambda self, other: reshape(self, other.shape),
+    "expand_as": lambda self, other: expand(self, other.shape),
+    "view_as": lambda self, other: reshape(self, other.shape),
     "split": split, "chunk": chunk, "narrow": narrow, "clone": clone, "contiguous": contiguous, "astype": astype,
     "type_as": lambda self, other: astype(self, other.dtype),
 }

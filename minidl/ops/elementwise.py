@@ -536,6 +536,17 @@ def isfinite(x):
     return Tensor._wrap(x._xp.isfinite(x.data))
 
 
+class Sign(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a._xp.sign(a.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # piecewise constant: a zero gradient, as PyTorch gives (a constant, so create_graph needs nothing more)
+        return Tensor._wrap(grad._xp.zeros_like(grad.data))
+
+
 def sign(x):
-    """-1, 0 or 1 elementwise (no gradient)."""
-    return Tensor._wrap(x._xp.sign(x.data))
+    """-1, 0 or 1 elementwise; the gradient is zero, as in PyTorch."""
+    return Sign.apply(x) if x.dtype.is_floating_point else Tensor._wrap(x._xp.sign(x.data))

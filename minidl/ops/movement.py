@@ -274,9 +274,19 @@ def stack(tensors, dim=0, *, axis=None):
 
 
 def narrow(x, dim, start, length):
-    """The slice ``start:start+length`` along ``dim``."""
-    key = (slice(None),) * dim + (slice(start, start + length),)
-    return Index.apply(x, key)
+    """The slice ``start:start+length`` along ``dim`` (a negative ``start`` counts from the end).
+
+    Example: ``md.arange(6).narrow(0, 2, 3)`` is ``tensor([2, 3, 4])``.
+    """
+    d = _dim("narrow", x, dim)
+    size = x.shape[d]
+    if not -size <= start <= size:
+        raise IndexError(f"narrow: start {start} is out of range for dim {dim} of a tensor of shape {x.shape}")
+    start = start % size if start < 0 else start
+    if length < 0 or start + length > size:
+        raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {dim} of size {size} "
+                         f"(tensor of shape {x.shape})")
+    return Index.apply(x, (slice(None),) * d + (slice(start, start + length),))
 
 
 def split(x, split_size_or_sections, dim=0):

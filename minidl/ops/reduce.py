@@ -199,7 +199,10 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         xp = x._xp
-        m = xp.max(x.data, axis=dims, keepdims=True) if x.numel() else xp.zeros(_keep_shape(x.shape, dims), x.data.dtype)
+        if x.numel():
+            m = xp.max(x.data, axis=dims, keepdims=True)
+        else:
+            m = xp.zeros(_keep_shape(x.shape, dims), x.data.dtype)
         m = xp.where(xp.isfinite(m), m, 0)          # all -inf (or inf) rows: shift by 0 instead of nan
         with np.errstate(divide="ignore"):     # log(0) = -inf is the right answer for empty/all -inf rows
             out = xp.log(xp.sum(xp.exp(x.data - m), axis=dims, keepdims=True)) + m

@@ -1,0 +1,39 @@
+"""Shared test configuration: hypothesis profiles and optional-dependency fixtures.
+
+Profiles (pick one with the environment variable ``HYPOTHESIS_PROFILE``):
+    ci        default: 30 examples per test, no deadline (first calls may compile kernels)
+    dev       10 examples, for a quick local loop
+    thorough  300 examples, for hunting rare failures
+"""
+import importlib
+import os
+import sys
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# NOTE: tests import their op table as `import opinfo`; keep that working under any import mode.
+_TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+settings.register_profile("ci", deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", parent=settings.get_profile("ci"), max_examples=10)
+settings.register_profile("thorough", parent=settings.get_profile("ci"), max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+TORCH_MISSING = "PyTorch is not installed: the comparison against it is skipped"
+
+
+def import_torch():
+    """Return the torch module, or skip the calling test with a reason when it is absent."""
+    try:
+        return importlib.import_module("torch")
+    except ImportError as exc:
+        pytest.skip(f"{TORCH_MISSING} ({exc})")
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """The torch module; tests using it are skipped with a reason when PyTorch is missing."""
+    return import_torch()
