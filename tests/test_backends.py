@@ -3,6 +3,7 @@ import inspect
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -100,22 +101,32 @@ def test_automatic_dispatch_takes_first_provider_and_trace_says_why_others_were_
     assert "conv2d" in table and runs in table and "passed over" in table
 
 
+def _python(args, env=None, check=False):
+    """Run a Python subprocess that imports the same minidl as this process (not a source tree that
+    happens to be the working directory, which lacks the compiled extension in CI)."""
+    env = dict(os.environ if env is None else env)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(md.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, check=check,
+                          cwd=tempfile.gettempdir())
+
+
 def test_minidl_backend_env_var_forces_and_fails_clearly_when_unavailable():
     code = ("import minidl as md\n"
             "with md.backends.trace() as log: md.ones(2, 2) @ md.ones(2, 2)\n"
             "print(log[0].provider)\n")
     env = dict(os.environ, MINIDL_BACKEND="numpy")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = _python(["-c", code], env=env, check=True)
     assert out.stdout.strip() == "numpy"
     env["MINIDL_BACKEND"] = "numba_cuda"
-    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    bad = _python(["-c", code], env=env)
     assert bad.returncode != 0 and "numba_cuda" in bad.stderr
-    info = subprocess.run([sys.executable, "-m", "minidl.cli", "info"], env=env, capture_output=True, text=True)
+    info = _python(["-m", "minidl.cli", "info"], env=env)
     assert info.returncode == 0, "import minidl and minidl info must work whatever MINIDL_BACKEND says"
 
 
 def test_minidl_info_lists_providers_and_reasons():
-    out = subprocess.run([sys.executable, "-m", "minidl.cli", "info"], capture_output=True, text=True, check=True)
+    out = _python(["-m", "minidl.cli", "info"], check=True)
     for name, why in backends.available().items():
         line = next(ln for ln in out.stdout.splitlines() if ln.split()[:2] in (["cpu", name], ["cuda", name]))
         assert ("available" in line) if why is None else (why in line)
