@@ -43,7 +43,7 @@ def _cupy():
 
 
 def is_cuda_array(a):
-    return type(a).__module__.startswith("cupy")
+    return type(a) is not np.ndarray and type(a).__module__.startswith("cupy")
 
 
 def array_module(a):

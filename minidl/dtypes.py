@@ -39,6 +39,12 @@ _BY_NP = {d.np: d for d in (float16, float32, float64, int64, int32, uint8, bool
 default_float = float32
 
 
+def of_array(a):
+    """The DType of an array (the hot path of ``Tensor.dtype``: one dict lookup)."""
+    d = _BY_NP.get(a.dtype)
+    return d if d is not None else to_dtype(a.dtype)
+
+
 def to_dtype(spec):
     """Turn a DType, a name ("float32"), a NumPy dtype or a Python type into a DType."""
     if isinstance(spec, DType):

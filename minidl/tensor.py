@@ -105,7 +105,7 @@ class Tensor:
 
     @property
     def dtype(self):
-        return dtypes.to_dtype(self.data.dtype)
+        return dtypes.of_array(self.data)
 
     @property
     def device(self):

@@ -1,6 +1,8 @@
 """``Function``: the one mechanism every differentiable op uses, built-in or user-defined."""
 import functools
 
+import numpy as np
+
 from .grad_mode import is_grad_enabled, no_grad
 
 
@@ -99,19 +101,23 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor  # noqa: PLC0415 -- tensor.py imports this module
-
+        Tensor = _tensor_class()
         tensors = [a for a in args if isinstance(a, Tensor)]
-        if len(tensors) > 1:
+        # NOTE: host arrays all live on the cpu; only a mix that involves a GPU array needs the device compare
+        if len(tensors) > 1 and not all(type(t.data) is np.ndarray for t in tensors):
             dev = tensors[0].device
             for t in tensors[1:]:
                 if t.device != dev:
                     raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {dev} and "
                                        f"{t.device} (shapes {tensors[0].shape} and {t.shape}); move one with .to()")
         ctx = Context()
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = is_grad_enabled() and any(ctx.needs_input_grad)
-        with no_grad():
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
+        enabled = is_grad_enabled()
+        record = enabled and any(ctx.needs_input_grad)
+        if enabled:
+            with no_grad():
+                raw = cls.forward(ctx, *args, **kwargs)
+        else:
             raw = cls.forward(ctx, *args, **kwargs)
         many = isinstance(raw, tuple)
         outs = []
@@ -127,9 +133,16 @@ class Function:
             node = Node(cls, ctx, edges, tuple((o.shape, o.dtype, o.device) for o in outs))
             skip = {id(t) for t in ctx._non_differentiable}
             for i, o in enumerate(outs):
-                if o.dtype.is_floating_point and id(o) not in skip:
-                    o._node, o._nr, o.requires_grad = node, i, True
+                if o.data.dtype.kind == "f" and id(o) not in skip:
+                    o._node, o._nr, o._rg = node, i, True     # floating, so the setter's check holds
         return tuple(outs) if many else outs[0]
+
+
+@functools.lru_cache(maxsize=None)
+def _tensor_class():
+    # NOTE: tensor.py imports this module; an import statement inside apply() costs ~1 us per op call
+    from ..tensor import Tensor  # noqa: PLC0415
+    return Tensor
 
 
 def once_differentiable(backward):
