@@ -329,8 +329,7 @@ void GemmTeam(const Team& team, int64_t M, int64_t N, int64_t K, const StridedMa
   constexpr int NR = Blk::kNR;
   constexpr int64_t kCapacity = Blk::kKC * Blk::kNC;  // elements of packed_b
   T* my_packed_a = packed_a + static_cast<size_t>(team.id) * Blk::kMC * Blk::kKC;
-  const int64_t mc = BalancedBlock(M, Blk::kMC, MR);
-  const int64_t m_blocks = CeilDiv(M, mc);
+  const int64_t mc_max = BalancedBlock(M, Blk::kMC, MR);
   const int64_t kc_max = BalancedBlock(K, Blk::kKC, 1);
   // A round packs B[k0:k0+round_k, jc:jc+nc]: all of K if that leaves at least 8 panels of
   // columns per round, else KC rows at a time.
@@ -342,10 +341,15 @@ void GemmTeam(const Team& team, int64_t M, int64_t N, int64_t K, const StridedMa
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = std::min(nc_max, N - jc);
     const int64_t n_panels = CeilDiv(nc, NR);
-    // Column runs: whole panel rows when there are enough row blocks to go round, else split
-    // the columns too (down to 4 panels a run) so every thread has a few items to take.
+    // Work items: about 4 per thread so a slowed thread takes fewer. Split the rows first (free:
+    // each item packs only its own rows of A), down to one MR panel; then the columns (each
+    // column run re-packs its rows of A). A 64 x 784 x 128 product becomes 10 items, not 1.
+    int64_t mc = mc_max;
     int64_t run = n_panels;
-    while (team.size > 1 && m_blocks * CeilDiv(n_panels, run) < 4 * team.size && run > 4) run = CeilDiv(run, 2);
+    const int64_t want = team.size > 1 ? 4 * team.size : 1;
+    while (CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && mc > MR) mc = CeilDiv(CeilDiv(mc, 2), MR) * MR;
+    while (CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && run > 1) run = CeilDiv(run, 2);
+    const int64_t m_blocks = CeilDiv(M, mc);
     const int64_t n_runs = CeilDiv(n_panels, run);
     const int64_t items = m_blocks * n_runs;
     for (int64_t k0 = 0; k0 < K; k0 += round_k) {
