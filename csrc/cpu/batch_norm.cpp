@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -19,62 +20,59 @@ namespace minidl {
 namespace cpu {
 namespace {
 
-constexpr int64_t kBlock = 512;  // elements summed in T before the block total goes to double
-constexpr int kLanes = 16;       // independent partial sums: one AVX-512 float vector, two double ones
+constexpr int64_t kBlock = 1024;  // elements summed in T before the block total goes to double
 
 /** Worth forking threads: below this many elements a call runs on the caller's thread. */
 constexpr int64_t kParallelWork = 1 << 15;
 
-/** sum f(p[i]) (and sum f2(p[i], q[i]) when Two) over i < n, in double: lanes of T within a block. */
-template <typename T, typename F>
-inline double BlockedSum(int64_t n, F&& f) {
-  double total = 0;
-  for (int64_t b = 0; b < n; b += kBlock) {
-    const int64_t e = std::min(n, b + kBlock);
-    T acc[kLanes] = {};
-    int64_t i = b;
-    for (; i + kLanes <= e; i += kLanes) {
-#pragma GCC unroll 16
-      for (int l = 0; l < kLanes; ++l) acc[l] += f(i + l);
-    }
-    T tail = 0;
-    for (; i < e; ++i) tail += f(i);
-    double block = static_cast<double>(tail);
-    for (int l = 0; l < kLanes; ++l) block += static_cast<double>(acc[l]);
-    total += block;
-  }
-  return total;
+// 64-byte GCC vector types: one AVX-512 register, split by the compiler on narrower targets. Explicit
+// vectors because the compiler does not reassociate a plain float sum (no -ffast-math here).
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct Vec<double> {
+  typedef double type __attribute__((vector_size(64)));
+};
+
+template <typename T>
+inline typename Vec<T>::type Load(const T* p) {
+  typename Vec<T>::type v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
 }
 
-/** Two sums at once over the same index range (the backward's sum g and sum g*(x-mean)). */
-template <typename T, typename F, typename G>
-inline void BlockedSum2(int64_t n, F&& f, G&& g, double* out_f, double* out_g) {
-  double tf = 0, tg = 0;
+template <typename T>
+inline double LaneSum(const typename Vec<T>::type& v) {
+  constexpr int kLanes = sizeof(v) / sizeof(T);
+  double s = 0;
+  for (int l = 0; l < kLanes; ++l) s += static_cast<double>(v[l]);
+  return s;
+}
+
+/** Per block of kBlock elements: the sums of f(i) over vector chunks (f returns a vector of K sums
+ *  stacked in an array), accumulated in T, then added up in double. tail(i) gives the scalar terms. */
+template <typename T, int K, typename F, typename Tail>
+inline void BlockedSums(int64_t n, F&& f, Tail&& tail, double* out) {
+  using V = typename Vec<T>::type;
+  constexpr int64_t kLanes = sizeof(V) / sizeof(T);
+  for (int k = 0; k < K; ++k) out[k] = 0;
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t e = std::min(n, b + kBlock);
-    T af[kLanes] = {}, ag[kLanes] = {};
+    V acc0[K] = {}, acc1[K] = {};  // two chains per sum hide the add latency
     int64_t i = b;
-    for (; i + kLanes <= e; i += kLanes) {
-#pragma GCC unroll 16
-      for (int l = 0; l < kLanes; ++l) {
-        af[l] += f(i + l);
-        ag[l] += g(i + l);
-      }
+    for (; i + 2 * kLanes <= e; i += 2 * kLanes) {
+      f(i, acc0);
+      f(i + kLanes, acc1);
     }
-    double bf = 0, bg = 0;
-    for (; i < e; ++i) {
-      bf += static_cast<double>(f(i));
-      bg += static_cast<double>(g(i));
-    }
-    for (int l = 0; l < kLanes; ++l) {
-      bf += static_cast<double>(af[l]);
-      bg += static_cast<double>(ag[l]);
-    }
-    tf += bf;
-    tg += bg;
+    for (; i + kLanes <= e; i += kLanes) f(i, acc0);
+    double t[K] = {};
+    for (; i < e; ++i) tail(i, t);
+    for (int k = 0; k < K; ++k) out[k] += t[k] + LaneSum<T>(acc0[k] + acc1[k]);
   }
-  *out_f = tf;
-  *out_g = tg;
 }
 
 struct Ncl {
@@ -94,20 +92,34 @@ void Forward(const T* x, const T* weight, const T* bias, T* rm, T* rv, bool trai
       mean = static_cast<double>(rm[c]);
       invstd = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
     } else if (n > 0) {
+      using V = typename Vec<T>::type;
       double sum = 0;
       for (int64_t b = 0; b < s.N; ++b) {
         const T* p = x + (b * s.C + c) * s.L;
-        sum += BlockedSum<T>(s.L, [p](int64_t i) { return p[i]; });
+        double part;
+        BlockedSums<T, 1>(
+            s.L, [p](int64_t i, V* acc) { acc[0] += Load(p + i); },
+            [p](int64_t i, double* t) { t[0] += static_cast<double>(p[i]); }, &part);
+        sum += part;
       }
       mean = sum / static_cast<double>(n);
       const T m = static_cast<T>(mean);
       double var_sum = 0;
       for (int64_t b = 0; b < s.N; ++b) {
         const T* p = x + (b * s.C + c) * s.L;
-        var_sum += BlockedSum<T>(s.L, [p, m](int64_t i) {
-          const T d = p[i] - m;
-          return d * d;
-        });
+        double part;
+        BlockedSums<T, 1>(
+            s.L,
+            [p, m](int64_t i, V* acc) {
+              const V d = Load(p + i) - m;
+              acc[0] += d * d;
+            },
+            [p, m](int64_t i, double* t) {
+              const T d = p[i] - m;
+              t[0] += static_cast<double>(d * d);
+            },
+            &part);
+        var_sum += part;
       }
       invstd = 1.0 / std::sqrt(var_sum / static_cast<double>(n) + eps);
       if (training && rm != nullptr) {
@@ -142,11 +154,22 @@ void Backward(const T* grad, const T* x, const T* weight, const T* save_mean, co
     for (int64_t b = 0; b < s.N; ++b) {
       const T* g = grad + (b * s.C + c) * s.L;
       const T* p = x + (b * s.C + c) * s.L;
-      double sg, sgd;
-      BlockedSum2<T>(
-          s.L, [g](int64_t i) { return g[i]; }, [g, p, m](int64_t i) { return g[i] * (p[i] - m); }, &sg, &sgd);
-      sum_g += sg;
-      sum_gd += sgd;
+      using V = typename Vec<T>::type;
+      double part[2];
+      BlockedSums<T, 2>(
+          s.L,
+          [g, p, m](int64_t i, V* acc) {
+            const V gv = Load(g + i);
+            acc[0] += gv;
+            acc[1] += gv * (Load(p + i) - m);
+          },
+          [g, p, m](int64_t i, double* t) {
+            t[0] += static_cast<double>(g[i]);
+            t[1] += static_cast<double>(g[i] * (p[i] - m));
+          },
+          part);
+      sum_g += part[0];
+      sum_gd += part[1];
     }
     const double grad_weight = sum_gd * static_cast<double>(is);
     gb[c] = static_cast<T>(sum_g);
