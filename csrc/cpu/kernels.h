@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <optional>
 #include <utility>
 
 namespace minidl {
@@ -14,6 +15,25 @@ namespace py = pybind11;
 // matmul.cpp
 py::array MatmulForward(const py::array& a, const py::array& b);
 py::tuple MatmulBackward(const py::array& grad, const py::array& a, const py::array& b);
+
+// pool2d.cpp (geometry arguments: pairs of Python ints (h, w))
+py::tuple MaxPool2dForward(const py::array& x, const py::object& kernel_size, const py::object& stride,
+                           const py::object& padding, const py::object& dilation, bool ceil_mode);
+py::array MaxPool2dBackward(const py::array& grad, const py::array& x, const py::array& indices,
+                            const py::object& kernel_size, const py::object& stride, const py::object& padding,
+                            const py::object& dilation, bool ceil_mode);
+py::array AvgPool2dForward(const py::array& x, const py::object& kernel_size, const py::object& stride,
+                           const py::object& padding, bool ceil_mode, bool count_include_pad);
+py::array AvgPool2dBackward(const py::array& grad, const py::array& x, const py::object& kernel_size,
+                            const py::object& stride, const py::object& padding, bool ceil_mode,
+                            bool count_include_pad);
+
+// batch_norm.cpp (running_mean/running_var: None, or arrays updated in place)
+py::tuple BatchNormForward(const py::array& x, const py::array& weight, const py::array& bias,
+                           std::optional<py::array> running_mean, std::optional<py::array> running_var,
+                           bool training, double momentum, double eps);
+py::tuple BatchNormBackward(const py::array& grad, const py::array& x, const py::array& weight,
+                            const py::array& save_mean, const py::array& save_invstd, bool training);
 
 // build_info.cpp
 py::dict BuildInfo();

@@ -33,3 +33,55 @@ def matmul(a, b):
 
 def matmul_backward(grad, a, b):
     return _C.matmul_backward(np.ascontiguousarray(grad), np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+
+def _pair(p):
+    return int(p[0]), int(p[1])
+
+
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    return _C.max_pool2d(np.ascontiguousarray(x), _pair(kernel_size), _pair(stride), _pair(padding),
+                         _pair(dilation), bool(ceil_mode))
+
+
+def max_pool2d_backward(grad, x, indices, kernel_size, stride, padding, dilation, ceil_mode):
+    return _C.max_pool2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x),
+                                  np.ascontiguousarray(indices, dtype=np.int64), _pair(kernel_size), _pair(stride),
+                                  _pair(padding), _pair(dilation), bool(ceil_mode))
+
+
+def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    return _C.avg_pool2d(np.ascontiguousarray(x), _pair(kernel_size), _pair(stride), _pair(padding),
+                         bool(ceil_mode), bool(count_include_pad))
+
+
+def avg_pool2d_backward(grad, x, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    return _C.avg_pool2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), _pair(kernel_size),
+                                  _pair(stride), _pair(padding), bool(ceil_mode), bool(count_include_pad))
+
+
+def _writable_buffer(buf, dtype):
+    """``buf`` itself when the extension can update it in place, else a contiguous copy of x's dtype."""
+    if buf is None or (isinstance(buf, np.ndarray) and buf.dtype == dtype and buf.flags.c_contiguous
+                       and buf.flags.writeable):
+        return buf
+    return np.ascontiguousarray(buf, dtype=dtype)
+
+
+def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    x = np.ascontiguousarray(x)
+    # NOTE: the running statistics are updated in place, so they must never be silently copied: an
+    # array the extension cannot write directly (strided, another dtype) gets a temporary that is copied
+    # back into the caller's array after the call.
+    rm, rv = _writable_buffer(running_mean, x.dtype), _writable_buffer(running_var, x.dtype)
+    out = _C.batch_norm(x, np.ascontiguousarray(weight, dtype=x.dtype), np.ascontiguousarray(bias, dtype=x.dtype),
+                        rm, rv, bool(training), float(momentum), float(eps))
+    for tmp, buf in ((rm, running_mean), (rv, running_var)):
+        if tmp is not buf:
+            buf[...] = tmp
+    return out
+
+
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
+    return _C.batch_norm_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(weight),
+                                  np.ascontiguousarray(save_mean), np.ascontiguousarray(save_invstd), bool(training))
