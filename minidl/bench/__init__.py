@@ -41,8 +41,12 @@ class BenchReport:
             return "GEMM peak: no matmul provider was timed"
         if frac is None:
             return f"GEMM: best {best:.1f} GFLOP/s ({provider}); {self.peak['derivation']}"
-        return (f"GEMM: best {best:.1f} GFLOP/s ({provider}) = {100 * frac:.0f}% of the theoretical peak "
+        line = (f"GEMM: best {best:.1f} GFLOP/s ({provider}) = {100 * frac:.0f}% of the theoretical peak "
                 f"{self.peak['gflops']:.1f} GFLOP/s on {self.peak['cpu']}: {self.peak['derivation']}")
+        if frac > 1:
+            # Virtual machines report the nominal clock in /proc/cpuinfo; boost clocks run above it.
+            line += ". Above 100%: the cores run faster than the reported clock (boost), so the peak is higher"
+        return line
 
 
 def run(ops=OPS, providers=None, compare=BASELINES, dtype="float32", quick=False, repeat=None, budget=None,

@@ -438,8 +438,11 @@ def gemm_peak(dtype="float32"):
     derivation = (f"{cores} cores x {lanes} {dtype} lanes ({isa}, from {source}) x {fma} (FMA) x {units} FMA "
                   f"unit(s){note} x {ghz:.2f} GHz ({clock_source})" if gflops else
                   f"peak unknown: {isa}, {clock_source}")
-    return {"gflops": gflops, "cores": cores, "lanes": lanes, "fma_units": units, "ghz": ghz,
-            "cpu": cpu.get("model name", "unknown CPU"), "derivation": derivation}
+    name = cpu.get("model name", "unknown CPU")
+    if cpu.get("cpu family") and cpu.get("model"):
+        name += f" (family {cpu['cpu family']} model {cpu['model']}{', Zen 4' if zen4 and isa == 'AVX-512' else ''})"
+    return {"gflops": gflops, "cores": cores, "lanes": lanes, "fma_units": units, "ghz": ghz, "cpu": name,
+            "derivation": derivation}
 
 
 def peak_fraction(results, peak):

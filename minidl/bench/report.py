@@ -89,8 +89,12 @@ def plot(results, path, title="minidl kernels: speed relative to PyTorch (higher
     """Draw grouped bars of ``ratio_vs_torch`` per op/shape/direction, one bar per provider, on a log
     scale with a line at 1.0 (PyTorch's speed), and save a PNG to ``path``. Needs matplotlib.
 
+    ``results`` are ``Result`` rows or the JSON records of an earlier run (``read_json``), so a run on a
+    machine without matplotlib can be plotted elsewhere.
+
     Example:
         >>> plot(run_kernels(["matmul"], tiny=True, repeat=1), "bench/results/ratio.png")
+        >>> plot(read_json("bench/results/kernels.json"), "ratio.png")
     """
     try:
         import matplotlib  # noqa: PLC0415
@@ -98,13 +102,14 @@ def plot(results, path, title="minidl kernels: speed relative to PyTorch (higher
         import matplotlib.pyplot as plt  # noqa: PLC0415
     except ImportError as exc:
         raise ImportError(PLOT_MISSING) from exc
-    rows = [r for r in results if r.ratio_vs_torch is not None and r.provider != "torch"]
-    groups = list(dict.fromkeys((r.op, r.shape, r.direction) for r in rows))
-    providers = list(dict.fromkeys(r.provider for r in rows))
+    recs = [r if isinstance(r, dict) else r.record() for r in results]
+    rows = [r for r in recs if r["ratio_vs_torch"] is not None and r["provider"] != "torch"]
+    groups = list(dict.fromkeys((r["op"], r["shape"], r["direction"]) for r in rows))
+    providers = list(dict.fromkeys(r["provider"] for r in rows))
     fig, ax = plt.subplots(figsize=(max(8.0, 0.55 * len(groups) * max(1, len(providers))), 6))
     width = 0.8 / max(1, len(providers))
     for i, prov in enumerate(providers):
-        ratio = {(r.op, r.shape, r.direction): r.ratio_vs_torch for r in rows if r.provider == prov}
+        ratio = {(r["op"], r["shape"], r["direction"]): r["ratio_vs_torch"] for r in rows if r["provider"] == prov}
         xs = [g for g, key in enumerate(groups) if key in ratio]
         ax.bar([x + (i - (len(providers) - 1) / 2) * width for x in xs],
                [ratio[groups[x]] for x in xs], width, label=prov)
@@ -112,6 +117,8 @@ def plot(results, path, title="minidl kernels: speed relative to PyTorch (higher
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels([f"{op}\n{shape}\n{d}" for op, shape, d in groups], rotation=60, ha="right", fontsize=7)
+    if not rows:
+        ax.text(0.5, 0.5, "no ratios: PyTorch did not run", ha="center", transform=ax.transAxes)
     ax.set_ylabel("torch ms / provider ms (log scale)")
     ax.set_title(title)
     ax.legend()
