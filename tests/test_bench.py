@@ -97,6 +97,10 @@ def test_api_without_baselines_has_no_ratio():
     assert {r["provider"] for r in recs} == {"numpy"}
     assert "-" in rep.table().splitlines()[1]                         # the vs-torch column is empty
     assert rep.table(markdown=True).startswith("| op | layer |")
+    summary = rep.summary().splitlines()
+    assert summary[0].split() == ["op", "shape", "direction", "numpy", "ms", "best", "minidl", "vs", "torch"]
+    assert len(summary) == 1 + 2 * 2                                   # (matmul, batch_norm) x (forward, backward)
+    assert "GEMM best: numpy" in rep.peak_line()
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed: the train-step comparison needs it")

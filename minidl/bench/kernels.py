@@ -446,13 +446,18 @@ def gemm_peak(dtype="float32"):
 
 
 def peak_fraction(results, peak):
-    """(best GEMM GFLOP/s among the providers, its provider, fraction of ``peak``); Nones without data."""
-    rows = [r for r in results if r.op == "matmul" and r.gflops and r.provider not in ("torch", NUMPY_BASELINE)]
-    if not rows:
-        return None, None, None
-    best = max(rows, key=lambda r: r.gflops)
-    frac = best.gflops / peak["gflops"] if peak.get("gflops") else None
-    return best.gflops, best.provider, frac
+    """{provider: (best GEMM GFLOP/s, fraction of ``peak`` or None)} for minidl's providers (not the baselines).
+
+    Example:
+        >>> peak_fraction(rows, gemm_peak())
+        {'native': (180.2, 1.08), 'numpy': (194.9, 1.17)}
+    """
+    out = {}
+    for r in results:
+        if r.op == "matmul" and r.gflops and r.provider not in ("torch", NUMPY_BASELINE):
+            if r.provider not in out or r.gflops > out[r.provider][0]:
+                out[r.provider] = (r.gflops, r.gflops / peak["gflops"] if peak.get("gflops") else None)
+    return out
 
 
 __all__ = ["RECORD_KEYS", "Result", "gemm_peak", "measure", "minidl_threads", "peak_fraction", "run_kernels"]

@@ -46,6 +46,33 @@ def format_table(results, markdown=False):
     return "\n".join(out)
 
 
+def format_summary(results, markdown=False):
+    """One row per (op, shape, direction): each provider's and baseline's ms side by side, then the fastest
+    minidl provider's speed vs PyTorch. Skipped providers show "-".
+
+    Example:
+        >>> print(format_summary(run_kernels(["matmul"], tiny=True, repeat=1), markdown=True))
+    """
+    sides = list(dict.fromkeys(r.provider for r in results))
+    cases = {}
+    for r in results:
+        cases.setdefault((r.op, r.shape, r.direction), {})[r.provider] = r
+    head = ("op", "shape", "direction") + tuple(f"{s} ms" for s in sides) + ("best minidl vs torch",)
+    rows = [head]
+    for (op, shape, direction), by in cases.items():
+        ours = [r for p, r in by.items() if p not in ("torch", "np.matmul") and r.ratio_vs_torch is not None]
+        best = max(ours, key=lambda r: r.ratio_vs_torch, default=None)
+        rows.append((op, shape, direction) + tuple(_ms(by[s].ms) if s in by else "" for s in sides)
+                    + ("-" if best is None else f"{best.ratio_vs_torch:.2f}x ({best.provider})",))
+    if markdown:
+        lines = ["| " + " | ".join(row) + " |" for row in rows]
+        lines.insert(1, "|" + "|".join(" --- " for _ in head) + "|")
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                     .rstrip() for row in rows)
+
+
 def records(results):
     """The SPEC JSON records of the rows that were timed (skipped providers have no time and are left out).
 
