@@ -133,7 +133,7 @@ def plot(results, path, title="minidl kernels: speed relative to PyTorch (higher
     rows = [r for r in recs if r["ratio_vs_torch"] is not None and r["provider"] != "torch"]
     groups = list(dict.fromkeys((r["op"], r["shape"], r["direction"]) for r in rows))
     providers = list(dict.fromkeys(r["provider"] for r in rows))
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.55 * len(groups) * max(1, len(providers))), 6))
+    fig, ax = plt.subplots(figsize=(min(24.0, max(8.0, 2 + 0.6 * len(groups))), 7))
     width = 0.8 / max(1, len(providers))
     for i, prov in enumerate(providers):
         ratio = {(r["op"], r["shape"], r["direction"]): r["ratio_vs_torch"] for r in rows if r["provider"] == prov}
@@ -143,7 +143,7 @@ def plot(results, path, title="minidl kernels: speed relative to PyTorch (higher
     ax.axhline(1.0, color="black", linewidth=1, linestyle="--", label="PyTorch")
     ax.set_yscale("log")
     ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels([f"{op}\n{shape}\n{d}" for op, shape, d in groups], rotation=60, ha="right", fontsize=7)
+    ax.set_xticklabels([f"{op}\n{shape}\n{d}" for op, shape, d in groups], rotation=70, ha="right", fontsize=7)
     if not rows:
         ax.text(0.5, 0.5, "no ratios: PyTorch did not run", ha="center", transform=ax.transAxes)
     ax.set_ylabel("torch ms / provider ms (log scale)")
