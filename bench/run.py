@@ -25,7 +25,7 @@ def cli(argv=None):
     add_arguments(parser)
     args = parser.parse_args(argv)
     stem = os.path.join(HERE, "results", f"kernels-{args.dtype}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if args.json is None:
+    if args.json is None and not args.from_json:
         args.json = stem + ".json"
     if args.plot is None and have_matplotlib():
         args.plot = stem + ".png"

@@ -88,6 +88,11 @@ def test_cli_table_and_json(tmp_path, capsys):
     assert "numpy" in providers                                      # the reference is always timed
     assert "np.matmul" in providers                                  # plain NumPy: a dependency, always there
     assert json.loads(path.read_text()) == recs
+    # --from-json shows an earlier run without timing anything
+    assert main(["bench", "--from-json", str(path), "--summary"]) == 0
+    summary = capsys.readouterr().out.splitlines()
+    assert summary[0].startswith("op") and ("torch ms" in summary[0]) == HAVE_TORCH
+    assert len(summary) == 1 + len({(r["op"], r["shape"], r["direction"]) for r in recs})
 
 
 def test_api_without_baselines_has_no_ratio():

@@ -107,6 +107,8 @@ def add_arguments(parser):
     parser.add_argument("--json", metavar="PATH", help="write the records {op, provider, shape, ...} here")
     parser.add_argument("--plot", metavar="PATH", help="draw the ratio-vs-torch bar chart (PNG; needs matplotlib)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="time nothing: show (and --plot) the records an earlier --json run wrote")
     parser.add_argument("--summary", action="store_true",
                         help="print one row per case with the providers side by side instead of one per provider")
     return parser
@@ -120,6 +122,15 @@ def main(args, parser):
     compare = [] if args.compare == ["none"] else args.compare
     if args.plot and not report.have_matplotlib():
         parser.error(report.PLOT_MISSING)
+    if args.from_json:
+        try:
+            results = [Result.from_record(rec) for rec in report.read_json(args.from_json)]
+        except (OSError, ValueError) as exc:
+            parser.error(f"--from-json: {exc}")
+        print(format_summary(results, args.markdown) if args.summary else format_table(results, args.markdown))
+        if args.plot:
+            print(f"plot: {plot(results, args.plot)}")
+        return 0
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if args.budget is not None and args.budget <= 0:

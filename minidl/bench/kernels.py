@@ -48,6 +48,19 @@ class Result:
     repeats: int = 0
     note: str = ""
 
+    @classmethod
+    def from_record(cls, rec):
+        """A row rebuilt from a JSON record (the layer label and repeat count are not in the record).
+
+        Example:
+            >>> Result.from_record({"op": "matmul", "provider": "numpy", "shape": "8x8x8", "dtype": "float32",
+            ...                     "direction": "forward", "ms": 0.01, "gflops": 0.1, "gbps": None,
+            ...                     "ratio_vs_torch": None}).provider
+            'numpy'
+        """
+        return cls(rec["op"], rec["shape"], "", rec["direction"], rec["provider"], rec["dtype"], rec["ms"],
+                   rec["gflops"], rec["gbps"], rec["ratio_vs_torch"])
+
     def record(self):
         """The SPEC record ``{op, provider, shape, dtype, direction, ms, gflops, gbps, ratio_vs_torch}``.
 
