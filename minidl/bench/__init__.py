@@ -103,7 +103,9 @@ def add_arguments(parser):
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds of timed calls per measurement when --repeat is not given "
                              "(default 0.5, 0.2 with --quick; 2.0/0.5 for the training step)")
-    parser.add_argument("--tiny", action="store_true", help="tiny smoke-test shapes (seconds; numbers meaningless)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny smoke-test kernel shapes (seconds; numbers meaningless; the training step keeps "
+                             "its size)")
     parser.add_argument("--json", metavar="PATH", help="write the records {op, provider, shape, ...} here")
     parser.add_argument("--plot", metavar="PATH", help="draw the ratio-vs-torch bar chart (PNG; needs matplotlib)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
