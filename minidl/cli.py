@@ -51,9 +51,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: a deep-learning framework from scratch")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, build (compiler, flags, CUDA), available backends and why others are not")
+    bench_parser = sub.add_parser(
+        "bench", help="time every kernel (forward and backward) per provider beside PyTorch and NumPy",
+        description="Kernel benchmark: each kernel forward and backward for every provider usable here, PyTorch "
+                    "and plain NumPy when installed, on real-model shapes, plus an MNIST-CNN training step. "
+                    "Prints a table (ms, GFLOP/s or GB/s, speed vs PyTorch).")
+    from .bench import add_arguments  # noqa: PLC0415 -- keeps `minidl info` free of the benchmark's imports
+    add_arguments(bench_parser)
     args = parser.parse_args(argv)
     if args.command == "info":
         print("\n".join(info_lines()))
+    elif args.command == "bench":
+        from .bench import main as bench_main  # noqa: PLC0415
+        return bench_main(args, bench_parser)
     return 0
 
 

@@ -1,0 +1,167 @@
+"""The kernel benchmark behind ``minidl bench`` (and ``bench/run.py`` in a source checkout).
+
+Every kernel (matmul, conv2d, max_pool2d, avg_pool2d, batch_norm), forward and backward, is timed
+for each provider usable here, beside PyTorch and plain NumPy when installed, on the shapes of real
+models (``shapes.py``), all in one process; plus a whole MNIST-CNN training step (``train_step.py``).
+
+Example:
+    >>> from minidl import bench
+    >>> report = bench.run(ops=["matmul"], quick=True)
+    >>> print(report.table())
+"""
+import sys
+import time
+
+from . import kernels, report, shapes, train_step
+from .kernels import BASELINES, RECORD_KEYS, Result, gemm_peak, measure, peak_fraction, run_kernels
+from .report import format_summary, format_table, plot, records, write_json
+from .shapes import KERNEL_OPS
+
+OPS = KERNEL_OPS + ("train_step",)
+
+
+class BenchReport:
+    """The rows of one run, the machine's GEMM peak, and the ways to show them."""
+
+    def __init__(self, results, peak, seconds):
+        self.results, self.peak, self.seconds = results, peak, seconds
+
+    def table(self, markdown=False):
+        """The results table (``report.format_table``)."""
+        return format_table(self.results, markdown)
+
+    def records(self):
+        """The SPEC JSON records of the timed rows."""
+        return records(self.results)
+
+    def summary(self, markdown=False):
+        """One row per case and direction, providers side by side (``report.format_summary``)."""
+        return format_summary(self.results, markdown)
+
+    def peak_line(self):
+        """The best GEMM rate of each minidl provider as a fraction of the theoretical peak, and how the peak
+        was derived."""
+        best = peak_fraction(self.results, self.peak)
+        if not best:
+            return "GEMM peak: no matmul provider was timed"
+        if self.peak["gflops"] is None:
+            return "GEMM: " + ", ".join(f"best {g:.1f} GFLOP/s ({p})" for p, (g, _) in best.items()) + \
+                f"; {self.peak['derivation']}"
+        parts = ", ".join(f"{p} {g:.1f} GFLOP/s = {100 * f:.0f}%" for p, (g, f) in best.items())
+        line = (f"GEMM best: {parts} of the theoretical peak {self.peak['gflops']:.1f} GFLOP/s on "
+                f"{self.peak['cpu']} = {self.peak['derivation']}")
+        if max(f for _, f in best.values()) > 1:
+            # Virtual machines report the nominal clock in /proc/cpuinfo; boost clocks run above it.
+            line += ". Above 100%: the cores run faster than the reported clock (boost), so the peak is higher"
+        return line
+
+
+def run(ops=OPS, providers=None, compare=BASELINES, dtype="float32", quick=False, repeat=None, budget=None,
+        tiny=False, progress=None):
+    """Run the benchmark and return a ``BenchReport``. Arguments as ``kernels.run_kernels``; ``ops`` may also
+    name ``"train_step"`` (the MNIST-CNN training step). Invalid arguments raise ValueError before any timing.
+
+    Example:
+        >>> rep = run(ops=["matmul", "train_step"], compare=("torch",), tiny=True, repeat=1)
+        >>> rep.records()[0]["op"]
+        'matmul'
+    """
+    ops, compare = list(ops), list(compare)
+    kernels.check_ops(ops, OPS)
+    kernels.resolve_providers(providers)               # unknown/unusable provider: fail now, not halfway
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"bench: dtype must be float32 or float64, got {dtype!r}")
+    start = time.perf_counter()
+    kernel_ops = [op for op in ops if op in KERNEL_OPS]
+    results = run_kernels(kernel_ops, providers, compare, dtype, quick, repeat, budget, tiny, progress) \
+        if kernel_ops else []
+    if "train_step" in ops:
+        if progress:
+            progress("train_step MNIST CNN batch 64")
+        results += train_step.run_train_step(compare, dtype, repeat, budget if budget is not None else
+                                             (0.5 if quick else 2.0))
+    return BenchReport(results, gemm_peak(dtype), time.perf_counter() - start)
+
+
+def _csv(text):
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_arguments(parser):
+    """The options of ``minidl bench`` and ``bench/run.py``, added to an argparse parser."""
+    parser.add_argument("--ops", type=_csv, default=list(OPS),
+                        help=f"comma-separated subset of {','.join(OPS)} (default: all)")
+    parser.add_argument("--compare", type=_csv, default=list(BASELINES),
+                        help="baselines: torch, numpy (np.matmul, GEMM only), or none (default: torch,numpy; "
+                             "each skipped when not installed)")
+    parser.add_argument("--providers", type=_csv, default=None,
+                        help="comma-separated minidl providers to time (default: every one usable on the CPU)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--quick", action="store_true", help="skip the largest shapes (GEMM 2048^3), shorter budget")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed calls per measurement (default: adaptive, as many as fit in --budget, >= 3)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of timed calls per measurement when --repeat is not given "
+                             "(default 0.5, 0.2 with --quick; 2.0/0.5 for the training step)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny smoke-test kernel shapes (seconds; numbers meaningless; the training step keeps "
+                             "its size)")
+    parser.add_argument("--json", metavar="PATH", help="write the records {op, provider, shape, ...} here")
+    parser.add_argument("--plot", metavar="PATH", help="draw the ratio-vs-torch bar chart (PNG; needs matplotlib)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="time nothing: show (and --plot) the records an earlier --json run wrote")
+    parser.add_argument("--summary", action="store_true",
+                        help="print one row per case with the providers side by side instead of one per provider")
+    return parser
+
+
+def main(args, parser):
+    """Run what the parsed ``args`` ask for; print the table; write JSON and the plot. Returns the exit code.
+
+    Bad options end through ``parser.error`` (exit status 2 with a message on stderr), before any timing.
+    """
+    compare = [] if args.compare == ["none"] else args.compare
+    if args.plot and not report.have_matplotlib():
+        parser.error(report.PLOT_MISSING)
+    if args.from_json:
+        try:
+            results = [Result.from_record(rec) for rec in report.read_json(args.from_json)]
+        except (OSError, ValueError) as exc:
+            parser.error(f"--from-json: {exc}")
+        print(format_summary(results, args.markdown) if args.summary else format_table(results, args.markdown))
+        if args.plot:
+            print(f"plot: {plot(results, args.plot)}")
+        return 0
+    if args.repeat is not None and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.budget is not None and args.budget <= 0:
+        parser.error("--budget must be positive")
+    unknown = [c for c in compare if c not in BASELINES]
+    if unknown:
+        parser.error(f"unknown --compare {', '.join(unknown)}; choose from {', '.join(BASELINES)} or none")
+    try:
+        kernels.check_ops(args.ops, OPS)
+        kernels.resolve_providers(args.providers)
+    except ValueError as exc:
+        parser.error(str(exc).replace("bench: ", "", 1))
+
+    def progress(msg):
+        print(f"  timing {msg} ...", file=sys.stderr, flush=True)
+
+    rep = run(args.ops, args.providers, compare, args.dtype, args.quick, args.repeat, args.budget, args.tiny,
+              progress)
+    print(rep.summary(args.markdown) if args.summary else rep.table(args.markdown))
+    print()
+    print(rep.peak_line())
+    print(f"threads: {kernels.minidl_threads()} (minidl and PyTorch); {rep.seconds:.1f} s in all")
+    if args.json:
+        print(f"records: {write_json(rep.results, args.json)}")
+    if args.plot:
+        print(f"plot: {plot(rep.results, args.plot)}")
+    return 0
+
+
+__all__ = ["OPS", "RECORD_KEYS", "BenchReport", "Result", "add_arguments", "format_summary", "format_table",
+           "gemm_peak", "kernels", "main", "measure", "plot", "records", "report", "run", "run_kernels", "shapes",
+           "train_step", "write_json"]
