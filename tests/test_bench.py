@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import os
+import sys
 
 import pytest
 
@@ -167,8 +168,8 @@ def test_plot_png(tmp_path, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.skipif(HAVE_MPL, reason="matplotlib is installed: the missing-matplotlib message cannot show")
-def test_plot_without_matplotlib_says_how_to_get_it(tmp_path, capsys):
+def test_plot_without_matplotlib_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)      # import matplotlib now raises ImportError
     with pytest.raises(SystemExit):
         main(["bench", "--tiny", "--ops", "matmul", "--plot", str(tmp_path / "x.png")])
     assert "minidl[bench]" in capsys.readouterr().err
