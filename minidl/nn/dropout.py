@@ -6,6 +6,8 @@ from .module import Module
 class Dropout(Module):
     """In training, zero each element with probability ``p`` and scale the rest by 1/(1-p); identity in eval.
 
+    ``inplace`` is accepted for PyTorch compatibility (and shown in repr); a new tensor is always returned.
+
     Example:
         >>> drop = md.nn.Dropout(0.5)
         >>> drop.eval()(md.ones(4)).tolist()
