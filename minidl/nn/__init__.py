@@ -1,5 +1,27 @@
-"""``md.nn``: functional layers and losses (modules arrive with the nn issue)."""
-from . import functional
-from . import functional as F  # noqa: N812 -- PyTorch users write F
+"""``md.nn``: modules, layers, losses, initializers and utilities, with PyTorch's names and layouts.
 
-__all__ = ["F", "functional"]
+Example:
+    >>> net = md.nn.Sequential(md.nn.Linear(4, 8), md.nn.ReLU(), md.nn.Linear(8, 2))
+    >>> loss = md.nn.CrossEntropyLoss()(net(md.randn(3, 4)), md.tensor([0, 1, 1]))
+"""
+from . import functional, init, utils
+from . import functional as F  # noqa: N812 -- PyTorch users write F
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .conv import Conv2d, ConvTranspose2d
+from .container import Flatten, ModuleList, Sequential, Unflatten
+from .dropout import Dropout
+from .linear import Identity, Linear
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .parameter import Parameter
+from .pooling import AvgPool2d, MaxPool2d
+from .rnn import GRU, LSTM, RNN
+from .sparse import Embedding
+from .upsampling import Upsample
+
+__all__ = ["AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d",
+           "CrossEntropyLoss", "Dropout", "Embedding", "F", "Flatten", "GELU", "GRU", "Identity", "L1Loss", "LSTM",
+           "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss",
+           "Parameter", "RNN", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "Unflatten", "Upsample",
+           "functional", "init", "utils"]

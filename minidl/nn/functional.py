@@ -1,16 +1,21 @@
 """``md.nn.functional`` (also ``md.nn.F``): layers and losses as functions, on top of the ops."""
 import numpy as np
 
-from ..autograd.function import Function
+import math
+
+from ..autograd.function import Function, once_differentiable
+from ..backends import kernels
+from ..backends.geometry import output_size
 from ..ops import (avg_pool2d, batch_norm, conv2d, gelu, layer_norm, leaky_relu, log_softmax, logsumexp, max_pool2d,
                    relu, sigmoid, softmax, softplus, tanh, where)
+from ..ops.conv import _batched, _check_float, _contig, pair
 from ..random import generator
 from ..tensor import Tensor
 
 __all__ = ["avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d",
-           "cross_entropy", "dropout", "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear",
-           "log_softmax", "logsumexp", "max_pool2d", "mse_loss", "nll_loss", "relu", "sigmoid", "softmax",
-           "softplus", "tanh"]
+           "conv_transpose2d", "cross_entropy", "dropout", "embedding", "gelu", "interpolate", "l1_loss", "layer_norm",
+           "leaky_relu", "linear", "log_softmax", "logsumexp", "max_pool2d", "mse_loss", "nll_loss", "relu", "sigmoid",
+           "softmax", "softplus", "tanh"]
 
 
 def linear(x, weight, bias=None):
@@ -53,6 +58,192 @@ def embedding(indices, weight, padding_idx=None):
         pad = (indices == padding_idx % n).unsqueeze(-1)
         out = where(pad, out.detach(), out)
     return out
+
+
+# --- transposed convolution ------------------------------------------------------------------
+def _grow(a, h, w):
+    """Zero-extend array (N, C, H0, W0) at the bottom/right to (N, C, h, w) (h >= H0, w >= W0)."""
+    if a.shape[2:] == (h, w):
+        return a
+    xp = Tensor._wrap(a)._xp
+    out = xp.zeros(a.shape[:2] + (h, w), dtype=a.dtype)
+    out[:, :, :a.shape[2], :a.shape[3]] = a
+    return out
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of conv2d: forward is conv2d's input gradient, backward is conv2d and conv2d's weight gradient.
+
+    ``x`` (N, Cin, H, W) plays conv2d's output gradient and ``w`` (Cin, Cout/groups, KH, KW) conv2d's weight
+    (O = Cin, C = Cout). When output_padding >= stride (allowed when dilation is larger) the conv2d of the output
+    has more rows than ``x``: ``x`` is zero-extended to that size and the extra rows are dropped on the way back.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, stride, padding, dilation, groups, out_hw):
+        n, _, h, wd = x.shape
+        c_out = w.shape[1] * groups
+        kh, kw = w.shape[2:]
+        # the conv2d that maps the output back: its spatial size is >= x's
+        ch = output_size(out_hw[0], kh, stride[0], padding[0], dilation[0])
+        cw = output_size(out_hw[1], kw, stride[1], padding[1], dilation[1])
+        ctx.geom, ctx.out_hw, ctx.conv_hw = (stride, padding, dilation, groups), out_hw, (ch, cw)
+        ctx.save_for_backward(x, w)
+        xp = x._xp
+        zeros = xp.zeros((n, c_out) + tuple(out_hw), dtype=x.data.dtype)
+        # NOTE: conv2d_backward also computes a weight gradient we drop; the kernel set has no input-gradient-only
+        # entry, and that extra GEMM is cheaper than a second transposed-conv kernel in every provider.
+        gx, _ = kernels.conv2d_backward(_grow(_contig(x), ch, cw), zeros, _contig(w), *ctx.geom)
+        return gx
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        g = _contig(grad)
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = kernels.conv2d(g, _contig(w), *ctx.geom)[:, :, :x.shape[2], :x.shape[3]]
+            gx = Tensor._wrap(x._xp.ascontiguousarray(gx))
+        if ctx.needs_input_grad[1]:
+            _, gw = kernels.conv2d_backward(_grow(_contig(x), *ctx.conv_hw), g, _contig(w), *ctx.geom)
+            gw = Tensor._wrap(gw)
+        return gx, gw
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                     output_size=None):
+    """Transposed 2-D convolution (the gradient of conv2d with respect to its input), NCHW, as PyTorch.
+
+    Args:
+        x: input (N, Cin, H, W) or (Cin, H, W).
+        weight: (Cin, Cout // groups, KH, KW), PyTorch's layout.
+        bias: optional (Cout,).
+        stride, padding, output_padding, dilation: int or (h, w) pair; output_padding < stride or < dilation.
+        groups: channel groups.
+        output_size: optional (H_out, W_out) (or with leading N, C) that picks output_padding for you.
+
+    Returns:
+        (N, Cout, OH, OW) with OH = (H - 1) sh - 2 ph + dh (KH - 1) + oph + 1.
+
+    Example:
+        >>> F.conv_transpose2d(md.randn(1, 4, 5, 5), md.randn(4, 2, 3, 3), stride=2).shape
+        (1, 2, 11, 11)
+    """
+    op = "conv_transpose2d"
+    x4, squeeze = _batched(op, x)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: weight must be 4-D (Cin, Cout/groups, KH, KW), got shape {weight.shape}")
+    _check_float(op, x4, weight, *([bias] if bias is not None else []))
+    stride, padding = pair(op, "stride", stride), pair(op, "padding", padding)
+    dilation, output_padding = pair(op, "dilation", dilation), pair(op, "output_padding", output_padding)
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
+        raise ValueError(f"{op}: stride and dilation must be >= 1, padding and output_padding >= 0, got {stride}, "
+                         f"{dilation}, {padding}, {output_padding}")
+    n, c, h, w = x4.shape
+    if not isinstance(groups, int) or groups < 1 or c % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels {c} (input shape {x.shape})")
+    if weight.shape[0] != c:
+        raise ValueError(f"{op}: input of shape {x.shape} has {c} channels but weight of shape {weight.shape} "
+                         f"expects {weight.shape[0]}")
+    kh, kw = weight.shape[2:]
+    base = [(size - 1) * s - 2 * p + d * (k - 1) + 1
+            for size, s, p, d, k in zip((h, w), stride, padding, dilation, (kh, kw))]
+    if output_size is not None:
+        want = tuple(output_size)[-2:]
+        output_padding = tuple(o - b for o, b in zip(want, base))
+        if any(not 0 <= op_ < max(s, d) for op_, s, d in zip(output_padding, stride, dilation)):
+            top = tuple(b + max(s, d) - 1 for b, s, d in zip(base, stride, dilation))
+            raise ValueError(f"{op}: output_size {tuple(output_size)} is not reachable from input {x.shape}: valid "
+                             f"sizes are {tuple(base)} up to {top}")
+    for op_, s, d in zip(output_padding, stride, dilation):
+        if op_ >= max(s, d):
+            raise ValueError(f"{op}: output_padding {output_padding} must be smaller than either stride {stride} or "
+                             f"dilation {dilation}")
+    out_hw = (base[0] + output_padding[0], base[1] + output_padding[1])
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: input of shape {x.shape} with weight {weight.shape}, stride {stride} and padding "
+                         f"{padding} gives an empty output {out_hw}")
+    c_out = weight.shape[1] * groups
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"{op}: bias must have shape ({c_out},), got {bias.shape}")
+    y = ConvTranspose2d.apply(x4, weight, stride, padding, dilation, groups, out_hw)
+    if bias is not None:
+        y = y + bias.reshape(1, c_out, 1, 1)
+    return y.squeeze(0) if squeeze else y
+
+
+# --- resampling -----------------------------------------------------------------------------------------------------
+def _source_size(op, x, size, scale_factor):
+    """Output spatial size and the per-dim scale used to map output to input coordinates (PyTorch's rules)."""
+    spatial = x.shape[2:]
+    k = len(spatial)
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+    if size is not None:
+        out = (size,) * k if isinstance(size, int) else tuple(size)
+        if len(out) != k:
+            raise ValueError(f"{op}: size {size} has {len(out)} entries for input of shape {x.shape} ({k} spatial)")
+        return out, tuple(i / o for i, o in zip(spatial, out))
+    sf = (float(scale_factor),) * k if isinstance(scale_factor, (int, float)) else tuple(map(float, scale_factor))
+    if len(sf) != k or min(sf) <= 0:
+        raise ValueError(f"{op}: scale_factor {scale_factor} must be positive with {k} entries for input of shape "
+                         f"{x.shape}")
+    return tuple(math.floor(i * f) for i, f in zip(spatial, sf)), tuple(1.0 / f for f in sf)
+
+
+def _take(x, dim, idx):
+    """x indexed along ``dim`` by the integer array ``idx`` (differentiable: the backward scatter-adds)."""
+    return x[(slice(None),) * dim + (Tensor._wrap(idx),)]
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+    """Resize (N, C, L) or (N, C, H, W) with ``mode`` "nearest" (any of them) or "linear"/"bilinear", as PyTorch.
+
+    ``align_corners=True`` maps the corner pixels onto each other; False (the default) maps pixel centres, using
+    the given ``scale_factor`` unless ``recompute_scale_factor`` or ``size`` is used.
+
+    Example:
+        >>> F.interpolate(md.ones(1, 1, 2, 2), scale_factor=2, mode="bilinear").shape
+        (1, 1, 4, 4)
+    """
+    op = "interpolate"
+    modes = {"nearest": None, "linear": 3, "bilinear": 4}
+    if mode not in modes:
+        raise ValueError(f"{op}: mode must be one of {sorted(modes)}, got {mode!r}")
+    if x.ndim not in (3, 4) or (modes[mode] is not None and x.ndim != modes[mode]):
+        raise ValueError(f"{op}: mode {mode!r} expects a {modes[mode] or '3-D or 4'}-D input (N, C, ...), "
+                         f"got shape {x.shape}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError(f"{op}: align_corners only applies to the linear modes, not {mode!r}")
+    out, scales = _source_size(op, x, size, scale_factor)
+    if recompute_scale_factor:
+        scales = tuple(i / o for i, o in zip(x.shape[2:], out))
+    if min(out) < 1:
+        raise ValueError(f"{op}: output size {out} for input of shape {x.shape} is empty")
+    xp = x._xp
+    for axis, (n_in, n_out, scale) in enumerate(zip(x.shape[2:], out, scales)):
+        dim = axis + 2
+        if mode == "nearest":
+            # NOTE: float32 arithmetic on purpose: PyTorch computes nearest source indices in float, and floor()
+            # of a product like 7 * (3/7) can land on the other side of an integer in double precision
+            dst = xp.arange(n_out, dtype=xp.float32)
+            src = xp.floor(dst * xp.float32(scale)).astype(xp.int64)
+            x = _take(x, dim, xp.minimum(src, n_in - 1))
+            continue
+        ft = x.dtype.np.type       # PyTorch computes linear source positions in the input's precision
+        dst = xp.arange(n_out, dtype=ft)
+        if align_corners:
+            src = dst * ft((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+        else:
+            src = xp.maximum((dst + ft(0.5)) * ft(scale) - ft(0.5), ft(0))
+        i0 = xp.minimum(xp.floor(src).astype(xp.int64), n_in - 1)
+        i1 = xp.minimum(i0 + 1, n_in - 1)
+        shape = [1] * x.ndim
+        shape[dim] = n_out
+        lam = Tensor._wrap((src - i0).astype(x.dtype.np).reshape(shape))
+        x = _take(x, dim, i0) * (1 - lam) + _take(x, dim, i1) * lam
+    return x
 
 
 # --- losses ---------------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""Normalization layers: ``BatchNorm1d``, ``BatchNorm2d`` and ``LayerNorm``."""
+from .. import dtypes
+from ..creation import ones, tensor, zeros
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import empty_parameter
+
+
+class _BatchNorm(Module):
+    _dims = ()      # accepted input ranks
+    _layout = ""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
+                 dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = empty_parameter(num_features, device=device, dtype=dtype)
+            self.bias = empty_parameter(num_features, device=device, dtype=dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=dtypes.int64, device=device))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        name = type(self).__name__
+        if x.ndim not in self._dims:
+            raise ValueError(f"{name}: expected a {' or '.join(f'{d}-D' for d in self._dims)} input "
+                             f"{self._layout}, got shape {x.shape}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{name}({self.num_features}): input of shape {x.shape} has {x.shape[1]} channels in "
+                             f"dim 1, expected {self.num_features}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:       # cumulative moving average over all batches so far
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        # batch statistics in training, or whenever there are no running statistics to use
+        use_batch = self.training or self.running_mean is None
+        update = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if update else None, self.running_var if update else None,
+                            self.weight, self.bias, use_batch, factor, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization over (N, C) or (N, C, L), per channel C, with running statistics as PyTorch.
+
+    ``momentum=None`` makes the running statistics a cumulative average over all batches seen.
+
+    Example:
+        >>> bn = md.nn.BatchNorm1d(4)
+        >>> bn(md.randn(8, 4)).shape, bn.num_batches_tracked.item()
+        ((8, 4), 1)
+    """
+
+    _dims = (2, 3)
+    _layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization over (N, C, H, W), per channel C, with running statistics as PyTorch.
+
+    Example:
+        >>> md.nn.BatchNorm2d(3)(md.randn(2, 3, 4, 4)).shape
+        (2, 3, 4, 4)
+    """
+
+    _dims = (4,)
+    _layout = "(N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """Normalize over the trailing ``normalized_shape`` dims (biased variance), then an elementwise affine map.
+
+    Example:
+        >>> md.nn.LayerNorm(8)(md.randn(2, 5, 8)).shape
+        (2, 5, 8)
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps, self.elementwise_affine, self._bias_flag = eps, elementwise_affine, bias
+        if elementwise_affine:
+            self.weight = empty_parameter(*self.normalized_shape, device=device, dtype=dtype)
+            if bias:
+                self.bias = empty_parameter(*self.normalized_shape, device=device, dtype=dtype)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        k = len(self.normalized_shape)
+        if x.shape[x.ndim - k:] != self.normalized_shape or x.ndim < k:
+            raise ValueError(f"LayerNorm({self.normalized_shape}): input of shape {x.shape} must end in "
+                             f"{self.normalized_shape}")
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self._bias_flag}")

@@ -1,0 +1,271 @@
+"""Recurrent layers: ``RNN`` (tanh/relu), ``LSTM`` and ``GRU``, with PyTorch's parameters, gates and outputs.
+
+Each layer and direction projects the whole input sequence with one matmul, then loops over time doing only the
+hidden-to-hidden product and the gate math per step.
+"""
+import math
+
+from ..autograd.function import Function
+from ..creation import zeros
+from ..ops import cat, relu, sigmoid, stack, tanh
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import empty_parameter
+
+
+class Unbind(Function):
+    """Split ``x`` along ``dim`` into its slices in one op; the backward stacks their gradients.
+
+    NOTE: not ``split``/indexing per step: each of those scatters into a full-size zero gradient, which makes the
+    backward of a length-L loop O(L^2) in memory traffic.
+    """
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        lead = (slice(None),) * dim
+        return tuple(x.data[lead + (i,)].copy() for i in range(x.shape[dim]))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return stack(grads, ctx.dim), None
+
+
+def unbind(x, dim=0):
+    return Unbind.apply(x, dim) if x.shape[dim] > 1 else (x.squeeze(dim),)
+
+
+def _rnn_tanh_cell(step, h, c, w_hh_t, b_hh):
+    return tanh(step + h @ w_hh_t), None
+
+
+def _rnn_relu_cell(step, h, c, w_hh_t, b_hh):
+    return relu(step + h @ w_hh_t), None
+
+
+def _lstm_cell(step, h, c, w_hh_t, b_hh):
+    gates = step + h @ w_hh_t                           # b_ih + b_hh are folded into step
+    i, f, g, o = unbind(gates.reshape(gates.shape[0], 4, -1), 1)
+    c = sigmoid(f) * c + sigmoid(i) * tanh(g)
+    return sigmoid(o) * tanh(c), c
+
+
+def _gru_cell(step, h, c, w_hh_t, b_hh):
+    gh = h @ w_hh_t
+    if b_hh is not None:        # b_hn sits inside r * (...), so b_hh cannot be folded into step
+        gh = gh + b_hh
+    n_rows = step.shape[0]
+    xr, xz, xn = unbind(step.reshape(n_rows, 3, -1), 1)
+    hr, hz, hn = unbind(gh.reshape(n_rows, 3, -1), 1)
+    r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+    n = tanh(xn + r * hn)
+    return n + z * (h - n), None
+
+
+_CELLS = {"RNN_TANH": (1, _rnn_tanh_cell), "RNN_RELU": (1, _rnn_relu_cell), "LSTM": (4, _lstm_cell),
+          "GRU": (3, _gru_cell)}
+
+
+class RNNBase(Module):
+    """Shared machinery of RNN, LSTM and GRU: parameters, shape checks, the layer/direction/time loops."""
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if not isinstance(hidden_size, int) or hidden_size < 1 or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"{name}: hidden_size and num_layers must be positive ints, got {hidden_size!r} and "
+                             f"{num_layers!r}")
+        if not 0 <= dropout <= 1 or isinstance(dropout, bool):
+            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional = bidirectional
+        gates = _CELLS[mode][0] * hidden_size
+        for layer in range(num_layers):
+            in_size = input_size if layer == 0 else hidden_size * self._dirs
+            for suffix in self._suffixes(layer):
+                self.register_parameter(f"weight_ih{suffix}", empty_parameter(gates, in_size, device=device,
+                                                                              dtype=dtype))
+                self.register_parameter(f"weight_hh{suffix}", empty_parameter(gates, hidden_size, device=device,
+                                                                              dtype=dtype))
+                if bias:
+                    self.register_parameter(f"bias_ih{suffix}", empty_parameter(gates, device=device, dtype=dtype))
+                    self.register_parameter(f"bias_hh{suffix}", empty_parameter(gates, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    @property
+    def _dirs(self):
+        return 2 if self.bidirectional else 1
+
+    def _suffixes(self, layer):
+        return [f"_l{layer}"] + ([f"_l{layer}_reverse"] if self.bidirectional else [])
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _check_state(self, name, h, batch, batched, dtype):
+        want = (self.num_layers * self._dirs, batch, self.hidden_size) if batched else \
+            (self.num_layers * self._dirs, self.hidden_size)
+        if h.shape != want:
+            raise ValueError(f"{type(self).__name__}: {name} must have shape {want} for input of this shape, got "
+                             f"{h.shape}")
+        if h.dtype != dtype:
+            raise TypeError(f"{type(self).__name__}: {name} has dtype {h.dtype.name}, input {dtype.name}")
+        return h if batched else h.unsqueeze(1)
+
+    def forward(self, input, hx=None):
+        name = type(self).__name__
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected a 2-D (L, H_in) or 3-D input "
+                             f"({'(N, L, H_in)' if self.batch_first else '(L, N, H_in)'}), got shape {input.shape}")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}(input_size={self.input_size}): input of shape {input.shape} has feature size "
+                             f"{input.shape[-1]}")
+        batched = input.ndim == 3
+        x = input if not batched else (input.transpose(0, 1) if self.batch_first else input)
+        if not batched:
+            x = x.unsqueeze(1)
+        steps, batch = x.shape[:2]
+        if steps == 0:
+            raise ValueError(f"{name}: input of shape {input.shape} has no time steps")
+        lstm = self.mode == "LSTM"
+        state_shape = (self.num_layers * self._dirs, batch, self.hidden_size)
+        if hx is None:
+            h0 = zeros(*state_shape, dtype=x.dtype, device=x.device)
+            c0 = h0 if lstm else None
+        elif lstm:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
+            h0 = self._check_state("h_0", hx[0], batch, batched, x.dtype)
+            c0 = self._check_state("c_0", hx[1], batch, batched, x.dtype)
+        else:
+            h0, c0 = self._check_state("hx", hx, batch, batched, x.dtype), None
+
+        output, h_n, c_n = self._run(x, h0, c0)
+        if batched and self.batch_first:
+            output = output.transpose(0, 1)
+        if not batched:
+            output, h_n = output.squeeze(1), h_n.squeeze(1)
+            c_n = None if c_n is None else c_n.squeeze(1)
+        return (output, (h_n, c_n)) if lstm else (output, h_n)
+
+    def _run(self, x, h0, c0):
+        """x (L, N, in), states (layers * dirs, N, H) -> output (L, N, dirs * H), h_n, c_n."""
+        cell = _CELLS[self.mode][1]
+        steps, batch = x.shape[:2]
+        fold_hh = self.mode != "GRU"
+        h_last, c_last = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d, suffix in enumerate(self._suffixes(layer)):
+                w_ih, w_hh = getattr(self, f"weight_ih{suffix}"), getattr(self, f"weight_hh{suffix}")
+                b_ih = getattr(self, f"bias_ih{suffix}") if self.bias else None
+                b_hh = getattr(self, f"bias_hh{suffix}") if self.bias else None
+                proj = x.reshape(steps * batch, x.shape[2]) @ w_ih.T
+                if self.bias:
+                    proj = proj + (b_ih + b_hh if fold_hh else b_ih)
+                inputs = unbind(proj.reshape(steps, batch, -1), 0)
+                k = layer * self._dirs + d
+                h, c = h0[k], (None if c0 is None else c0[k])
+                w_hh_t = w_hh.T
+                seq = [None] * steps
+                for t in (reversed(range(steps)) if d else range(steps)):
+                    h, c = cell(inputs[t], h, c, w_hh_t, b_hh)
+                    seq[t] = h
+                outs.append(stack(seq, 0))
+                h_last.append(h)
+                c_last.append(c)
+            x = outs[0] if len(outs) == 1 else cat(outs, dim=2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        c_n = stack(c_last, 0) if c0 is not None else None
+        return x, stack(h_last, 0), c_n
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` with act tanh or relu.
+
+    Input (L, N, H_in), or (N, L, H_in) with ``batch_first``, or unbatched (L, H_in); optional ``hx``
+    (num_layers * num_directions, N, H). Returns ``(output, h_n)``: output (L, N, D * H) holds the last layer's
+    hidden states (both directions concatenated), h_n the final state of every layer and direction.
+
+    Example:
+        >>> rnn = md.nn.RNN(10, 20, num_layers=2)
+        >>> out, h_n = rnn(md.randn(5, 3, 10))
+        >>> out.shape, h_n.shape
+        ((5, 3, 20), (2, 3, 20))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(f"RNN_{nonlinearity.upper()}", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, device, dtype)
+
+    def __setattr__(self, name, value):
+        if name == "nonlinearity" and "_parameters" not in self.__dict__:
+            self.__dict__[name] = value         # set before Module.__init__ so the mode is known
+        else:
+            super().__setattr__(name, value)
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity!r}"
+
+
+class LSTM(RNNBase):
+    """Long short-term memory with PyTorch's gate order (input, forget, cell, output) in the stacked weights.
+
+    Weights ``weight_ih_l{k}`` (4H, in), ``weight_hh_l{k}`` (4H, H), biases (4H,), ``_reverse`` for the backward
+    direction. ``forward(input, (h_0, c_0))`` returns ``(output, (h_n, c_n))``.
+
+    Example:
+        >>> lstm = md.nn.LSTM(8, 16, batch_first=True, bidirectional=True)
+        >>> out, (h_n, c_n) = lstm(md.randn(4, 7, 8))
+        >>> out.shape, h_n.shape
+        ((4, 7, 32), (2, 4, 16))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, device=None, dtype=None):
+        if proj_size:
+            raise ValueError(f"LSTM: proj_size={proj_size} (projected LSTM) is not supported; use proj_size=0")
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device, dtype)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit with PyTorch's gate order (reset, update, new) and
+    ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h' = (1 - z) * n + z * h``.
+
+    Example:
+        >>> gru = md.nn.GRU(8, 16, num_layers=2)
+        >>> out, h_n = gru(md.randn(7, 4, 8))
+        >>> out.shape, h_n.shape
+        ((7, 4, 16), (2, 4, 16))
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device, dtype)
