@@ -101,7 +101,9 @@ def load_data(path=None, num_words=None, skip_top=0, maxlen=None, seed=113, star
                              f"{'training' if n_train == 0 else 'test'} sequence is left; increase maxlen")
         xs, labels = [xs[i] for i in keep], labels[keep]
     if not num_words:
-        num_words = max((max(x) for x in xs if x), default=0)
+        # NOTE: Keras documents "None: all words are kept" but its code uses the largest index as the bound,
+        # which turns that one word into oov_char; the bound is one past it here, as documented.
+        num_words = max((max(x) for x in xs if x), default=0) + 1
     if oov_char is not None:
         xs = [[w if skip_top <= w < num_words else oov_char for w in x] for x in xs]
     else:
