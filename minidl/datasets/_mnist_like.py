@@ -24,7 +24,7 @@ def _check_pair(x, y, where, split):
 def load_npz(path):
     """Read a Keras ``mnist.npz``-style file (keys x_train, y_train, x_test, y_test)."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:   # closes the file on any error
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
             if missing:
                 raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (found {', '.join(f.files)})")

@@ -34,7 +34,7 @@ def _resolve(path, filename, download):
 def _read_npz(path):
     try:
         # NOTE: Keras stores the reviews as object arrays of lists, which only pickle can hold.
-        with np.load(path, allow_pickle=True) as f:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=True) as f:   # closes the file on any error
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
             if missing:
                 raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (found {', '.join(f.files)})")
