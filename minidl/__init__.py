@@ -6,6 +6,9 @@ Example:
     >>> (x @ x).sum().backward()
 """
 from . import autograd, backends, cuda, nn, ops
+from . import optim
+from . import data
+from . import datasets
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (arange, as_tensor, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
                        rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)

@@ -1,0 +1,129 @@
+"""IMDB movie-review sentiment (Maas et al., 2011) in Keras' ``imdb.npz`` format: reviews as word-index lists.
+
+Index ``i`` in the file stands for the ``i``-th most frequent word (1-based); ``load_data`` shifts the
+indices by ``index_from`` so that 0 (padding), ``start_char`` and ``oov_char`` stay free, as Keras does.
+Files are read from ``path`` or ``$MINIDL_DATA/imdb/`` (default ``~/.minidl/data/imdb/``), downloaded
+once when absent.
+"""
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from . import _files
+
+MIRRORS = ("https://storage.googleapis.com/tensorflow/tf-keras-datasets/",)
+# Keras publishes a SHA-256 for imdb.npz and only an MD5 for the word index.
+CHECKSUMS = {
+    "imdb.npz": "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
+    "imdb_word_index.json": "bfafd718b763782e994055a2d397834f",
+}
+
+
+def _resolve(path, filename, download):
+    if path is not None and os.path.isfile(path):
+        return path
+    if path is not None and not os.path.isdir(path):
+        raise FileNotFoundError(f"imdb: {path} does not exist: pass {filename} or the folder holding it")
+    folder = path if path is not None else _files.data_home("imdb")
+    return _files.ensure_files("imdb", folder, {filename: CHECKSUMS[filename]}, MIRRORS, download_ok=download)[
+        filename]
+
+
+def _read_npz(path):
+    try:
+        # NOTE: Keras stores the reviews as object arrays of lists, which only pickle can hold.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=True) as f:   # closes the file on any error
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
+            if missing:
+                raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (found {', '.join(f.files)})")
+            arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+    for x, y, split in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
+        if x.ndim != 1 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{path}: x_{split} {tuple(x.shape)} and y_{split} {tuple(y.shape)} should be 1-D "
+                             "and of equal length")
+    return arrays
+
+
+def _object_array(lists):
+    out = np.empty(len(lists), dtype=object)      # 1-D even when every review has the same length
+    out[:] = lists
+    return out
+
+
+def load_data(path=None, num_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, oov_char=2,
+              index_from=3, download=True):
+    """Load the IMDB reviews with Keras' options.
+
+    Args:
+        path: ``imdb.npz`` or the folder holding it (default ``$MINIDL_DATA/imdb``).
+        num_words: keep only word indices below this (after shifting); others become ``oov_char``
+            (or are dropped when ``oov_char`` is None). Default: keep all.
+        skip_top: also treat the indices below this as out of vocabulary (the most frequent words).
+        maxlen: drop reviews whose length (with the start mark) is not below ``maxlen``.
+        seed: seed of the shuffle of the training and of the test set (``np.random.RandomState``, as Keras).
+        start_char: index put at the start of every review (None: none).
+        oov_char: index replacing out-of-vocabulary words (None: drop them).
+        index_from: shift added to every word index.
+        download: fetch ``imdb.npz`` when absent.
+
+    Returns:
+        ``(x_train, y_train), (x_test, y_test)``: ``x`` 1-D object arrays of int lists, ``y`` label arrays.
+
+    Example:
+        >>> (x_train, y_train), _ = md.datasets.imdb.load_data(num_words=10000)
+        >>> x = md.datasets.pad_sequences(x_train, maxlen=200)
+    """
+    x_train, y_train, x_test, y_test = _read_npz(_resolve(path, "imdb.npz", download))
+    rng = np.random.RandomState(seed)
+    order = np.arange(len(x_train))
+    rng.shuffle(order)
+    x_train, y_train = x_train[order], y_train[order]
+    order = np.arange(len(x_test))
+    rng.shuffle(order)
+    x_test, y_test = x_test[order], y_test[order]
+
+    head = [] if start_char is None else [start_char]
+    shift = index_from or 0
+    xs = [head + [int(w) + shift for w in x] for x in list(x_train) + list(x_test)]
+    labels = np.concatenate([y_train, y_test])
+    n_train = len(x_train)
+    if maxlen:
+        keep = [i for i, x in enumerate(xs) if len(x) < maxlen]
+        n_train = sum(1 for i in keep if i < len(x_train))
+        if n_train == 0 or n_train == len(keep):
+            raise ValueError(f"imdb.load_data: after dropping sequences of length >= maxlen={maxlen}, no "
+                             f"{'training' if n_train == 0 else 'test'} sequence is left; increase maxlen")
+        xs, labels = [xs[i] for i in keep], labels[keep]
+    if not num_words:
+        # NOTE: Keras documents "None: all words are kept" but its code uses the largest index as the bound,
+        # which turns that one word into oov_char; the bound is one past it here, as documented.
+        num_words = max((max(x) for x in xs if x), default=0) + 1
+    if oov_char is not None:
+        xs = [[w if skip_top <= w < num_words else oov_char for w in x] for x in xs]
+    else:
+        xs = [[w for w in x if skip_top <= w < num_words] for x in xs]
+    return (_object_array(xs[:n_train]), labels[:n_train]), (_object_array(xs[n_train:]), labels[n_train:])
+
+
+def get_word_index(path=None, download=True):
+    """The word -> index dictionary of the reviews (``imdb_word_index.json``), indices before ``index_from``.
+
+    Example:
+        >>> index = md.datasets.imdb.get_word_index()
+        >>> words = {i + 3: w for w, i in index.items()}      # decode with load_data's default index_from=3
+    """
+    file = _resolve(path, "imdb_word_index.json", download)
+    try:
+        with open(file, encoding="utf-8") as f:
+            index = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{file}: not a valid word-index JSON file ({exc})") from exc
+    if not isinstance(index, dict):
+        raise ValueError(f"{file}: expected a JSON object mapping words to indices, got {type(index).__name__}")
+    return index

@@ -1,0 +1,70 @@
+"""RMSprop (Hinton's lecture 6e), with momentum and the centered variant."""
+from ._kernels import addcdiv_, addcmul_, lerp_, sqrt, zeros_like
+from .optimizer import Optimizer, _check
+
+
+class RMSprop(Optimizer):
+    """RMSprop, PyTorch's formulation.
+
+    ``s = alpha * s + (1 - alpha) * g * g``; the denominator is ``sqrt(s) + eps``, or with ``centered``
+    ``sqrt(s - a * a) + eps`` where ``a = lerp(a, g, 1 - alpha)`` is the running mean gradient. Without
+    momentum ``p -= lr * g / denom``; with it ``b = momentum * b + g / denom`` and ``p -= lr * b``.
+
+    Args:
+        params: Tensors or param-group dicts.
+        lr: learning rate (default 1e-2).
+        alpha: smoothing constant of the squared-gradient average (default 0.99).
+        eps: added to the denominator (default 1e-8).
+        weight_decay: L2 penalty (default 0).
+        momentum: momentum factor (default 0).
+        centered: normalize by an estimate of the gradient's variance.
+        maximize: ascend the objective instead of descending.
+
+    Example:
+        >>> opt = md.optim.RMSprop([w], lr=0.01, momentum=0.9, centered=True)
+    """
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
+                 maximize=False):
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_group(self, g):
+        _check(g["lr"] >= 0, f"Invalid learning rate: {g['lr']}")
+        _check(g["eps"] >= 0, f"Invalid epsilon value: {g['eps']}")
+        _check(g["momentum"] >= 0, f"Invalid momentum value: {g['momentum']}")
+        _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
+        _check(g["alpha"] >= 0, f"Invalid alpha value: {g['alpha']}")
+
+    def _init_state(self, p, group):
+        state = {"step": 0.0, "square_avg": zeros_like(p.data)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = zeros_like(p.data)
+        if group["centered"]:
+            state["grad_avg"] = zeros_like(p.data)
+        return state
+
+    def _update(self, param, grad, state, group):
+        lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
+        wd, momentum = float(group["weight_decay"]), float(group["momentum"])
+        g = -grad if group["maximize"] else grad
+        state["step"] += 1
+        if wd != 0:
+            g = g + wd * param
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        addcmul_(square_avg, g, g, 1 - alpha)
+        if group["centered"]:
+            grad_avg = lerp_(state["grad_avg"], g, 1 - alpha)
+            avg = sqrt(addcmul_(square_avg.copy(), grad_avg, grad_avg, -1.0))
+        else:
+            avg = sqrt(square_avg)
+        avg += eps
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            addcdiv_(buf, g, avg)
+            param += -lr * buf
+        else:
+            addcdiv_(param, g, avg, -lr)
