@@ -33,3 +33,12 @@ def matmul(a, b):
 
 def matmul_backward(grad, a, b):
     return _C.matmul_backward(np.ascontiguousarray(grad), np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+
+def conv2d(x, w, stride, padding, dilation, groups):
+    return _C.conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), stride, padding, dilation, groups)
+
+
+def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
+    return _C.conv2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(w),
+                              stride, padding, dilation, groups)
