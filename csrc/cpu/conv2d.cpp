@@ -362,8 +362,10 @@ void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, con
   {
     T* mine = partials + ThreadId() * w_size;
     std::fill(mine, mine + w_size, T(0));
+    // Static: the same samples go to the same partial every call, so grad_w is bitwise
+    // reproducible (a dynamic schedule would change the summation order from call to call).
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
 #endif
     for (int64_t n = 0; n < g.N; ++n) {
       BackwardSample<T>(g, grad + n * y_step, x + n * x_step, w, gx + n * x_step, mine, chunk, false);
