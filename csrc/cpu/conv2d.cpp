@@ -113,10 +113,11 @@ ConvGeometry CheckConvArguments(const py::array& x, const py::array& w, const py
 // Scratch memory
 
 /** Per-thread growable buffers, kept between calls so repeated convolutions do not pay for fresh
- *  pages. Slots: 0 cols, 1 dcols, 2 the grad_w partials (taken by the calling thread only). */
+ *  pages. Slots: 0 cols, 1 dcols or the forward's output tile, 2 the grad_w partials (taken by
+ *  the calling thread only), 3 the backward's gathered grad. */
 template <typename T>
 T* Scratch(int slot, size_t count) {
-  static thread_local std::vector<T> buffers[3];
+  static thread_local std::vector<T> buffers[4];
   std::vector<T>& buf = buffers[slot];
   if (buf.size() < count) {
     buf.clear();
@@ -143,7 +144,7 @@ int ThreadId() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// im2col / col2im on a range of output positions
+// im2col / col2im on a range of output positions of one sample
 
 /** The output columns [lo, hi) within [ow0, ow1) whose input column ow*sw + off lies in [0, W). */
 inline std::pair<int64_t, int64_t> ValidColumns(int64_t off, int64_t sw, int64_t W, int64_t ow0, int64_t ow1) {
@@ -154,34 +155,34 @@ inline std::pair<int64_t, int64_t> ValidColumns(int64_t off, int64_t sw, int64_t
   return {lo, hi};
 }
 
-/** cols (Kg, p1 - p0): row (c*KH + i)*KW + j, column p - p0 holds the input tap (i, j) of output
- *  position p for channel c of xg (Cg planes of H x W), zero in the padding. Rows in parallel
- *  when `parallel` (called outside a parallel region). */
+/** cols (Kg rows, leading dimension ld): row (c*KH + i)*KW + j, column p - p0 holds the input tap
+ *  (i, j) of output position p in [p0, p1) for channel c of xg (Cg planes of H x W), zero in the
+ *  padding. Rows in parallel when `parallel` (called outside a parallel region). */
 template <typename T>
-void Im2Col(const ConvGeometry& g, const T* xg, int64_t p0, int64_t p1, T* cols, bool parallel) {
-  const int64_t pc = p1 - p0;
-  const int64_t rows = g.Kg;
+void Im2Col(const ConvGeometry& g, const T* xg, int64_t p0, int64_t p1, T* cols, int64_t ld, bool parallel) {
   (void)parallel;
+  const int64_t oh_first = p0 / g.OW;
+  const int64_t ow_first = p0 % g.OW;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (parallel)
 #endif
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < g.Kg; ++r) {
     const int64_t c = r / (g.KH * g.KW);
     const int64_t i = (r / g.KW) % g.KH;
     const int64_t j = r % g.KW;
     const T* plane = xg + c * g.HW;
     const int64_t off = j * g.dw - g.pw;
-    T* dst = cols + r * pc;
-    for (int64_t p = p0; p < p1;) {
-      const int64_t oh = p / g.OW;
-      const int64_t ow0 = p % g.OW;
+    // Divisions only here and for the partial first/last output rows: whole rows reuse `full`.
+    const auto full = ValidColumns(off, g.sw, g.W, 0, g.OW);
+    T* dst = cols + r * ld;
+    int64_t ih = oh_first * g.sh - g.ph + i * g.dh;
+    for (int64_t p = p0, ow0 = ow_first; p < p1; ow0 = 0, ih += g.sh) {
       const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
-      const int64_t ih = oh * g.sh - g.ph + i * g.dh;
       if (ih < 0 || ih >= g.H) {
         std::fill(dst, dst + (ow1 - ow0), T(0));
       } else {
         const T* src = plane + ih * g.W + off;
-        const auto [lo, hi] = ValidColumns(off, g.sw, g.W, ow0, ow1);
+        const auto [lo, hi] = (ow0 == 0 && ow1 == g.OW) ? full : ValidColumns(off, g.sw, g.W, ow0, ow1);
         T* out = dst - ow0;
         for (int64_t ow = ow0; ow < lo; ++ow) out[ow] = T(0);
         if (g.sw == 1) {
@@ -197,13 +198,15 @@ void Im2Col(const ConvGeometry& g, const T* xg, int64_t p0, int64_t p1, T* cols,
   }
 }
 
-/** The adjoint of Im2Col: add every element of dcols (Kg, p1 - p0) into the input pixel it was
- *  read from (padding taps are dropped). Channels in parallel when `parallel`: the taps of one
- *  channel all land in that channel's plane, so threads never write the same pixel. */
+/** The adjoint of Im2Col: add every element of dcols (Kg rows, leading dimension ld, columns for
+ *  positions [p0, p1)) into the input pixel it was read from (padding taps are dropped).
+ *  Channels in parallel when `parallel`: the taps of one channel all land in that channel's
+ *  plane, so threads never write the same pixel. */
 template <typename T>
-void Col2Im(const ConvGeometry& g, const T* dcols, int64_t p0, int64_t p1, T* gxg, bool parallel) {
-  const int64_t pc = p1 - p0;
+void Col2Im(const ConvGeometry& g, const T* dcols, int64_t ld, int64_t p0, int64_t p1, T* gxg, bool parallel) {
   (void)parallel;
+  const int64_t oh_first = p0 / g.OW;
+  const int64_t ow_first = p0 % g.OW;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (parallel)
 #endif
@@ -212,15 +215,14 @@ void Col2Im(const ConvGeometry& g, const T* dcols, int64_t p0, int64_t p1, T* gx
     for (int64_t i = 0; i < g.KH; ++i) {
       for (int64_t j = 0; j < g.KW; ++j) {
         const int64_t off = j * g.dw - g.pw;
-        const T* src = dcols + ((c * g.KH + i) * g.KW + j) * pc;
-        for (int64_t p = p0; p < p1;) {
-          const int64_t oh = p / g.OW;
-          const int64_t ow0 = p % g.OW;
+        const auto full = ValidColumns(off, g.sw, g.W, 0, g.OW);
+        const T* src = dcols + ((c * g.KH + i) * g.KW + j) * ld;
+        int64_t ih = oh_first * g.sh - g.ph + i * g.dh;
+        for (int64_t p = p0, ow0 = ow_first; p < p1; ow0 = 0, ih += g.sh) {
           const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
-          const int64_t ih = oh * g.sh - g.ph + i * g.dh;
           if (ih >= 0 && ih < g.H) {
             T* dst = plane + ih * g.W + off;
-            const auto [lo, hi] = ValidColumns(off, g.sw, g.W, ow0, ow1);
+            const auto [lo, hi] = (ow0 == 0 && ow1 == g.OW) ? full : ValidColumns(off, g.sw, g.W, ow0, ow1);
             const T* in = src - ow0;
             if (g.sw == 1) {
               for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += in[ow];
@@ -237,71 +239,175 @@ void Col2Im(const ConvGeometry& g, const T* dcols, int64_t p0, int64_t p1, T* gx
 }
 
 // ---------------------------------------------------------------------------------------------
-// One sample
+// A range of samples, walked in chunks of the batch's position space q = n*P + p
 
-/** Output positions per im2col chunk. Serial over the batch (threaded GEMMs): as wide as the
- *  scratch allows, so each GEMM is big enough to split. Parallel over the batch: a cols chunk of
- *  about `kChunkBytes`, so it is still in this core's cache when the GEMM packs it; wider than
- *  that the GEMM's repacking of W per chunk would stop being negligible. */
-constexpr int64_t kChunkBytes = int64_t{384} << 10;
+/** Columns per chunk. A chunk may span several samples (small images: the GEMMs get wide enough
+ *  to fill the micro-tiles) or part of one. Parallel over the batch: a cols chunk of about
+ *  kChunkBytes, still in this core's L2 when the GEMM packs it, yet wide enough that the
+ *  GEMM's repacking of W per chunk stays cheap. Serial over the batch (threaded GEMMs): as wide
+ *  as kMaxColsBytes allows, so every GEMM is big enough to split between threads. */
+constexpr int64_t kChunkBytes = int64_t{1} << 20;  // measured: 128 KiB-4 MiB within 15%, 1 MiB best
 constexpr int64_t kMaxColsBytes = int64_t{64} << 20;
 
 template <typename T>
-int64_t ChunkPositions(const ConvGeometry& g, bool cache_sized) {
+int64_t ChunkColumns(const ConvGeometry& g, int64_t samples, bool cache_sized) {
+  const int64_t total = samples * g.P;
   const int64_t budget = (cache_sized ? kChunkBytes : kMaxColsBytes) / static_cast<int64_t>(sizeof(T));
-  int64_t chunk = budget / std::max<int64_t>(g.Kg, 1);
-  chunk = std::max<int64_t>(64, chunk / 32 * 32);
-  if (chunk >= g.P) return g.P;
+  int64_t chunk = std::max<int64_t>(64, budget / std::max<int64_t>(g.Kg, 1) / 32 * 32);
+  if (chunk >= total) return std::max<int64_t>(total, 1);
   // Equal chunks rather than full ones and a ragged tail.
-  const int64_t n_chunks = CeilDiv(g.P, chunk);
-  return std::min(g.P, CeilDiv(CeilDiv(g.P, n_chunks), 32) * 32);
+  return std::min(total, CeilDiv(CeilDiv(total, CeilDiv(total, chunk)), 32) * 32);
 }
 
+/** One sample's share [p0, p1) of a chunk [q0, q1) of the position space. */
+struct Segment {
+  int64_t n, p0, p1, col;  // sample, positions, first column in the chunk
+};
+
+template <typename Fn>
+void ForEachSegment(const ConvGeometry& g, int64_t q0, int64_t q1, Fn&& fn) {
+  for (int64_t q = q0; q < q1;) {
+    const int64_t n = q / g.P;
+    const int64_t p0 = q % g.P;
+    const int64_t p1 = std::min(g.P, p0 + (q1 - q));
+    fn(Segment{n, p0, p1, q - q0});
+    q += p1 - p0;
+  }
+}
+
+/** Whether the GEMMs whose M would be Og (the forward, grad_w) should run transposed, with Og as
+ *  N: the micro-tile is wider than tall (float32 AVX-512: 14 x 32), so Og = 32 or 64 fills whole
+ *  tiles as columns but wastes 24% or 9% of the work as rows. The forward then pays one
+ *  transpose of its output tile (in cache), grad_w one of the weight-sized result. */
 template <typename T>
-void ForwardSample(const ConvGeometry& g, const T* x_n, const T* w, T* y_n, int64_t chunk, bool parallel) {
-  for (int64_t grp = 0; grp < g.G; ++grp) {
-    const T* xg = x_n + grp * g.Cg * g.HW;
-    const StridedMatrix<T> wg{w + grp * g.Og * g.Kg, g.Kg, 1};
-    T* yg = y_n + grp * g.Og * g.P;
-    if (g.direct) {
-      Gemm<T>(g.Og, g.P, g.Cg, wg, {xg, g.HW, 1}, yg, g.P, false);
-      continue;
-    }
-    T* cols = Scratch<T>(0, static_cast<size_t>(g.Kg * chunk));
-    for (int64_t p0 = 0; p0 < g.P; p0 += chunk) {
-      const int64_t p1 = std::min(g.P, p0 + chunk);
-      Im2Col<T>(g, xg, p0, p1, cols, parallel);
-      Gemm<T>(g.Og, p1 - p0, g.Kg, wg, {cols, p1 - p0, 1}, yg + p0, g.P, false);
+bool OutputChannelsAsColumns(int64_t og) {
+  const auto [mr, nr] = GemmMicroTile<T>();
+  const double as_rows = double(og) / double(CeilDiv(og, mr) * mr);
+  const double as_cols = double(og) / double(CeilDiv(og, nr) * nr);
+  return as_cols > as_rows + 0.05;
+}
+
+/** dst[o * ld + p] = src[p * og + o] for o < og, p < len: a (len, og) tile into (og, len) rows. */
+template <typename T>
+void TransposeTile(const T* src, int64_t len, int64_t og, T* dst, int64_t ld) {
+  constexpr int64_t kBlock = 32;  // positions per pass: the source rows of a pass stay in L1
+  for (int64_t p0 = 0; p0 < len; p0 += kBlock) {
+    const int64_t p1 = std::min(len, p0 + kBlock);
+    for (int64_t o = 0; o < og; ++o) {
+      T* out = dst + o * ld;
+      for (int64_t p = p0; p < p1; ++p) out[p] = src[p * og + o];
     }
   }
 }
 
-/** grad_x[n] (written whole) and gw += this sample's weight gradient. */
 template <typename T>
-void BackwardSample(const ConvGeometry& g, const T* grad_n, const T* x_n, const T* w, T* gx_n, T* gw, int64_t chunk,
-                    bool parallel) {
-  if (!g.direct) std::fill(gx_n, gx_n + g.C * g.HW, T(0));
+void ForwardRange(const ConvGeometry& g, const T* x, const T* w, T* y, int64_t n0, int64_t n1, int64_t chunk,
+                  bool parallel) {
+  const int64_t x_step = g.C * g.HW;
+  const int64_t y_step = g.O * g.P;
+  if (g.direct) {
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t grp = 0; grp < g.G; ++grp) {
+        Gemm<T>(g.Og, g.P, g.Cg, {w + grp * g.Og * g.Kg, g.Kg, 1}, {x + n * x_step + grp * g.Cg * g.HW, g.HW, 1},
+                y + n * y_step + grp * g.Og * g.P, g.P, false);
+      }
+    }
+    return;
+  }
+  T* cols = Scratch<T>(0, static_cast<size_t>(g.Kg * chunk));
+  const bool as_columns = OutputChannelsAsColumns<T>(g.Og);
   for (int64_t grp = 0; grp < g.G; ++grp) {
-    const T* xg = x_n + grp * g.Cg * g.HW;
-    const T* gg = grad_n + grp * g.Og * g.P;
+    const StridedMatrix<T> wg{w + grp * g.Og * g.Kg, g.Kg, 1};
+    for (int64_t q0 = n0 * g.P; q0 < n1 * g.P; q0 += chunk) {
+      const int64_t q1 = std::min(n1 * g.P, q0 + chunk);
+      const int64_t qc = q1 - q0;
+      ForEachSegment(g, q0, q1, [&](const Segment& s) {
+        Im2Col<T>(g, x + s.n * x_step + grp * g.Cg * g.HW, s.p0, s.p1, cols + s.col, qc, parallel);
+      });
+      const int64_t first = q0 / g.P;
+      if (as_columns) {
+        // y^T (qc, Og) = cols^T @ W^T, then each segment's rows transposed into y.
+        T* tmp = Scratch<T>(1, static_cast<size_t>(g.Og * chunk));
+        Gemm<T>(qc, g.Og, g.Kg, StridedMatrix<T>{cols, qc, 1}.Transposed(), wg.Transposed(), tmp, g.Og, false);
+        ForEachSegment(g, q0, q1, [&](const Segment& s) {
+          TransposeTile(tmp + s.col * g.Og, s.p1 - s.p0, g.Og, y + s.n * y_step + grp * g.Og * g.P + s.p0, g.P);
+        });
+        continue;
+      }
+      if ((q1 - 1) / g.P == first) {  // within one sample: straight into y
+        Gemm<T>(g.Og, qc, g.Kg, wg, {cols, qc, 1}, y + first * y_step + grp * g.Og * g.P + q0 % g.P, g.P, false);
+        continue;
+      }
+      T* tmp = Scratch<T>(1, static_cast<size_t>(g.Og * chunk));
+      Gemm<T>(g.Og, qc, g.Kg, wg, {cols, qc, 1}, tmp, qc, false);
+      ForEachSegment(g, q0, q1, [&](const Segment& s) {
+        for (int64_t o = 0; o < g.Og; ++o) {
+          std::memcpy(y + s.n * y_step + (grp * g.Og + o) * g.P + s.p0, tmp + o * qc + s.col,
+                      sizeof(T) * (s.p1 - s.p0));
+        }
+      });
+    }
+  }
+}
+
+/** grad_x of samples [n0, n1) (written whole) and gw += their weight gradient; gw holds each
+ *  group's (Og, Kg) block transposed, as (Kg, Og), when OutputChannelsAsColumns(Og). */
+template <typename T>
+void BackwardRange(const ConvGeometry& g, const T* grad, const T* x, const T* w, T* gx, T* gw, int64_t n0, int64_t n1,
+                   int64_t chunk, bool parallel) {
+  const int64_t x_step = g.C * g.HW;
+  const int64_t y_step = g.O * g.P;
+  const bool gw_transposed = OutputChannelsAsColumns<T>(g.Og);
+  if (g.direct) {
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t grp = 0; grp < g.G; ++grp) {
+        const T* xg = x + n * x_step + grp * g.Cg * g.HW;
+        const StridedMatrix<T> gg{grad + n * y_step + grp * g.Og * g.P, g.P, 1};
+        const StridedMatrix<T> wg_t = StridedMatrix<T>{w + grp * g.Og * g.Kg, g.Kg, 1}.Transposed();
+        if (gw_transposed) {
+          Gemm<T>(g.Cg, g.Og, g.P, {xg, g.HW, 1}, gg.Transposed(), gw + grp * g.Og * g.Kg, g.Og, true);
+        } else {
+          Gemm<T>(g.Og, g.Cg, g.P, gg, StridedMatrix<T>{xg, g.HW, 1}.Transposed(), gw + grp * g.Og * g.Kg, g.Kg, true);
+        }
+        Gemm<T>(g.Cg, g.HW, g.Og, wg_t, gg, gx + n * x_step + grp * g.Cg * g.HW, g.HW, false);
+      }
+    }
+    return;
+  }
+  std::fill(gx + n0 * x_step, gx + n1 * x_step, T(0));
+  T* cols = Scratch<T>(0, static_cast<size_t>(g.Kg * chunk));
+  T* dcols = Scratch<T>(1, static_cast<size_t>(g.Kg * chunk));
+  for (int64_t grp = 0; grp < g.G; ++grp) {
     const StridedMatrix<T> wg_t = StridedMatrix<T>{w + grp * g.Og * g.Kg, g.Kg, 1}.Transposed();  // (Kg, Og)
     T* gwg = gw + grp * g.Og * g.Kg;
-    T* gxg = gx_n + grp * g.Cg * g.HW;
-    if (g.direct) {
-      Gemm<T>(g.Og, g.Cg, g.P, {gg, g.P, 1}, StridedMatrix<T>{xg, g.HW, 1}.Transposed(), gwg, g.Kg, true);
-      Gemm<T>(g.Cg, g.HW, g.Og, wg_t, {gg, g.P, 1}, gxg, g.HW, false);
-      continue;
-    }
-    T* cols = Scratch<T>(0, static_cast<size_t>(g.Kg * chunk));
-    T* dcols = Scratch<T>(1, static_cast<size_t>(g.Kg * chunk));
-    for (int64_t p0 = 0; p0 < g.P; p0 += chunk) {
-      const int64_t p1 = std::min(g.P, p0 + chunk);
-      const int64_t pc = p1 - p0;
-      const StridedMatrix<T> gchunk{gg + p0, g.P, 1};  // (Og, pc)
-      Im2Col<T>(g, xg, p0, p1, cols, parallel);
-      Gemm<T>(g.Og, g.Kg, pc, gchunk, StridedMatrix<T>{cols, pc, 1}.Transposed(), gwg, g.Kg, true);
-      Gemm<T>(g.Kg, pc, g.Og, wg_t, gchunk, dcols, pc, false);
-      Col2Im<T>(g, dcols, p0, p1, gxg, parallel);
+    for (int64_t q0 = n0 * g.P; q0 < n1 * g.P; q0 += chunk) {
+      const int64_t q1 = std::min(n1 * g.P, q0 + chunk);
+      const int64_t qc = q1 - q0;
+      const int64_t first = q0 / g.P;
+      StridedMatrix<T> gmat{grad + first * y_step + grp * g.Og * g.P + q0 % g.P, g.P, 1};  // (Og, qc)
+      if ((q1 - 1) / g.P != first) {
+        // The chunk spans samples: gather its grad columns into one (Og, qc) operand.
+        T* tmp = Scratch<T>(3, static_cast<size_t>(g.Og * chunk));
+        ForEachSegment(g, q0, q1, [&](const Segment& s) {
+          for (int64_t o = 0; o < g.Og; ++o) {
+            std::memcpy(tmp + o * qc + s.col, grad + s.n * y_step + (grp * g.Og + o) * g.P + s.p0,
+                        sizeof(T) * (s.p1 - s.p0));
+          }
+        });
+        gmat = {tmp, qc, 1};
+      }
+      ForEachSegment(g, q0, q1, [&](const Segment& s) {
+        Im2Col<T>(g, x + s.n * x_step + grp * g.Cg * g.HW, s.p0, s.p1, cols + s.col, qc, parallel);
+      });
+      if (gw_transposed) {
+        Gemm<T>(g.Kg, g.Og, qc, {cols, qc, 1}, gmat.Transposed(), gwg, g.Og, true);
+      } else {
+        Gemm<T>(g.Og, g.Kg, qc, gmat, StridedMatrix<T>{cols, qc, 1}.Transposed(), gwg, g.Kg, true);
+      }
+      Gemm<T>(g.Kg, qc, g.Og, wg_t, gmat, dcols, qc, false);
+      ForEachSegment(g, q0, q1, [&](const Segment& s) {
+        Col2Im<T>(g, dcols + s.col, qc, s.p0, s.p1, gx + s.n * x_step + grp * g.Cg * g.HW, parallel);
+      });
     }
   }
 }
@@ -316,65 +422,66 @@ ThreadPlan PlanThreads(const ConvGeometry& g, double flops_per_sample) {
   const double by_work = flops_per_sample * double(g.N) / double(1 << 20);
   const int threads = static_cast<int>(std::max(1.0, std::min<double>(MaxThreads(), by_work)));
   // Whole samples per thread when they divide evenly or are many; otherwise (a batch of 1, or
-  // 3 samples on 2 threads) one sample at a time with all threads in each GEMM.
+  // 3 samples on 2 threads) the samples run one after another with all threads in each GEMM.
   const bool over_batch = threads > 1 && g.N >= 2 && (g.N % threads == 0 || g.N >= 4 * threads);
   return {threads, over_batch};
 }
 
-template <typename T>
-void Conv2dCompute(const ConvGeometry& g, const T* x, const T* w, T* y) {
-  const int64_t x_step = g.C * g.HW;
-  const int64_t y_step = g.O * g.P;
-  const ThreadPlan plan = PlanThreads(g, 2.0 * double(g.O) * double(g.Kg) * double(g.P));
-  if (!plan.over_batch) {
-    const int64_t chunk = ChunkPositions<T>(g, false);
-    for (int64_t n = 0; n < g.N; ++n) ForwardSample<T>(g, x + n * x_step, w, y + n * y_step, chunk, plan.threads > 1);
-    return;
-  }
-  const int64_t chunk = ChunkPositions<T>(g, true);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(plan.threads)
-#endif
-  for (int64_t n = 0; n < g.N; ++n) ForwardSample<T>(g, x + n * x_step, w, y + n * y_step, chunk, false);
+/** Samples [begin, end) of thread t: contiguous blocks, the same every call. */
+inline std::pair<int64_t, int64_t> SampleRange(int64_t n, int threads, int t) {
+  return {n * t / threads, n * (t + 1) / threads};
 }
 
 template <typename T>
-void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, const T* w, T* gx, T* gw) {
-  const int64_t x_step = g.C * g.HW;
-  const int64_t y_step = g.O * g.P;
-  const int64_t w_size = g.O * g.Kg;
-  const ThreadPlan plan = PlanThreads(g, 4.0 * double(g.O) * double(g.Kg) * double(g.P));
+void Conv2dCompute(const ConvGeometry& g, const T* x, const T* w, T* y) {
+  const ThreadPlan plan = PlanThreads(g, 2.0 * double(g.O) * double(g.Kg) * double(g.P));
   if (!plan.over_batch) {
-    std::fill(gw, gw + w_size, T(0));
-    const int64_t chunk = ChunkPositions<T>(g, false);
-    for (int64_t n = 0; n < g.N; ++n) {
-      BackwardSample<T>(g, grad + n * y_step, x + n * x_step, w, gx + n * x_step, gw, chunk, plan.threads > 1);
-    }
+    ForwardRange<T>(g, x, w, y, 0, g.N, ChunkColumns<T>(g, g.N, plan.threads == 1), plan.threads > 1);
     return;
   }
-  const int64_t chunk = ChunkPositions<T>(g, true);
-  // Each thread accumulates its samples' weight gradients in its own partial: no races, and the
-  // sum over the batch happens once at the end.
-  T* partials = Scratch<T>(2, static_cast<size_t>(w_size * plan.threads));
 #ifdef _OPENMP
 #pragma omp parallel num_threads(plan.threads)
 #endif
   {
-    T* mine = partials + ThreadId() * w_size;
-    std::fill(mine, mine + w_size, T(0));
-    // Static: the same samples go to the same partial every call, so grad_w is bitwise
-    // reproducible (a dynamic schedule would change the summation order from call to call).
+    const auto [n0, n1] = SampleRange(g.N, plan.threads, ThreadId());
+    ForwardRange<T>(g, x, w, y, n0, n1, ChunkColumns<T>(g, n1 - n0, true), false);
+  }
+}
+
+template <typename T>
+void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, const T* w, T* gx, T* gw) {
+  const int64_t w_size = g.O * g.Kg;
+  const ThreadPlan plan = PlanThreads(g, 4.0 * double(g.O) * double(g.Kg) * double(g.P));
+  const int parts = plan.over_batch ? plan.threads : 1;
+  // grad_w accumulates in partials: one per thread when the threads split the batch (no races;
+  // the fixed split keeps grad_w bitwise reproducible from call to call), and summed at the end.
+  T* partials = Scratch<T>(2, static_cast<size_t>(w_size * parts));
+  if (!plan.over_batch) {
+    std::fill(partials, partials + w_size, T(0));
+    BackwardRange<T>(g, grad, x, w, gx, partials, 0, g.N, ChunkColumns<T>(g, g.N, plan.threads == 1),
+                     plan.threads > 1);
+  } else {
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp parallel num_threads(plan.threads)
 #endif
-    for (int64_t n = 0; n < g.N; ++n) {
-      BackwardSample<T>(g, grad + n * y_step, x + n * x_step, w, gx + n * x_step, mine, chunk, false);
+    {
+      const int t = ThreadId();
+      T* mine = partials + t * w_size;
+      std::fill(mine, mine + w_size, T(0));
+      const auto [n0, n1] = SampleRange(g.N, plan.threads, t);
+      BackwardRange<T>(g, grad, x, w, gx, mine, n0, n1, ChunkColumns<T>(g, n1 - n0, true), false);
     }
   }
-  std::copy(partials, partials + w_size, gw);
-  for (int t = 1; t < plan.threads; ++t) {
+  for (int t = 1; t < parts; ++t) {
     const T* part = partials + t * w_size;
-    for (int64_t i = 0; i < w_size; ++i) gw[i] += part[i];
+    for (int64_t i = 0; i < w_size; ++i) partials[i] += part[i];
+  }
+  if (!OutputChannelsAsColumns<T>(g.Og)) {
+    std::copy(partials, partials + w_size, gw);
+    return;
+  }
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    TransposeTile(partials + grp * g.Og * g.Kg, g.Kg, g.Og, gw + grp * g.Og * g.Kg, g.Kg);
   }
 }
 
