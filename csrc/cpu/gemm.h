@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace minidl {
 namespace cpu {
@@ -34,6 +35,11 @@ void Gemm(int64_t M, int64_t N, int64_t K, StridedMatrix<T> a, StridedMatrix<T> 
 template <typename T>
 void GemmBatched(int64_t batch, int64_t M, int64_t N, int64_t K, StridedMatrix<T> a, int64_t a_batch_stride,
                  StridedMatrix<T> b, int64_t b_batch_stride, T* c, int64_t c_batch_stride);
+
+/** The micro-tile (rows MR, columns NR) of the compiled GEMM for T: products whose M and N are
+ *  multiples of these waste no work in partial tiles, which lets callers pick an orientation. */
+template <typename T>
+std::pair<int, int> GemmMicroTile();
 
 /** One line describing the compiled blocking (micro-tile, KC/MC/NC, vector width). */
 std::string GemmDescription();

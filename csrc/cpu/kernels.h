@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <optional>
 #include <utility>
 
@@ -34,6 +35,12 @@ py::tuple BatchNormForward(const py::array& x, const py::array& weight, const py
                            bool training, double momentum, double eps);
 py::tuple BatchNormBackward(const py::array& grad, const py::array& x, const py::array& weight,
                             const py::array& save_mean, const py::array& save_invstd, bool training);
+
+// conv2d.cpp
+py::array Conv2dForward(const py::array& x, const py::array& w, const py::object& stride, const py::object& padding,
+                        const py::object& dilation, int64_t groups);
+py::tuple Conv2dBackward(const py::array& grad, const py::array& x, const py::array& w, const py::object& stride,
+                         const py::object& padding, const py::object& dilation, int64_t groups);
 
 // build_info.cpp
 py::dict BuildInfo();

@@ -492,6 +492,13 @@ template void GemmBatched<float>(int64_t, int64_t, int64_t, int64_t, StridedMatr
 template void GemmBatched<double>(int64_t, int64_t, int64_t, int64_t, StridedMatrix<double>, int64_t,
                                   StridedMatrix<double>, int64_t, double*, int64_t);
 
+template <typename T>
+std::pair<int, int> GemmMicroTile() {
+  return {Blocking<T>::kMR, Blocking<T>::kNR};
+}
+template std::pair<int, int> GemmMicroTile<float>();
+template std::pair<int, int> GemmMicroTile<double>();
+
 std::string GemmDescription() {
   auto describe = [](auto tag, const char* name) {
     using Blk = Blocking<decltype(tag)>;

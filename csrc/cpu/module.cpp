@@ -27,5 +27,12 @@ PYBIND11_MODULE(_C, m) {
         "(y, save_mean, save_invstd) for x (N, C, L); running statistics updated in place when training.");
   m.def("batch_norm_backward", &BatchNormBackward, py::arg("grad"), py::arg("x"), py::arg("weight"),
         py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"), "(grad_x, grad_weight, grad_bias).");
+
+  m.def("conv2d", &Conv2dForward, py::arg("x"), py::arg("w"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"),
+        "2-D cross-correlation, NCHW: x (N, C, H, W), w (O, C // groups, KH, KW) -> y (N, O, OH, OW).");
+  m.def("conv2d_backward", &Conv2dBackward, py::arg("grad"), py::arg("x"), py::arg("w"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        "(grad_x, grad_w) for the gradient grad of y = conv2d(x, w, stride, padding, dilation, groups).");
   m.def("build_info", &BuildInfo, "Compiler, OpenMP, threads, SIMD and GEMM blocking of this build.");
 }

@@ -85,3 +85,12 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, e
 def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     return _C.batch_norm_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(weight),
                                   np.ascontiguousarray(save_mean), np.ascontiguousarray(save_invstd), bool(training))
+
+
+def conv2d(x, w, stride, padding, dilation, groups):
+    return _C.conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), stride, padding, dilation, groups)
+
+
+def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
+    return _C.conv2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(w),
+                              stride, padding, dilation, groups)

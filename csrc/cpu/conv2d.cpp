@@ -1,0 +1,550 @@
+// conv2d and conv2d_backward on the CPU (NCHW), as im2col + the project's packed GEMM (gemm.h).
+//
+// Per sample n and group g, with P = OH*OW output positions and Kg = Cg*KH*KW:
+//   forward     y[n, g]      (Og, P)  = W[g] (Og, Kg) @ cols (Kg, P)
+//   grad_w      gW[g]       (Og, Kg) += grad[n, g] (Og, P) @ cols^T
+//   grad_x      dcols        (Kg, P)  = W[g]^T @ grad[n, g], then col2im (scatter-add) into grad_x[n, g]
+// cols is built a chunk of output positions at a time so that it stays in cache between being
+// written and being packed by the GEMM. A 1x1 kernel with stride 1 and no padding needs no cols
+// at all: x[n, g] seen as (Cg, H*W) already is the operand.
+//
+// Threads: with a batch that splits evenly, each thread takes whole samples and runs
+// single-threaded GEMMs on its own scratch (no synchronisation at all; grad_w goes to per-thread
+// partials summed at the end). With a batch of 1 (or one that splits badly) the samples run one
+// after another and the GEMMs use all threads.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "common.h"
+#include "cpu/gemm.h"
+#include "cpu/kernels.h"
+
+namespace minidl {
+namespace cpu {
+namespace {
+
+/** Everything about one convolution's shapes, derived once. */
+struct ConvGeometry {
+  int64_t N, C, H, W;       // input
+  int64_t O, KH, KW;        // weight (O, Cg, KH, KW)
+  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t G, Cg, Og;        // groups, channels per group in and out
+  int64_t OH, OW;
+  int64_t P, HW, Kg;        // output positions, input plane size, GEMM inner size of one group
+  bool direct;              // 1x1, stride 1, no padding: x itself is the GEMM operand
+};
+
+// ---------------------------------------------------------------------------------------------
+// Argument checks (the Python layer validates first; these keep a bypassing caller from crashing)
+
+/** A geometry pair (h, w) of Python ints in [lo, 2^31). */
+std::pair<int64_t, int64_t> GeometryPair(const py::object& obj, const char* op, const char* name, int64_t lo) {
+  const std::string what = std::string(name) + " must be a pair (h, w) of ints >= " + std::to_string(lo) + ", got " +
+                           py::repr(obj).cast<std::string>();
+  const bool is_pair = (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) && py::len(obj) == 2;
+  MINIDL_CHECK(is_pair, op, what);
+  int64_t v[2];
+  for (int i = 0; i < 2; ++i) {
+    const py::object item = obj[py::int_(i)];
+    MINIDL_CHECK(py::isinstance<py::int_>(item), op, what);
+    const long long value = item.cast<py::int_>().cast<long long>();  // may throw for huge ints: below
+    MINIDL_CHECK(value >= lo && value < (int64_t{1} << 31), op, what);
+    v[i] = value;
+  }
+  return {v[0], v[1]};
+}
+
+std::pair<int64_t, int64_t> CheckedPair(const py::object& obj, const char* op, const char* name, int64_t lo) {
+  try {
+    return GeometryPair(obj, op, name, lo);
+  } catch (const py::cast_error&) {
+    throw std::invalid_argument(std::string(op) + ": " + name + " must be a pair (h, w) of ints >= " +
+                                std::to_string(lo) + ", got " + py::repr(obj).cast<std::string>());
+  }
+}
+
+ConvGeometry CheckConvArguments(const py::array& x, const py::array& w, const py::object& stride,
+                                const py::object& padding, const py::object& dilation, int64_t groups,
+                                const char* op) {
+  CheckFloatArray(x, 4, op, "x");
+  CheckFloatArray(w, 4, op, "w");
+  CheckSameDtype(x, w, op);
+  ConvGeometry g{};
+  std::tie(g.sh, g.sw) = CheckedPair(stride, op, "stride", 1);
+  std::tie(g.ph, g.pw) = CheckedPair(padding, op, "padding", 0);
+  std::tie(g.dh, g.dw) = CheckedPair(dilation, op, "dilation", 1);
+  const std::string shapes = "x " + ShapeString(x) + ", w " + ShapeString(w);
+  MINIDL_CHECK(groups >= 1, op, "groups must be >= 1, got " + std::to_string(groups));
+  g.N = x.shape(0), g.C = x.shape(1), g.H = x.shape(2), g.W = x.shape(3);
+  g.O = w.shape(0), g.Cg = w.shape(1), g.KH = w.shape(2), g.KW = w.shape(3);
+  g.G = groups;
+  MINIDL_CHECK(g.C % groups == 0 && g.O % groups == 0, op,
+               "channels must be divisible by groups=" + std::to_string(groups) + ": " + shapes);
+  MINIDL_CHECK(g.Cg * groups == g.C, op,
+               "w.shape[1] must be x.shape[1] // groups (groups=" + std::to_string(groups) + "): " + shapes);
+  MINIDL_CHECK(g.KH >= 1 && g.KW >= 1, op, "the kernel must be at least 1x1: " + shapes);
+  MINIDL_CHECK(g.H < (int64_t{1} << 31) && g.W < (int64_t{1} << 31), op, "input too large: " + shapes);
+  const int64_t span_h = g.H + 2 * g.ph - g.dh * (g.KH - 1) - 1;
+  const int64_t span_w = g.W + 2 * g.pw - g.dw * (g.KW - 1) - 1;
+  MINIDL_CHECK(span_h >= 0 && span_w >= 0, op,
+               "the (dilated) kernel is larger than the padded input, so the output would be empty: " + shapes +
+                   ", padding (" + std::to_string(g.ph) + ", " + std::to_string(g.pw) + "), dilation (" +
+                   std::to_string(g.dh) + ", " + std::to_string(g.dw) + ")");
+  g.OH = span_h / g.sh + 1;
+  g.OW = span_w / g.sw + 1;
+  g.Og = g.O / groups;
+  g.P = g.OH * g.OW;
+  g.HW = g.H * g.W;
+  g.Kg = g.Cg * g.KH * g.KW;
+  g.direct = g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  return g;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scratch memory
+
+/** Per-thread growable buffers, kept between calls so repeated convolutions do not pay for fresh
+ *  pages. Slots: 0 cols, 1 dcols or the forward's output tile, 2 the grad_w partials (taken by
+ *  the calling thread only), 3 the backward's gathered grad. */
+template <typename T>
+T* Scratch(int slot, size_t count) {
+  static thread_local std::vector<T> buffers[4];
+  std::vector<T>& buf = buffers[slot];
+  if (buf.size() < count) {
+    buf.clear();
+    buf.shrink_to_fit();
+    buf.resize(count);
+  }
+  return buf.data();
+}
+
+int MaxThreads() {
+#ifdef _OPENMP
+  return omp_in_parallel() ? 1 : omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+int ThreadId() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// im2col / col2im on a range of output positions of one sample
+
+/** The output columns [lo, hi) within [ow0, ow1) whose input column ow*sw + off lies in [0, W). */
+inline std::pair<int64_t, int64_t> ValidColumns(int64_t off, int64_t sw, int64_t W, int64_t ow0, int64_t ow1) {
+  int64_t lo = off >= 0 ? 0 : CeilDiv(-off, sw);
+  int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+  lo = std::min(std::max(lo, ow0), ow1);
+  hi = std::max(std::min(hi, ow1), lo);
+  return {lo, hi};
+}
+
+/** cols (Kg rows, leading dimension ld): row (c*KH + i)*KW + j, column p - p0 holds the input tap
+ *  (i, j) of output position p in [p0, p1) for channel c of xg (Cg planes of H x W), zero in the
+ *  padding. Rows in parallel when `parallel` (called outside a parallel region). */
+template <typename T>
+void Im2Col(const ConvGeometry& g, const T* xg, int64_t p0, int64_t p1, T* cols, int64_t ld, bool parallel) {
+  (void)parallel;
+  const int64_t oh_first = p0 / g.OW;
+  const int64_t ow_first = p0 % g.OW;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (parallel)
+#endif
+  for (int64_t r = 0; r < g.Kg; ++r) {
+    const int64_t c = r / (g.KH * g.KW);
+    const int64_t i = (r / g.KW) % g.KH;
+    const int64_t j = r % g.KW;
+    const T* plane = xg + c * g.HW;
+    const int64_t off = j * g.dw - g.pw;
+    // Divisions only here and for the partial first/last output rows: whole rows reuse `full`.
+    const auto full = ValidColumns(off, g.sw, g.W, 0, g.OW);
+    T* dst = cols + r * ld;
+    int64_t ih = oh_first * g.sh - g.ph + i * g.dh;
+    for (int64_t p = p0, ow0 = ow_first; p < p1; ow0 = 0, ih += g.sh) {
+      const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
+      if (ih < 0 || ih >= g.H) {
+        std::fill(dst, dst + (ow1 - ow0), T(0));
+      } else {
+        const T* src = plane + ih * g.W + off;
+        const auto [lo, hi] = (ow0 == 0 && ow1 == g.OW) ? full : ValidColumns(off, g.sw, g.W, ow0, ow1);
+        T* out = dst - ow0;
+        for (int64_t ow = ow0; ow < lo; ++ow) out[ow] = T(0);
+        if (g.sw == 1) {
+          std::memcpy(out + lo, src + lo, sizeof(T) * (hi - lo));
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) out[ow] = src[ow * g.sw];
+        }
+        for (int64_t ow = hi; ow < ow1; ++ow) out[ow] = T(0);
+      }
+      dst += ow1 - ow0;
+      p += ow1 - ow0;
+    }
+  }
+}
+
+/** The adjoint of Im2Col: add every element of dcols (Kg rows, leading dimension ld, columns for
+ *  positions [p0, p1)) into the input pixel it was read from (padding taps are dropped).
+ *  Channels in parallel when `parallel`: the taps of one channel all land in that channel's
+ *  plane, so threads never write the same pixel. */
+template <typename T>
+void Col2Im(const ConvGeometry& g, const T* dcols, int64_t ld, int64_t p0, int64_t p1, T* gxg, bool parallel) {
+  (void)parallel;
+  const int64_t oh_first = p0 / g.OW;
+  const int64_t ow_first = p0 % g.OW;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (parallel)
+#endif
+  for (int64_t c = 0; c < g.Cg; ++c) {
+    T* plane = gxg + c * g.HW;
+    for (int64_t i = 0; i < g.KH; ++i) {
+      for (int64_t j = 0; j < g.KW; ++j) {
+        const int64_t off = j * g.dw - g.pw;
+        const auto full = ValidColumns(off, g.sw, g.W, 0, g.OW);
+        const T* src = dcols + ((c * g.KH + i) * g.KW + j) * ld;
+        int64_t ih = oh_first * g.sh - g.ph + i * g.dh;
+        for (int64_t p = p0, ow0 = ow_first; p < p1; ow0 = 0, ih += g.sh) {
+          const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
+          if (ih >= 0 && ih < g.H) {
+            T* dst = plane + ih * g.W + off;
+            const auto [lo, hi] = (ow0 == 0 && ow1 == g.OW) ? full : ValidColumns(off, g.sw, g.W, ow0, ow1);
+            const T* in = src - ow0;
+            if (g.sw == 1) {
+              for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += in[ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += in[ow];
+            }
+          }
+          src += ow1 - ow0;
+          p += ow1 - ow0;
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A range of samples, walked in chunks of the batch's position space q = n*P + p
+
+/** Columns per chunk. A chunk may span several samples (small images: the GEMMs get wide enough
+ *  to fill the micro-tiles) or part of one. Parallel over the batch: a cols chunk of about
+ *  kChunkBytes, still in this core's L2 when the GEMM packs it, yet wide enough that the
+ *  GEMM's repacking of W per chunk stays cheap. Serial over the batch (threaded GEMMs): as wide
+ *  as kMaxColsBytes allows, so every GEMM is big enough to split between threads. */
+constexpr int64_t kChunkBytes = int64_t{1} << 20;  // measured: 128 KiB-4 MiB within 15%, 1 MiB best
+constexpr int64_t kMaxColsBytes = int64_t{64} << 20;
+
+template <typename T>
+int64_t ChunkColumns(const ConvGeometry& g, int64_t samples, bool cache_sized) {
+  const int64_t total = samples * g.P;
+  const int64_t budget = (cache_sized ? kChunkBytes : kMaxColsBytes) / static_cast<int64_t>(sizeof(T));
+  int64_t chunk = std::max<int64_t>(64, budget / std::max<int64_t>(g.Kg, 1) / 32 * 32);
+  if (chunk >= total) return std::max<int64_t>(total, 1);
+  // Equal chunks rather than full ones and a ragged tail.
+  return std::min(total, CeilDiv(CeilDiv(total, CeilDiv(total, chunk)), 32) * 32);
+}
+
+/** One sample's share [p0, p1) of a chunk [q0, q1) of the position space. */
+struct Segment {
+  int64_t n, p0, p1, col;  // sample, positions, first column in the chunk
+};
+
+template <typename Fn>
+void ForEachSegment(const ConvGeometry& g, int64_t q0, int64_t q1, Fn&& fn) {
+  for (int64_t q = q0; q < q1;) {
+    const int64_t n = q / g.P;
+    const int64_t p0 = q % g.P;
+    const int64_t p1 = std::min(g.P, p0 + (q1 - q));
+    fn(Segment{n, p0, p1, q - q0});
+    q += p1 - p0;
+  }
+}
+
+/** Whether the GEMMs whose M would be Og (the forward, grad_w) should run transposed, with Og as
+ *  N: the micro-tile is wider than tall (float32 AVX-512: 14 x 32), so Og = 32 or 64 fills whole
+ *  tiles as columns but wastes 24% or 9% of the work as rows. The forward then pays one
+ *  transpose of its output tile (in cache), grad_w one of the weight-sized result. */
+template <typename T>
+bool OutputChannelsAsColumns(int64_t og) {
+  const auto [mr, nr] = GemmMicroTile<T>();
+  const double as_rows = double(og) / double(CeilDiv(og, mr) * mr);
+  const double as_cols = double(og) / double(CeilDiv(og, nr) * nr);
+  return as_cols > as_rows + 0.05;
+}
+
+/** dst[o * ld + p] = src[p * og + o] for o < og, p < len: a (len, og) tile into (og, len) rows. */
+template <typename T>
+void TransposeTile(const T* src, int64_t len, int64_t og, T* dst, int64_t ld) {
+  constexpr int64_t kBlock = 32;  // positions per pass: the source rows of a pass stay in L1
+  for (int64_t p0 = 0; p0 < len; p0 += kBlock) {
+    const int64_t p1 = std::min(len, p0 + kBlock);
+    for (int64_t o = 0; o < og; ++o) {
+      T* out = dst + o * ld;
+      for (int64_t p = p0; p < p1; ++p) out[p] = src[p * og + o];
+    }
+  }
+}
+
+template <typename T>
+void ForwardRange(const ConvGeometry& g, const T* x, const T* w, T* y, int64_t n0, int64_t n1, int64_t chunk,
+                  bool parallel) {
+  const int64_t x_step = g.C * g.HW;
+  const int64_t y_step = g.O * g.P;
+  if (g.direct) {
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t grp = 0; grp < g.G; ++grp) {
+        Gemm<T>(g.Og, g.P, g.Cg, {w + grp * g.Og * g.Kg, g.Kg, 1}, {x + n * x_step + grp * g.Cg * g.HW, g.HW, 1},
+                y + n * y_step + grp * g.Og * g.P, g.P, false);
+      }
+    }
+    return;
+  }
+  T* cols = Scratch<T>(0, static_cast<size_t>(g.Kg * chunk));
+  const bool as_columns = OutputChannelsAsColumns<T>(g.Og);
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    const StridedMatrix<T> wg{w + grp * g.Og * g.Kg, g.Kg, 1};
+    for (int64_t q0 = n0 * g.P; q0 < n1 * g.P; q0 += chunk) {
+      const int64_t q1 = std::min(n1 * g.P, q0 + chunk);
+      const int64_t qc = q1 - q0;
+      ForEachSegment(g, q0, q1, [&](const Segment& s) {
+        Im2Col<T>(g, x + s.n * x_step + grp * g.Cg * g.HW, s.p0, s.p1, cols + s.col, qc, parallel);
+      });
+      const int64_t first = q0 / g.P;
+      if (as_columns) {
+        // y^T (qc, Og) = cols^T @ W^T, then each segment's rows transposed into y.
+        T* tmp = Scratch<T>(1, static_cast<size_t>(g.Og * chunk));
+        Gemm<T>(qc, g.Og, g.Kg, StridedMatrix<T>{cols, qc, 1}.Transposed(), wg.Transposed(), tmp, g.Og, false);
+        ForEachSegment(g, q0, q1, [&](const Segment& s) {
+          TransposeTile(tmp + s.col * g.Og, s.p1 - s.p0, g.Og, y + s.n * y_step + grp * g.Og * g.P + s.p0, g.P);
+        });
+        continue;
+      }
+      if ((q1 - 1) / g.P == first) {  // within one sample: straight into y
+        Gemm<T>(g.Og, qc, g.Kg, wg, {cols, qc, 1}, y + first * y_step + grp * g.Og * g.P + q0 % g.P, g.P, false);
+        continue;
+      }
+      T* tmp = Scratch<T>(1, static_cast<size_t>(g.Og * chunk));
+      Gemm<T>(g.Og, qc, g.Kg, wg, {cols, qc, 1}, tmp, qc, false);
+      ForEachSegment(g, q0, q1, [&](const Segment& s) {
+        for (int64_t o = 0; o < g.Og; ++o) {
+          std::memcpy(y + s.n * y_step + (grp * g.Og + o) * g.P + s.p0, tmp + o * qc + s.col,
+                      sizeof(T) * (s.p1 - s.p0));
+        }
+      });
+    }
+  }
+}
+
+/** grad_x of samples [n0, n1) (written whole) and gw += their weight gradient; gw holds each
+ *  group's (Og, Kg) block transposed, as (Kg, Og), when OutputChannelsAsColumns(Og). */
+template <typename T>
+void BackwardRange(const ConvGeometry& g, const T* grad, const T* x, const T* w, T* gx, T* gw, int64_t n0, int64_t n1,
+                   int64_t chunk, bool parallel) {
+  const int64_t x_step = g.C * g.HW;
+  const int64_t y_step = g.O * g.P;
+  const bool gw_transposed = OutputChannelsAsColumns<T>(g.Og);
+  if (g.direct) {
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t grp = 0; grp < g.G; ++grp) {
+        const T* xg = x + n * x_step + grp * g.Cg * g.HW;
+        const StridedMatrix<T> gg{grad + n * y_step + grp * g.Og * g.P, g.P, 1};
+        const StridedMatrix<T> wg_t = StridedMatrix<T>{w + grp * g.Og * g.Kg, g.Kg, 1}.Transposed();
+        if (gw_transposed) {
+          Gemm<T>(g.Cg, g.Og, g.P, {xg, g.HW, 1}, gg.Transposed(), gw + grp * g.Og * g.Kg, g.Og, true);
+        } else {
+          Gemm<T>(g.Og, g.Cg, g.P, gg, StridedMatrix<T>{xg, g.HW, 1}.Transposed(), gw + grp * g.Og * g.Kg, g.Kg, true);
+        }
+        Gemm<T>(g.Cg, g.HW, g.Og, wg_t, gg, gx + n * x_step + grp * g.Cg * g.HW, g.HW, false);
+      }
+    }
+    return;
+  }
+  std::fill(gx + n0 * x_step, gx + n1 * x_step, T(0));
+  T* cols = Scratch<T>(0, static_cast<size_t>(g.Kg * chunk));
+  T* dcols = Scratch<T>(1, static_cast<size_t>(g.Kg * chunk));
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    const StridedMatrix<T> wg_t = StridedMatrix<T>{w + grp * g.Og * g.Kg, g.Kg, 1}.Transposed();  // (Kg, Og)
+    T* gwg = gw + grp * g.Og * g.Kg;
+    for (int64_t q0 = n0 * g.P; q0 < n1 * g.P; q0 += chunk) {
+      const int64_t q1 = std::min(n1 * g.P, q0 + chunk);
+      const int64_t qc = q1 - q0;
+      const int64_t first = q0 / g.P;
+      StridedMatrix<T> gmat{grad + first * y_step + grp * g.Og * g.P + q0 % g.P, g.P, 1};  // (Og, qc)
+      if ((q1 - 1) / g.P != first) {
+        // The chunk spans samples: gather its grad columns into one (Og, qc) operand.
+        T* tmp = Scratch<T>(3, static_cast<size_t>(g.Og * chunk));
+        ForEachSegment(g, q0, q1, [&](const Segment& s) {
+          for (int64_t o = 0; o < g.Og; ++o) {
+            std::memcpy(tmp + o * qc + s.col, grad + s.n * y_step + (grp * g.Og + o) * g.P + s.p0,
+                        sizeof(T) * (s.p1 - s.p0));
+          }
+        });
+        gmat = {tmp, qc, 1};
+      }
+      ForEachSegment(g, q0, q1, [&](const Segment& s) {
+        Im2Col<T>(g, x + s.n * x_step + grp * g.Cg * g.HW, s.p0, s.p1, cols + s.col, qc, parallel);
+      });
+      if (gw_transposed) {
+        Gemm<T>(g.Kg, g.Og, qc, {cols, qc, 1}, gmat.Transposed(), gwg, g.Og, true);
+      } else {
+        Gemm<T>(g.Og, g.Kg, qc, gmat, StridedMatrix<T>{cols, qc, 1}.Transposed(), gwg, g.Kg, true);
+      }
+      Gemm<T>(g.Kg, qc, g.Og, wg_t, gmat, dcols, qc, false);
+      ForEachSegment(g, q0, q1, [&](const Segment& s) {
+        Col2Im<T>(g, dcols + s.col, qc, s.p0, s.p1, gx + s.n * x_step + grp * g.Cg * g.HW, parallel);
+      });
+    }
+  }
+}
+
+/** Threads for the whole call (about 1 MFLOP each at least), and whether they split the batch. */
+struct ThreadPlan {
+  int threads;
+  bool over_batch;
+};
+
+ThreadPlan PlanThreads(const ConvGeometry& g, double flops_per_sample) {
+  const double by_work = flops_per_sample * double(g.N) / double(1 << 20);
+  const int threads = static_cast<int>(std::max(1.0, std::min<double>(MaxThreads(), by_work)));
+  // Whole samples per thread when they divide evenly or are many; otherwise (a batch of 1, or
+  // 3 samples on 2 threads) the samples run one after another with all threads in each GEMM.
+  const bool over_batch = threads > 1 && g.N >= 2 && (g.N % threads == 0 || g.N >= 4 * threads);
+  return {threads, over_batch};
+}
+
+/** Samples [begin, end) of thread t: contiguous blocks, the same every call. */
+inline std::pair<int64_t, int64_t> SampleRange(int64_t n, int threads, int t) {
+  return {n * t / threads, n * (t + 1) / threads};
+}
+
+template <typename T>
+void Conv2dCompute(const ConvGeometry& g, const T* x, const T* w, T* y) {
+  const ThreadPlan plan = PlanThreads(g, 2.0 * double(g.O) * double(g.Kg) * double(g.P));
+  if (!plan.over_batch) {
+    ForwardRange<T>(g, x, w, y, 0, g.N, ChunkColumns<T>(g, g.N, plan.threads == 1), plan.threads > 1);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(plan.threads)
+#endif
+  {
+    const auto [n0, n1] = SampleRange(g.N, plan.threads, ThreadId());
+    ForwardRange<T>(g, x, w, y, n0, n1, ChunkColumns<T>(g, n1 - n0, true), false);
+  }
+}
+
+template <typename T>
+void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, const T* w, T* gx, T* gw) {
+  const int64_t w_size = g.O * g.Kg;
+  const ThreadPlan plan = PlanThreads(g, 4.0 * double(g.O) * double(g.Kg) * double(g.P));
+  const int parts = plan.over_batch ? plan.threads : 1;
+  // grad_w accumulates in partials: one per thread when the threads split the batch (no races;
+  // the fixed split keeps grad_w bitwise reproducible from call to call), and summed at the end.
+  T* partials = Scratch<T>(2, static_cast<size_t>(w_size * parts));
+  if (!plan.over_batch) {
+    std::fill(partials, partials + w_size, T(0));
+    BackwardRange<T>(g, grad, x, w, gx, partials, 0, g.N, ChunkColumns<T>(g, g.N, plan.threads == 1),
+                     plan.threads > 1);
+  } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(plan.threads)
+#endif
+    {
+      const int t = ThreadId();
+      T* mine = partials + t * w_size;
+      std::fill(mine, mine + w_size, T(0));
+      const auto [n0, n1] = SampleRange(g.N, plan.threads, t);
+      BackwardRange<T>(g, grad, x, w, gx, mine, n0, n1, ChunkColumns<T>(g, n1 - n0, true), false);
+    }
+  }
+  for (int t = 1; t < parts; ++t) {
+    const T* part = partials + t * w_size;
+    for (int64_t i = 0; i < w_size; ++i) partials[i] += part[i];
+  }
+  if (!OutputChannelsAsColumns<T>(g.Og)) {
+    std::copy(partials, partials + w_size, gw);
+    return;
+  }
+  for (int64_t grp = 0; grp < g.G; ++grp) {
+    TransposeTile(partials + grp * g.Og * g.Kg, g.Kg, g.Og, gw + grp * g.Og * g.Kg, g.Kg);
+  }
+}
+
+}  // namespace
+
+/** conv2d(x, w, stride, padding, dilation, groups) -> y
+ *  x (N, C, H, W), w (O, C // groups, KH, KW), C-contiguous, one dtype (float32 or float64);
+ *  stride, dilation: pairs of ints >= 1, padding: pair of ints >= 0; groups >= 1 dividing C and O.
+ *  Returns y (N, O, OH, OW), OH = (H + 2ph - dh(KH-1) - 1) // sh + 1, a new C-contiguous array
+ *  (cross-correlation with zero padding, as reference.conv2d). Releases the GIL while computing. */
+py::array Conv2dForward(const py::array& x, const py::array& w, const py::object& stride, const py::object& padding,
+                        const py::object& dilation, int64_t groups) {
+  const ConvGeometry g = CheckConvArguments(x, w, stride, padding, dilation, groups, "conv2d");
+  return DispatchFloat(x.dtype(), "conv2d", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    py::array_t<T> y({g.N, g.O, g.OH, g.OW});
+    const T* px = DataOf<T>(x);
+    const T* pw = DataOf<T>(w);
+    T* py_ = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      if (y.size() > 0) Conv2dCompute<T>(g, px, pw, py_);
+    }
+    return y;
+  });
+}
+
+/** conv2d_backward(grad, x, w, stride, padding, dilation, groups) -> (grad_x, grad_w)
+ *  grad (N, O, OH, OW) is the gradient of conv2d(x, w, ...); the rest as in conv2d. Returns
+ *  grad_x with x's shape (pixels no window reaches get 0) and grad_w with w's shape (summed over
+ *  the batch; zeros for an empty batch). Releases the GIL while computing. */
+py::tuple Conv2dBackward(const py::array& grad, const py::array& x, const py::array& w, const py::object& stride,
+                         const py::object& padding, const py::object& dilation, int64_t groups) {
+  const char* op = "conv2d_backward";
+  const ConvGeometry g = CheckConvArguments(x, w, stride, padding, dilation, groups, op);
+  CheckFloatArray(grad, 4, op, "grad");
+  CheckSameDtype(grad, x, op);
+  MINIDL_CHECK(grad.shape(0) == g.N && grad.shape(1) == g.O && grad.shape(2) == g.OH && grad.shape(3) == g.OW, op,
+               "grad has shape " + ShapeString(grad) + ", expected the output shape (" + std::to_string(g.N) + ", " +
+                   std::to_string(g.O) + ", " + std::to_string(g.OH) + ", " + std::to_string(g.OW) + ") of x " +
+                   ShapeString(x) + " and w " + ShapeString(w));
+  return DispatchFloat(x.dtype(), op, [&](auto tag) -> py::tuple {
+    using T = decltype(tag);
+    py::array_t<T> grad_x({g.N, g.C, g.H, g.W});
+    py::array_t<T> grad_w({g.O, g.Cg, g.KH, g.KW});
+    const T* pg = DataOf<T>(grad);
+    const T* px = DataOf<T>(x);
+    const T* pw = DataOf<T>(w);
+    T* pgx = grad_x.mutable_data();
+    T* pgw = grad_w.mutable_data();
+    {
+      py::gil_scoped_release release;
+      if (g.N == 0 || g.O == 0 || g.C == 0) {
+        // Nothing to sum over (or nothing to sum into): the gradients are zero.
+        std::fill(pgx, pgx + grad_x.size(), T(0));
+        std::fill(pgw, pgw + grad_w.size(), T(0));
+      } else {
+        Conv2dBackwardCompute<T>(g, pg, px, pw, pgx, pgw);
+      }
+    }
+    return py::make_tuple(grad_x, grad_w);
+  });
+}
+
+}  // namespace cpu
+}  // namespace minidl
