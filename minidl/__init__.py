@@ -5,10 +5,7 @@ Example:
     >>> x = md.tensor([[1., 2.], [3., 4.]], requires_grad=True)
     >>> (x @ x).sum().backward()
 """
-from . import autograd, backends, cuda, nn, ops
-from . import optim
-from . import data
-from . import datasets
+from . import autograd, backends, cuda, data, datasets, models, nn, ops, optim, train
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (arange, as_tensor, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
                        rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
@@ -18,6 +15,7 @@ from .dtypes import bool_ as bool  # noqa: A001 -- md.bool, as torch.bool
 from .dtypes import float16, float32, float64, int32, int64, uint8
 from .ops import *  # noqa: F403 -- md.exp(x), md.sum(x, dim), ...
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor
 
 __version__ = "0.1.0"

@@ -58,12 +58,18 @@ def main(argv=None):
                     "Prints a table (ms, GFLOP/s or GB/s, speed vs PyTorch).")
     from .bench import add_arguments  # noqa: PLC0415 -- keeps `minidl info` free of the benchmark's imports
     add_arguments(bench_parser)
+    from .train import command as train_command  # noqa: PLC0415
+
+    train_command.add_arguments(sub.add_parser(
+        "train", help="train a network family (default: the CNN on the offline digits set) and print test metrics"))
     args = parser.parse_args(argv)
     if args.command == "info":
         print("\n".join(info_lines()))
     elif args.command == "bench":
         from .bench import main as bench_main  # noqa: PLC0415
         return bench_main(args, bench_parser)
+    elif args.command == "train":
+        return train_command.run(args)
     return 0
 
 

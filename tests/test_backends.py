@@ -74,15 +74,22 @@ def test_forced_provider_for_the_wrong_device_is_an_error():
 
 
 def test_forced_provider_lacking_a_kernel_is_an_error_not_a_fallthrough(monkeypatch):
-    if backends.available()["native"] is not None:
-        pytest.skip("native extension not built here")
-    missing = [k for k in KERNELS if backends.provider_kernel("native", k) is None]
-    if not missing:
-        pytest.skip("native implements every kernel")
-    with backends.use("native"):
-        with pytest.raises(NotImplementedError, match="does not implement"):
-            backends.dispatch(missing[0], np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 1, 1, 1), np.float32),
-                              (1, 1), (0, 0), (1, 1), 1)
+    # every provider here implements every kernel, so take one away from the always-present numpy provider
+    monkeypatch.delattr(backends._load("numpy"), "conv2d")
+    x, w = np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 1, 1, 1), np.float32)
+    with backends.use("numpy"):
+        with pytest.raises(NotImplementedError, match="conv2d: backend 'numpy' is forced but does not implement"):
+            backends.dispatch("conv2d", x, w, (1, 1), (0, 0), (1, 1), 1)
+
+
+def test_automatic_dispatch_falls_through_a_provider_lacking_the_kernel(monkeypatch):
+    first = backends.usable("cpu")[0]
+    if first == "numpy":
+        pytest.skip("numpy is the only usable cpu provider: nothing to fall through from")
+    monkeypatch.delattr(backends._load(first), "conv2d")
+    with backends.trace() as log:
+        md.nn.functional.conv2d(md.randn(1, 1, 3, 3), md.randn(1, 1, 1, 1))
+    assert log[0].provider != first and log[0].skipped[first] == f"{first} does not implement conv2d"
 
 
 def test_automatic_dispatch_takes_first_provider_and_trace_says_why_others_were_passed():
