@@ -235,7 +235,7 @@ inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict 
     for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const V*>(bp + v * VL);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const V av = V{} + ap[i];  // broadcast
+      const V av = ap[i] - V{};  // broadcast (x - 0 folds to x; 0 + x would not, for x = -0.0)
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
     }
