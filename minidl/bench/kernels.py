@@ -6,7 +6,7 @@ C-contiguous, as the dispatcher's contract promises. PyTorch runs on the CPU in 
 with as many threads as minidl's kernels use; its backward is timed through the ATen backward ops
 directly (no autograd graph), so both sides do the same work.
 
-A measurement is the median of repeated calls after one warm-up call. Unless a repeat count is
+A measurement is the median of repeated calls after three warm-up calls. Unless a repeat count is
 forced, it is adaptive: as many calls as fit in the time budget, at least 3 (a median needs
 some), at most 10000 (tiny kernels).
 """
@@ -72,16 +72,19 @@ class Result:
 
 
 def measure(fn, repeat=None, budget=0.5):
-    """Median milliseconds of ``fn()`` after one warm-up call, and the number of timed calls.
+    """Median milliseconds of ``fn()`` after three warm-up calls, and the number of timed calls.
 
     ``repeat`` fixes the count; otherwise it is as many as fit in ``budget`` seconds, within 3..10000.
 
     Example:
         >>> ms, n = measure(lambda: sum(range(1000)), budget=0.05)
     """
-    start = time.perf_counter()
-    fn()                                        # warm-up: first-touch allocation, lazy thread pools, caches
-    first = time.perf_counter() - start
+    # Warm-up: first-touch allocation, lazy thread pools, caches -- and, after another framework ran, its
+    # worker threads still spinning on our cores (OpenBLAS, libgomp): three calls let them go idle.
+    for _ in range(3):
+        start = time.perf_counter()
+        fn()
+        first = time.perf_counter() - start
     if repeat is None:
         repeat = int(min(MAX_REPEAT, max(MIN_REPEAT, budget / max(first, 1e-7))))
     times = []

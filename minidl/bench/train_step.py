@@ -3,10 +3,8 @@
 The network (batch 64, 1x28x28 input): conv 1->32 k3 p1, relu, maxpool 2, conv 32->64 k3 p1, relu,
 maxpool 2, flatten, linear 3136->128, relu, linear 128->10, cross-entropy. Both sides start from the
 same weights and see the same batch, so they do identical arithmetic; minidl runs with automatic
-dispatch (each kernel on the first usable provider), which is what a user gets.
-
-NOTE: ``md.optim`` does not exist yet, so the Adam update is written inline (``_adam_step``) with
-array ops under ``md.no_grad()``; it is to be replaced by ``md.optim.Adam`` once that lands.
+dispatch (each kernel on the first usable provider), which is what a user gets; the update is
+``md.optim.Adam`` against ``torch.optim.Adam``.
 """
 import numpy as np
 
@@ -50,23 +48,6 @@ def _forward_minidl(md, p, x, y):
     return F.cross_entropy(F.linear(h, p["fc2.weight"], p["fc2.bias"]), y)
 
 
-def _adam_step(md, params, state, t):
-    """One Adam update (PyTorch's rule, no weight decay) on raw arrays, in place."""
-    b1, b2 = BETAS
-    with md.no_grad():
-        for name, p in params.items():
-            g = p.grad.data
-            m, v = state[name]
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            step = LR / (1 - b1 ** t)
-            denom = np.sqrt(v / (1 - b2 ** t)) + EPS
-            p.data -= step * m / denom
-            p.grad = None
-
-
 def minidl_step(dtype="float32"):
     """A zero-argument function running one minidl training step (and its loss as a float).
 
@@ -76,16 +57,15 @@ def minidl_step(dtype="float32"):
     """
     import minidl as md  # noqa: PLC0415
     params = {k: md.tensor(v, requires_grad=True) for k, v in init_weights(dtype).items()}
-    state = {k: (np.zeros_like(v.data), np.zeros_like(v.data)) for k, v in params.items()}
+    opt = md.optim.Adam(params.values(), lr=LR, betas=BETAS, eps=EPS)
     xs, ys = batch(dtype=dtype)
     x, y = md.tensor(xs), md.tensor(ys)
-    count = [0]
 
     def step():
+        opt.zero_grad(set_to_none=True)
         loss = _forward_minidl(md, params, x, y)
         loss.backward()
-        count[0] += 1
-        _adam_step(md, params, state, count[0])
+        opt.step()
         return float(loss.item())
     return step
 
