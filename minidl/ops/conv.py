@@ -47,18 +47,25 @@ def _pad_end(x, rows, cols):
 
 
 class Conv2d(Function):
+    # NOTE: the bias is fused: added in place into the kernel's fresh output, and its gradient is one
+    # reduction of grad; a separate broadcast add would cost an extra output-sized array each way.
     @staticmethod
-    def forward(ctx, x, w, stride, padding, dilation, groups):
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
         ctx.save_for_backward(x, w)
         ctx.geom = (stride, padding, dilation, groups)
-        return kernels.conv2d(_contig(x), _contig(w), *ctx.geom)
+        y = kernels.conv2d(_contig(x), _contig(w), *ctx.geom)
+        if b is not None:
+            y += b.data.reshape(1, -1, 1, 1)
+        return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        gx, gw = kernels.conv2d_backward(_contig(grad), _contig(x), _contig(w), *ctx.geom)
-        return Tensor._wrap(gx), Tensor._wrap(gw)
+        g = _contig(grad)
+        gx, gw = kernels.conv2d_backward(g, _contig(x), _contig(w), *ctx.geom)
+        gb = Tensor._wrap(g.sum(axis=(0, 2, 3))) if ctx.needs_input_grad[2] else None
+        return Tensor._wrap(gx), Tensor._wrap(gw), gb
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -113,9 +120,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"smaller than the dilated kernel of weight {weight.shape}")
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"{op}: bias must have shape ({o},), got {bias.shape}")
-    y = Conv2d.apply(x4, weight, stride, padding, dilation, groups)
-    if bias is not None:
-        y = y + bias.reshape(1, o, 1, 1)
+    y = Conv2d.apply(x4, weight, bias, stride, padding, dilation, groups)
     return y.squeeze(0) if squeeze else y
 
 

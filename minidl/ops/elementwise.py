@@ -288,7 +288,9 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * Tensor._wrap((a.data > 0).astype(grad.dtype.np))
+        if not is_grad_enabled():       # one pass, no float mask array
+            return Tensor._wrap(a._xp.where(a.data > 0, grad.data, grad.data.dtype.type(0)))
+        return grad * Tensor._wrap((a.data > 0).astype(grad.dtype.np))   # create_graph: stay differentiable
 
 
 def _erf_array(x):
