@@ -69,7 +69,15 @@ def main(argv=None):
         from .bench import main as bench_main  # noqa: PLC0415
         return bench_main(args, bench_parser)
     elif args.command == "train":
-        return train_command.run(args)
+        try:
+            return train_command.run(args)
+        except (RuntimeError, FileNotFoundError, ImportError, ValueError) as exc:
+            # expected failures (no GPU, a provider or dataset file missing, bad data): one clear message;
+            # MINIDL_DEBUG=1 shows the traceback
+            if os.environ.get("MINIDL_DEBUG"):
+                raise
+            print(f"minidl train: error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

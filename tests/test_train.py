@@ -232,3 +232,11 @@ def test_minidl_train_rejects_a_dataset_that_does_not_fit(capsys):
 
     with pytest.raises(SystemExit, match="does not fit the rnn family"):
         main(["train", "rnn", "--dataset", "digits"])
+
+
+def test_minidl_train_reports_expected_failures_in_one_line(capsys):
+    from minidl.cli import main
+
+    assert main(["train", "--backend", "nosuch", "--epochs", "1", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("minidl train: error: ") and "nosuch" in err and "Traceback" not in err
