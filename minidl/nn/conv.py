@@ -1,5 +1,4 @@
 """Convolution layers: ``Conv2d`` and ``ConvTranspose2d`` (PyTorch's arguments, layouts and initialization)."""
-import math
 
 from . import functional as F
 from . import init
@@ -45,12 +44,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # PyTorch: kaiming_uniform_(a=sqrt(5)) == U(+-1/sqrt(fan_in)) with fan_in = weight.shape[1] * KH * KW
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.layer_default_(self.weight, self.bias)     # fan_in = weight.shape[1] * KH * KW, as PyTorch
 
     def _check_input(self, x):
         if x.ndim not in (3, 4):

@@ -116,3 +116,17 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     if fan == 0:
         return tensor
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
+
+
+def layer_default_(weight, bias=None):
+    """PyTorch's default initialisation of Linear and Conv layers, in place: ``kaiming_uniform_(a=sqrt(5))``
+    weights, i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and biases from the same bound.
+
+    Example:
+        >>> md.nn.init.layer_default_(layer.weight, layer.bias)
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = _fan(weight, "fan_in", "layer_default_")
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
