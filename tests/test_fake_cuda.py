@@ -1,0 +1,300 @@
+"""Device ``cuda`` end to end, on a machine without a GPU, through a fake CuPy (``fake_cupy.py``).
+
+Honest scope: the fake is NumPy in host memory dressed as CuPy. These tests check minidl's *device plumbing* --
+``md.cuda`` detection, tensors holding CuPy-type arrays, copies between devices, the ``cupy`` provider serving GPU
+tensors, modules/optimizers/training/saving on ``cuda``, and clear errors when devices mix. They say nothing about
+CuPy or GPU kernels; ``test_cuda_device.py`` runs the same checks on real CuPy where a GPU is usable.
+"""
+import subprocess
+import sys
+
+import fake_cupy
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl import backends
+
+
+@pytest.fixture
+def fake_cupy_module():
+    mp = pytest.MonkeyPatch()
+    cp = fake_cupy.install(mp)
+    yield cp
+    fake_cupy.uninstall(mp)
+
+
+@pytest.fixture
+def no_cupy(monkeypatch):
+    """CuPy absent, whatever this machine has: ``import cupy`` raises ImportError."""
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    backends._forget()
+    yield
+    monkeypatch.undo()
+    backends._forget()
+
+
+# --- detection ------------------------------------------------------------------------------------------------------
+def test_is_available_false_with_a_reason_when_cupy_is_missing(no_cupy):
+    assert md.cuda.is_available() is False and md.cuda.device_count() == 0
+    assert "CuPy is not installed" in md.cuda.unavailable_reason()
+    with pytest.raises(RuntimeError, match="cuda.*not available.*CuPy is not installed"):
+        md.zeros(2, device="cuda")
+    with pytest.raises(RuntimeError, match="not available"):
+        md.cuda.synchronize()
+    assert "cupy is not installed" in backends.available()["cupy"]
+
+
+def test_is_available_false_when_cupy_finds_no_gpu():
+    mp = pytest.MonkeyPatch()
+    fake_cupy.install(mp, available=False)
+    try:
+        assert md.cuda.is_available() is False and md.cuda.device_count() == 0
+        assert "no usable CUDA GPU" in md.cuda.unavailable_reason()
+        assert "no usable CUDA GPU" in backends.available()["cupy"]
+        with pytest.raises(RuntimeError, match="no usable CUDA GPU"):
+            md.ones(3).to("cuda")
+    finally:
+        fake_cupy.uninstall(mp)
+
+
+def test_is_available_false_when_the_check_raises():
+    # as cupy-cuda12x does on a machine without a driver (../shared/gpuless/FINDINGS.md section 3)
+    mp = pytest.MonkeyPatch()
+    fake_cupy.install(mp, raises=RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient"))
+    try:
+        assert md.cuda.is_available() is False
+        assert "raised RuntimeError: cudaErrorInsufficientDriver" in md.cuda.unavailable_reason()
+    finally:
+        fake_cupy.uninstall(mp)
+
+
+def test_detection_follows_the_fake_in_and_out():
+    before = md.cuda.is_available()
+    mp = pytest.MonkeyPatch()
+    fake_cupy.install(mp)
+    try:
+        assert md.cuda.is_available() and md.cuda.device_count() == 1 and md.cuda.current_device() == 0
+        assert md.cuda.unavailable_reason() is None
+        md.cuda.synchronize()
+        md.cuda.synchronize(0)
+        assert backends.usable("cuda") == ["cupy"]
+    finally:
+        fake_cupy.uninstall(mp)
+    assert md.cuda.is_available() == before
+
+
+# --- tensors --------------------------------------------------------------------------------------------------------
+def test_tensor_moves_between_devices(fake_cupy_module):
+    cp = fake_cupy_module
+    x = md.tensor([[1.0, 2.0], [3.0, 4.0]])
+    for g in (x.to("cuda"), x.to("cuda:0"), x.cuda(), x.cuda(0), x.to(md.device("cuda")), x.to("cuda", md.float64)):
+        assert isinstance(g.data, cp.ndarray) and g.device == "cuda:0" and g.is_cuda
+        assert "device='cuda:0'" in repr(g)
+    g = x.cuda()
+    back = g.cpu()
+    assert type(back.data) is np.ndarray and back.device == "cpu"
+    np.testing.assert_array_equal(back.numpy(), x.numpy())
+    assert type(g.numpy()) is np.ndarray and g.tolist() == x.tolist() and g.sum().item() == 10.0
+    assert g.to("cuda") is g and md.tensor(g).device == "cuda:0"
+    with pytest.raises(RuntimeError, match="cuda:1: no such CUDA device"):
+        x.to("cuda:1")
+
+
+def test_creation_functions_take_device(fake_cupy_module):
+    cp = fake_cupy_module
+    made = [md.zeros(2, 3, device="cuda"), md.ones((2, 3), device="cuda"), md.empty(4, device="cuda"),
+            md.full((2,), 7.0, device="cuda"), md.rand(2, device="cuda"), md.randn(2, device="cuda"),
+            md.randint(0, 5, (3,), device="cuda"), md.randperm(4, device="cuda"), md.arange(5, device="cuda"),
+            md.linspace(0, 1, 3, device="cuda"), md.eye(2, device="cuda"), md.tensor([1, 2], device="cuda:0"),
+            md.as_tensor(np.ones(2), device="cuda")]
+    base = md.ones(2, 2, device="cuda")
+    made += [md.zeros_like(base), md.ones_like(base), md.full_like(base, 2.0), md.rand_like(base),
+             md.randn_like(base)]
+    for t in made:
+        assert isinstance(t.data, cp.ndarray) and t.device == "cuda:0", t
+    # the same seed gives the same numbers on either device (samples come from minidl's host generator)
+    md.manual_seed(3)
+    a = md.randn(5)
+    md.manual_seed(3)
+    np.testing.assert_array_equal(md.randn(5, device="cuda").numpy(), a.numpy())
+
+
+def test_gradients_flow_back_across_devices(fake_cupy_module):
+    x = md.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = (x.cuda() * 2).relu().sum()
+    assert y.device == "cuda:0"
+    y.backward()
+    assert x.grad.device == "cpu"
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 0.0, 2.0])
+    g = md.tensor([1.0, 2.0], device="cuda", requires_grad=True)
+    (g.cpu() * 3).sum().backward()
+    assert g.grad.device == "cuda:0"
+    np.testing.assert_allclose(g.grad.numpy(), [3.0, 3.0])
+
+
+def test_elementwise_reductions_and_indexing_stay_on_the_device(fake_cupy_module):
+    cp = fake_cupy_module
+    h = md.randn(3, 4, requires_grad=True)
+    d = h.detach().cuda().requires_grad_()
+    idx = md.tensor([2, 0, 2])
+
+    def run(t, i):
+        parts = [t.exp().sum(1), t.tanh().mean(0), t.softmax(1)[:, 0], t.max(1).values, t.logsumexp(1),
+                 t[i].sum(0), t[t > 0].sum().reshape(1), md.where(t > 0, t, t * 0.5).var(0), (t @ t.T).sum(0),
+                 md.cat([t, t * 2], 0).std(0), md.nn.functional.gelu(t).sum(1), t.clamp(-0.5, 0.5).abs().sum(1),
+                 (2.0 - t / 3).pow(2).sum(1), t.argmax(1).float()]
+        return md.cat([p.reshape(-1) for p in parts])
+
+    out_h, out_d = run(h, idx), run(d, idx.cuda())
+    assert isinstance(out_d.data, cp.ndarray)
+    np.testing.assert_allclose(out_d.numpy(), out_h.numpy(), rtol=1e-5, atol=1e-6)
+    out_h.sum().backward()
+    out_d.sum().backward()
+    assert isinstance(d.grad.data, cp.ndarray)
+    np.testing.assert_allclose(d.grad.numpy(), h.grad.numpy(), rtol=1e-5, atol=1e-6)
+    # host indices (lists, NumPy arrays, CPU tensors) serve a GPU tensor, as in PyTorch
+    for i in ([0, 2], np.array([0, 2]), md.tensor([0, 2])):
+        assert isinstance(d[i].data, cp.ndarray)
+    d2 = d.detach()
+    d2[idx] = 0.0
+    d2[0] = md.tensor([1.0, 2.0, 3.0, 4.0])
+    d2.add_(1.0).mul_(md.tensor(2.0)).copy_(h.detach())       # copy_ and 0-d CPU tensors may cross devices
+    assert isinstance(d2.data, cp.ndarray)
+
+
+# --- mixing devices is an error -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("op, name", [
+    (lambda a, b: a + b, "Add"), (lambda a, b: a * b, "Mul"), (lambda a, b: a @ b, "MatMul"),
+    (lambda a, b: md.cat([a, b]), "Cat"), (lambda a, b: md.maximum(a, b), "Maximum"),
+    (lambda a, b: md.where(a > 0, a, b), "Where")])
+def test_mixing_devices_names_both_devices_and_the_op(fake_cupy_module, op, name):
+    a, b = md.ones(2, 2), md.ones(2, 2, device="cuda")
+    for x, y in ((a, b), (b, a)):
+        with pytest.raises(RuntimeError, match=rf"{name}.*one device.*(cpu and cuda:0|cuda:0 and cpu)"):
+            op(x, y)
+
+
+def test_mixing_devices_in_nn_functional_and_in_place(fake_cupy_module):
+    x = md.randn(1, 1, 5, 5, device="cuda")
+    with pytest.raises(RuntimeError, match="cuda:0 and cpu"):
+        md.nn.functional.conv2d(x, md.randn(2, 1, 3, 3))
+    with pytest.raises(RuntimeError, match=r"index: indices on cuda:0 cannot index a tensor on cpu"):
+        md.ones(3)[md.tensor([0], device="cuda")]
+    with pytest.raises(RuntimeError, match=r"add_: expected both tensors on one device, got cpu and cuda:0"):
+        md.ones(3).add_(md.ones(3, device="cuda"))
+    with pytest.raises(RuntimeError, match=r"mul_: .*cuda:0 and cpu"):
+        md.ones(3, device="cuda").mul_(md.ones(3))
+    assert (md.ones(2, device="cuda") + 1.5).device == "cuda:0"      # Python scalars follow the tensor
+
+
+# --- modules, optimizers, training, saving --------------------------------------------------------------------------
+def test_module_to_moves_parameters_buffers_and_grads(fake_cupy_module):
+    cp = fake_cupy_module
+    m = md.nn.Sequential(md.nn.Conv2d(1, 2, 3), md.nn.BatchNorm2d(2))
+    m(md.randn(2, 1, 5, 5)).sum().backward()
+    params = list(m.parameters())
+    assert m.to("cuda") is m
+    assert all(isinstance(p.data, cp.ndarray) and isinstance(p.grad.data, cp.ndarray) for p in params)
+    assert all(isinstance(b.data, cp.ndarray) for _, b in m.named_buffers())
+    assert list(m.parameters()) == params                      # the same Parameter objects, moved in place
+    assert all(p.device == "cuda:0" for p in m.cuda().parameters())
+    assert all(type(p.data) is np.ndarray for p in m.cpu().parameters())
+
+
+@pytest.mark.parametrize("opt_cls, kwargs", [(md.optim.SGD, dict(lr=0.1, momentum=0.9)), (md.optim.Adam, {}),
+                                              (md.optim.RMSprop, {}), (md.optim.Adagrad, {})])
+def test_optimizer_state_lives_on_the_parameter_device(fake_cupy_module, opt_cls, kwargs):
+    cp = fake_cupy_module
+    lin = md.nn.Linear(3, 2).cuda()
+    opt = opt_cls(lin.parameters(), **kwargs)
+    lin(md.randn(4, 3, device="cuda")).sum().backward()
+    opt.step()
+    arrays = [v for s in opt.state.values() for v in s.values() if hasattr(v, "shape")]
+    assert arrays and all(isinstance(a, cp.ndarray) for a in arrays)
+    saved = opt.state_dict()
+    lin.cpu()
+    opt.load_state_dict(saved)                                 # state follows the parameters back to the host
+    assert all(type(v) is np.ndarray for s in opt.state.values() for v in s.values() if hasattr(v, "shape"))
+
+
+def _cnn_steps(device, steps=3):
+    md.manual_seed(0)
+    model = md.models.CNN(in_channels=1, num_classes=10, image_size=12).to(device)
+    opt = md.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = md.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(steps):
+        x = md.tensor(rng.standard_normal((8, 1, 12, 12)).astype(np.float32)).to(device)
+        y = md.tensor(rng.integers(0, 10, 8)).to(device)
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return model, losses
+
+
+def test_cnn_training_steps_on_cuda_match_the_cpu(fake_cupy_module):
+    cp = fake_cupy_module
+    # The CPU side runs the same reference kernels (provider numpy): the fake computes with NumPy, so any difference
+    # beyond rounding would be minidl's device plumbing. (Against the native kernels the conv biases ahead of batch
+    # norm differ: their gradients are rounding noise that Adam scales up to full steps.)
+    with backends.use("numpy"):
+        cpu_model, cpu_losses = _cnn_steps("cpu")
+    _, native_losses = _cnn_steps("cpu")
+    np.testing.assert_allclose(native_losses, cpu_losses, rtol=1e-4)
+    with backends.trace() as log:
+        gpu_model, gpu_losses = _cnn_steps("cuda")
+    assert {r.provider for r in log} == {"cupy"}               # the reference on CuPy served every kernel
+    assert {r.kernel for r in log} >= {"conv2d", "conv2d_backward", "batch_norm", "matmul", "max_pool2d"}
+    np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-6)
+    for (name, p), (_, q) in zip(gpu_model.state_dict().items(), cpu_model.state_dict().items()):
+        assert isinstance(p.data, cp.ndarray), name
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_fit_moves_batches_to_the_device(fake_cupy_module):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 6)).astype(np.float32), rng.integers(0, 3, 64)
+    model = md.nn.Sequential(md.nn.Linear(6, 16), md.nn.ReLU(), md.nn.Linear(16, 3))
+    opt = md.optim.Adam(model.parameters(), lr=1e-2)
+    hist = md.train.fit(model, md.nn.CrossEntropyLoss(), opt, (x, y), epochs=2, batch_size=16,
+                        validation_data=(x, y), verbose=0, device="cuda")
+    assert next(model.parameters()).device == "cuda:0"
+    assert len(hist.history["loss"]) == 2 and np.isfinite(hist.history["val_loss"]).all()
+    pred = md.train.predict(model, x) if hasattr(md.train, "predict") else model(md.tensor(x).cuda())
+    assert pred.shape == (64, 3)
+
+
+def test_save_writes_gpu_tensors_to_host_and_loads_onto_a_device(fake_cupy_module, tmp_path):
+    cp = fake_cupy_module
+    lin = md.nn.Linear(3, 2).cuda()
+    path = tmp_path / "w.safetensors"
+    md.save(lin.state_dict(), path)
+    host = md.load(path)
+    assert all(t.device == "cpu" for t in host.values())
+    np.testing.assert_array_equal(host["weight"].numpy(), lin.weight.numpy())
+    dev = md.load(path, device="cuda")
+    assert all(isinstance(t.data, cp.ndarray) for t in dev.values())
+    fresh = md.nn.Linear(3, 2).cuda()
+    fresh.load_state_dict(host)                                 # host values into GPU parameters
+    assert isinstance(fresh.weight.data, cp.ndarray)
+    np.testing.assert_array_equal(fresh.weight.numpy(), lin.weight.numpy())
+
+
+def test_minidl_train_without_a_gpu_says_so_in_one_line(no_cupy):
+    out = subprocess.run([sys.executable, "-c", "import sys; sys.modules['cupy'] = None; from minidl.cli import main; "
+                          "sys.exit(main(['train', 'mlp', '--epochs', '1', '--device', 'cuda', '--quiet']))"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("minidl train: error: device cuda")
+    assert "CuPy is not installed" in out.stderr
+
+
+def test_minidl_train_on_cuda_with_the_fake(fake_cupy_module, capsys):
+    from minidl.cli import main
+
+    assert main(["train", "mlp", "--epochs", "1", "--device", "cuda", "--quiet"]) == 0
+    assert "test accuracy:" in capsys.readouterr().out
