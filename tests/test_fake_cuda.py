@@ -10,7 +10,10 @@ import sys
 
 import fake_cupy
 import numpy as np
+import opinfo
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minidl as md
 from minidl import backends
@@ -298,3 +301,46 @@ def test_minidl_train_on_cuda_with_the_fake(fake_cupy_module, capsys):
 
     assert main(["train", "mlp", "--epochs", "1", "--device", "cuda", "--quiet"]) == 0
     assert "test accuracy:" in capsys.readouterr().out
+
+
+# --- every op of the table, on the fake device against the CPU --------------------------------------------------------
+def _outputs(result):
+    return list(result) if isinstance(result, (tuple, list)) else [result]
+
+
+# rows whose fn builds a CPU tensor from a kwarg: the device version puts it beside the inputs (a CPU condition with
+# GPU operands is a device-mixing error, as in PyTorch)
+_ON_DEVICE = {"where": lambda x, y, cond: md.where(md.tensor(cond, dtype=md.bool, device=x.device), x, y)}
+
+
+@pytest.mark.parametrize("op", opinfo.OPS, ids=[op.name for op in opinfo.OPS])
+@settings(max_examples=4)
+@given(data=st.data())
+def test_every_op_runs_on_the_device_and_matches_the_cpu(op, data):
+    """Each public op, forward and backward, on "cuda" (the fake) gives the CPU's numbers and stays on the device:
+    the audit for stray host (``np.``) calls on tensor data, which the fake turns into TypeErrors."""
+    sample = data.draw(op.inputs, label="sample")
+    mp = pytest.MonkeyPatch()
+    cp = fake_cupy.install(mp)
+    try:
+        results = []
+        for device in ("cpu", "cuda"):
+            leaves = [md.tensor(a, device=device, requires_grad=op.differentiable) for a in sample.arrays]
+            fn = _ON_DEVICE.get(op.name, op.fn)
+            outs = [o for o in _outputs(fn(*leaves, **sample.kwargs)) if isinstance(o, md.Tensor)]
+            floating = [o for o in outs if o.requires_grad]
+            if floating:
+                md.autograd.backward(floating, [md.ones_like(o) for o in floating])
+            results.append((outs, [leaf.grad for leaf in leaves]))
+        (cpu_outs, cpu_grads), (gpu_outs, gpu_grads) = results
+        for k, (c, g) in enumerate(zip(cpu_outs, gpu_outs)):
+            assert g.device == "cuda:0" and isinstance(g.data, cp.ndarray), f"{op.name}: output {k} left the device"
+            np.testing.assert_allclose(g.numpy(), c.numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{op.name} output {k}")
+        for i, (c, g) in enumerate(zip(cpu_grads, gpu_grads)):
+            assert (c is None) == (g is None), f"{op.name}: gradient of input {i} on one device only"
+            if g is not None:
+                assert isinstance(g.data, cp.ndarray), f"{op.name}: gradient of input {i} left the device"
+                np.testing.assert_allclose(g.numpy(), c.numpy(), rtol=1e-9, atol=1e-12,
+                                           err_msg=f"{op.name} gradient {i}")
+    finally:
+        fake_cupy.uninstall(mp)

@@ -87,7 +87,8 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
     objects; logs hold ``loss``, each metric, and their ``val_`` versions. ``scheduler`` is stepped
     once per epoch (``ReduceLROnPlateau`` with ``val_loss``, or ``loss`` without validation data).
     ``device`` ("cpu", "cuda"): where to train; the model is moved there in place and every batch follows
-    (default: the model's device). ``verbose``: 0 silent, 1 a progress bar (tqdm, when installed) and a line per epoch, 2 the line only.
+    (default: the model's device). ``verbose``: 0 silent, 1 a progress bar (tqdm, when installed) and a line per
+    epoch, 2 the line only.
 
     Example:
         >>> h = md.train.fit(model, F.cross_entropy, md.optim.Adam(model.parameters()), (x, y), epochs=3)
