@@ -19,8 +19,25 @@ import minidl as md
 from minidl import backends
 
 
+# Tolerances of device-vs-CPU comparisons. The fake computes with NumPy, so float64 agrees to rounding;
+# test_cuda_device.py reuses the tests below with looser values for real GPU arithmetic.
+TOL64 = dict(rtol=1e-9, atol=1e-12)
+TOL32 = dict(rtol=1e-5, atol=1e-6)
+
+
 @pytest.fixture
-def fake_cupy_module():
+def tol():
+    return TOL64
+
+
+@pytest.fixture
+def tol32():
+    return TOL32
+
+
+@pytest.fixture
+def cupy_module():
+    """The array module of "cuda" tensors: here the fake (test_cuda_device.py overrides it with the real CuPy)."""
     mp = pytest.MonkeyPatch()
     cp = fake_cupy.install(mp)
     yield cp
@@ -88,8 +105,8 @@ def test_detection_follows_the_fake_in_and_out():
 
 
 # --- tensors --------------------------------------------------------------------------------------------------------
-def test_tensor_moves_between_devices(fake_cupy_module):
-    cp = fake_cupy_module
+def test_tensor_moves_between_devices(cupy_module):
+    cp = cupy_module
     x = md.tensor([[1.0, 2.0], [3.0, 4.0]])
     for g in (x.to("cuda"), x.to("cuda:0"), x.cuda(), x.cuda(0), x.to(md.device("cuda")), x.to("cuda", md.float64)):
         assert isinstance(g.data, cp.ndarray) and g.device == "cuda:0" and g.is_cuda
@@ -100,12 +117,13 @@ def test_tensor_moves_between_devices(fake_cupy_module):
     np.testing.assert_array_equal(back.numpy(), x.numpy())
     assert type(g.numpy()) is np.ndarray and g.tolist() == x.tolist() and g.sum().item() == 10.0
     assert g.to("cuda") is g and md.tensor(g).device == "cuda:0"
-    with pytest.raises(RuntimeError, match="cuda:1: no such CUDA device"):
-        x.to("cuda:1")
+    missing = f"cuda:{md.cuda.device_count()}"
+    with pytest.raises(RuntimeError, match=f"{missing}: no such CUDA device"):
+        x.to(missing)
 
 
-def test_creation_functions_take_device(fake_cupy_module):
-    cp = fake_cupy_module
+def test_creation_functions_take_device(cupy_module):
+    cp = cupy_module
     made = [md.zeros(2, 3, device="cuda"), md.ones((2, 3), device="cuda"), md.empty(4, device="cuda"),
             md.full((2,), 7.0, device="cuda"), md.rand(2, device="cuda"), md.randn(2, device="cuda"),
             md.randint(0, 5, (3,), device="cuda"), md.randperm(4, device="cuda"), md.arange(5, device="cuda"),
@@ -123,7 +141,7 @@ def test_creation_functions_take_device(fake_cupy_module):
     np.testing.assert_array_equal(md.randn(5, device="cuda").numpy(), a.numpy())
 
 
-def test_gradients_flow_back_across_devices(fake_cupy_module):
+def test_gradients_flow_back_across_devices(cupy_module):
     x = md.tensor([1.0, -2.0, 3.0], requires_grad=True)
     y = (x.cuda() * 2).relu().sum()
     assert y.device == "cuda:0"
@@ -136,8 +154,8 @@ def test_gradients_flow_back_across_devices(fake_cupy_module):
     np.testing.assert_allclose(g.grad.numpy(), [3.0, 3.0])
 
 
-def test_elementwise_reductions_and_indexing_stay_on_the_device(fake_cupy_module):
-    cp = fake_cupy_module
+def test_elementwise_reductions_and_indexing_stay_on_the_device(cupy_module, tol32):
+    cp = cupy_module
     h = md.randn(3, 4, requires_grad=True)
     d = h.detach().cuda().requires_grad_()
     idx = md.tensor([2, 0, 2])
@@ -151,11 +169,11 @@ def test_elementwise_reductions_and_indexing_stay_on_the_device(fake_cupy_module
 
     out_h, out_d = run(h, idx), run(d, idx.cuda())
     assert isinstance(out_d.data, cp.ndarray)
-    np.testing.assert_allclose(out_d.numpy(), out_h.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out_d.numpy(), out_h.numpy(), **tol32)
     out_h.sum().backward()
     out_d.sum().backward()
     assert isinstance(d.grad.data, cp.ndarray)
-    np.testing.assert_allclose(d.grad.numpy(), h.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d.grad.numpy(), h.grad.numpy(), **tol32)
     # host indices (lists, NumPy arrays, CPU tensors) serve a GPU tensor, as in PyTorch
     for i in ([0, 2], np.array([0, 2]), md.tensor([0, 2])):
         assert isinstance(d[i].data, cp.ndarray)
@@ -171,14 +189,14 @@ def test_elementwise_reductions_and_indexing_stay_on_the_device(fake_cupy_module
     (lambda a, b: a + b, "Add"), (lambda a, b: a * b, "Mul"), (lambda a, b: a @ b, "MatMul"),
     (lambda a, b: md.cat([a, b]), "Cat"), (lambda a, b: md.maximum(a, b), "Maximum"),
     (lambda a, b: md.where(a > 0, a, b), "Where")])
-def test_mixing_devices_names_both_devices_and_the_op(fake_cupy_module, op, name):
+def test_mixing_devices_names_both_devices_and_the_op(cupy_module, op, name):
     a, b = md.ones(2, 2), md.ones(2, 2, device="cuda")
     for x, y in ((a, b), (b, a)):
         with pytest.raises(RuntimeError, match=rf"{name}.*one device.*(cpu and cuda:0|cuda:0 and cpu)"):
             op(x, y)
 
 
-def test_mixing_devices_in_nn_functional_and_in_place(fake_cupy_module):
+def test_mixing_devices_in_nn_functional_and_in_place(cupy_module):
     x = md.randn(1, 1, 5, 5, device="cuda")
     with pytest.raises(RuntimeError, match="cuda:0 and cpu"):
         md.nn.functional.conv2d(x, md.randn(2, 1, 3, 3))
@@ -192,8 +210,8 @@ def test_mixing_devices_in_nn_functional_and_in_place(fake_cupy_module):
 
 
 # --- modules, optimizers, training, saving --------------------------------------------------------------------------
-def test_module_to_moves_parameters_buffers_and_grads(fake_cupy_module):
-    cp = fake_cupy_module
+def test_module_to_moves_parameters_buffers_and_grads(cupy_module):
+    cp = cupy_module
     m = md.nn.Sequential(md.nn.Conv2d(1, 2, 3), md.nn.BatchNorm2d(2))
     m(md.randn(2, 1, 5, 5)).sum().backward()
     params = list(m.parameters())
@@ -207,8 +225,8 @@ def test_module_to_moves_parameters_buffers_and_grads(fake_cupy_module):
 
 @pytest.mark.parametrize("opt_cls, kwargs", [(md.optim.SGD, dict(lr=0.1, momentum=0.9)), (md.optim.Adam, {}),
                                               (md.optim.RMSprop, {}), (md.optim.Adagrad, {})])
-def test_optimizer_state_lives_on_the_parameter_device(fake_cupy_module, opt_cls, kwargs):
-    cp = fake_cupy_module
+def test_optimizer_state_lives_on_the_parameter_device(cupy_module, opt_cls, kwargs):
+    cp = cupy_module
     lin = md.nn.Linear(3, 2).cuda()
     opt = opt_cls(lin.parameters(), **kwargs)
     lin(md.randn(4, 3, device="cuda")).sum().backward()
@@ -239,8 +257,8 @@ def _cnn_steps(device, steps=3):
     return model, losses
 
 
-def test_cnn_training_steps_on_cuda_match_the_cpu(fake_cupy_module):
-    cp = fake_cupy_module
+def test_cnn_training_steps_on_cuda_match_the_cpu(cupy_module):
+    cp = cupy_module
     # The CPU side runs the same reference kernels (provider numpy): the fake computes with NumPy, so any difference
     # beyond rounding would be minidl's device plumbing. (Against the native kernels the conv biases ahead of batch
     # norm differ: their gradients are rounding noise that Adam scales up to full steps.)
@@ -258,7 +276,7 @@ def test_cnn_training_steps_on_cuda_match_the_cpu(fake_cupy_module):
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-def test_fit_moves_batches_to_the_device(fake_cupy_module):
+def test_fit_moves_batches_to_the_device(cupy_module):
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((64, 6)).astype(np.float32), rng.integers(0, 3, 64)
     model = md.nn.Sequential(md.nn.Linear(6, 16), md.nn.ReLU(), md.nn.Linear(16, 3))
@@ -271,8 +289,8 @@ def test_fit_moves_batches_to_the_device(fake_cupy_module):
     assert pred.shape == (64, 3)
 
 
-def test_save_writes_gpu_tensors_to_host_and_loads_onto_a_device(fake_cupy_module, tmp_path):
-    cp = fake_cupy_module
+def test_save_writes_gpu_tensors_to_host_and_loads_onto_a_device(cupy_module, tmp_path):
+    cp = cupy_module
     lin = md.nn.Linear(3, 2).cuda()
     path = tmp_path / "w.safetensors"
     md.save(lin.state_dict(), path)
@@ -296,7 +314,7 @@ def test_minidl_train_without_a_gpu_says_so_in_one_line(no_cupy):
     assert "CuPy is not installed" in out.stderr
 
 
-def test_minidl_train_on_cuda_with_the_fake(fake_cupy_module, capsys):
+def test_minidl_train_on_cuda_with_the_fake(cupy_module, capsys):
     from minidl.cli import main
 
     assert main(["train", "mlp", "--epochs", "1", "--device", "cuda", "--quiet"]) == 0
@@ -313,6 +331,28 @@ def _outputs(result):
 _ON_DEVICE = {"where": lambda x, y, cond: md.where(md.tensor(cond, dtype=md.bool, device=x.device), x, y)}
 
 
+def check_op_on_device(op, sample, cp, tol):
+    """Run ``op`` forward and backward on "cpu" and on "cuda"; the device run must stay there and agree."""
+    results = []
+    for device in ("cpu", "cuda"):
+        leaves = [md.tensor(a, device=device, requires_grad=op.differentiable) for a in sample.arrays]
+        fn = _ON_DEVICE.get(op.name, op.fn)
+        outs = [o for o in _outputs(fn(*leaves, **sample.kwargs)) if isinstance(o, md.Tensor)]
+        floating = [o for o in outs if o.requires_grad]
+        if floating:
+            md.autograd.backward(floating, [md.ones_like(o) for o in floating])
+        results.append((outs, [leaf.grad for leaf in leaves]))
+    (cpu_outs, cpu_grads), (gpu_outs, gpu_grads) = results
+    for k, (c, g) in enumerate(zip(cpu_outs, gpu_outs)):
+        assert g.device.type == "cuda" and isinstance(g.data, cp.ndarray), f"{op.name}: output {k} left the device"
+        np.testing.assert_allclose(g.numpy(), c.numpy(), err_msg=f"{op.name} output {k}", **tol)
+    for i, (c, g) in enumerate(zip(cpu_grads, gpu_grads)):
+        assert (c is None) == (g is None), f"{op.name}: gradient of input {i} on one device only"
+        if g is not None:
+            assert isinstance(g.data, cp.ndarray), f"{op.name}: gradient of input {i} left the device"
+            np.testing.assert_allclose(g.numpy(), c.numpy(), err_msg=f"{op.name} gradient {i}", **tol)
+
+
 @pytest.mark.parametrize("op", opinfo.OPS, ids=[op.name for op in opinfo.OPS])
 @settings(max_examples=4)
 @given(data=st.data())
@@ -323,24 +363,69 @@ def test_every_op_runs_on_the_device_and_matches_the_cpu(op, data):
     mp = pytest.MonkeyPatch()
     cp = fake_cupy.install(mp)
     try:
-        results = []
-        for device in ("cpu", "cuda"):
-            leaves = [md.tensor(a, device=device, requires_grad=op.differentiable) for a in sample.arrays]
-            fn = _ON_DEVICE.get(op.name, op.fn)
-            outs = [o for o in _outputs(fn(*leaves, **sample.kwargs)) if isinstance(o, md.Tensor)]
-            floating = [o for o in outs if o.requires_grad]
-            if floating:
-                md.autograd.backward(floating, [md.ones_like(o) for o in floating])
-            results.append((outs, [leaf.grad for leaf in leaves]))
-        (cpu_outs, cpu_grads), (gpu_outs, gpu_grads) = results
-        for k, (c, g) in enumerate(zip(cpu_outs, gpu_outs)):
-            assert g.device == "cuda:0" and isinstance(g.data, cp.ndarray), f"{op.name}: output {k} left the device"
-            np.testing.assert_allclose(g.numpy(), c.numpy(), rtol=1e-9, atol=1e-12, err_msg=f"{op.name} output {k}")
-        for i, (c, g) in enumerate(zip(cpu_grads, gpu_grads)):
-            assert (c is None) == (g is None), f"{op.name}: gradient of input {i} on one device only"
-            if g is not None:
-                assert isinstance(g.data, cp.ndarray), f"{op.name}: gradient of input {i} left the device"
-                np.testing.assert_allclose(g.numpy(), c.numpy(), rtol=1e-9, atol=1e-12,
-                                           err_msg=f"{op.name} gradient {i}")
+        check_op_on_device(op, sample, cp, TOL64)
     finally:
         fake_cupy.uninstall(mp)
+
+
+def _image(rng):
+    return rng.standard_normal((2, 3, 6, 6))
+
+
+_LAYERS = {
+    "Conv2d": (lambda: md.nn.Conv2d(3, 4, 3, stride=2, padding=1, dilation=1, groups=1), _image),
+    "Conv2d_groups": (lambda: md.nn.Conv2d(3, 3, 3, padding=2, dilation=2, groups=3), _image),
+    "ConvTranspose2d": (lambda: md.nn.ConvTranspose2d(3, 2, 3, stride=2), _image),
+    "MaxPool2d": (lambda: md.nn.MaxPool2d(2), _image),
+    "AvgPool2d": (lambda: md.nn.AvgPool2d(3, 2, 1, divisor_override=2), _image),
+    "BatchNorm2d": (lambda: md.nn.BatchNorm2d(3), _image),
+    "BatchNorm1d": (lambda: md.nn.BatchNorm1d(5), lambda rng: rng.standard_normal((4, 5))),
+    "LayerNorm": (lambda: md.nn.LayerNorm(5), lambda rng: rng.standard_normal((4, 5))),
+    "Upsample": (lambda: md.nn.Upsample(scale_factor=2), _image),
+    "Dropout": (lambda: md.nn.Dropout(0.5), lambda rng: rng.standard_normal((4, 5))),
+    "LSTM": (lambda: md.nn.LSTM(5, 4, num_layers=2, batch_first=True, bidirectional=True),
+             lambda rng: rng.standard_normal((2, 3, 5))),
+    "GRU": (lambda: md.nn.GRU(5, 4, batch_first=True), lambda rng: rng.standard_normal((2, 3, 5))),
+    "RNN": (lambda: md.nn.RNN(5, 4, batch_first=True), lambda rng: rng.standard_normal((2, 3, 5))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LAYERS))
+def test_layers_on_the_device_match_the_cpu(cupy_module, tol, name):
+    cp = cupy_module
+    make, data = _LAYERS[name]
+    x = data(np.random.default_rng(0))
+    runs = []
+    for device in ("cpu", "cuda"):
+        md.manual_seed(0)
+        layer = make().to(md.float64).to(device)
+        xt = md.tensor(x, device=device, requires_grad=True)
+        out = layer(xt)
+        out = out[0] if isinstance(out, tuple) else out
+        (out * out).sum().backward()
+        runs.append((out, xt.grad, [p.grad for p in layer.parameters()], [b for _, b in layer.named_buffers()]))
+    (out_c, gx_c, gp_c, b_c), (out_d, gx_d, gp_d, b_d) = runs
+    for c, d in [(out_c, out_d), (gx_c, gx_d), *zip(gp_c, gp_d), *zip(b_c, b_d)]:
+        assert isinstance(d.data, cp.ndarray)
+        np.testing.assert_allclose(d.numpy(), c.numpy(), **tol)
+
+
+@pytest.mark.parametrize("loss, target", [
+    (md.nn.CrossEntropyLoss(label_smoothing=0.1), lambda rng: rng.integers(0, 5, 4)),
+    (md.nn.NLLLoss(), lambda rng: rng.integers(0, 5, 4)), (md.nn.MSELoss(), lambda rng: rng.random((4, 5))),
+    (md.nn.L1Loss(), lambda rng: rng.random((4, 5))), (md.nn.BCEWithLogitsLoss(), lambda rng: rng.random((4, 5))),
+], ids=["cross_entropy", "nll", "mse", "l1", "bce_logits"])
+def test_losses_and_embedding_on_the_device_match_the_cpu(cupy_module, tol, loss, target):
+    rng = np.random.default_rng(1)
+    x, y, idx = rng.standard_normal((4, 5)), target(rng), rng.integers(0, 7, (4, 3))
+    runs = []
+    for device in ("cpu", "cuda"):
+        md.manual_seed(0)
+        emb = md.nn.Embedding(7, 5, padding_idx=0).to(md.float64).to(device)
+        xt = md.tensor(x, device=device, requires_grad=True)
+        value = loss(xt + emb(md.tensor(idx, device=device)).mean(1), md.tensor(y, device=device))
+        value.backward()
+        runs.append((value, xt.grad, emb.weight.grad))
+    for c, d in zip(*runs):
+        assert d.device == "cuda:0"
+        np.testing.assert_allclose(d.numpy(), c.numpy(), **tol)
