@@ -231,7 +231,8 @@ def _build():
     cuda_mod.Device, cuda_mod.Stream, cuda_mod.Event = _Device, _Stream, _Event
     cuda_mod.get_current_stream = lambda device=None: _Stream()
     cuda_mod.get_elapsed_time = _get_elapsed_time
-    cuda_mod.runtime = types.SimpleNamespace(getDeviceCount=lambda: _state["devices"])
+    cuda_mod.runtime = types.SimpleNamespace(getDeviceCount=lambda: _state["devices"],
+                                             getDeviceProperties=lambda i: {"name": b"fake GPU (NumPy on the host)"})
     cp.cuda = cuda_mod
 
     rnd = types.ModuleType("cupy.random")

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minidl as md
-from minidl import backends
+from minidl import backends, bench
 
 
 # Tolerances of device-vs-CPU comparisons. The fake computes with NumPy, so float64 agrees to rounding;
@@ -429,3 +429,47 @@ def test_losses_and_embedding_on_the_device_match_the_cpu(cupy_module, tol, loss
     for c, d in zip(*runs):
         assert d.device == "cuda:0"
         np.testing.assert_allclose(d.numpy(), c.numpy(), **tol)
+
+
+# --- minidl bench --device cuda -----------------------------------------------------------------------------------------
+def test_bench_device_cuda_without_a_gpu_exits_with_one_line(no_cupy, capsys):
+    from minidl.cli import main
+
+    assert main(["bench", "--device", "cuda", "--tiny", "--repeat", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [err[-1]] and err[-1].startswith("minidl bench: --device cuda: no usable GPU here: CuPy is not")
+    with pytest.raises(RuntimeError, match="no usable GPU here"):
+        bench.run(ops=["matmul"], device="cuda", tiny=True, repeat=1)
+
+
+def test_bench_device_cuda_option_errors(no_cupy, capsys):
+    from minidl.cli import main
+
+    for argv, msg in ((["--device", "tpu"], "invalid choice: 'tpu'"),
+                      (["--device", "cuda", "--compare", "numpy"], "unknown --compare numpy; choose from torch, cupy"),
+                      (["--compare", "cupy"], "unknown --compare cupy; choose from torch, numpy")):
+        with pytest.raises(SystemExit) as exc:
+            main(["bench", *argv])
+        assert exc.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_bench_device_cuda_runs_every_kernel_on_the_fake(cupy_module, capsys, tmp_path):
+    """The GPU benchmark's plumbing end to end: the cupy provider on device arrays, cupy.matmul, event timing
+    (the fake's events read the host clock), records and table. The numbers mean nothing here."""
+    import json
+
+    from minidl.cli import main
+
+    path = tmp_path / "gpu.json"
+    assert main(["bench", "--device", "cuda", "--tiny", "--repeat", "1", "--compare", "cupy,torch",
+                 "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "CUDA events" in out and "GPU: " in out
+    recs = json.loads(path.read_text())
+    providers = {r["provider"] for r in recs}
+    assert "cupy" in providers and "cupy.matmul" in providers and not providers & {"native", "numpy", "np.matmul"}
+    assert {r["op"] for r in recs} == set(bench.OPS)
+    assert all(r["ms"] > 0 for r in recs)
+    with pytest.raises(SystemExit):
+        main(["bench", "--device", "cuda", "--providers", "numpy"])
+    assert "serves cpu tensors, not cuda" in capsys.readouterr().err
