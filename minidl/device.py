@@ -38,6 +38,8 @@ CPU = Device("cpu")
 
 
 def _cupy():
+    # NOTE: a plain import each time (a dict lookup once loaded), never a cached module: tests swap a fake CuPy
+    # in and out of sys.modules, and the answer must follow
     import cupy  # noqa: PLC0415 -- optional dependency, imported only for GPU work
     return cupy
 
@@ -55,20 +57,48 @@ def device_of(a):
     return Device(f"cuda:{a.device.id}") if is_cuda_array(a) else CPU
 
 
-def cuda_is_available():
-    """True when CuPy imports *and* a CUDA device is usable (``import cupy`` succeeds without a driver)."""
+def cuda_unavailable_reason():
+    """None when CuPy imports *and* a CUDA device is usable, else a sentence saying why not.
+
+    ``import cupy`` succeeds on machines with no driver and ``cupy.is_available()`` can raise from deep inside
+    the CUDA runtime, so both are tried and any failure is the reason.
+    """
     try:
-        return bool(_cupy().is_available())
-    except Exception:  # noqa: BLE001 -- any failure means "no usable GPU"
-        return False
+        cupy = _cupy()
+    except ImportError as e:
+        return f'CuPy is not installed (pip install "minidl[cuda]"): {e}'
+    except Exception as e:  # noqa: BLE001 -- a broken install is a reason, not a crash
+        return f"CuPy failed to import: {type(e).__name__}: {e}"
+    try:
+        ok = bool(cupy.is_available())
+    except Exception as e:  # noqa: BLE001
+        return f"cupy.is_available() raised {type(e).__name__}: {e}"
+    return None if ok else "CuPy is installed but finds no usable CUDA GPU (cupy.is_available() is False)"
+
+
+def cuda_is_available():
+    """True when CuPy imports *and* a CUDA device is usable."""
+    return cuda_unavailable_reason() is None
+
+
+def cuda_device_count():
+    """How many CUDA devices CuPy sees (0 when CUDA is not available)."""
+    if not cuda_is_available():
+        return 0
+    return int(_cupy().cuda.runtime.getDeviceCount())
 
 
 def xp_for(device):
     device = Device(device)
     if device.type == "cpu":
         return np
-    if not cuda_is_available():
-        raise RuntimeError(f"device {device}: CUDA is not available (CuPy missing or no usable GPU)")
+    why = cuda_unavailable_reason()
+    if why is not None:
+        raise RuntimeError(f"device {device}: CUDA is not available: {why}")
+    count = cuda_device_count()
+    if device.index >= count:
+        raise RuntimeError(f"device {device}: no such CUDA device ({count} visible: "
+                           f"{', '.join(f'cuda:{i}' for i in range(count))})")
     return _cupy()
 
 

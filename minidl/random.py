@@ -13,8 +13,12 @@ def manual_seed(seed):
     seed = int(seed)
     _state["rng"], _state["seed"] = np.random.default_rng(seed), seed
     import sys  # noqa: PLC0415
-    if "cupy" in sys.modules:
-        sys.modules["cupy"].random.seed(seed)
+    # CuPy's generator too, for user code that draws from it (minidl itself samples on the host and copies, so a
+    # seed gives the same numbers on either device). Only with a usable GPU: cupy.random.seed touches the device.
+    if sys.modules.get("cupy") is not None:
+        from .device import cuda_is_available  # noqa: PLC0415
+        if cuda_is_available():
+            sys.modules["cupy"].random.seed(seed)
     return seed
 
 

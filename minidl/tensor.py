@@ -45,8 +45,9 @@ class Tensor:
     __array_priority__ = 1000           # make ``ndarray + Tensor`` call Tensor.__radd__
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
-        xp = np if device is None else None
-        arr = _as_array(data, dtype, xp or np)
+        src = data.data if isinstance(data, Tensor) else data
+        # device data is copied on its device (md.tensor(gpu_tensor) stays there, as in PyTorch), host data on the host
+        arr = _as_array(data, dtype, array_module(src) if is_cuda_array(src) else np)
         if device is not None:
             arr = move(arr, device)
         self._init(arr)
@@ -235,9 +236,16 @@ class Tensor:
                                "do it under md.no_grad() or on a .detach()ed copy")
         self._version += 1
 
-    def _value(self, other):
-        """An in-place operand as a scalar or an array on this tensor's device."""
+    def _value(self, other, op=None):
+        """An in-place operand as a scalar or an array on this tensor's device.
+
+        Host data (lists, NumPy arrays, one-element CPU tensors) is copied over; for the arithmetic ops (``op``
+        given) a tensor with several elements on another device is an error, as for out-of-place ops.
+        """
         if isinstance(other, Tensor):
+            if op is not None and other.device != self.device and (other.device.type != "cpu" or other.numel() != 1):
+                raise RuntimeError(f"{op}: expected both tensors on one device, got {self.device} and {other.device} "
+                                   f"(shapes {self.shape} and {other.shape}); move one with .to()")
             other = other.data
         elif isinstance(other, (int, float, bool)):
             return other
@@ -259,7 +267,8 @@ class Tensor:
 
     def add_(self, other, alpha=1):
         self._inplace("add_")
-        self.data += (self._value(other) * alpha if alpha != 1 else self._value(other))
+        value = self._value(other, "add_")
+        self.data += value * alpha if alpha != 1 else value
         return self
 
     def sub_(self, other, alpha=1):
@@ -267,12 +276,12 @@ class Tensor:
 
     def mul_(self, other):
         self._inplace("mul_")
-        self.data *= self._value(other)
+        self.data *= self._value(other, "mul_")
         return self
 
     def div_(self, other):
         self._inplace("div_")
-        self.data /= self._value(other)
+        self.data /= self._value(other, "div_")
         return self
 
     def __setitem__(self, key, value):

@@ -37,3 +37,19 @@ def import_torch():
 def torch():
     """The torch module; tests using it are skipped with a reason when PyTorch is missing."""
     return import_torch()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` need a usable GPU: they run where ``md.cuda.is_available()`` and are skipped, with the
+    reason, elsewhere."""
+    marked = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if not marked:
+        return
+    import minidl as md
+
+    why = md.cuda.unavailable_reason()
+    if why is None:
+        return
+    skip = pytest.mark.skip(reason=f"needs a CUDA GPU: {why}")
+    for item in marked:
+        item.add_marker(skip)

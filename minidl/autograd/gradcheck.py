@@ -1,6 +1,7 @@
 """Finite-difference gradient checking in float64."""
 import numpy as np
 
+from ..device import move
 from .engine import grad as autograd_grad
 
 
@@ -36,7 +37,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False, seed=
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     # materialize private copies: perturbing a broadcast or shared view would perturb many elements
-    inputs = tuple(Tensor._wrap(np.array(t.data, copy=True, order="C")).requires_grad_(t.requires_grad)
+    inputs = tuple(Tensor._wrap(t._xp.array(t.data, copy=True, order="C")).requires_grad_(t.requires_grad)
                    if isinstance(t, Tensor) else t for t in inputs)
     wrt = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not wrt:
@@ -51,10 +52,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False, seed=
         if not out.requires_grad:
             raise GradcheckError(f"gradcheck: output {j} of shape {out.shape} does not require grad")
         # zero upstream gradient must give zero input gradients
-        zero = autograd_grad(out, [inputs[i] for i in wrt], Tensor._wrap(np.zeros(out.shape)), retain_graph=True,
+        zero = autograd_grad(out, [inputs[i] for i in wrt], Tensor._wrap(out._xp.zeros(out.shape)), retain_graph=True,
                              allow_unused=True)
         for i, g in zip(wrt, zero):
-            if g is not None and np.any(g.data != 0):
+            if g is not None and bool((g.data != 0).any()):
                 raise GradcheckError(f"gradcheck: output {j}: a zero grad_output gave a nonzero gradient for "
                                      f"input {i} of shape {inputs[i].shape}")
         if out.numel() == 0:
@@ -66,6 +67,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False, seed=
     return True
 
 
+def _host(a):
+    """Jacobians are assembled on the host, whatever device the function runs on."""
+    return a if type(a) is np.ndarray else move(a, "cpu")
+
+
 def _numeric_column(fn, inputs, x, flat_idx, j, eps):
     # NOTE: fn runs with grad mode on: it may itself call autograd.grad (double-backward checks)
     flat = x.data.reshape(-1)
@@ -75,7 +81,7 @@ def _numeric_column(fn, inputs, x, flat_idx, j, eps):
     flat[flat_idx] = old - eps
     lo = _outputs(fn, inputs)[j].data.astype(np.float64)
     flat[flat_idx] = old
-    return ((hi - lo) / (2 * eps)).reshape(-1)
+    return _host(((hi - lo) / (2 * eps)).reshape(-1))
 
 
 def _check_full(fn, inputs, wrt, j, out, eps, atol, rtol):
@@ -86,11 +92,11 @@ def _check_full(fn, inputs, wrt, j, out, eps, atol, rtol):
     for k in range(n_out):
         onehot = np.zeros(n_out)
         onehot[k] = 1.0
-        gs = autograd_grad(out, [inputs[i] for i in wrt], Tensor._wrap(onehot.reshape(out.shape)),
+        gs = autograd_grad(out, [inputs[i] for i in wrt], Tensor._wrap(move(onehot.reshape(out.shape), out.device)),
                            retain_graph=True, allow_unused=True)
         for i, g in zip(wrt, gs):
             if g is not None:
-                analytic[i][k] = g.data.reshape(-1)
+                analytic[i][k] = _host(g.data.reshape(-1))
     for i in wrt:
         x = inputs[i]
         numeric = np.zeros_like(analytic[i])
@@ -103,18 +109,20 @@ def _check_projection(fn, inputs, wrt, j, out, rng, eps, atol, rtol):
     from ..tensor import Tensor  # noqa: PLC0415
 
     u = rng.standard_normal(out.shape)
-    gs = autograd_grad(out, [inputs[i] for i in wrt], Tensor._wrap(u), retain_graph=True, allow_unused=True)
+    gs = autograd_grad(out, [inputs[i] for i in wrt], Tensor._wrap(move(u, out.device)), retain_graph=True,
+                       allow_unused=True)
     for i, g in zip(wrt, gs):
         x = inputs[i]
         v = rng.standard_normal(x.shape)
-        analytic = 0.0 if g is None else float(np.sum(g.data * v))
+        analytic = 0.0 if g is None else float(np.sum(_host(g.data) * v))
+        v_dev = move(v, x.device)
         base = x.data.copy()
-        x.data[...] = base + eps * v
+        x.data[...] = base + eps * v_dev
         hi = _outputs(fn, inputs)[j].data
-        x.data[...] = base - eps * v
+        x.data[...] = base - eps * v_dev
         lo = _outputs(fn, inputs)[j].data
         x.data[...] = base
-        numeric = float(np.sum((hi - lo) / (2 * eps) * u))
+        numeric = float(np.sum(_host((hi - lo) / (2 * eps)) * u))
         if not abs(numeric - analytic) <= atol + rtol * abs(numeric):
             raise GradcheckError(f"gradcheck: output {j} (shape {out.shape}) w.r.t. input {i} (shape {x.shape}): "
                                  f"random projection u^T J v differs: numerical {numeric:.8g} vs analytical "

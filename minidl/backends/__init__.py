@@ -49,6 +49,17 @@ def _load(name):
     return _modules.get(name)
 
 
+def _forget(*names):
+    """Drop what is remembered about providers ``names`` (all when none are named), so the next call imports them
+    again. For tests that install or remove a (fake) CuPy; a provider's import is otherwise tried once."""
+    import sys  # noqa: PLC0415
+    with _lock:
+        for name in names or PROVIDERS:
+            _modules.pop(name, None)
+            _why.pop(name, None)
+            sys.modules.pop(f"{__name__}.ops_{name}", None)
+
+
 def kernel_names():
     """The kernels every provider implements: the public functions of the reference."""
     from . import reference  # noqa: PLC0415

@@ -13,7 +13,8 @@ import sys
 import time
 
 from . import kernels, report, shapes, train_step
-from .kernels import BASELINES, RECORD_KEYS, Result, gemm_peak, measure, peak_fraction, run_kernels
+from .kernels import (BASELINES, GPU_BASELINES, RECORD_KEYS, Result, gemm_peak, gpu_name, gpu_unavailable, measure,
+                      measure_cuda, peak_fraction, run_kernels)
 from .report import format_summary, format_table, plot, records, write_json
 from .shapes import KERNEL_OPS
 
@@ -23,8 +24,8 @@ OPS = KERNEL_OPS + ("train_step",)
 class BenchReport:
     """The rows of one run, the machine's GEMM peak, and the ways to show them."""
 
-    def __init__(self, results, peak, seconds):
-        self.results, self.peak, self.seconds = results, peak, seconds
+    def __init__(self, results, peak, seconds, device="cpu"):
+        self.results, self.peak, self.seconds, self.device = results, peak, seconds, device
 
     def table(self, markdown=False):
         """The results table (``report.format_table``)."""
@@ -41,6 +42,10 @@ class BenchReport:
     def peak_line(self):
         """The best GEMM rate of each minidl provider as a fraction of the theoretical peak, and how the peak
         was derived."""
+        if self.device != "cpu":
+            best = {r.provider: r.gflops for r in self.results if r.op == "matmul" and r.gflops}
+            return (f"GPU: {self.peak['gpu']}; best GEMM " + ", ".join(f"{p} {g:.1f} GFLOP/s" for p, g in best.items())
+                    + " (no theoretical peak is derived for GPUs)") if best else f"GPU: {self.peak['gpu']}"
         best = peak_fraction(self.results, self.peak)
         if not best:
             return "GEMM peak: no matmul provider was timed"
@@ -56,31 +61,39 @@ class BenchReport:
         return line
 
 
-def run(ops=OPS, providers=None, compare=BASELINES, dtype="float32", quick=False, repeat=None, budget=None,
-        tiny=False, progress=None):
+def run(ops=OPS, providers=None, compare=None, dtype="float32", quick=False, repeat=None, budget=None,
+        tiny=False, progress=None, device="cpu"):
     """Run the benchmark and return a ``BenchReport``. Arguments as ``kernels.run_kernels``; ``ops`` may also
-    name ``"train_step"`` (the MNIST-CNN training step). Invalid arguments raise ValueError before any timing.
+    name ``"train_step"`` (the MNIST-CNN training step). Invalid arguments raise ValueError before any timing;
+    ``device="cuda"`` without a usable GPU raises RuntimeError. ``compare`` defaults to every baseline of the
+    device (torch and numpy on the CPU; torch and cupy on cuda).
 
     Example:
         >>> rep = run(ops=["matmul", "train_step"], compare=("torch",), tiny=True, repeat=1)
         >>> rep.records()[0]["op"]
         'matmul'
     """
-    ops, compare = list(ops), list(compare)
+    gpu = str(device).split(":")[0] == "cuda"
+    ops = list(ops)
+    compare = list((GPU_BASELINES if gpu else BASELINES) if compare is None else compare)
     kernels.check_ops(ops, OPS)
-    kernels.resolve_providers(providers)               # unknown/unusable provider: fail now, not halfway
     if dtype not in ("float32", "float64"):
         raise ValueError(f"bench: dtype must be float32 or float64, got {dtype!r}")
+    if gpu and gpu_unavailable() is not None:
+        raise RuntimeError(f"bench --device cuda: no usable GPU here: {gpu_unavailable()}")
+    device = "cuda" if gpu else "cpu"
+    kernels.resolve_providers(providers, device)       # unknown/unusable provider: fail now, not halfway
     start = time.perf_counter()
     kernel_ops = [op for op in ops if op in KERNEL_OPS]
-    results = run_kernels(kernel_ops, providers, compare, dtype, quick, repeat, budget, tiny, progress) \
+    results = run_kernels(kernel_ops, providers, compare, dtype, quick, repeat, budget, tiny, progress, device) \
         if kernel_ops else []
     if "train_step" in ops:
         if progress:
             progress("train_step MNIST CNN batch 64")
         results += train_step.run_train_step(compare, dtype, repeat, budget if budget is not None else
-                                             (0.5 if quick else 2.0))
-    return BenchReport(results, gemm_peak(dtype), time.perf_counter() - start)
+                                             (0.5 if quick else 2.0), device)
+    peak = {"gpu": gpu_name()} if gpu else gemm_peak(dtype)
+    return BenchReport(results, peak, time.perf_counter() - start, device)
 
 
 def _csv(text):
@@ -91,11 +104,14 @@ def add_arguments(parser):
     """The options of ``minidl bench`` and ``bench/run.py``, added to an argparse parser."""
     parser.add_argument("--ops", type=_csv, default=list(OPS),
                         help=f"comma-separated subset of {','.join(OPS)} (default: all)")
-    parser.add_argument("--compare", type=_csv, default=list(BASELINES),
-                        help="baselines: torch, numpy (np.matmul, GEMM only), or none (default: torch,numpy; "
-                             "each skipped when not installed)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu (default), or cuda: the cuda providers (cuda, cupy, numba_cuda) on CuPy arrays, "
+                             "timed with CUDA events, beside cupy.matmul (cuBLAS) and PyTorch on CUDA")
+    parser.add_argument("--compare", type=_csv, default=None,
+                        help="baselines: torch, numpy (np.matmul, GEMM only; cpu), cupy (cupy.matmul, GEMM only; "
+                             "cuda), or none (default: all of the device's, each skipped when not installed)")
     parser.add_argument("--providers", type=_csv, default=None,
-                        help="comma-separated minidl providers to time (default: every one usable on the CPU)")
+                        help="comma-separated minidl providers to time (default: every one usable on the device)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--quick", action="store_true", help="skip the largest shapes (GEMM 2048^3), shorter budget")
     parser.add_argument("--repeat", type=int, default=None,
@@ -121,7 +137,9 @@ def main(args, parser):
 
     Bad options end through ``parser.error`` (exit status 2 with a message on stderr), before any timing.
     """
-    compare = [] if args.compare == ["none"] else args.compare
+    device = getattr(args, "device", "cpu")
+    allowed = GPU_BASELINES if device == "cuda" else BASELINES
+    compare = list(allowed) if args.compare is None else [] if args.compare == ["none"] else args.compare
     if args.plot and not report.have_matplotlib():
         parser.error(report.PLOT_MISSING)
     if args.from_json:
@@ -137,12 +155,17 @@ def main(args, parser):
         parser.error("--repeat must be at least 1")
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be positive")
-    unknown = [c for c in compare if c not in BASELINES]
+    unknown = [c for c in compare if c not in allowed]
     if unknown:
-        parser.error(f"unknown --compare {', '.join(unknown)}; choose from {', '.join(BASELINES)} or none")
+        parser.error(f"unknown --compare {', '.join(unknown)}; choose from {', '.join(allowed)} or none"
+                     + (" (with --device cuda)" if device == "cuda" else ""))
+    if device == "cuda" and gpu_unavailable() is not None:
+        # an expected situation on most machines, not a usage error: one line, exit status 1, nothing timed
+        print(f"minidl bench: --device cuda: no usable GPU here: {gpu_unavailable()}", file=sys.stderr)
+        return 1
     try:
         kernels.check_ops(args.ops, OPS)
-        kernels.resolve_providers(args.providers)
+        kernels.resolve_providers(args.providers, device)
     except ValueError as exc:
         parser.error(str(exc).replace("bench: ", "", 1))
 
@@ -150,11 +173,14 @@ def main(args, parser):
         print(f"  timing {msg} ...", file=sys.stderr, flush=True)
 
     rep = run(args.ops, args.providers, compare, args.dtype, args.quick, args.repeat, args.budget, args.tiny,
-              progress)
+              progress, device)
     print(rep.summary(args.markdown) if args.summary else rep.table(args.markdown))
     print()
     print(rep.peak_line())
-    print(f"threads: {kernels.minidl_threads()} (minidl and PyTorch); {rep.seconds:.1f} s in all")
+    if device == "cuda":
+        print(f"timing: CUDA events around each call; {rep.seconds:.1f} s in all")
+    else:
+        print(f"threads: {kernels.minidl_threads()} (minidl and PyTorch); {rep.seconds:.1f} s in all")
     if args.json:
         print(f"records: {write_json(rep.results, args.json)}")
     if args.plot:
@@ -162,6 +188,6 @@ def main(args, parser):
     return 0
 
 
-__all__ = ["OPS", "RECORD_KEYS", "BenchReport", "Result", "add_arguments", "format_summary", "format_table",
-           "gemm_peak", "kernels", "main", "measure", "plot", "records", "report", "run", "run_kernels", "shapes",
-           "train_step", "write_json"]
+__all__ = ["GPU_BASELINES", "OPS", "RECORD_KEYS", "BenchReport", "Result", "add_arguments", "format_summary",
+           "format_table", "gemm_peak", "kernels", "main", "measure", "measure_cuda", "plot", "records", "report",
+           "run", "run_kernels", "shapes", "train_step", "write_json"]

@@ -9,6 +9,10 @@ directly (no autograd graph), so both sides do the same work.
 A measurement is the median of repeated calls after three warm-up calls. Unless a repeat count is
 forced, it is adaptive: as many calls as fit in the time budget, at least 3 (a median needs
 some), at most 10000 (tiny kernels).
+
+With ``device="cuda"`` the same recipes run on CuPy arrays for the cuda providers (cuda, cupy,
+numba_cuda), beside CuPy's cuBLAS-backed ``cupy.matmul`` and PyTorch on CUDA; each call is timed by
+CUDA events recorded around it on the current stream (``measure_cuda``), not by the host clock.
 """
 import os
 import statistics
@@ -26,6 +30,9 @@ DIRECTIONS = ("forward", "backward")
 BASELINES = ("torch", "numpy")      # what --compare may name
 NUMPY_BASELINE = "np.matmul"        # provider name of the plain-NumPy rows (GEMM only: the other kernels have no
 #                                     one-call NumPy form; the "numpy" provider *is* minidl's NumPy implementation)
+GPU_BASELINES = ("torch", "cupy")   # what --compare may name with --device cuda
+CUPY_BASELINE = "cupy.matmul"       # CuPy's GEMM (cuBLAS), the GPU counterpart of np.matmul
+BASELINE_ROWS = (NUMPY_BASELINE, CUPY_BASELINE, "torch")
 MIN_REPEAT, MAX_REPEAT = 3, 10000
 
 
@@ -95,6 +102,59 @@ def measure(fn, repeat=None, budget=0.5):
     return statistics.median(times) * 1e3, len(times)
 
 
+def measure_cuda(fn, repeat=None, budget=0.5, torch=None):
+    """Median milliseconds of ``fn()`` on the GPU and the number of timed calls, like ``measure``.
+
+    Each call is bracketed by two CUDA events on the current stream and timed by the GPU
+    (``cupy.cuda.get_elapsed_time``); with ``torch`` given, PyTorch's events on its current stream,
+    for PyTorch's own calls. The end event is waited for after each call, so calls do not overlap.
+    """
+    if torch is None:
+        import cupy  # noqa: PLC0415
+
+        def new_event():
+            return cupy.cuda.Event()
+        elapsed, sync = cupy.cuda.get_elapsed_time, cupy.cuda.get_current_stream().synchronize
+    else:
+        def new_event():
+            return torch.cuda.Event(enable_timing=True)
+
+        def elapsed(start, end):
+            return start.elapsed_time(end)
+        sync = torch.cuda.synchronize
+
+    def timed():
+        start, end = new_event(), new_event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return elapsed(start, end)
+
+    for _ in range(3):      # warm-up: CuPy compiles its elementwise kernels on first use, pools fill
+        fn()
+    sync()
+    first = timed() * 1e-3
+    if repeat is None:
+        repeat = int(min(MAX_REPEAT, max(MIN_REPEAT, budget / max(first, 1e-7))))
+    times = [timed() for _ in range(max(1, repeat))]
+    return statistics.median(times), len(times)
+
+
+def gpu_unavailable():
+    """None when ``--device cuda`` can run here, else the sentence saying why not."""
+    from .. import cuda  # noqa: PLC0415
+    return cuda.unavailable_reason()
+
+
+def gpu_name():
+    """The current GPU's name as CUDA reports it."""
+    import cupy  # noqa: PLC0415
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props.get("name", b"unknown GPU")
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
 def minidl_threads():
     """Threads minidl's C++ kernels use (OpenMP's max), else the CPU count when the extension is missing."""
     try:
@@ -112,27 +172,46 @@ def _pair(v):
     return (v, v)
 
 
+def _on(device, *arrays):
+    """The host arrays on ``device`` (CuPy arrays for "cuda"), for the provider side."""
+    return arrays if device == "cpu" else tuple(_cupy().asarray(a) for a in arrays)
+
+
+def _cupy():
+    import cupy  # noqa: PLC0415 -- only with --device cuda
+    return cupy
+
+
+def _torch_on(torch, device, *arrays):
+    """The host arrays as PyTorch tensors on ``device``."""
+    out = tuple(torch.from_numpy(a) for a in arrays)
+    return out if device == "cpu" else tuple(t.to("cuda") for t in out)
+
+
 # -- recipes: inputs, work, and the calls of each side -----------------------------------------------------------
 # Each recipe returns (work, metric, calls) where work[direction] is flops (metric "gflops") or bytes read and
 # written (metric "gbps"), and calls(side) gives {direction: zero-argument callable} for side = a provider's
 # (forward, backward) functions, the torch module, or "numpy".
 
-def _matmul(case, dtype, rng):
+def _matmul(case, dtype, rng, device="cpu"):
     m, k, n = case.params["m"], case.params["k"], case.params["n"]
     a, b, g = _randn(rng, (m, k), dtype), _randn(rng, (k, n), dtype), _randn(rng, (m, n), dtype)
     work = {"forward": 2.0 * m * n * k, "backward": 4.0 * m * n * k}   # backward: two GEMMs of the same size
 
+    da, db, dg = _on(device, a, b, g)
+
     def calls(side):
-        if side == "numpy":
-            return {"forward": partial(np.matmul, a, b), "backward": lambda: (np.matmul(g, b.T), np.matmul(a.T, g))}
+        if side == "numpy":             # the array module's own GEMM: np.matmul, or cupy.matmul (cuBLAS)
+            mm = np.matmul if device == "cpu" else _cupy().matmul
+            return {"forward": partial(mm, da, db), "backward": lambda: (mm(dg, db.T), mm(da.T, dg))}
         if not isinstance(side, tuple):
             torch = side
-            ta, tb, tg = (torch.from_numpy(v) for v in (a, b, g))
+            ta, tb, tg = _torch_on(torch, device, a, b, g)
             # Transposed views: torch's GEMM reads them in place, as minidl's backward does.
             return {"forward": partial(torch.matmul, ta, tb),
                     "backward": lambda: (torch.matmul(tg, tb.t()), torch.matmul(ta.t(), tg))}
         fwd, bwd = side
-        return {"forward": partial(fwd, a, b), "backward": partial(bwd, g, a, b)}
+        return {"forward": partial(fwd, da, db), "backward": partial(bwd, dg, da, db)}
     return work, "gflops", calls
 
 
@@ -140,7 +219,7 @@ def _conv_out(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _conv2d(case, dtype, rng):
+def _conv2d(case, dtype, rng, device="cpu"):
     p = case.params
     n, c, h, w = p["x"]
     o, k, s, pad, groups = p["out"], p["kernel"], p["stride"], p["padding"], p["groups"]
@@ -150,18 +229,19 @@ def _conv2d(case, dtype, rng):
     flops = 2.0 * n * o * oh * ow * (c // groups) * k * k
     work = {"forward": flops, "backward": 2 * flops}      # grad_x and grad_w: one forward's worth each
     geom = (_pair(s), _pair(pad), (1, 1), groups)
+    dx, dw, dg = _on(device, x, wt, g)
 
     def calls(side):
         if side == "numpy":
             return {}
         if not isinstance(side, tuple):
             torch = side
-            tx, tw, tg = (torch.from_numpy(v) for v in (x, wt, g))
+            tx, tw, tg = _torch_on(torch, device, x, wt, g)
             return {"forward": partial(torch.nn.functional.conv2d, tx, tw, None, s, pad, 1, groups),
                     "backward": partial(torch.ops.aten.convolution_backward, tg, tx, tw, None, [s, s], [pad, pad],
                                         [1, 1], False, [0, 0], groups, [True, True, False])}
         fwd, bwd = side
-        return {"forward": partial(fwd, x, wt, *geom), "backward": partial(bwd, g, x, wt, *geom)}
+        return {"forward": partial(fwd, dx, dw, *geom), "backward": partial(bwd, dg, dx, dw, *geom)}
     return work, "gflops", calls
 
 
@@ -173,11 +253,12 @@ def _pool_arrays(case, dtype, rng):
     return _randn(rng, (n, c, h, w), dtype), _randn(rng, (n, c, oh, ow), dtype), k, s, pad
 
 
-def _max_pool2d(case, dtype, rng):
+def _max_pool2d(case, dtype, rng, device="cpu"):
     from ..backends import reference  # noqa: PLC0415
     x, g, k, s, pad = _pool_arrays(case, dtype, rng)
     geom = (_pair(k), _pair(s), _pair(pad), (1, 1), False)
     _, idx = reference.max_pool2d(x, *geom)      # every provider returns these same indices (KERNELS.md)
+    dx, dg, didx = _on(device, x, g, idx)
     item = x.itemsize
     work = {"forward": x.size * item + g.size * (item + 8),          # read x; write y and int64 indices
             "backward": g.size * (item + 8) + x.size * item}         # read grad and indices; write grad_x
@@ -187,36 +268,37 @@ def _max_pool2d(case, dtype, rng):
             return {}
         if not isinstance(side, tuple):
             torch = side
-            tx, tg, ti = torch.from_numpy(x), torch.from_numpy(g), torch.from_numpy(idx)
+            tx, tg, ti = _torch_on(torch, device, x, g, idx)
             return {"forward": partial(torch.nn.functional.max_pool2d, tx, k, s, pad, return_indices=True),
                     "backward": partial(torch.ops.aten.max_pool2d_with_indices_backward, tg, tx, [k, k], [s, s],
                                         [pad, pad], [1, 1], False, ti)}
         fwd, bwd = side
-        return {"forward": partial(fwd, x, *geom), "backward": partial(bwd, g, x, idx, *geom)}
+        return {"forward": partial(fwd, dx, *geom), "backward": partial(bwd, dg, dx, didx, *geom)}
     return work, "gbps", calls
 
 
-def _avg_pool2d(case, dtype, rng):
+def _avg_pool2d(case, dtype, rng, device="cpu"):
     x, g, k, s, pad = _pool_arrays(case, dtype, rng)
     geom = (_pair(k), _pair(s), _pair(pad), False, True)
     item = x.itemsize
     work = {"forward": (x.size + g.size) * item, "backward": (g.size + x.size) * item}
+    dx, dg = _on(device, x, g)
 
     def calls(side):
         if side == "numpy":
             return {}
         if not isinstance(side, tuple):
             torch = side
-            tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+            tx, tg = _torch_on(torch, device, x, g)
             return {"forward": partial(torch.nn.functional.avg_pool2d, tx, k, s, pad),
                     "backward": partial(torch.ops.aten.avg_pool2d_backward, tg, tx, [k, k], [s, s], [pad, pad],
                                         False, True, None)}
         fwd, bwd = side
-        return {"forward": partial(fwd, x, *geom), "backward": partial(bwd, g, x, *geom)}
+        return {"forward": partial(fwd, dx, *geom), "backward": partial(bwd, dg, dx, *geom)}
     return work, "gbps", calls
 
 
-def _batch_norm(case, dtype, rng):
+def _batch_norm(case, dtype, rng, device="cpu"):
     from ..backends import reference  # noqa: PLC0415
     n, c, h, w = case.params["x"]
     x, g = _randn(rng, (n, c, h, w), dtype), _randn(rng, (n, c, h, w), dtype)
@@ -236,14 +318,15 @@ def _batch_norm(case, dtype, rng):
         rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
         if not isinstance(side, tuple):
             torch = side
-            tx, tg, tw, tb, trm, trv = (torch.from_numpy(v) for v in (x, g, weight, bias, rm, rv))
+            tx, tg, tw, tb, trm, trv = _torch_on(torch, device, x, g, weight, bias, rm, rv)
             _, tmean, tinvstd = torch.native_batch_norm(tx, tw, tb, trm.clone(), trv.clone(), True, momentum, eps)
             return {"forward": partial(torch.nn.functional.batch_norm, tx, trm, trv, tw, tb, True, momentum, eps),
                     "backward": partial(torch.ops.aten.native_batch_norm_backward, tg, tx, tw, trm, trv, tmean,
                                         tinvstd, True, eps, [True, True, True])}
         fwd, bwd = side
-        return {"forward": partial(fwd, x3, weight, bias, rm, rv, True, momentum, eps),
-                "backward": partial(bwd, g3, x3, weight, save_mean, save_invstd, True)}
+        dx3, dg3, dw, db, drm, drv, dmean, dinvstd = _on(device, x3, g3, weight, bias, rm, rv, save_mean, save_invstd)
+        return {"forward": partial(fwd, dx3, dw, db, drm, drv, True, momentum, eps),
+                "backward": partial(bwd, dg3, dx3, dw, dmean, dinvstd, True)}
     return work, "gbps", calls
 
 
@@ -274,6 +357,9 @@ def resolve_providers(providers=None, device="cpu"):
     for name in providers:
         if name not in avail:
             raise ValueError(f"bench: unknown provider {name!r}; choose from {', '.join(avail)}")
+        if backends.DEVICE_OF_PROVIDER[name] != device.split(":")[0]:
+            raise ValueError(f"bench: provider {name!r} serves {backends.DEVICE_OF_PROVIDER[name]} tensors, not "
+                             f"{device}; with --device {device} choose from {', '.join(backends.ORDER[device])}")
         if avail[name] is not None:
             raise ValueError(f"bench: provider {name!r} is not usable here: {avail[name]}")
         out.append(name)
@@ -295,7 +381,7 @@ def _metric(metric, work, ms):
 
 
 def run_kernels(ops=KERNEL_OPS, providers=None, compare=BASELINES, dtype="float32", quick=False, repeat=None,
-                budget=None, tiny=False, progress=None):
+                budget=None, tiny=False, progress=None, device="cpu"):
     """Time every kernel in ``ops`` forward and backward for each provider (and the baselines in ``compare``).
 
     Args:
@@ -308,6 +394,8 @@ def run_kernels(ops=KERNEL_OPS, providers=None, compare=BASELINES, dtype="float3
         budget: seconds of timed calls per measurement (default 0.5, or 0.2 with ``quick``).
         tiny: smoke-test shapes instead of the real-model ones.
         progress: called with a short string before each case (the CLI prints it to stderr).
+        device: "cpu", or "cuda": the cuda providers on CuPy arrays, baselines ``"cupy"`` (cupy.matmul) and
+            ``"torch"`` (PyTorch on CUDA, when it sees a GPU), CUDA-event timing. RuntimeError without a GPU.
 
     Returns:
         A list of ``Result``, grouped by case and direction: providers in dispatch order, then the baselines.
@@ -318,41 +406,51 @@ def run_kernels(ops=KERNEL_OPS, providers=None, compare=BASELINES, dtype="float3
         True
     """
     check_ops(ops, KERNEL_OPS)
-    unknown = [b for b in compare if b not in BASELINES]
+    gpu = device.split(":")[0] == "cuda"
+    allowed = GPU_BASELINES if gpu else BASELINES
+    unknown = [b for b in compare if b not in allowed]
     if unknown:
-        raise ValueError(f"bench: unknown --compare {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+        raise ValueError(f"bench: unknown --compare {', '.join(unknown)}; choose from {', '.join(allowed)}")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"bench: dtype must be float32 or float64, got {dtype!r}")
+    if gpu and gpu_unavailable() is not None:
+        raise RuntimeError(f"bench --device cuda: no usable GPU here: {gpu_unavailable()}")
     budget = budget if budget is not None else (0.2 if quick else 0.5)
-    providers = resolve_providers(providers)
+    providers = resolve_providers(providers, "cuda" if gpu else "cpu")
     torch = import_torch() if "torch" in compare else None
+    if gpu and torch is not None and not torch.cuda.is_available():
+        torch = None                    # a CPU-only PyTorch: no GPU baseline to compare with
+    device = "cuda" if gpu else "cpu"
     results = []
     with torch_threads(torch, minidl_threads()):
         for case in kernel_cases(ops, quick=quick, tiny=tiny):
             if progress:
                 progress(f"{case.op} {case.shape} ({case.label})")
-            work, metric, calls = RECIPES[case.op](case, np.dtype(dtype), np.random.default_rng(0))
+            work, metric, calls = RECIPES[case.op](case, np.dtype(dtype), np.random.default_rng(0), device)
             sides = {}
             for name in providers:
                 fwd = backends.provider_kernel(name, case.op)
                 bwd = backends.provider_kernel(name, case.op + "_backward")
                 sides[name] = calls((fwd, bwd)) if fwd is not None and bwd is not None else None
-            if "numpy" in compare and case.op == "matmul":
-                sides[NUMPY_BASELINE] = calls("numpy")
+            if case.op == "matmul" and ("cupy" if gpu else "numpy") in compare:
+                sides[CUPY_BASELINE if gpu else NUMPY_BASELINE] = calls("numpy")
             if torch is not None:
                 sides["torch"] = calls(torch)
             for direction in DIRECTIONS:
-                results += _time_direction(case, direction, sides, work[direction], metric, dtype, repeat, budget)
+                results += _time_direction(case, direction, sides, work[direction], metric, dtype, repeat, budget,
+                                           torch if gpu else None, gpu)
     return results
 
 
-def _time_direction(case, direction, sides, work, metric, dtype, repeat, budget):
+def _time_direction(case, direction, sides, work, metric, dtype, repeat, budget, torch=None, gpu=False):
     rows = []
     for name, fns in sides.items():
         row = Result(case.op, case.shape, case.label, direction, name, dtype)
         if fns is None:
             kernel = case.op if direction == "forward" else case.op + "_backward"
             row.note = f"{name} has no {kernel} kernel; dispatch falls through"
+        elif gpu:
+            row.ms, row.repeats = measure_cuda(fns[direction], repeat, budget, torch if name == "torch" else None)
         else:
             row.ms, row.repeats = measure(fns[direction], repeat, budget)
             row.gflops, row.gbps = _metric(metric, work, row.ms)
@@ -470,10 +568,11 @@ def peak_fraction(results, peak):
     """
     out = {}
     for r in results:
-        if r.op == "matmul" and r.gflops and r.provider not in ("torch", NUMPY_BASELINE):
+        if r.op == "matmul" and r.gflops and r.provider not in BASELINE_ROWS:
             if r.provider not in out or r.gflops > out[r.provider][0]:
                 out[r.provider] = (r.gflops, r.gflops / peak["gflops"] if peak.get("gflops") else None)
     return out
 
 
-__all__ = ["RECORD_KEYS", "Result", "gemm_peak", "measure", "minidl_threads", "peak_fraction", "run_kernels"]
+__all__ = ["GPU_BASELINES", "RECORD_KEYS", "Result", "gemm_peak", "gpu_name", "gpu_unavailable", "measure",
+           "measure_cuda", "minidl_threads", "peak_fraction", "run_kernels"]

@@ -60,7 +60,8 @@ def format_summary(results, markdown=False):
     head = ("op", "shape", "direction") + tuple(f"{s} ms" for s in sides) + ("best minidl vs torch",)
     rows = [head]
     for (op, shape, direction), by in cases.items():
-        ours = [r for p, r in by.items() if p not in ("torch", "np.matmul") and r.ratio_vs_torch is not None]
+        ours = [r for p, r in by.items()
+                if p not in ("torch", "np.matmul", "cupy.matmul") and r.ratio_vs_torch is not None]
         best = max(ours, key=lambda r: r.ratio_vs_torch, default=None)
         rows.append((op, shape, direction) + tuple(_ms(by[s].ms) if s in by else "" for s in sides)
                     + ("-" if best is None else f"{best.ratio_vs_torch:.2f}x ({best.provider})",))

@@ -48,7 +48,7 @@ def _forward_minidl(md, p, x, y):
     return F.cross_entropy(F.linear(h, p["fc2.weight"], p["fc2.bias"]), y)
 
 
-def minidl_step(dtype="float32"):
+def minidl_step(dtype="float32", device="cpu"):
     """A zero-argument function running one minidl training step (and its loss as a float).
 
     Example:
@@ -56,10 +56,10 @@ def minidl_step(dtype="float32"):
         >>> loss = step()
     """
     import minidl as md  # noqa: PLC0415
-    params = {k: md.tensor(v, requires_grad=True) for k, v in init_weights(dtype).items()}
+    params = {k: md.tensor(v, device=device, requires_grad=True) for k, v in init_weights(dtype).items()}
     opt = md.optim.Adam(params.values(), lr=LR, betas=BETAS, eps=EPS)
     xs, ys = batch(dtype=dtype)
-    x, y = md.tensor(xs), md.tensor(ys)
+    x, y = md.tensor(xs, device=device), md.tensor(ys, device=device)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -70,12 +70,12 @@ def minidl_step(dtype="float32"):
     return step
 
 
-def torch_step(torch, dtype="float32"):
+def torch_step(torch, dtype="float32", device="cpu"):
     """A zero-argument function running the same step in PyTorch with ``torch.optim.Adam``."""
     F = torch.nn.functional
-    p = {k: torch.tensor(v, requires_grad=True) for k, v in init_weights(dtype).items()}
+    p = {k: torch.tensor(v, device=device, requires_grad=True) for k, v in init_weights(dtype).items()}
     xs, ys = batch(dtype=dtype)
-    x, y = torch.from_numpy(xs), torch.from_numpy(ys)
+    x, y = torch.from_numpy(xs).to(device), torch.from_numpy(ys).to(device)
     opt = torch.optim.Adam(p.values(), lr=LR, betas=BETAS, eps=EPS)
 
     def step():
@@ -90,23 +90,26 @@ def torch_step(torch, dtype="float32"):
     return step
 
 
-def run_train_step(compare=("torch",), dtype="float32", repeat=None, budget=0.5):
+def run_train_step(compare=("torch",), dtype="float32", repeat=None, budget=0.5, device="cpu"):
     """Time one MNIST-CNN training step in minidl (provider "minidl": automatic dispatch) and PyTorch.
 
     Returns ``Result`` rows (op "train_step", direction "step"; gflops/gbps None), the minidl row with
-    ``ratio_vs_torch`` = torch ms / minidl ms when PyTorch ran.
+    ``ratio_vs_torch`` = torch ms / minidl ms when PyTorch ran. On ``device="cuda"`` a step is timed by the host
+    clock too: it ends in ``loss.item()``, which waits for the GPU.
 
     Example:
         >>> [r.provider for r in run_train_step(repeat=1)]
         ['minidl', 'torch']
     """
     rows = [Result("train_step", SHAPE, "MNIST CNN + Adam", "step", "minidl", dtype)]
-    rows[0].ms, rows[0].repeats = measure(minidl_step(dtype), repeat, budget)
+    rows[0].ms, rows[0].repeats = measure(minidl_step(dtype, device), repeat, budget)
     torch = import_torch() if "torch" in compare else None
+    if device != "cpu" and torch is not None and not torch.cuda.is_available():
+        torch = None
     if torch is not None:
         with torch_threads(torch, minidl_threads()):
             row = Result("train_step", SHAPE, "MNIST CNN + Adam", "step", "torch", dtype, ratio_vs_torch=1.0)
-            row.ms, row.repeats = measure(torch_step(torch, dtype), repeat, budget)
+            row.ms, row.repeats = measure(torch_step(torch, dtype, device), repeat, budget)
         rows[0].ratio_vs_torch = row.ms / rows[0].ms
         rows.append(row)
     return rows

@@ -163,6 +163,10 @@ def normalize_index(key, x):
         if isinstance(k, Tensor):
             if k.dtype.is_floating_point:
                 raise IndexError(f"index: tensors used as indices must be integer or bool, got {k.dtype.name}")
+            # as PyTorch: host indices serve any tensor (copied over), GPU indices only their own device
+            if k.device.type != "cpu" and k.device != x.device:
+                raise RuntimeError(f"index: indices on {k.device} cannot index a tensor on {x.device} (shape "
+                                   f"{x.shape}); move the indices with .to({str(x.device)!r})")
             k = k.data
         elif isinstance(k, list):
             k = np.asarray(k)

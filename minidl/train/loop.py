@@ -86,13 +86,17 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
     ``seed`` or md's global generator). ``metrics`` are names (``"accuracy"``, ``"mae"``) or Metric
     objects; logs hold ``loss``, each metric, and their ``val_`` versions. ``scheduler`` is stepped
     once per epoch (``ReduceLROnPlateau`` with ``val_loss``, or ``loss`` without validation data).
-    ``verbose``: 0 silent, 1 a progress bar (tqdm, when installed) and a line per epoch, 2 the line only.
+    ``device`` ("cpu", "cuda"): where to train; the model is moved there in place and every batch follows
+    (default: the model's device). ``verbose``: 0 silent, 1 a progress bar (tqdm, when installed) and a line per
+    epoch, 2 the line only.
 
     Example:
         >>> h = md.train.fit(model, F.cross_entropy, md.optim.Adam(model.parameters()), (x, y), epochs=3)
         >>> h["loss"]          # one value per epoch
     """
     train_loader = _loader(train_data, batch_size, shuffle, seed)
+    if device is not None:
+        model.to(device)            # in place: the optimizer keeps the same Parameter objects
     device = device or _model_device(model)
     device = None if device is None or str(device) == "cpu" else device
     history = History()
