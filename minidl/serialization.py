@@ -34,6 +34,12 @@ def _host_array(name, value):
     return np.ascontiguousarray(value)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(state_dict, path, metadata=None):
     """Write a ``{name: Tensor or array}`` mapping to ``path`` in the safetensors format.
 
@@ -62,6 +68,7 @@ def save(state_dict, path, metadata=None):
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes it 0600; a saved file gets the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -240,3 +240,10 @@ def test_minidl_train_reports_expected_failures_in_one_line(capsys):
     assert main(["train", "--backend", "nosuch", "--epochs", "1", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("minidl train: error: ") and "nosuch" in err and "Traceback" not in err
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    md.save({"w": md.ones(2)}, tmp_path / "w.safetensors")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
