@@ -20,6 +20,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "common.h"
 #include "cpu/kernels.h"
@@ -209,6 +212,59 @@ inline void MaxOne(const T* plane, int64_t W, const Axis& ah, const Axis& aw, in
   *idx = best_i;
 }
 
+#if defined(__AVX512F__)
+/** The interior of one output row for float32, width stride 2, kernel width KW (2 or 3), no
+ *  dilation, in one pass: 16 outputs per vector, every tap of the window applied to the vector in
+ *  row-major window order (so the first maximum and the last NaN win, as Better), tails by masked
+ *  loads and stores. The tap-outer loop pays its loop and tail overhead once per tap, which on the
+ *  14- and 7-wide rows of small planes is most of the time. Indices are flat h*W+w, int32 lanes
+ *  (the caller checks the plane fits) widened on store. */
+template <int KW>
+void MaxRowInteriorS2(const float* __restrict plane, int64_t W, const Axis& aw, int64_t row0, int64_t rows,
+                      float* __restrict y, int64_t* __restrict idx) {
+  const int64_t n = aw.hi - aw.lo;
+  const int64_t c_base = aw.lo * 2 - aw.p;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i iota2 = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
+  auto mask_of = [](int64_t count) -> __mmask16 {
+    return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1);
+  };
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t m = std::min<int64_t>(16, n - j0);
+    const int64_t c0 = c_base + 2 * j0;  // input column of tap kj = 0 of output j0
+    // Columns c0 .. c0 + 2m - 2 + KW - 1 are read: a low and a high half, plus (KW == 3) the even
+    // lanes again from c0 + 2.
+    const int64_t need = 2 * m - 2 + KW;
+    const __mmask16 mlo = mask_of(need), mhi = mask_of(need - 16), mout = mask_of(m);
+    const __mmask16 mlo2 = mask_of(need - 2), mhi2 = mask_of(need - 18);
+    const __m512i col = _mm512_add_epi32(iota2, _mm512_set1_epi32(static_cast<int32_t>(c0)));
+    __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    __m512i bi = _mm512_add_epi32(col, _mm512_set1_epi32(static_cast<int32_t>(row0 * W)));
+    for (int64_t r = row0; r < row0 + rows; ++r) {
+      const float* s = plane + r * W + c0;
+      const __m512 lo = _mm512_maskz_loadu_ps(mlo, s), hi = _mm512_maskz_loadu_ps(mhi, s + 16);
+      const __m512i base = _mm512_add_epi32(col, _mm512_set1_epi32(static_cast<int32_t>(r * W)));
+      auto tap = [&](__m512 v, int kj) {
+        const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        best = _mm512_mask_mov_ps(best, take, v);
+        bi = _mm512_mask_mov_epi32(bi, take, _mm512_add_epi32(base, _mm512_set1_epi32(kj)));
+      };
+      tap(_mm512_permutex2var_ps(lo, even, hi), 0);
+      tap(_mm512_permutex2var_ps(lo, odd, hi), 1);
+      if (KW == 3) {
+        const __m512 lo2 = _mm512_maskz_loadu_ps(mlo2, s + 2), hi2 = _mm512_maskz_loadu_ps(mhi2, s + 18);
+        tap(_mm512_permutex2var_ps(lo2, even, hi2), 2);
+      }
+    }
+    _mm512_mask_storeu_ps(y + j0, mout, best);
+    _mm512_mask_storeu_epi64(idx + j0, __mmask8(mout & 0xFF), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(bi)));
+    _mm512_mask_storeu_epi64(idx + j0 + 8, __mmask8(mout >> 8),
+                             _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(bi, 1)));
+  }
+}
+#endif
+
 template <typename T, typename I>
 void MaxPoolRow(const T* plane, int64_t W, const Axis& ah, const Axis& aw, int64_t oh, T* y, int64_t* idx,
                 I* scratch) {
@@ -223,6 +279,19 @@ void MaxPoolRow(const T* plane, int64_t W, const Axis& ah, const Axis& aw, int64
     return;
   }
   T* yi = y + aw.lo;
+#if defined(__AVX512F__)
+  // One pass per row for the common 2x2/2 and 3x3/2 windows (float32, int32 lanes: I is int32_t
+  // only when every index fits).
+  if (sizeof(T) == 4 && sizeof(I) == 4 && aw.s == 2 && aw.d == 1 && ah.d == 1 && (aw.k == 2 || aw.k == 3)) {
+    const float* pf = reinterpret_cast<const float*>(plane);
+    float* yf = reinterpret_cast<float*>(yi);
+    if (aw.k == 2)
+      MaxRowInteriorS2<2>(pf, W, aw, row0, ki1 - ki0, yf, idx + aw.lo);
+    else
+      MaxRowInteriorS2<3>(pf, W, aw, row0, ki1 - ki0, yf, idx + aw.lo);
+    return;
+  }
+#endif
   if (aw.s == 1)
     MaxRowInterior<T, I, 1>(plane, W, ah, aw, row0, ki0, ki1, yi, scratch);
   else if (aw.s == 2)
