@@ -38,8 +38,8 @@ struct ChannelWalk {
 };
 
 /** Sum of (u, v) over the block, returned to every thread. Shuffle within each warp, the warps'
- *  partials through shared memory, then one more shuffle in every warp (each reads all partials,
- *  which saves a second barrier-and-broadcast round). */
+ *  partials through shared memory, then a full butterfly in every warp over those partials (each
+ *  warp ends with the total in all lanes, which saves a second barrier-and-broadcast round). */
 __device__ inline void BlockSum2(double& u, double& v) {
   __shared__ double part[2][kWarps];
   for (int d = 16; d > 0; d /= 2) {
@@ -54,8 +54,8 @@ __device__ inline void BlockSum2(double& u, double& v) {
   __syncthreads();
   u = lane < kWarps ? part[0][lane] : 0.0;
   v = lane < kWarps ? part[1][lane] : 0.0;
-  for (int d = kWarps / 2; d > 0; d /= 2) {
-    u += __shfl_xor_sync(0xffffffff, u, d);
+  for (int d = 16; d > 0; d /= 2) {  // all 32 lanes: a butterfly over lanes < kWarps only would leave
+    u += __shfl_xor_sync(0xffffffff, u, d);  // lanes >= kWarps with the sum of their zeros
     v += __shfl_xor_sync(0xffffffff, v, d);
   }
   __syncthreads();  // the partials may be reused by the next call

@@ -42,7 +42,7 @@ void BindConv2d(pybind11::module_& m) {
          int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
          int64_t dh, int64_t dw, int64_t groups, std::uintptr_t stream) {
         const Conv2dShape s = CheckConv("conv2d", dtype, N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
-        MINIDL_CHECK(x && w && y, "conv2d", "null device pointer");
+        MINIDL_CHECK(w && (N == 0 || (x && y)), "conv2d", "null device pointer");  // empty arrays may have 0
         if (dtype == "float32")
           Conv2dForward(reinterpret_cast<const float*>(x), reinterpret_cast<const float*>(w),
                         reinterpret_cast<float*>(y), s, Stream(stream));
