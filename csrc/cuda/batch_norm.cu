@@ -8,8 +8,6 @@
 // atomics) at the cost of parallelism when C is small and N*L large.
 #include "cuda/batch_norm.h"
 
-#include "cuda/common.cuh"
-
 namespace minidl::cuda {
 namespace {
 
@@ -146,9 +144,10 @@ void BatchNormForward(const T* x, const T* weight, const T* bias, T* running_mea
                       T* save_invstd, cudaStream_t stream) {
   if (C <= 0) return;
   auto* kernel = &BatchNormForwardKernel<T>;
-  MINIDL_LAUNCH(kernel, dim3(static_cast<unsigned>(C)), dim3(kThreads), 0, stream)
-  (x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, L, y, save_mean, save_invstd);
-  MINIDL_CUDA_CHECK(cudaGetLastError(), "batch_norm");
+  MINIDL_CUDA_CHECK(MINIDL_LAUNCH(kernel, dim3(static_cast<unsigned>(C)), dim3(kThreads), 0, stream)(
+                        x, weight, bias, running_mean, running_var, training, momentum, eps, N, C, L, y, save_mean,
+                        save_invstd),
+                    "batch_norm");
 }
 
 template <typename T>
@@ -157,9 +156,9 @@ void BatchNormBackward(const T* grad, const T* x, const T* weight, const T* save
                        cudaStream_t stream) {
   if (C <= 0) return;
   auto* kernel = &BatchNormBackwardKernel<T>;
-  MINIDL_LAUNCH(kernel, dim3(static_cast<unsigned>(C)), dim3(kThreads), 0, stream)
-  (grad, x, weight, save_mean, save_invstd, training, N, C, L, grad_x, grad_weight, grad_bias);
-  MINIDL_CUDA_CHECK(cudaGetLastError(), "batch_norm_backward");
+  MINIDL_CUDA_CHECK(MINIDL_LAUNCH(kernel, dim3(static_cast<unsigned>(C)), dim3(kThreads), 0, stream)(
+                        grad, x, weight, save_mean, save_invstd, training, N, C, L, grad_x, grad_weight, grad_bias),
+                    "batch_norm_backward");
 }
 
 #define MINIDL_INSTANTIATE(T)                                                                                     \

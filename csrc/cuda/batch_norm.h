@@ -1,9 +1,9 @@
 // batch_norm forward and backward on the GPU, x (N, C, L), float32 and float64: host launchers.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "cuda/common.cuh"
 
 namespace minidl::cuda {
 

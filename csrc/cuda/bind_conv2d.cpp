@@ -1,9 +1,11 @@
 // Python bindings of the CUDA conv2d kernels (host compiler; device pointers arrive as ints).
+#include <pybind11/pybind11.h>
+
 #include <cstdint>
 #include <limits>
 #include <string>
 
-#include "common.h"
+#include "cuda/bind_util.h"
 #include "cuda/conv2d.h"
 #include "cuda/registry.h"
 
@@ -11,10 +13,9 @@ namespace minidl::cuda {
 namespace {
 
 /** Check the geometry (Python validated it already; this guards direct callers) and derive OH, OW. */
-Conv2dShape CheckConv(const char* op, const std::string& dtype, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+Conv2dShape CheckConv(const char* op, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                       int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
                       int64_t groups) {
-  MINIDL_CHECK(dtype == "float32" || dtype == "float64", op, "dtype must be float32 or float64, got " + dtype);
   MINIDL_CHECK(N >= 0 && C > 0 && H > 0 && W > 0 && O > 0 && KH > 0 && KW > 0, op, "sizes must be positive");
   MINIDL_CHECK(sh > 0 && sw > 0 && dh > 0 && dw > 0 && ph >= 0 && pw >= 0, op,
                "stride and dilation must be >= 1, padding >= 0");
@@ -33,22 +34,21 @@ Conv2dShape CheckConv(const char* op, const std::string& dtype, int64_t N, int64
   return s;
 }
 
-cudaStream_t Stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
-
 void BindConv2d(pybind11::module_& m) {
   m.def(
       "conv2d",
       [](std::uintptr_t x, std::uintptr_t w, std::uintptr_t y, const std::string& dtype, int64_t N, int64_t C,
          int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
          int64_t dh, int64_t dw, int64_t groups, std::uintptr_t stream) {
-        const Conv2dShape s = CheckConv("conv2d", dtype, N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
-        MINIDL_CHECK(w && (N == 0 || (x && y)), "conv2d", "null device pointer");  // empty arrays may have 0
-        if (dtype == "float32")
-          Conv2dForward(reinterpret_cast<const float*>(x), reinterpret_cast<const float*>(w),
-                        reinterpret_cast<float*>(y), s, Stream(stream));
-        else
-          Conv2dForward(reinterpret_cast<const double*>(x), reinterpret_cast<const double*>(w),
-                        reinterpret_cast<double*>(y), s, Stream(stream));
+        const Conv2dShape s = CheckConv("conv2d", N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
+        CheckPtr(x, N, "conv2d", "x");  // an empty array may have a null pointer
+        CheckPtr(w, 1, "conv2d", "w");
+        CheckPtr(y, N, "conv2d", "y");
+        DispatchDtype(dtype, "conv2d", [&](auto tag) {
+          using T = decltype(tag);
+          pybind11::gil_scoped_release release;
+          Conv2dForward<T>(Ptr<const T>(x), Ptr<const T>(w), Ptr<T>(y), s, Stream(stream));
+        });
       },
       "conv2d forward into y (N, O, OH, OW); device pointers as ints",
       pybind11::arg("x"), pybind11::arg("w"), pybind11::arg("y"), pybind11::arg("dtype"), pybind11::arg("N"),
@@ -62,17 +62,19 @@ void BindConv2d(pybind11::module_& m) {
          int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups,
          std::uintptr_t stream) {
         const Conv2dShape s =
-            CheckConv("conv2d_backward", dtype, N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
-        MINIDL_CHECK(w && grad_w, "conv2d_backward", "null device pointer");
-        MINIDL_CHECK(N == 0 || (grad && x && grad_x), "conv2d_backward", "null device pointer");  // empty: may be 0
-        if (dtype == "float32")
-          Conv2dBackward(reinterpret_cast<const float*>(grad), reinterpret_cast<const float*>(x),
-                         reinterpret_cast<const float*>(w), reinterpret_cast<float*>(grad_x),
-                         reinterpret_cast<float*>(grad_w), s, Stream(stream));
-        else
-          Conv2dBackward(reinterpret_cast<const double*>(grad), reinterpret_cast<const double*>(x),
-                         reinterpret_cast<const double*>(w), reinterpret_cast<double*>(grad_x),
-                         reinterpret_cast<double*>(grad_w), s, Stream(stream));
+            CheckConv("conv2d_backward", N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
+        const char* op = "conv2d_backward";
+        CheckPtr(grad, N, op, "grad");
+        CheckPtr(x, N, op, "x");
+        CheckPtr(w, 1, op, "w");
+        CheckPtr(grad_x, N, op, "grad_x");
+        CheckPtr(grad_w, 1, op, "grad_w");
+        DispatchDtype(dtype, op, [&](auto tag) {
+          using T = decltype(tag);
+          pybind11::gil_scoped_release release;
+          Conv2dBackward<T>(Ptr<const T>(grad), Ptr<const T>(x), Ptr<const T>(w), Ptr<T>(grad_x), Ptr<T>(grad_w), s,
+                            Stream(stream));
+        });
       },
       "conv2d gradients into grad_x (N, C, H, W) and grad_w (O, C/groups, KH, KW); device pointers as ints",
       pybind11::arg("grad"), pybind11::arg("x"), pybind11::arg("w"), pybind11::arg("grad_x"),
@@ -82,8 +84,8 @@ void BindConv2d(pybind11::module_& m) {
       pybind11::arg("groups"), pybind11::arg("stream"));
 }
 
-}  // namespace
+const bool kRegistered = RegisterBinder(&BindConv2d);
 
-static const bool kRegistered = RegisterBinder(&BindConv2d);
+}  // namespace
 
 }  // namespace minidl::cuda

@@ -11,7 +11,7 @@
 // group); element offsets into x / y / grad are 64-bit.
 #include "cuda/conv2d.h"
 
-#include "cuda/common.cuh"
+#include <algorithm>
 
 namespace minidl::cuda {
 namespace {
@@ -215,9 +215,8 @@ void LaunchGemm(LoadA a, LoadB b, Store c, int M, int N, int K, int groups, cuda
   constexpr int kMaxZ = 65535;
   auto* kernel = &ImplicitGemm<T, LoadA, LoadB, Store>;
   for (int g0 = 0; g0 < groups; g0 += kMaxZ) {
-    const dim3 grid((N + kBN - 1) / kBN, (M + kBM - 1) / kBM, min(kMaxZ, groups - g0));
-    MINIDL_LAUNCH(kernel, grid, dim3(kThreads), 0, stream)(a, b, c, M, N, K, g0);
-    MINIDL_CUDA_CHECK(cudaGetLastError(), name);
+    const dim3 grid((N + kBN - 1) / kBN, (M + kBM - 1) / kBM, std::min(kMaxZ, groups - g0));
+    MINIDL_CUDA_CHECK(MINIDL_LAUNCH(kernel, grid, dim3(kThreads), 0, stream)(a, b, c, M, N, K, g0), name);
   }
 }
 

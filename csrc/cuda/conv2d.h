@@ -1,9 +1,9 @@
 // conv2d forward and backward on the GPU (NCHW), float32 and float64: host launchers.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "cuda/common.cuh"
 
 namespace minidl::cuda {
 
