@@ -56,19 +56,30 @@ def flags(sanitize):
 
 def _key(cxx, fl):
     h = hashlib.sha256(repr((cxx, fl, sys.version)).encode())
-    for path in sources() + headers():
+    for path in sources() + headers() + [BUGS]:
         h.update(path.encode())
         with open(path, "rb") as f:
             h.update(f.read())
     return h.hexdigest()[:16]
 
 
-def build(sanitize=None, verbose=False):
-    """Path of the emulated module's file, compiling it first unless a cached build is current."""
+BUGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bugs.cpp")
+BUGS_MODULE = "_C_cuda_emu_bugs"
+
+
+def build(sanitize=None, verbose=False, bugs=False):
+    """Path of the emulated module's file, compiling it first unless a cached build is current.
+
+    ``bugs=True`` builds instead ``_C_cuda_emu_bugs`` from tests/cuda_emu/bugs.cpp: deliberately
+    broken kernels that the emulator and the sanitizers must catch."""
     cxx, fl = compiler(), flags(sanitize)
-    variant = "san-" + sanitize.replace(",", "-") if sanitize else "plain"
+    name, srcs = (BUGS_MODULE, [BUGS]) if bugs else (MODULE, sources())
+    if bugs:
+        fl = [f"-DMINIDL_CUDA_MODULE_NAME={BUGS_MODULE}" if f.startswith("-DMINIDL_CUDA_MODULE_NAME") else f
+              for f in fl]
+    variant = ("bugs-" if bugs else "") + ("san-" + sanitize.replace(",", "-") if sanitize else "plain")
     out_dir = os.path.join(ROOT, "build", "cuda_emu", f"{variant}-{_key(cxx, fl)}")
-    target = os.path.join(out_dir, MODULE + sysconfig.get_config_var("EXT_SUFFIX"))
+    target = os.path.join(out_dir, name + sysconfig.get_config_var("EXT_SUFFIX"))
     if os.path.exists(target):
         return target
     tmp = out_dir + ".tmp"
@@ -87,7 +98,7 @@ def build(sanitize=None, verbose=False):
         return obj
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        objects = list(pool.map(compile_one, sources()))
+        objects = list(pool.map(compile_one, srcs))
     link = [cxx, "-shared", *fl, *objects, "-o", os.path.join(tmp, os.path.basename(target))]
     proc = subprocess.run(link, capture_output=True, text=True)
     if proc.returncode:
@@ -97,10 +108,10 @@ def build(sanitize=None, verbose=False):
     return target
 
 
-def load(sanitize=None):
-    """Build (if needed) and import the emulated module."""
-    path = build(sanitize)
-    spec = importlib.util.spec_from_file_location(MODULE, path)
+def load(sanitize=None, bugs=False):
+    """Build (if needed) and import the emulated module (or, with ``bugs``, the broken-kernel one)."""
+    path = build(sanitize, bugs=bugs)
+    spec = importlib.util.spec_from_file_location(BUGS_MODULE if bugs else MODULE, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

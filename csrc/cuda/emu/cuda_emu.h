@@ -65,7 +65,12 @@ enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDe
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-#define __shared__ static
+// Static shared memory: function-local statics, all placed in one ELF section so that the
+// launcher can poison the whole section (0xFF bytes) before every block -- a read of shared
+// memory no thread of this block has written then yields NaN instead of a stale value.
+#define __shared__ __attribute__((section("minidl_emu_shared"))) static
+extern "C" unsigned char __start_minidl_emu_shared[] __attribute__((weak, visibility("hidden")));
+extern "C" unsigned char __stop_minidl_emu_shared[] __attribute__((weak, visibility("hidden")));
 #define warpSize 32
 
 namespace minidl_emu {
@@ -86,6 +91,7 @@ struct Fiber {
   Wait wait = Wait::kNone;
   uint64_t gen = 0;        // generation of the barrier it waits on
   uint64_t syncs = 0;      // __syncthreads calls, compared across the block at the end
+  unsigned mask = 0;       // lanes named by the warp operation it waits in
 };
 
 struct Warp {
@@ -134,6 +140,13 @@ inline std::string Str(uint3 v) {
   return "(" + std::to_string(v.x) + "," + std::to_string(v.y) + "," + std::to_string(v.z) + ")";
 }
 
+inline std::string Hex(unsigned v) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (int i = 28; i >= 0; i -= 4) s += digits[(v >> i) & 15];
+  return s;
+}
+
 // Give control back to the block scheduler until the barrier this fiber waits on opens.
 inline void Yield() {
   Block* b = Current()->block;
@@ -149,9 +162,10 @@ inline void SyncThreads() {
   Yield();
 }
 
-inline void SyncWarp() {
+inline void SyncWarp(unsigned mask = 0xffffffffu) {
   Block* b = Current()->block;
   Fiber* f = b->cur;
+  f->mask = mask;
   f->wait = Wait::kWarp;
   f->gen = b->warps[f->linear / kWarp].gen;
   Yield();
@@ -173,12 +187,12 @@ inline T Shuffle(unsigned mask, T v, Src src) {
   unsigned long long bits = 0;
   std::memcpy(&bits, &v, sizeof(T));
   w.slots[lane] = bits;
-  SyncWarp();  // all lanes have written
+  SyncWarp(mask);  // all lanes have written
   const int s = src(lane);
   T out;
   bits = w.slots[s];
   std::memcpy(&out, &bits, sizeof(T));
-  SyncWarp();  // all lanes have read before anyone writes the next shuffle
+  SyncWarp(mask);  // all lanes have read before anyone writes the next shuffle
   return out;
 }
 
@@ -294,15 +308,25 @@ inline std::string RunBlock(Launch& launch, std::vector<Fiber>& pool, int n, voi
     }
     for (size_t w = 0; w < block.warps.size(); ++w) {
       int waiting = 0, live = 0;
-      for (int i = static_cast<int>(w) * kWarp; i < std::min(n, static_cast<int>(w + 1) * kWarp); ++i) {
+      unsigned named = 0, exited = 0;
+      const int first = static_cast<int>(w) * kWarp;
+      for (int i = first; i < std::min(n, first + kWarp); ++i) {
         live += fibers[i].wait != Wait::kDone;
         waiting += fibers[i].wait == Wait::kWarp;
+        if (fibers[i].wait == Wait::kWarp) named |= fibers[i].mask;
+        if (fibers[i].wait == Wait::kDone) exited |= 1u << (i - first);
+      }
+      if (waiting > 0 && (named & exited)) {
+        block.error = "warp operation with mask naming exited lanes (mask 0x" + Hex(named) + ", exited 0x" +
+                      Hex(exited) + ") in warp " + std::to_string(w) + ": a shuffle in a divergent branch?";
+        break;
       }
       if (waiting > 0 && waiting == live) {
         block.warps[w].gen++;
         opened = true;
       }
     }
+    if (!block.error.empty()) break;
     if (!progressed && !opened) {
       block.error = "deadlock: " + std::to_string(at_block) + " threads wait in __syncthreads, " +
                     std::to_string(at_warp) + " in warp operations (a shuffle or __syncwarp in a divergent branch?)";
@@ -363,6 +387,8 @@ cudaError_t Launcher<P...>::operator()(A&&... args) const {
         launch.block_idx = uint3{x, y, z};
         std::unique_ptr<unsigned char[]> dyn(smem ? new unsigned char[smem] : nullptr);
         if (smem) std::memset(dyn.get(), 0xFF, smem);
+        unsigned char *s0 = __start_minidl_emu_shared, *s1 = __stop_minidl_emu_shared;
+        if (s0 && s1 > s0) std::memset(s0, 0xFF, static_cast<size_t>(s1 - s0));
         launch.dyn_smem = dyn.get();
         error = RunBlock(launch, pool, static_cast<int>(threads), &Closure::Run, &closure);
       }
@@ -392,7 +418,7 @@ inline T* DynamicShared() {
 #define gridDim (::minidl_emu::Current()->grid_dim)
 
 inline void __syncthreads() { ::minidl_emu::SyncThreads(); }
-inline void __syncwarp(unsigned = 0xffffffffu) { ::minidl_emu::SyncWarp(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { ::minidl_emu::SyncWarp(mask); }
 
 template <typename T>
 inline T __shfl_sync(unsigned mask, T v, int src, int width = warpSize) {
