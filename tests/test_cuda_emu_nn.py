@@ -1,6 +1,7 @@
 """The CUDA conv2d and batch_norm kernels, run on the CPU through the emulated build of the same
 source (``_C_cuda_emu``, tests/cuda_emu/build.py) and the Python glue the GPU path uses, against
-the NumPy reference. Shapes stay tiny: the emulator runs every CUDA thread as a CPU fiber.
+the NumPy reference (MINIDL_CUDA_EMU_SANITIZE selects the sanitizer build, as in
+test_cuda_emu.py). Shapes stay tiny: the emulator runs every CUDA thread as a CPU fiber.
 
 Geometries are picked to reach the kernels' edges: sizes that are not multiples of the 64x64x16
 GEMM tile (and ones spanning several tiles in M, N and K), 1x1 and 5x5 filters, stride 2 and a
@@ -9,14 +10,17 @@ groups including depthwise with a channel multiplier, and empty batches; batch_n
 without running buffers, training and eval, n == 1 (NaN unbiased variance), L == 1, N*L == 0,
 channels longer than a block, and data far from zero (the two-pass variance).
 """
-import shutil
+import os
+import subprocess
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cuda_emu import build as emu_build
 from minidl.backends import reference
+from minidl.backends._cuda_glue import Glue
 from minidl.testing import conv2d_geometries
 
 DTYPES = [np.float32, np.float64]
@@ -26,13 +30,11 @@ TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-11, atol
 
 @pytest.fixture(scope="module")
 def glue():
-    if shutil.which("g++") is None and shutil.which("c++") is None:
-        pytest.skip("no C++ compiler: the emulated CUDA module cannot be built")
-    from cuda_emu import build  # tests/cuda_emu, importable as conftest puts tests/ on sys.path
-
-    from minidl.backends._cuda_glue import Glue
-
-    return Glue(build.load(), np, lambda a: a.ctypes.data, 0)
+    try:
+        subprocess.run([emu_build.compiler(), "--version"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"no C++ compiler to build the emulated CUDA module: {exc}")
+    return Glue(emu_build.load(os.environ.get("MINIDL_CUDA_EMU_SANITIZE") or None), np, lambda a: a.ctypes.data, 0)
 
 
 def _rand(rng, shape, dtype, scale=1.0, offset=0.0):

@@ -102,7 +102,55 @@ class Glue:
                                      self._stream())
         return grad_x
 
-    # -- conv2d, batch_norm: added by the kernels that implement them -------------------------
+    # -- conv2d -------------------------------------------------------------------------------
+
+    def _conv_args(self, x, w, stride, padding, dilation, groups):
+        n, c, h, wd = x.shape
+        o, _, kh, kw = w.shape
+        return (x.dtype.name, n, c, h, wd, o, kh, kw, *_pair(stride), *_pair(padding), *_pair(dilation),
+                int(groups))
+
+    def conv2d(self, x, w, stride, padding, dilation, groups):
+        xp, x, w = self.xp, self._contig(x), self._contig(w)
+        oh = (x.shape[2] + 2 * padding[0] - dilation[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
+        ow = (x.shape[3] + 2 * padding[1] - dilation[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+        y = xp.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
+        self.ext.conv2d(self.ptr(x), self.ptr(w), self.ptr(y),
+                        *self._conv_args(x, w, stride, padding, dilation, groups), self._stream())
+        return y
+
+    def conv2d_backward(self, grad, x, w, stride, padding, dilation, groups):
+        xp, grad, x, w = self.xp, self._contig(grad), self._contig(x), self._contig(w)
+        grad_x, grad_w = xp.empty(x.shape, dtype=x.dtype), xp.empty(w.shape, dtype=w.dtype)
+        self.ext.conv2d_backward(self.ptr(grad), self.ptr(x), self.ptr(w), self.ptr(grad_x), self.ptr(grad_w),
+                                 *self._conv_args(x, w, stride, padding, dilation, groups), self._stream())
+        return grad_x, grad_w
+
+    # -- batch_norm ---------------------------------------------------------------------------
+
+    def batch_norm(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        # running_* are updated in place by the kernel: they must be passed as they are (no copy).
+        xp, x, weight, bias = self.xp, self._contig(x), self._contig(weight), self._contig(bias)
+        n, c, length = x.shape
+        y = xp.empty(x.shape, dtype=x.dtype)
+        save_mean, save_invstd = xp.empty(c, dtype=x.dtype), xp.empty(c, dtype=x.dtype)
+        rm = 0 if running_mean is None else self.ptr(running_mean)
+        rv = 0 if running_var is None else self.ptr(running_var)
+        self.ext.batch_norm(self.ptr(x), self.ptr(weight), self.ptr(bias), rm, rv, bool(training), float(momentum),
+                            float(eps), self.ptr(y), self.ptr(save_mean), self.ptr(save_invstd), x.dtype.name, n, c,
+                            length, self._stream())
+        return y, save_mean, save_invstd
+
+    def batch_norm_backward(self, grad, x, weight, save_mean, save_invstd, training):
+        xp, grad, x = self.xp, self._contig(grad), self._contig(x)
+        weight, save_mean, save_invstd = self._contig(weight), self._contig(save_mean), self._contig(save_invstd)
+        n, c, length = x.shape
+        grad_x = xp.empty(x.shape, dtype=x.dtype)
+        grad_weight, grad_bias = xp.empty(c, dtype=x.dtype), xp.empty(c, dtype=x.dtype)
+        self.ext.batch_norm_backward(self.ptr(grad), self.ptr(x), self.ptr(weight), self.ptr(save_mean),
+                                     self.ptr(save_invstd), bool(training), self.ptr(grad_x), self.ptr(grad_weight),
+                                     self.ptr(grad_bias), x.dtype.name, n, c, length, self._stream())
+        return grad_x, grad_weight, grad_bias
 
 
 def kernels_of(glue):
