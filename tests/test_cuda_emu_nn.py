@@ -3,10 +3,10 @@ source (``_C_cuda_emu``, tests/cuda_emu/build.py) and the Python glue the GPU pa
 the NumPy reference (MINIDL_CUDA_EMU_SANITIZE selects the sanitizer build, as in
 test_cuda_emu.py). Shapes stay tiny: the emulator runs every CUDA thread as a CPU fiber.
 
-Geometries are picked to reach the kernels' edges: sizes that are not multiples of the 64x64x16
-GEMM tile (and ones spanning several tiles in M, N and K), 1x1 and 5x5 filters, stride 2 and a
-stride larger than the filter (input pixels no window reaches), asymmetric padding and dilation,
-groups including depthwise with a channel multiplier, and empty batches; batch_norm with and
+Geometries are picked to reach the kernels' edges: sizes that are not multiples of the GEMM tiles
+(64x64x16, or 16x64x16 for GEMMs of at most 16 rows) and ones spanning several tiles in M, N and
+K, 1x1 and 5x5 filters, stride 2 and a stride larger than the filter (input pixels no window
+reaches), asymmetric padding and dilation, groups including depthwise with a channel multiplier, and empty batches; batch_norm with and
 without running buffers, training and eval, n == 1 (NaN unbiased variance), L == 1, N*L == 0,
 channels longer than a block, and data far from zero (the two-pass variance).
 """
@@ -54,6 +54,8 @@ CONV_CASES = [
     ((1, 2, 6, 6), (2, 2, 3, 3), (1, 1), (2, 2), (2, 2), 1),          # dilation 2 with padding
     ((2, 3, 11, 13), (70, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),       # several tiles in M, N and K
     ((0, 3, 5, 5), (2, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),          # empty batch: grad_w is zeros
+    ((1, 20, 5, 4), (3, 20, 3, 3), (1, 1), (1, 1), (1, 1), 1),       # grad_x with > 16 rows (64-row tiles)
+    ((1, 34, 4, 3), (34, 2, 3, 3), (2, 1), (1, 1), (1, 1), 17),       # 17 groups of 2 -> 2
 ]
 
 

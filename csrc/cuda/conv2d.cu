@@ -16,10 +16,12 @@
 namespace minidl::cuda {
 namespace {
 
-// 64x64 output tile per block of 256 threads, each thread a 4x4 register block, K in steps of 16.
-constexpr int kBM = 64, kBN = 64, kBK = 16;
+// (16*TM)x64 output tile per block of 256 threads laid out 16 x 16, each thread a TMx4 register
+// block, K in steps of 16. TM = 4 (64x64 tiles) normally; TM = 1 when the GEMM has at most 16 rows
+// (few filters per group, depthwise), where a 64-row tile would leave most of the block idle.
+constexpr int kBN = 64, kBK = 16;
 constexpr int kThreads = 256;
-constexpr int kTM = kBM / 16, kTN = kBN / 16;  // threads laid out 16 x 16
+constexpr int kTN = kBN / 16;
 
 /** Device-side copy of the geometry, int32 for cheap division. */
 struct Geo {
@@ -145,8 +147,9 @@ struct StoreGradX {  // grad_x[b, g*Cg + m, h, w], n = (b, h, w)
  *  shared memory (A stored k-major so both inner-loop reads are contiguous across the warp); each
  *  thread accumulates a 4x4 block in registers, rows ty + 16*i and columns tx + 16*j so that the
  *  stores of a warp hit consecutive columns. */
-template <typename T, typename LoadA, typename LoadB, typename Store>
+template <typename T, int kTM, typename LoadA, typename LoadB, typename Store>
 __global__ void __launch_bounds__(kThreads) ImplicitGemm(LoadA a, LoadB b, Store c, int M, int N, int K, int g0) {
+  constexpr int kBM = 16 * kTM;
   __shared__ T As[kBK][kBM];
   __shared__ T Bs[kBK][kBN];
   const int g = g0 + static_cast<int>(blockIdx.z);
@@ -213,9 +216,11 @@ template <typename T, typename LoadA, typename LoadB, typename Store>
 void LaunchGemm(LoadA a, LoadB b, Store c, int M, int N, int K, int groups, cudaStream_t stream, const char* name) {
   if (M <= 0 || N <= 0 || groups <= 0) return;
   constexpr int kMaxZ = 65535;
-  auto* kernel = &ImplicitGemm<T, LoadA, LoadB, Store>;
+  const bool small = M <= 16;
+  auto* kernel = small ? &ImplicitGemm<T, 1, LoadA, LoadB, Store> : &ImplicitGemm<T, 4, LoadA, LoadB, Store>;
+  const int bm = small ? 16 : 64;
   for (int g0 = 0; g0 < groups; g0 += kMaxZ) {
-    const dim3 grid((N + kBN - 1) / kBN, (M + kBM - 1) / kBM, std::min(kMaxZ, groups - g0));
+    const dim3 grid((N + kBN - 1) / kBN, (M + bm - 1) / bm, std::min(kMaxZ, groups - g0));
     MINIDL_CUDA_CHECK(MINIDL_LAUNCH(kernel, grid, dim3(kThreads), 0, stream)(a, b, c, M, N, K, g0), name);
   }
 }
