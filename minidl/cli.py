@@ -35,6 +35,13 @@ def info_lines():
         lines.append("  _C        " + ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))
     except ImportError:
         pass
+    try:
+        from .backends import ops_native  # noqa: PLC0415
+        tuned = ops_native.ALLOCATOR
+        lines.append("  allocator " + ("glibc defaults (MINIDL_MALLOC_TUNING=0)" if tuned is None else
+                                       ", ".join(f"{k}={v}" for k, v in sorted(tuned.items()))))
+    except ImportError:
+        pass
     threads = os.environ.get("OMP_NUM_THREADS")
     lines.append(f"threads: {os.cpu_count()} cores" + (f", OMP_NUM_THREADS={threads}" if threads else ""))
     forced = backends.forced()

@@ -177,3 +177,23 @@ def test_native_provider_wraps_the_extension():
         np.testing.assert_allclose(got, want, rtol=1e-12)
     # A caller that skips the contiguity step still gets the right answer, not a ValueError.
     np.testing.assert_allclose(ops_native.matmul(a.T.copy().T, b), a @ b, rtol=1e-12)
+
+
+def test_tune_allocator_reports_what_it_set_and_rejects_bad_thresholds():
+    info = _C.tune_allocator(32 << 20, 512 << 20)
+    assert "allocator" in info
+    if info["allocator"] == "glibc":
+        assert info["mmap_threshold"] == 32 << 20 and info["trim_threshold"] == 512 << 20
+    with pytest.raises(ValueError, match="tune_allocator: thresholds must be positive"):
+        _C.tune_allocator(0, 1)
+
+
+def test_malloc_tuning_can_be_turned_off():
+    import os
+    import subprocess
+    import sys
+
+    code = "from minidl.backends import ops_native; print(ops_native.ALLOCATOR)"
+    env = dict(os.environ, MINIDL_MALLOC_TUNING="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"

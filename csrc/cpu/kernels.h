@@ -42,6 +42,9 @@ py::array Conv2dForward(const py::array& x, const py::array& w, const py::object
 py::tuple Conv2dBackward(const py::array& grad, const py::array& x, const py::array& w, const py::object& stride,
                          const py::object& padding, const py::object& dilation, int64_t groups);
 
+// memory.cpp
+py::dict TuneAllocator(int64_t mmap_threshold, int64_t trim_threshold);
+
 // build_info.cpp
 py::dict BuildInfo();
 

@@ -34,5 +34,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("conv2d_backward", &Conv2dBackward, py::arg("grad"), py::arg("x"), py::arg("w"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         "(grad_x, grad_w) for the gradient grad of y = conv2d(x, w, stride, padding, dilation, groups).");
+  m.def("tune_allocator", &TuneAllocator, py::arg("mmap_threshold"), py::arg("trim_threshold"),
+        "Raise glibc's mmap and trim thresholds so freed large arrays are reused (process-wide).");
   m.def("build_info", &BuildInfo, "Compiler, OpenMP, threads, SIMD and GEMM blocking of this build.");
 }

@@ -4,6 +4,8 @@ Importing this module raises ImportError, with a sentence saying why, when the e
 usable here; the dispatcher records that sentence and falls through to the next provider. Kernels
 this provider does not define yet also fall through.
 """
+import os
+
 import numpy as np
 
 
@@ -23,6 +25,10 @@ def _import_extension():
 
 
 _C = _import_extension()
+
+# Large arrays freed by one training step are reused by the next instead of being unmapped and
+# faulted in again (see csrc/cpu/memory.cpp); process-wide, so MINIDL_MALLOC_TUNING=0 opts out.
+ALLOCATOR = None if os.environ.get("MINIDL_MALLOC_TUNING") == "0" else _C.tune_allocator(32 << 20, 512 << 20)
 
 
 def matmul(a, b):
