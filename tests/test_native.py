@@ -193,7 +193,14 @@ def test_malloc_tuning_can_be_turned_off():
     import subprocess
     import sys
 
+    import tempfile
+
+    import minidl
+
+    # the subprocess must import this same minidl, not a source tree that happens to be the working directory
+    root = os.path.dirname(os.path.dirname(os.path.abspath(minidl.__file__)))
     code = "from minidl.backends import ops_native; print(ops_native.ALLOCATOR)"
-    env = dict(os.environ, MINIDL_MALLOC_TUNING="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    env = dict(os.environ, MINIDL_MALLOC_TUNING="0", PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tempfile.gettempdir())
     assert out.stdout.strip() == "None"
