@@ -204,3 +204,21 @@ def test_malloc_tuning_can_be_turned_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=tempfile.gettempdir())
     assert out.stdout.strip() == "None"
+
+
+@pytest.mark.parametrize("env, want", [({}, "10000"), ({"GOMP_SPINCOUNT": "5"}, "5"),
+                                       ({"OMP_WAIT_POLICY": "active"}, "None")])
+def test_import_bounds_openmp_spinning_unless_the_user_chose(env, want):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    import minidl
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(minidl.__file__)))
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    code = "import os, minidl; print(os.environ.get('GOMP_SPINCOUNT'))"
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env, "PYTHONPATH": root}, capture_output=True,
+                         text=True, check=True, cwd=tempfile.gettempdir())
+    assert out.stdout.strip() == want
