@@ -42,8 +42,9 @@ def info_lines():
                                        ", ".join(f"{k}={v}" for k, v in sorted(tuned.items()))))
     except ImportError:
         pass
-    threads = os.environ.get("OMP_NUM_THREADS")
-    lines.append(f"threads: {os.cpu_count()} cores" + (f", OMP_NUM_THREADS={threads}" if threads else ""))
+    omp = ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+                    if k in os.environ)
+    lines.append(f"threads: {os.cpu_count()} cores" + (f", {omp}" if omp else ""))
     forced = backends.forced()
     lines.append("backends (dispatch order per device" + (f"; forced: {forced}" if forced else "") + "):")
     avail = backends.available()
