@@ -80,6 +80,64 @@ def test_matmul_forward_and_backward(glue, shape, dtype):
     np.testing.assert_allclose(gb, rb, **_tol(dtype, m))
 
 
+# The kernel loads 16-byte vectors (float4 / double2) from an operand whose rows are unit-stride
+# with a row stride that is a multiple of the width and an aligned base, and stores C that way when
+# n is a multiple; everything else takes the scalar path. The forward's A is vectorized iff k is a
+# multiple of the width (4 floats, 2 doubles), B and C iff n is; the backward's grad_a reads b
+# transposed (scalar) and grad (vector iff n is), grad_b reads a transposed and grad.
+VEC_SHAPES = [  # (batch or None, m, k, n)
+    (None, 64, 64, 64), (None, 67, 20, 68), (3, 33, 12, 40),            # all vector, ragged m, batched
+    (2, 65, 18, 66),                                                    # double2 yes, float4 no
+    (None, 5, 4, 3), (None, 6, 3, 8), (2, 7, 6, 5), (None, 9, 130, 2),  # vector and scalar mixed
+] + [(None, 7, kk, nn) for kk in range(1, 6) for nn in range(1, 6)] + [(2, 3, kk, kk) for kk in range(1, 6)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", VEC_SHAPES, ids=str)
+def test_matmul_vector_and_scalar_paths(glue, shape, dtype):
+    test_matmul_forward_and_backward(glue, shape, dtype)
+
+
+def _misaligned(shape, dtype, rng):
+    """A C-contiguous view one element past a 16-byte-aligned base: its own base is misaligned."""
+    size = int(np.prod(shape))
+    store = np.empty(size + 4, dtype=dtype)
+    start = (-store.ctypes.data % 16) // store.itemsize + 1   # aligned + one element
+    view = store[start:start + size].reshape(shape)
+    view[...] = rng.standard_normal(shape)
+    assert view.ctypes.data % 16 != 0 and view.flags.c_contiguous
+    return view
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("which", ["a", "b", "grad", "all"])
+@pytest.mark.parametrize("shape", [(None, 20, 16, 24), (2, 9, 8, 12), (None, 64, 64, 64)], ids=str)
+def test_matmul_misaligned_operands_fall_back(glue, shape, which, dtype):
+    # shapes that would vectorize; a misaligned base must send that operand down the scalar path
+    # (the sanitizer build reports a misaligned float4/double2 access as a UBSan error)
+    rng = np.random.default_rng(3)
+    batch, m, k, n = shape
+    lead = () if batch is None else (batch,)
+    def make(name, s):
+        return _misaligned(s, dtype, rng) if which in (name, "all") else rng.standard_normal(s).astype(dtype)
+    a, b, grad = make("a", lead + (m, k)), make("b", lead + (k, n)), make("grad", lead + (m, n))
+    np.testing.assert_allclose(glue.matmul(a, b), reference.matmul(a, b), **_tol(dtype, k))
+    ga, gb = glue.matmul_backward(grad, a, b)
+    ra, rb = reference.matmul_backward(grad, a, b)
+    np.testing.assert_allclose(ga, ra, **_tol(dtype, n))
+    np.testing.assert_allclose(gb, rb, **_tol(dtype, m))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_matmul_misaligned_output(emu, dtype):
+    # C itself one element off alignment, with n a multiple of the width: scalar stores, right values
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((10, 8)).astype(dtype), rng.standard_normal((8, 12)).astype(dtype)
+    c = _misaligned((10, 12), dtype, rng)
+    emu.matmul(a.ctypes.data, b.ctypes.data, c.ctypes.data, np.dtype(dtype).name, 1, 10, 8, 12, 0)
+    np.testing.assert_allclose(c, a @ b, **_tol(dtype, 8))
+
+
 def test_matmul_rejects_bad_dtype_and_sizes(emu):
     with pytest.raises(ValueError, match="matmul: unsupported dtype float16"):
         emu.matmul(1, 1, 1, "float16", 1, 1, 1, 1, 0)

@@ -6,8 +6,9 @@
 //     cuda/emu/cuda_emu.h runs every block and thread on the CPU (tests/cuda_emu/build.py).
 // Kernels therefore stay inside the portable subset: __global__ __device__ __shared__
 // __syncthreads() __shfl_{down,xor,up,}_sync(0xffffffff, ...) atomicAdd blockIdx threadIdx
-// blockDim gridDim dim3 warpSize min max; launches through MINIDL_LAUNCH, dynamic shared
-// memory through MINIDL_DYNAMIC_SHARED (no <<<>>>, no `extern __shared__`).
+// blockDim gridDim dim3 warpSize min max float2 float4 double2 make_{float2,float4,double2};
+// launches through MINIDL_LAUNCH, dynamic shared memory through MINIDL_DYNAMIC_SHARED (no <<<>>>,
+// no `extern __shared__`).
 #pragma once
 
 #include <cstdint>

@@ -73,6 +73,15 @@ extern "C" unsigned char __start_minidl_emu_shared[] __attribute__((weak, visibi
 extern "C" unsigned char __stop_minidl_emu_shared[] __attribute__((weak, visibility("hidden")));
 #define warpSize 32
 
+// The 16-byte vector types (and their makers) kernels load and store through; aligned as in CUDA,
+// so a misaligned reinterpret_cast to them is a UBSan "misaligned address" error here.
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) double2 { double x, y; };
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+inline double2 make_double2(double x, double y) { return double2{x, y}; }
+
 namespace minidl_emu {
 
 constexpr int kWarp = 32;
