@@ -1,0 +1,281 @@
+"""Provider "numba_cuda": the reference kernels as ``numba.cuda.jit`` kernels.
+
+Inputs are CuPy arrays (anything with ``__cuda_array_interface__``); kernels launch on them directly, on CuPy's
+current stream, and outputs are allocated with the input's array module. Under the Numba CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``, set before numba is imported) NumPy arrays are accepted too, which is how the tests
+run these kernels without a GPU. The simulator has no warp shuffles, so reductions use shared-memory trees only,
+and it keys shared arrays by source line: every ``cuda.shared.array`` call stays on its own line.
+"""
+import math
+
+import numpy
+
+try:
+    import numba
+    from numba import cuda
+except ImportError:
+    raise ImportError('numba_cuda: numba-cuda is not installed (pip install "minidl[numba]")') from None
+if getattr(cuda, "implementation", None) != "NVIDIA":
+    raise ImportError('numba_cuda: numba-cuda is not installed, only numba\'s built-in numba.cuda '
+                      '(pip install "minidl[numba]")')
+_SIM = bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
+try:
+    _gpu = cuda.is_available()
+except Exception:  # noqa: BLE001 -- a broken driver raises from deep inside CUDA
+    _gpu = False
+if not _gpu:
+    raise ImportError("numba_cuda: no CUDA GPU (numba.cuda.is_available() is False)")
+
+from .geometry import output_size  # noqa: E402
+
+TILE = 8 if _SIM else 16    # matmul tile: TILE x TILE threads (the simulator pays per thread: smaller tiles)
+BLOCK = 128                 # threads per block for elementwise and pooling kernels
+RED = 128                   # threads per block for the batch_norm reductions (a power of two)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# launch helpers
+
+def _xp(a):
+    if type(a).__module__.startswith("cupy"):
+        import cupy  # noqa: PLC0415
+        return cupy
+    if not _SIM:
+        raise TypeError(f"numba_cuda: expected a CUDA array (cupy), got {type(a).__name__}")
+    return numpy
+
+
+def _stream(xp):
+    """CuPy's current stream as a Numba stream (0: default stream, and always under the simulator)."""
+    if xp is numpy:
+        return 0
+    return cuda.external_stream(xp.cuda.get_current_stream().ptr)
+
+
+def _launch(kernel, total, xp, *args):
+    """One thread per item: ``total`` items in blocks of BLOCK."""
+    if total > 0:
+        kernel[(total + BLOCK - 1) // BLOCK, BLOCK, _stream(xp)](*args)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# matmul: C[b] = op(A[b]) @ op(B[b]), tiled through shared memory; op transposes the stored (B, K, M) / (B, N, K)
+
+def _make_matmul(dt):
+    @cuda.jit
+    def kernel(a, b, c, ta, tb):
+        sa = cuda.shared.array((TILE, TILE), dt)
+        sb = cuda.shared.array((TILE, TILE), dt)
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        col = cuda.blockIdx.x * TILE + tx
+        row = cuda.blockIdx.y * TILE + ty
+        z = cuda.blockIdx.z
+        m, n = c.shape[1], c.shape[2]
+        k = a.shape[1] if ta else a.shape[2]
+        acc = dt(0)
+        for t in range((k + TILE - 1) // TILE):
+            ka = t * TILE + tx                      # A tile: element (row, ka)
+            kb = t * TILE + ty                      # B tile: element (kb, col)
+            if row < m and ka < k:
+                sa[ty, tx] = a[z, ka, row] if ta else a[z, row, ka]
+            else:
+                sa[ty, tx] = 0
+            if kb < k and col < n:
+                sb[ty, tx] = b[z, col, kb] if tb else b[z, kb, col]
+            else:
+                sb[ty, tx] = 0
+            cuda.syncthreads()
+            for i in range(TILE):
+                acc += sa[ty, i] * sb[i, tx]
+            cuda.syncthreads()
+        if row < m and col < n:
+            c[z, row, col] = acc
+    return kernel
+
+
+_MATMUL = {numpy.dtype(numpy.float32): _make_matmul(numba.float32),
+           numpy.dtype(numpy.float64): _make_matmul(numba.float64)}
+
+
+def _gemm(a, b, ta=False, tb=False):
+    """Batched (G, M, N) product of 3-D arrays a and b, either stored transposed (ta / tb)."""
+    xp = _xp(a)
+    m = a.shape[2] if ta else a.shape[1]
+    n = b.shape[1] if tb else b.shape[2]
+    c = xp.empty((a.shape[0], m, n), dtype=a.dtype)
+    if c.size:
+        grid = ((n + TILE - 1) // TILE, (m + TILE - 1) // TILE, a.shape[0])
+        _MATMUL[numpy.dtype(a.dtype)][grid, (TILE, TILE), _stream(xp)](a, b, c, bool(ta), bool(tb))
+    return c
+
+
+def _batched(a):
+    return a if a.ndim == 3 else a.reshape((1,) + a.shape)
+
+
+def matmul(a, b):
+    xp = _xp(a)
+    a, b = xp.ascontiguousarray(a), xp.ascontiguousarray(b)
+    c = _gemm(_batched(a), _batched(b))
+    return c if a.ndim == 3 else c.reshape(c.shape[1:])
+
+
+def matmul_backward(grad, a, b):
+    xp = _xp(grad)
+    grad, a, b = xp.ascontiguousarray(grad), xp.ascontiguousarray(a), xp.ascontiguousarray(b)
+    ga = _gemm(_batched(grad), _batched(b), tb=True)
+    gb = _gemm(_batched(a), _batched(grad), ta=True)
+    return ga.reshape(a.shape), gb.reshape(b.shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# pooling: one thread per output element, over (N*C, OH, OW) flattened
+
+@cuda.jit
+def _max_pool_fwd(x, y, idx, kh, kw, sh, sw, ph, pw, dh, dw):
+    t = cuda.grid(1)
+    planes, h, w = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    if t >= planes * oh * ow:
+        return
+    p, r = t // (oh * ow), t % (oh * ow)
+    i, j = r // ow, r % ow
+    r0, c0 = i * sh - ph, j * sw - pw
+    # PyTorch's start: the first tap >= 0; kept as the index while nothing beats -inf.
+    rs = r0 + ((-r0 + dh - 1) // dh) * dh if r0 < 0 else r0
+    cs = c0 + ((-c0 + dw - 1) // dw) * dw if c0 < 0 else c0
+    best = -math.inf
+    at = rs * w + cs
+    for a in range(kh):
+        row = r0 + a * dh
+        if row >= 0 and row < h:
+            for b in range(kw):
+                col = c0 + b * dw
+                if col >= 0 and col < w:
+                    v = x[p, row, col]
+                    if v > best or v != v:      # first maximum; a NaN wins, the last NaN in window order
+                        best = v
+                        at = row * w + col
+    y[p, i, j] = best
+    idx[p, i, j] = at
+
+
+@cuda.jit
+def _max_pool_bwd(grad, idx, gx):
+    t = cuda.grid(1)
+    planes, oh, ow = grad.shape
+    hw = gx.shape[1]
+    if t >= planes * oh * ow:
+        return
+    p, r = t // (oh * ow), t % (oh * ow)
+    i, j = r // ow, r % ow
+    k = idx[p, i, j]
+    if k >= 0 and k < hw:
+        cuda.atomic.add(gx, (p, k), grad[p, i, j])
+
+
+@cuda.jit(device=True)
+def _avg_divisor(i, size, k, s, p, include_pad):
+    start = i * s - p
+    end = min(start + k, size + p)
+    if include_pad:
+        return end - start
+    return min(end, size) - max(start, 0)
+
+
+@cuda.jit
+def _avg_pool_fwd(x, y, kh, kw, sh, sw, ph, pw, include_pad):
+    t = cuda.grid(1)
+    planes, h, w = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    if t >= planes * oh * ow:
+        return
+    p, r = t // (oh * ow), t % (oh * ow)
+    i, j = r // ow, r % ow
+    div = _avg_divisor(i, h, kh, sh, ph, include_pad) * _avg_divisor(j, w, kw, sw, pw, include_pad)
+    total = x[p, 0, 0] * 0
+    for a in range(kh):
+        row = i * sh - ph + a
+        if row >= 0 and row < h:
+            for b in range(kw):
+                col = j * sw - pw + b
+                if col >= 0 and col < w:
+                    total += x[p, row, col]
+    y[p, i, j] = total / div if div > 0 else total * 0
+
+
+@cuda.jit
+def _avg_pool_bwd(grad, gx, kh, kw, sh, sw, ph, pw, include_pad):
+    t = cuda.grid(1)
+    planes, oh, ow = grad.shape
+    h, w = gx.shape[1], gx.shape[2]
+    if t >= planes * oh * ow:
+        return
+    p, r = t // (oh * ow), t % (oh * ow)
+    i, j = r // ow, r % ow
+    div = _avg_divisor(i, h, kh, sh, ph, include_pad) * _avg_divisor(j, w, kw, sw, pw, include_pad)
+    if div <= 0:
+        return
+    g = grad[p, i, j] / div
+    for a in range(kh):
+        row = i * sh - ph + a
+        if row >= 0 and row < h:
+            for b in range(kw):
+                col = j * sw - pw + b
+                if col >= 0 and col < w:
+                    cuda.atomic.add(gx, (p, row, col), g)
+
+
+def _pool_out(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    h, w = x_shape[2:]
+    return (output_size(h, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode),
+            output_size(w, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode))
+
+
+def _geom(*pairs):
+    return tuple(int(v) for p in pairs for v in p)
+
+
+def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    xp = _xp(x)
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    oh, ow = _pool_out(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    y = xp.empty((n, c, oh, ow), dtype=x.dtype)
+    idx = xp.empty((n, c, oh, ow), dtype=xp.int64)
+    _launch(_max_pool_fwd, y.size, xp, x.reshape(n * c, h, w), y.reshape(n * c, oh, ow),
+            idx.reshape(n * c, oh, ow), *_geom(kernel_size, stride, padding, dilation))
+    return y, idx
+
+
+def max_pool2d_backward(grad, x, indices, kernel_size, stride, padding, dilation, ceil_mode):
+    xp = _xp(grad)
+    grad, indices = xp.ascontiguousarray(grad), xp.ascontiguousarray(indices, dtype=xp.int64)
+    n, c, h, w = x.shape
+    oh, ow = grad.shape[2:]
+    gx = xp.zeros((n, c, h, w), dtype=grad.dtype)
+    _launch(_max_pool_bwd, grad.size, xp, grad.reshape(n * c, oh, ow), indices.reshape(n * c, oh, ow),
+            gx.reshape(n * c, h * w))
+    return gx
+
+
+def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    xp = _xp(x)
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    oh, ow = _pool_out(x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    y = xp.empty((n, c, oh, ow), dtype=x.dtype)
+    _launch(_avg_pool_fwd, y.size, xp, x.reshape(n * c, h, w), y.reshape(n * c, oh, ow),
+            *_geom(kernel_size, stride, padding), bool(count_include_pad))
+    return y
+
+
+def avg_pool2d_backward(grad, x, kernel_size, stride, padding, ceil_mode, count_include_pad):
+    xp = _xp(grad)
+    grad = xp.ascontiguousarray(grad)
+    n, c, h, w = x.shape
+    oh, ow = grad.shape[2:]
+    gx = xp.zeros((n, c, h, w), dtype=grad.dtype)
+    _launch(_avg_pool_bwd, grad.size, xp, grad.reshape(n * c, oh, ow), gx.reshape(n * c, h, w),
+            *_geom(kernel_size, stride, padding), bool(count_include_pad))
+    return gx
