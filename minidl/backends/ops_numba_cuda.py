@@ -30,7 +30,7 @@ from .geometry import output_size  # noqa: E402
 
 TILE = 8 if _SIM else 16    # matmul tile: TILE x TILE threads (the simulator pays per thread: smaller tiles)
 BLOCK = 128                 # threads per block for elementwise and pooling kernels
-RED = 128                   # threads per block for the batch_norm reductions (a power of two)
+RED = 32 if _SIM else 128   # threads per block for the batch_norm reductions (a power of two)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -279,3 +279,138 @@ def avg_pool2d_backward(grad, x, kernel_size, stride, padding, ceil_mode, count_
     _launch(_avg_pool_bwd, grad.size, xp, grad.reshape(n * c, oh, ow), gx.reshape(n * c, h, w),
             *_geom(kernel_size, stride, padding), bool(count_include_pad))
     return gx
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# batch_norm: one block per channel; float64 shared-memory tree reductions (no warp shuffles)
+
+@cuda.jit(device=True)
+def _tree_sum(s, tid):
+    """Sum s[0:RED] into s[0] (every thread of the block calls it)."""
+    step = RED // 2
+    while step > 0:
+        if tid < step:
+            s[tid] += s[tid + step]
+        cuda.syncthreads()
+        step //= 2
+
+
+@cuda.jit
+def _bn_fwd(x, weight, bias, rm, rv, use_batch, update, momentum, eps, y, save_mean, save_invstd):
+    c = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    n, length = x.shape[0], x.shape[2]
+    count = n * length
+    s = cuda.shared.array(RED, numba.float64)
+    if use_batch:
+        acc = 0.0
+        for e in range(tid, count, RED):                        # pass 1: mean
+            acc += x[e // length, c, e % length]
+        s[tid] = acc
+        cuda.syncthreads()
+        _tree_sum(s, tid)
+        mean = s[0] / count
+        cuda.syncthreads()
+        acc = 0.0
+        for e in range(tid, count, RED):                        # pass 2: squared deviations
+            d = x[e // length, c, e % length] - mean
+            acc += d * d
+        s[tid] = acc
+        cuda.syncthreads()
+        _tree_sum(s, tid)
+        var_sum = s[0]
+        if tid == 0:
+            save_mean[c] = mean
+            save_invstd[c] = 1.0 / math.sqrt(var_sum / count + eps)
+            if update:
+                unbiased = var_sum / (count - 1) if count > 1 else math.nan
+                rm[c] = (1 - momentum) * rm[c] + momentum * mean
+                rv[c] = (1 - momentum) * rv[c] + momentum * unbiased
+    elif tid == 0:
+        save_mean[c] = rm[c]
+        save_invstd[c] = 1.0 / math.sqrt(numba.float64(rv[c]) + eps)
+    cuda.syncthreads()
+    m = save_mean[c]                                             # x's dtype, as the reference casts
+    scale = weight[c] * save_invstd[c]
+    for e in range(tid, count, RED):
+        i, j = e // length, e % length
+        y[i, c, j] = (x[i, c, j] - m) * scale + bias[c]
+
+
+@cuda.jit
+def _bn_bwd(grad, x, weight, save_mean, save_invstd, training, gx, gw, gb):
+    c = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    n, length = x.shape[0], x.shape[2]
+    count = n * length
+    s = cuda.shared.array(RED, numba.float64)
+    m, invstd = save_mean[c], save_invstd[c]
+    acc = 0.0
+    for e in range(tid, count, RED):
+        acc += grad[e // length, c, e % length]
+    s[tid] = acc
+    cuda.syncthreads()
+    _tree_sum(s, tid)
+    sum_g = s[0]
+    cuda.syncthreads()
+    acc = 0.0
+    for e in range(tid, count, RED):
+        i, j = e // length, e % length
+        acc += grad[i, c, j] * ((x[i, c, j] - m) * invstd)
+    s[tid] = acc
+    cuda.syncthreads()
+    _tree_sum(s, tid)
+    sum_gx = s[0]
+    if tid == 0:
+        gb[c] = sum_g
+        gw[c] = sum_gx
+    cuda.syncthreads()
+    scale = weight[c] * invstd
+    if training and count > 0:
+        if tid == 0:                                            # means cast to x's dtype (gx as scratch)
+            gx[0, c, 0] = sum_g / count
+        cuda.syncthreads()
+        mg = gx[0, c, 0]
+        cuda.syncthreads()
+        if tid == 0:
+            gx[0, c, 0] = sum_gx / count
+        cuda.syncthreads()
+        mgx = gx[0, c, 0]
+        cuda.syncthreads()
+        for e in range(tid, count, RED):
+            i, j = e // length, e % length
+            gx[i, c, j] = (grad[i, c, j] - mg - (x[i, c, j] - m) * invstd * mgx) * scale
+    else:
+        for e in range(tid, count, RED):
+            i, j = e // length, e % length
+            gx[i, c, j] = grad[i, c, j] * scale
+
+
+def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    xp = _xp(x)
+    x, weight, bias = xp.ascontiguousarray(x), xp.ascontiguousarray(weight), xp.ascontiguousarray(bias)
+    n, c, length = x.shape
+    y = xp.empty(x.shape, dtype=x.dtype)
+    save_mean, save_invstd = xp.zeros(c, dtype=x.dtype), xp.zeros(c, dtype=x.dtype)
+    has_running = running_mean is not None
+    use_batch = bool(training) or not has_running
+    if c == 0 or (use_batch and n * length == 0):
+        return y, save_mean, save_invstd                       # empty batch: buffers untouched, saved pair zeros
+    # running_* are updated in place: passed as they are (dummies when absent).
+    rm = running_mean if has_running else xp.zeros(1, dtype=x.dtype)
+    rv = running_var if has_running else xp.zeros(1, dtype=x.dtype)
+    _bn_fwd[c, RED, _stream(xp)](x, weight, bias, rm, rv, use_batch, bool(training) and has_running,
+                                 float(momentum), float(eps), y, save_mean, save_invstd)
+    return y, save_mean, save_invstd
+
+
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
+    xp = _xp(x)
+    grad, x = xp.ascontiguousarray(grad), xp.ascontiguousarray(x)
+    n, c, length = x.shape
+    gx = xp.empty(x.shape, dtype=x.dtype)
+    gw, gb = xp.zeros(c, dtype=x.dtype), xp.zeros(c, dtype=x.dtype)
+    if c and n * length:
+        _bn_bwd[c, RED, _stream(xp)](grad, x, xp.ascontiguousarray(weight), xp.ascontiguousarray(save_mean),
+                                     xp.ascontiguousarray(save_invstd), bool(training), gx, gw, gb)
+    return gx, gw, gb
