@@ -414,3 +414,71 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
         _bn_bwd[c, RED, _stream(xp)](grad, x, xp.ascontiguousarray(weight), xp.ascontiguousarray(save_mean),
                                      xp.ascontiguousarray(save_invstd), bool(training), gx, gw, gb)
     return gx, gw, gb
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# conv2d: im2col into cols (G, Cg*KH*KW, N*OH*OW), then the tiled matmul per group; backward scatters with col2im
+
+@cuda.jit
+def _im2col(x, cols, cg, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw):
+    t = cuda.grid(1)
+    groups, rows, ncols = cols.shape
+    if t >= groups * rows * ncols:
+        return
+    g, r, q = t // (rows * ncols), (t // ncols) % rows, t % ncols
+    c, p, qq = r // (kh * kw), (r // kw) % kh, r % kw
+    n, i, j = q // (oh * ow), (q // ow) % oh, q % ow
+    row, col = i * sh - ph + p * dh, j * sw - pw + qq * dw
+    if row >= 0 and row < x.shape[2] and col >= 0 and col < x.shape[3]:
+        cols[g, r, q] = x[n, g * cg + c, row, col]
+    else:
+        cols[g, r, q] = 0
+
+
+@cuda.jit
+def _col2im(dcols, gx, cg, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw):
+    t = cuda.grid(1)
+    groups, rows, ncols = dcols.shape
+    if t >= groups * rows * ncols:
+        return
+    g, r, q = t // (rows * ncols), (t // ncols) % rows, t % ncols
+    c, p, qq = r // (kh * kw), (r // kw) % kh, r % kw
+    n, i, j = q // (oh * ow), (q // ow) % oh, q % ow
+    row, col = i * sh - ph + p * dh, j * sw - pw + qq * dw
+    if row >= 0 and row < gx.shape[2] and col >= 0 and col < gx.shape[3]:
+        cuda.atomic.add(gx, (n, g * cg + c, row, col), dcols[g, r, q])
+
+
+def _conv_cols(x, w_shape, stride, padding, dilation, groups):
+    xp = _xp(x)
+    n, _, h, wd = x.shape
+    _, cg, kh, kw = w_shape
+    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    cols = xp.empty((groups, cg * kh * kw, n * oh * ow), dtype=x.dtype)
+    geom = (cg, kh, kw, oh, ow, *_geom(stride, padding, dilation))
+    _launch(_im2col, cols.size, xp, x, cols, *geom)
+    return cols, (oh, ow), geom
+
+
+def conv2d(x, w, stride, padding, dilation, groups):
+    xp = _xp(x)
+    x, w, groups = xp.ascontiguousarray(x), xp.ascontiguousarray(w), int(groups)
+    n, o = x.shape[0], w.shape[0]
+    cols, (oh, ow), _ = _conv_cols(x, w.shape, stride, padding, dilation, groups)
+    y = _gemm(w.reshape(groups, o // groups, cols.shape[1]), cols)             # (G, O/G, N*OH*OW)
+    return xp.ascontiguousarray(y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
+
+
+def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
+    xp = _xp(x)
+    grad, x, w, groups = xp.ascontiguousarray(grad), xp.ascontiguousarray(x), xp.ascontiguousarray(w), int(groups)
+    n = x.shape[0]
+    o = w.shape[0]
+    cols, (oh, ow), geom = _conv_cols(x, w.shape, stride, padding, dilation, groups)
+    g = xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * oh * ow)
+    grad_w = _gemm(g, cols, tb=True).reshape(w.shape)
+    dcols = _gemm(w.reshape(groups, o // groups, cols.shape[1]), g, ta=True)     # (G, Cg*KH*KW, N*OH*OW)
+    grad_x = xp.zeros(x.shape, dtype=x.dtype)
+    _launch(_col2im, dcols.size, xp, dcols, grad_x, *geom)
+    return grad_x, grad_w
