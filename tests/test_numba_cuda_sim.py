@@ -1,0 +1,73 @@
+"""The numba_cuda provider's kernels, run in the Numba CUDA simulator (no GPU) against the reference.
+
+The simulator must be enabled before numba is imported, so each check runs numba_cuda_sim_script.py in a fresh
+process and asserts on the JSON summary it prints.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from minidl.backends import kernel_names
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None
+                                or importlib.util.find_spec("numba_cuda") is None,
+                                reason="numba / numba-cuda are not installed")
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "numba_cuda_sim_script.py")
+ROOT = os.path.dirname(os.path.dirname(SCRIPT))
+
+
+def _run(mode):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    proc = subprocess.run([sys.executable, SCRIPT, mode], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return _run("sim")
+
+
+def test_every_kernel_ran_in_the_simulator(sim):
+    assert sim["signature_mismatches"] == []
+    assert set(sim["kernels"]) == set(kernel_names())
+    for kernel, entry in sim["kernels"].items():
+        assert entry["cases"] >= 6, kernel           # float32 and float64, several geometries each
+
+
+def test_every_kernel_matches_the_reference_forward_and_backward(sim):
+    failures = {k: e["failures"] for k, e in sim["kernels"].items() if e["failures"]}
+    assert not failures, failures
+
+
+def test_simulator_run_stays_small(sim):
+    assert sim["seconds"] < 90, sim["seconds"]
+
+
+def test_kernels_compile_to_ptx():
+    try:
+        import nvidia.cuda_nvrtc  # noqa: F401, PLC0415
+    except ImportError:
+        pytest.skip("NVRTC is not installed (pip install nvidia-cuda-nvrtc): no compile_ptx check")
+    report = _run("ptx")["kernels"]
+    assert report and all(e["ok"] for e in report.values()), report
+    assert report["matmul/float32"]["bar_sync"] and report["bn_fwd/float64"]["bar_sync"]
+
+
+def test_without_gpu_or_simulator_the_provider_refuses_with_a_reason():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    code = ("from minidl import backends; import json; "
+            "print(json.dumps(backends.available()['numba_cuda']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    reason = json.loads(out.stdout.strip().splitlines()[-1])
+    if reason is None:
+        pytest.skip("a CUDA GPU is present: the provider loads")
+    assert reason.startswith("numba_cuda: ") and ("GPU" in reason or "not installed" in reason), reason
