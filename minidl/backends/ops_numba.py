@@ -20,7 +20,7 @@ from .geometry import output_size
 # Reassociation lets LLVM vectorize the reductions and fuse multiply-adds; no 'nnan'/'ninf', so NaN and inf still
 # propagate as in the reference.
 _FM = {"reassoc", "contract"}
-_KB, _NB = 128, 512         # GEMM cache blocks: a KB x NB panel of B (<= 512 KiB in float64) stays in L2
+_NB = 256                   # GEMM column block: the K x NB panel of B streams from L2, the 4 x NB sums stay in L1
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -28,32 +28,38 @@ _KB, _NB = 128, 512         # GEMM cache blocks: a KB x NB panel of B (<= 512 Ki
 
 @njit(cache=True, fastmath=_FM)
 def _gemm_acc(a, a0, b, b0, c, c0, m, k):
-    """c[c0+i, :] += sum_{kk<k} a[a0+i, kk] * b[b0+kk, :] for i < m. Four rows of c share each loaded row of b."""
+    """c[c0+i, :] += sum_{kk<k} a[a0+i, kk] * b[b0+kk, :] for i < m.
+
+    Four rows of c share each loaded row of b, and they accumulate in a local (4, NB) buffer: LLVM cannot prove that
+    rows of c and b do not alias, and only vectorizes the inner loop when the stores go to a private array.
+    """
     n = c.shape[1]
-    for k0 in range(0, k, _KB):
-        k1 = min(k0 + _KB, k)
-        for j0 in range(0, n, _NB):
-            j1 = min(j0 + _NB, n)
-            i = 0
-            while i + 4 <= m:
-                ra, rc = a0 + i, c0 + i
-                for kk in range(k0, k1):
-                    x0, x1, x2, x3 = a[ra, kk], a[ra + 1, kk], a[ra + 2, kk], a[ra + 3, kk]
+    acc = np.empty((4, _NB), dtype=c.dtype)
+    for j0 in range(0, n, _NB):
+        jn = min(_NB, n - j0)
+        for i in range(0, m, 4):
+            rows = min(4, m - i)
+            acc[:, :] = 0
+            if rows == 4:
+                for kk in range(k):
+                    x0, x1, x2, x3 = a[a0 + i, kk], a[a0 + i + 1, kk], a[a0 + i + 2, kk], a[a0 + i + 3, kk]
                     br = b0 + kk
-                    for j in range(j0, j1):
-                        bv = b[br, j]
-                        c[rc, j] += x0 * bv
-                        c[rc + 1, j] += x1 * bv
-                        c[rc + 2, j] += x2 * bv
-                        c[rc + 3, j] += x3 * bv
-                i += 4
-            while i < m:
-                for kk in range(k0, k1):
-                    x0 = a[a0 + i, kk]
-                    br = b0 + kk
-                    for j in range(j0, j1):
-                        c[c0 + i, j] += x0 * b[br, j]
-                i += 1
+                    for j in range(jn):
+                        bv = b[br, j0 + j]
+                        acc[0, j] += x0 * bv
+                        acc[1, j] += x1 * bv
+                        acc[2, j] += x2 * bv
+                        acc[3, j] += x3 * bv
+            else:
+                for r in range(rows):
+                    for kk in range(k):
+                        x0 = a[a0 + i + r, kk]
+                        br = b0 + kk
+                        for j in range(jn):
+                            acc[r, j] += x0 * b[br, j0 + j]
+            for r in range(rows):
+                for j in range(jn):
+                    c[c0 + i + r, j0 + j] += acc[r, j]
 
 
 @njit(cache=True, fastmath=_FM)
