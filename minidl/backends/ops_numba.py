@@ -233,37 +233,46 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
 # ---------------------------------------------------------------------------------------------------------------------
 # max_pool2d
 
+@njit(cache=True)
+def _taps(start, size, k, d):
+    """Range [t0, t1) of taps t with 0 <= start + t*d < size (empty when none), so the tap loops need no checks."""
+    t0 = 0 if start >= 0 else (-start + d - 1) // d
+    t1 = max(0, min(k, (size - 1 - start) // d + 1))
+    return t0, max(t0, t1)
+
+
 @njit(parallel=True, cache=True)
 def _max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, y, idx):
     """One (N*C) plane per work item; taps visited in row-major window order (first max, last NaN, as the spec)."""
     planes, h, w = x.shape
     oh, ow = y.shape[1], y.shape[2]
+    # tap ranges per output column, computed once (integer divisions are the costliest part of a 2x2 window)
+    qr = np.empty((ow, 2), dtype=np.int64)
+    for j in range(ow):
+        qr[j, 0], qr[j, 1] = _taps(j * sw - pw, w, kw, dw)
     for pl in prange(planes):
         for i in range(oh):
             r0 = i * sh - ph
+            p0, p1 = _taps(r0, h, kh, dh)
             for j in range(ow):
                 c0 = j * sw - pw
-                best = -np.inf
-                found, nan_seen = False, False
-                pos = -1
-                for p in range(kh):
+                q0, q1 = qr[j, 0], qr[j, 1]
+                if p0 == p1 or q0 == q1:
+                    # No tap inside the input: -inf and PyTorch's first tap >= 0 (stepping by dilation).
+                    y[pl, i, j] = -np.inf
+                    idx[pl, i, j] = (r0 + p0 * dh) * w + c0 + q0 * dw
+                    continue
+                pos = (r0 + p0 * dh) * w + c0 + q0 * dw
+                best = x[pl, r0 + p0 * dh, c0 + q0 * dw]
+                for p in range(p0, p1):
                     hi = r0 + p * dh
-                    if hi < 0 or hi >= h:
-                        continue
-                    for q in range(kw):
+                    for q in range(q0, q1):
                         wi = c0 + q * dw
-                        if wi < 0 or wi >= w:
-                            continue
                         v = x[pl, hi, wi]
-                        if np.isnan(v):
-                            best, pos, nan_seen = v, hi * w + wi, True
-                        elif not nan_seen and (not found or v > best):
-                            best, pos, found = v, hi * w + wi, True
-                if not found and not nan_seen:
-                    # No tap inside the input: PyTorch keeps the first tap >= 0 (stepping by dilation) and -inf.
-                    rs = r0 + ((-r0 + dh - 1) // dh) * dh if r0 < 0 else r0
-                    cs = c0 + ((-c0 + dw - 1) // dw) * dw if c0 < 0 else c0
-                    pos = rs * w + cs
+                        # strictly greater keeps the first max; a NaN always takes over (the last NaN wins), and
+                        # nothing beats a NaN since comparisons with it are false
+                        if v > best or v != v:
+                            best, pos = v, hi * w + wi
                 y[pl, i, j] = best
                 idx[pl, i, j] = pos
 
