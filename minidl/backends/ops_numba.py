@@ -158,7 +158,7 @@ def _col2im(dcols, gx, n, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                                 gx[n, c0 + c, hi, wi] += dcols[r, i * ow + j]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FM)
 def _conv2d(x, w2, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, y):
     """y (N, O, OH*OW), zeroed, += W_g (Og, R) @ cols (R, OH*OW) per (sample, group)."""
     nb = x.shape[0]
@@ -171,7 +171,7 @@ def _conv2d(x, w2, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, y):
         _gemm_acc(w2, g * og, cols, 0, y[n], g * og, og, r)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FM)
 def _conv2d_backward(x, wt, g3, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, gx, gw_part):
     """gx (N, C, H, W) and the per-worker partial weight gradients gw_part (T, O, R), all zeroed.
 
@@ -326,7 +326,7 @@ def _avg_scale(h, w, oh, ow, kernel, stride, padding, count_include_pad, dtype):
     return np.ascontiguousarray(np.where(div > 0, 1 / np.maximum(div, 1), 0).astype(dtype))
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FM)
 def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, scale, y):
     planes, h, w = x.shape
     oh, ow = y.shape[1], y.shape[2]
@@ -387,9 +387,10 @@ def avg_pool2d_backward(grad, x, kernel_size, stride, padding, ceil_mode, count_
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# batch_norm: one channel per work item; statistics in float64 two-pass, as the reference
+# batch_norm: one channel per work item; statistics in float64 two-pass, as the reference (reassociated sums:
+# vectorized, and within rounding of the reference's pairwise sums)
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FM)
 def _bn_stats(x, mean, var_sum):
     nb, c, length = x.shape
     cnt = nb * length
@@ -407,7 +408,7 @@ def _bn_stats(x, mean, var_sum):
         mean[ch], var_sum[ch] = m, v
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FM)
 def _bn_apply(x, mean, scale, bias, y):
     """y = (x - mean) * scale + bias, in x's dtype (mean, scale already cast to it, as the reference)."""
     nb, c, length = x.shape
@@ -418,7 +419,7 @@ def _bn_apply(x, mean, scale, bias, y):
                 y[n, ch, i] = (x[n, ch, i] - m) * sc + b
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FM)
 def _bn_backward(grad, x, weight, mean, invstd, training, gx, gw, gb, means):
     nb, c, length = x.shape
     cnt = nb * length
