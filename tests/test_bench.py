@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 
 import pytest
@@ -185,3 +186,12 @@ def test_bench_run_script_writes_json(tmp_path, capsys):
         argv += ["--plot", str(tmp_path / "r.png")]
     assert script.cli(argv) == 0
     _check_records(report.read_json(path), with_torch=False)
+
+
+def test_numba_first_calls_are_reported_apart_from_the_medians(capsys):
+    pytest.importorskip("numba", reason="numba is not installed (pip install 'minidl[numba]')")
+    assert main(["bench", "--tiny", "--repeat", "1", "--ops", "avg_pool2d", "--providers", "numba",
+                 "--compare", "none"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"numba first calls \(JIT compile \+ run\): [0-9.]+ s over 2 kernels, longest [0-9]+ ms "
+                     r"\(avg_pool2d ", out), out

@@ -177,6 +177,11 @@ def main(args, parser):
     print(rep.summary(args.markdown) if args.summary else rep.table(args.markdown))
     print()
     print(rep.peak_line())
+    jit = [r for r in rep.results if r.provider.startswith("numba") and r.first_ms is not None]
+    if jit:   # compile time, kept out of the medians above; cache=True makes a second process start fast
+        worst = max(jit, key=lambda r: r.first_ms)
+        print(f"numba first calls (JIT compile + run): {sum(r.first_ms for r in jit) / 1e3:.1f} s over {len(jit)} "
+              f"kernels, longest {worst.first_ms:.0f} ms ({worst.op} {worst.direction} {worst.shape})")
     if device == "cuda":
         print(f"timing: CUDA events around each call; {rep.seconds:.1f} s in all")
     else:

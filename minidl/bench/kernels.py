@@ -54,6 +54,7 @@ class Result:
     ratio_vs_torch: float = None
     repeats: int = 0
     note: str = ""
+    first_ms: float = None      # the first call (JIT compilation for numba), reported apart from ``ms``
 
     @classmethod
     def from_record(cls, rec):
@@ -78,20 +79,23 @@ class Result:
         return {k: getattr(self, k) for k in RECORD_KEYS}
 
 
-def measure(fn, repeat=None, budget=0.5):
+def measure(fn, repeat=None, budget=0.5, first_call=None):
     """Median milliseconds of ``fn()`` after three warm-up calls, and the number of timed calls.
 
     ``repeat`` fixes the count; otherwise it is as many as fit in ``budget`` seconds, within 3..10000.
+    ``first_call``, a list, receives the first call's milliseconds (for Numba: JIT compilation included).
 
     Example:
         >>> ms, n = measure(lambda: sum(range(1000)), budget=0.05)
     """
     # Warm-up: first-touch allocation, lazy thread pools, caches -- and, after another framework ran, its
     # worker threads still spinning on our cores (OpenBLAS, libgomp): three calls let them go idle.
-    for _ in range(3):
+    for i in range(3):
         start = time.perf_counter()
         fn()
         first = time.perf_counter() - start
+        if i == 0 and first_call is not None:
+            first_call.append(first * 1e3)
     if repeat is None:
         repeat = int(min(MAX_REPEAT, max(MIN_REPEAT, budget / max(first, 1e-7))))
     times = []
@@ -452,7 +456,9 @@ def _time_direction(case, direction, sides, work, metric, dtype, repeat, budget,
         elif gpu:
             row.ms, row.repeats = measure_cuda(fns[direction], repeat, budget, torch if name == "torch" else None)
         else:
-            row.ms, row.repeats = measure(fns[direction], repeat, budget)
+            first = []
+            row.ms, row.repeats = measure(fns[direction], repeat, budget, first_call=first)
+            row.first_ms = first[0]
             row.gflops, row.gbps = _metric(metric, work, row.ms)
         rows.append(row)
     torch_ms = next((r.ms for r in rows if r.provider == "torch"), None)
