@@ -83,6 +83,7 @@ def test_forced_provider_lacking_a_kernel_is_an_error_not_a_fallthrough(monkeypa
 
 
 def test_automatic_dispatch_falls_through_a_provider_lacking_the_kernel(monkeypatch):
+    monkeypatch.delenv("MINIDL_BACKEND", raising=False)      # automatic dispatch, even in a forced-backend run
     first = backends.usable("cpu")[0]
     if first == "numpy":
         pytest.skip("numpy is the only usable cpu provider: nothing to fall through from")
@@ -92,7 +93,8 @@ def test_automatic_dispatch_falls_through_a_provider_lacking_the_kernel(monkeypa
     assert log[0].provider != first and log[0].skipped[first] == f"{first} does not implement conv2d"
 
 
-def test_automatic_dispatch_takes_first_provider_and_trace_says_why_others_were_passed():
+def test_automatic_dispatch_takes_first_provider_and_trace_says_why_others_were_passed(monkeypatch):
+    monkeypatch.delenv("MINIDL_BACKEND", raising=False)      # automatic dispatch, even in a forced-backend run
     x = md.randn(2, 3, 6, 6)
     w = md.randn(4, 3, 3, 3)
     with backends.trace() as log:
