@@ -419,18 +419,25 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
 # ---------------------------------------------------------------------------------------------------------------------
 # conv2d: im2col into cols (G, Cg*KH*KW, N*OH*OW), then the tiled matmul per group; backward scatters with col2im
 
+@cuda.jit(device=True)
+def _tap(t, rows, ncols, cg, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw):
+    """Entry t of the (G, Cg*KH*KW, N*OH*OW) column matrix: its (g, r, q) and the input pixel (n, channel,
+    row, col) it reads; row/col may fall in the padding. Shared by im2col and col2im."""
+    g, r, q = t // (rows * ncols), (t // ncols) % rows, t % ncols
+    c, p, qq = r // (kh * kw), (r // kw) % kh, r % kw
+    n, i, j = q // (oh * ow), (q // ow) % oh, q % ow
+    return g, r, q, n, g * cg + c, i * sh - ph + p * dh, j * sw - pw + qq * dw
+
+
 @cuda.jit
 def _im2col(x, cols, cg, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw):
     t = cuda.grid(1)
     groups, rows, ncols = cols.shape
     if t >= groups * rows * ncols:
         return
-    g, r, q = t // (rows * ncols), (t // ncols) % rows, t % ncols
-    c, p, qq = r // (kh * kw), (r // kw) % kh, r % kw
-    n, i, j = q // (oh * ow), (q // ow) % oh, q % ow
-    row, col = i * sh - ph + p * dh, j * sw - pw + qq * dw
+    g, r, q, n, ch, row, col = _tap(t, rows, ncols, cg, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw)
     if row >= 0 and row < x.shape[2] and col >= 0 and col < x.shape[3]:
-        cols[g, r, q] = x[n, g * cg + c, row, col]
+        cols[g, r, q] = x[n, ch, row, col]
     else:
         cols[g, r, q] = 0
 
@@ -441,12 +448,9 @@ def _col2im(dcols, gx, cg, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw):
     groups, rows, ncols = dcols.shape
     if t >= groups * rows * ncols:
         return
-    g, r, q = t // (rows * ncols), (t // ncols) % rows, t % ncols
-    c, p, qq = r // (kh * kw), (r // kw) % kh, r % kw
-    n, i, j = q // (oh * ow), (q // ow) % oh, q % ow
-    row, col = i * sh - ph + p * dh, j * sw - pw + qq * dw
+    g, r, q, n, ch, row, col = _tap(t, rows, ncols, cg, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw)
     if row >= 0 and row < gx.shape[2] and col >= 0 and col < gx.shape[3]:
-        cuda.atomic.add(gx, (n, g * cg + c, row, col), dcols[g, r, q])
+        cuda.atomic.add(gx, (n, ch, row, col), dcols[g, r, q])
 
 
 def _conv_cols(x, w_shape, stride, padding, dilation, groups):
