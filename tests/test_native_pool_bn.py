@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kernel_inputs import random_input
 from native_ext import import_native
 
 _C = import_native()
@@ -22,16 +23,7 @@ seeds = st.integers(0, 2**32 - 1)
 NATIVE = ["native"]
 
 
-def _x(seed, shape, dtype, ties=False, nans=0):
-    """Random input; ``ties`` rounds to a few values so windows hold equal maxima; ``nans`` NaNs at random."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
-    if ties:
-        x = np.round(x)
-    flat = x.reshape(-1)
-    if flat.size and nans:
-        flat[rng.integers(0, flat.size, nans)] = np.nan
-    return x.astype(dtype)
+_x = random_input
 
 
 def _grad(seed, shape, dtype):

@@ -18,22 +18,15 @@ from minidl.cli import main  # noqa: E402
 from minidl.testing import (assert_gradcheck, assert_providers_agree, conv2d_geometries,  # noqa: E402
                             pool2d_geometries)
 
+from kernel_inputs import random_input  # noqa: E402
+
 NUMBA = ["numba"]
 DTYPES = [np.float32, np.float64]
 dtypes = st.sampled_from(DTYPES)
 seeds = st.integers(0, 2**32 - 1)
 
 
-def _x(seed, shape, dtype, ties=False, nans=0):
-    """Random input; ``ties`` rounds so windows hold equal maxima; ``nans`` NaNs at random places."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
-    if ties:
-        x = np.round(x)
-    flat = x.reshape(-1)
-    if flat.size and nans:
-        flat[rng.integers(0, flat.size, nans)] = np.nan
-    return x.astype(dtype)
+_x = random_input
 
 
 def _tol(dtype):
