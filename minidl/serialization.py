@@ -59,7 +59,12 @@ def save(state_dict, path, metadata=None):
         if not isinstance(name, str):
             raise TypeError(f"save: keys must be strings, got {name!r}")
         arrays[name] = _host_array(name, value)
-    blob = st.save(arrays, metadata=metadata)
+    atomic_write(path, st.save(arrays, metadata=metadata))
+
+
+def atomic_write(path, blob):
+    """Write ``blob`` (bytes) to ``path`` through a temporary file in the same folder renamed over it when complete,
+    so a crash never leaves a half-written file."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".minidl-save-", dir=folder)

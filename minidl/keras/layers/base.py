@@ -1,0 +1,292 @@
+"""The Keras ``Layer`` on top of ``md.nn.Module``, symbolic ``KerasTensor``s, and ``Input``.
+
+A Keras layer is an ``md.nn.Module`` whose weights are created by ``build(input_shape)`` on first use: from the
+``input_shape`` argument, an ``Input``, or the first batch. Inside, each layer holds ordinary ``md.nn`` modules
+(``Linear``, ``Conv2d``, ``LSTM``...), so training runs on minidl's own kernels and autograd; what this class adds
+is Keras' shape rules, names, weight layouts (``get_weights``), regularizers and configs.
+"""
+import numpy as np
+
+from ...nn.module import Module
+from ...tensor import Tensor
+from .. import backend
+
+
+def host(t):
+    """A NumPy copy of a Tensor (or array) wherever it lives."""
+    data = getattr(t, "data", t)
+    return np.array(data.get() if hasattr(data, "get") and not isinstance(data, np.ndarray) else data)
+
+
+def to_tensor(x):
+    """Arrays become Tensors; float data is cast to floatx (as Keras casts its inputs)."""
+    return x if isinstance(x, Tensor) else Tensor._wrap(backend.float_array(x))
+
+
+def shape_str(shape):
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape with ``None`` for the batch (and any unknown) axis, and the layer call that made
+    it. Calling layers on KerasTensors records a graph that ``md.keras.Model(inputs, outputs)`` runs."""
+
+    def __init__(self, shape, dtype=None, layer=None, parents=()):
+        self.shape, self.dtype = tuple(shape), dtype or backend.floatx()
+        self.layer, self.parents = layer, tuple(parents)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}>"
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):  # noqa: N802 -- Keras' name
+    """A symbolic input: ``inputs = md.keras.Input(shape=(28, 28, 1))`` (``shape`` excludes the batch axis).
+
+    Start a functional model with it, or put it first in a ``Sequential`` list to fix the input shape.
+
+    Example:
+        >>> inputs = md.keras.Input(shape=(784,))
+        >>> outputs = md.keras.layers.Dense(10, activation="softmax")(inputs)
+        >>> model = md.keras.Model(inputs, outputs)
+    """
+    if batch_shape is None:
+        if shape is None:
+            raise ValueError("You must pass a `shape` argument to Input, e.g. Input(shape=(784,))")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        batch_shape = (batch_size,) + shape
+    t = KerasTensor(batch_shape, dtype)
+    t.name = backend.unique_name(name or "input_layer")
+    return t
+
+
+class InputLayer:
+    """``InputLayer(shape=...)`` as a ``Sequential`` entry: fixes the input shape, holds no weights."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, input_shape=None, batch_shape=None):
+        self.tensor = Input(shape if shape is not None else input_shape, batch_size, dtype, name, batch_shape)
+
+
+class _Weight:
+    """One Keras weight of a layer: its name, the minidl tensor(s) behind it (``get()`` returns one Tensor, or a
+    tuple when one Keras weight spans several, like a GRU's two biases) and the layout conversions between them
+    (``to_keras``: minidl array(s) -> Keras array, ``from_keras`` back), plus its regularizer."""
+
+    def __init__(self, name, get, to_keras=None, from_keras=None, regularizer=None, trainable=True):
+        self.name, self.get, self.regularizer, self.trainable = name, get, regularizer, trainable
+        self.to_keras, self.from_keras = to_keras or (lambda a: a), from_keras or (lambda a: a)
+
+    def tensors(self):
+        t = self.get()
+        return tuple(t) if isinstance(t, (tuple, list)) else (t,)
+
+    def read(self):
+        arrays = [host(t) for t in self.tensors()]
+        return np.asarray(self.to_keras(arrays[0] if len(arrays) == 1 else tuple(arrays)))
+
+    def write(self, value, layer):
+        want = self.read().shape
+        value = np.asarray(value)
+        if value.shape != want:
+            raise ValueError(f"Layer {layer.name!r} weight {self.name!r} has shape {shape_str(want)}; the value "
+                             f"given has shape {shape_str(value.shape)}")
+        tensors = self.tensors()
+        parts = self.from_keras(value)
+        parts = parts if len(tensors) > 1 else (parts,)
+        for t, arr in zip(tensors, parts):
+            arr = np.ascontiguousarray(arr, dtype=t.data.dtype)
+            t.data[...] = arr if isinstance(t.data, np.ndarray) else type(t.data)(arr)    # host -> device if needed
+            t._version += 1
+
+    def penalty(self):
+        total = 0.0
+        for t in self.tensors():        # l1 and l2 are sums, so a weight split over tensors adds up
+            total = total + self.regularizer(t)
+        return total
+
+
+class Layer(Module):
+    """Base class of Keras layers. Subclasses set ``ndim`` / ``min_ndim`` (the input rank they accept), create
+    their ``md.nn`` modules and weights in ``build``, compute in ``call`` and say their output shape in
+    ``compute_output_shape``.
+
+    Example (a custom layer):
+        >>> class Double(md.keras.layers.Layer):
+        ...     def call(self, x):
+        ...         return x * 2
+    """
+
+    ndim = None
+    min_ndim = None
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None, batch_size=None,
+                 batch_input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        super().__init__()
+        self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
+        self.dtype_name = dtype or backend.floatx()
+        self.built, self._weights, self._axes = False, [], {}
+        self.input_shape = self.output_shape = None
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is not None:
+            self._batch_input_shape = tuple(batch_input_shape)
+        elif input_shape is not None:
+            self._batch_input_shape = (batch_size,) + ((input_shape,) if isinstance(input_shape, int)
+                                                       else tuple(input_shape))
+        else:
+            self._batch_input_shape = None
+        self._trainable = trainable
+
+    # --- weights --------------------------------------------------------------------------------------------------
+    def _add_weight(self, name, get, initializer=None, to_keras=None, from_keras=None, regularizer=None,
+                    trainable=True):
+        """Register a Keras weight backed by the minidl tensor ``get()``; fill it from ``initializer`` (called with
+        the Keras shape, so fans are Keras')."""
+        w = _Weight(name, get, to_keras, from_keras, regularizer, trainable)
+        if initializer is not None:
+            w.write(initializer(w.read().shape, w.read().dtype.name), self)
+        self._weights.append(w)
+        return w
+
+    def get_weights(self):
+        """The layer's weights as NumPy arrays in Keras' layouts (Dense kernel ``(in, out)``, Conv2D kernel
+        ``(kh, kw, in, out)``), in Keras' order."""
+        return [w.read() for w in self._weights]
+
+    def set_weights(self, weights):
+        """Load arrays in Keras' layouts and order (the inverse of ``get_weights``)."""
+        weights = list(weights)
+        if len(weights) != len(self._weights):
+            raise ValueError(f"Layer {self.name!r} expected {len(self._weights)} weights, but received "
+                             f"{len(weights)} input weights")
+        for w, value in zip(self._weights, weights):
+            w.write(value, self)
+
+    @property
+    def weight_names(self):
+        return [f"{self.name}/{w.name}" for w in self._weights]
+
+    def count_params(self):
+        """The number of weight values (trainable or not), as Keras counts them."""
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on layer {self.name!r}, but the layer isn't built. "
+                             "You can build it manually via: `layer.build(input_shape)`.")
+        return int(sum(w.read().size for w in self._weights))
+
+    def _param_counts(self):
+        """(trainable, non-trainable) weight counts."""
+        train = sum(w.read().size for w in self._weights if w.trainable and self._trainable)
+        return int(train), int(self.count_params() - train)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freezing a layer stops its weights from training (their ``requires_grad`` goes off)."""
+        self._trainable = bool(value)
+        params = list(self.parameters())
+        for w in self._weights:
+            for t in w.tensors():
+                if w.trainable and any(t is p for p in params):
+                    t.requires_grad_(self._trainable)
+
+    @property
+    def losses(self):
+        """The regularization penalties of this layer's weights (scalar Tensors), from their current values."""
+        return [w.penalty() for w in self._weights if w.regularizer is not None]
+
+    # --- shapes and calls -----------------------------------------------------------------------------------------
+    def _check_input(self, shape):
+        """Keras' InputSpec check: the rank, then the axis sizes fixed at build time."""
+        ndim = len(shape)
+        if self.ndim is not None and ndim != self.ndim:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim={self.ndim}, found ndim={ndim}. Full shape received: {shape_str(shape)}")
+        if self.min_ndim is not None and ndim < self.min_ndim:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"min_ndim={self.min_ndim}, found ndim={ndim}. Full shape received: {shape_str(shape)}")
+        for axis, size in self._axes.items():
+            got = shape[axis] if -ndim <= axis < ndim else None
+            if got is not None and got != size:
+                raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis '
+                                 f"{axis} of input shape to have value {size}, but received input with shape "
+                                 f"{shape_str(shape)}")
+
+    def build(self, input_shape):
+        """Create the weights for inputs of ``input_shape`` (batch axis ``None``). Layers without weights keep this."""
+
+    def _maybe_build(self, input_shape):
+        if self.built:
+            return
+        shape = tuple(input_shape)
+        if not isinstance(shape[0] if shape else None, (list, tuple)):      # a merge layer takes a list of shapes
+            self._check_input(shape)
+        self.build(shape)
+        self.built, self.input_shape = True, shape
+        if not self._trainable:
+            self.trainable = False
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        raise NotImplementedError(f"{type(self).__name__} must implement call(inputs)")
+
+    def forward(self, inputs):
+        return self.call(inputs)
+
+    def __call__(self, inputs, training=None, **kwargs):
+        symbolic = isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple)) and inputs
+                                                        and isinstance(inputs[0], KerasTensor))
+        if symbolic:
+            shapes = [t.shape for t in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape
+            self._maybe_build(shapes)
+            if not isinstance(inputs, (list, tuple)):
+                self._check_input(shapes)
+            out_shape = self.compute_output_shape(shapes)
+            self.output_shape = out_shape
+            return KerasTensor(out_shape, self._output_dtype(inputs), self,
+                               inputs if isinstance(inputs, (list, tuple)) else [inputs])
+        if isinstance(inputs, (list, tuple)):
+            inputs = [to_tensor(x) for x in inputs]
+            self._maybe_build([(None,) + tuple(x.shape[1:]) for x in inputs])
+        else:
+            inputs = to_tensor(inputs)
+            self._maybe_build((None,) + tuple(inputs.shape[1:]))
+            self._check_input(tuple(inputs.shape))
+        was = self.training
+        if training is not None:
+            self.train(bool(training))
+        try:
+            out = self.forward(inputs, **kwargs)
+        finally:
+            if training is not None:
+                self.train(was)
+        if self.output_shape is None and isinstance(out, Tensor):
+            self.output_shape = (None,) + tuple(out.shape[1:])
+        return out
+
+    def _output_dtype(self, inputs):
+        return self.dtype_name
+
+    # --- config ---------------------------------------------------------------------------------------------------
+    def get_config(self):
+        """The constructor arguments that rebuild this layer (saved in ``model.save`` files)."""
+        config = {"name": self.name, "trainable": self._trainable, "dtype": self.dtype_name}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def extra_repr(self):
+        return f"name={self.name!r}"

@@ -1,0 +1,296 @@
+"""Channels-last image layers: ``Conv2D``, ``MaxPooling2D``, ``AveragePooling2D`` and the global poolings.
+
+Keras images are ``(N, H, W, C)``; minidl's kernels are NCHW. Each layer moves the channel axis in, runs
+``md.nn``'s convolution or pooling, and moves it back, so ``Flatten`` sees Keras' (H, W, C) order and weights
+match Keras' layout. ``padding="same"`` follows TensorFlow: output ``ceil(size / stride)``, with the odd extra
+pixel of padding at the bottom/right.
+"""
+import numpy as np
+
+from ... import nn, ops
+from ...creation import full
+from .. import activations, initializers, regularizers
+from .base import Layer
+from .core import _dtype, _need_known
+
+
+def _pair(v, what):
+    v = (v, v) if isinstance(v, int) else tuple(v)
+    if len(v) != 2 or not all(isinstance(i, (int, np.integer)) and i > 0 for i in v):
+        raise ValueError(f"The `{what}` argument must be a tuple of 2 positive integers. Received: {v}")
+    return tuple(int(i) for i in v)
+
+
+def _padding(value):
+    value = value.lower() if isinstance(value, str) else value
+    if value not in ("valid", "same"):
+        raise ValueError(f"The `padding` argument must be one of 'valid', 'same'. Received: {value!r}")
+    return value
+
+
+def _data_format(value):
+    value = value or "channels_last"
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError(f"The `data_format` argument must be one of 'channels_last', 'channels_first'. "
+                         f"Received: {value!r}")
+    return value
+
+
+def _out_size(size, k, s, d, padding):
+    if size is None:
+        return None
+    if padding == "same":
+        return -(-size // s)
+    return max((size - d * (k - 1) - 1) // s + 1, 0)
+
+
+def _same_pads(size, k, s, d):
+    """(before, after) padding of one axis for TensorFlow's 'same'."""
+    total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad_hw(x, pads, value):
+    """Pad the H and W axes of an NCHW tensor by ((top, bottom), (left, right)) with ``value``."""
+    for axis, (before, after) in zip((2, 3), pads):
+        parts = []
+        for n in (before, after):
+            shape = list(x.shape)
+            shape[axis] = n
+            parts.append(full(shape, value, dtype=x.dtype, device=x.device) if n else None)
+        if before or after:
+            x = ops.cat([p for p in (parts[0], x, parts[1]) if p is not None], dim=axis)
+    return x
+
+
+class _Spatial(Layer):
+    """Shared by the 2-D layers: layout moves and output shapes."""
+
+    ndim = 4
+
+    def _to_nchw(self, x):
+        return x.permute(0, 3, 1, 2) if self.data_format == "channels_last" else x
+
+    def _from_nchw(self, y):
+        return y.permute(0, 2, 3, 1) if self.data_format == "channels_last" else y
+
+    def _hw(self, shape):
+        return (shape[1], shape[2]) if self.data_format == "channels_last" else (shape[2], shape[3])
+
+    def _pads(self, hw, kernel, strides, dilation):
+        """Symmetric (ph, pw) when 'same' allows it, else None and the explicit pads."""
+        if self.padding == "valid":
+            return (0, 0), None
+        pads = tuple(_same_pads(hw[i], kernel[i], strides[i], dilation[i]) for i in range(2))
+        if all(b == a for b, a in pads):
+            return (pads[0][0], pads[1][0]), None
+        return (0, 0), pads
+
+    def _shape_with(self, input_shape, hw, channels):
+        if self.data_format == "channels_last":
+            return (input_shape[0], hw[0], hw[1], channels)
+        return (input_shape[0], channels, hw[0], hw[1])
+
+
+class Conv2D(_Spatial):
+    """2-D convolution over ``(N, H, W, C)`` images (``md.nn.Conv2d`` inside).
+
+    Kernel in Keras' layout ``(kh, kw, in, filters)`` for ``get_weights``; ``glorot_uniform`` kernel, zero bias.
+
+    Example:
+        >>> conv = md.keras.layers.Conv2D(32, (3, 3), activation="relu", padding="same")
+        >>> conv(np.zeros((2, 28, 28, 1))).shape
+        (2, 28, 28, 32)
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"Invalid value for argument `filters`. Expected a strictly positive value. Received "
+                             f"filters={filters}.")
+        self.filters, self.kernel_size = filters, _pair(kernel_size, "kernel_size")
+        self.strides, self.dilation_rate = _pair(strides, "strides"), _pair(dilation_rate, "dilation_rate")
+        self.padding, self.data_format, self.groups = _padding(padding), _data_format(data_format), groups
+        if self.strides != (1, 1) and self.dilation_rate != (1, 1):
+            raise ValueError("`strides > 1` not supported in conjunction with `dilation_rate > 1`. Received: "
+                             f"strides={self.strides} and dilation_rate={self.dilation_rate}")
+        self.activation, self.use_bias = activations.get(activation), use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape):
+        axis = -1 if self.data_format == "channels_last" else 1
+        channels = _need_known(self, input_shape, axis, "channel dimension of the inputs")
+        if channels % self.groups or self.filters % self.groups:
+            raise ValueError(f'Layer "{self.name}": groups={self.groups} must divide both the input channels '
+                             f"({channels}) and filters ({self.filters})")
+        self.conv = nn.Conv2d(channels, self.filters, self.kernel_size, self.strides, 0, self.dilation_rate,
+                              self.groups, self.use_bias, dtype=_dtype(self))
+        # minidl (out, in, kh, kw) <-> Keras (kh, kw, in, out)
+        self._add_weight("kernel", lambda: self.conv.weight, self.kernel_initializer,
+                         lambda a: a.transpose(2, 3, 1, 0), lambda a: a.transpose(3, 2, 0, 1),
+                         self.kernel_regularizer)
+        if self.use_bias:
+            self._add_weight("bias", lambda: self.conv.bias, self.bias_initializer, regularizer=self.bias_regularizer)
+        self._axes = {axis: channels}
+
+    def call(self, inputs):
+        x = self._to_nchw(inputs)
+        padding, pads = self._pads(x.shape[2:], self.kernel_size, self.strides, self.dilation_rate)
+        if pads is not None:
+            x = _pad_hw(x, pads, 0.0)
+        y = nn.functional.conv2d(x, self.conv.weight, self.conv.bias, self.strides, padding, self.dilation_rate,
+                                 self.groups)
+        return self.activation(self._from_nchw(y))
+
+    def compute_output_shape(self, input_shape):
+        hw = tuple(_out_size(s, k, st, d, self.padding) for s, k, st, d in
+                   zip(self._hw(input_shape), self.kernel_size, self.strides, self.dilation_rate))
+        if any(s is not None and s <= 0 for s in hw):
+            raise ValueError(f'Layer "{self.name}": the input of shape {tuple(input_shape)} is too small for a '
+                             f"{self.kernel_size} kernel with padding='valid' (output size {hw})")
+        return self._shape_with(input_shape, hw, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+                "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+
+
+class _Pooling2D(_Spatial):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else _pair(strides, "strides")
+        self.padding, self.data_format = _padding(padding), _data_format(data_format)
+
+    def call(self, inputs):
+        x = self._to_nchw(inputs)
+        padding, pads = self._pads(x.shape[2:], self.pool_size, self.strides, (1, 1))
+        if pads is None and padding != (0, 0):
+            pads = ((padding[0], padding[0]), (padding[1], padding[1]))
+        return self._from_nchw(self._pool(x, pads))
+
+    def compute_output_shape(self, input_shape):
+        hw = tuple(_out_size(s, k, st, 1, self.padding) for s, k, st in
+                   zip(self._hw(input_shape), self.pool_size, self.strides))
+        if any(s is not None and s <= 0 for s in hw):
+            raise ValueError(f'Layer "{self.name}": the input of shape {tuple(input_shape)} is smaller than the pool '
+                             f"size {self.pool_size} (output size {hw}); use padding='same' or a smaller pool")
+        channels = input_shape[-1] if self.data_format == "channels_last" else input_shape[1]
+        return self._shape_with(input_shape, hw, channels)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": self.data_format}
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max over ``pool_size`` windows (default 2x2, stride = pool size) of ``(N, H, W, C)`` images.
+
+    Example:
+        >>> md.keras.layers.MaxPooling2D()(np.zeros((1, 28, 28, 8))).shape
+        (1, 14, 14, 8)
+    """
+
+    def _pool(self, x, pads):
+        if pads is not None:        # 'same': padded pixels never win the max
+            x = _pad_hw(x, pads, -np.inf)
+        return nn.functional.max_pool2d(x, self.pool_size, self.strides)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Mean over ``pool_size`` windows of ``(N, H, W, C)`` images; with ``padding="same"`` the padded pixels are not
+    counted, as Keras.
+
+    Example:
+        >>> md.keras.layers.AveragePooling2D(pool_size=2)(np.ones((1, 4, 4, 3))).shape
+        (1, 2, 2, 3)
+    """
+
+    def _pool(self, x, pads):
+        if pads is None:
+            return nn.functional.avg_pool2d(x, self.pool_size, self.strides)
+        # mean of the real pixels only: pool the zero-padded input and divide by the pooled share of real pixels
+        ones = full((1, 1) + tuple(x.shape[2:]), 1.0, dtype=x.dtype, device=x.device)
+        summed = nn.functional.avg_pool2d(_pad_hw(x, pads, 0.0), self.pool_size, self.strides)
+        share = nn.functional.avg_pool2d(_pad_hw(ones, pads, 0.0), self.pool_size, self.strides)
+        return summed / share
+
+
+class _GlobalPooling(Layer):
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format, self.keepdims = _data_format(data_format), keepdims
+
+    def _axes_of(self, ndim):
+        return tuple(range(1, ndim - 1)) if self.data_format == "channels_last" else tuple(range(2, ndim))
+
+    def call(self, inputs):
+        axes = self._axes_of(inputs.ndim)
+        out = inputs
+        for axis in sorted(axes, reverse=True):
+            out = self._reduce(out, axis)
+        if self.keepdims:
+            for axis in axes:
+                out = out.unsqueeze(axis)
+        return out
+
+    def compute_output_shape(self, input_shape):
+        axes = self._axes_of(len(input_shape))
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
+        return tuple(d for i, d in enumerate(input_shape) if i not in axes)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+class _Average:
+    @staticmethod
+    def _reduce(x, axis):
+        return x.mean(axis)
+
+
+class _Max:
+    @staticmethod
+    def _reduce(x, axis):
+        return ops.max(x, axis).values
+
+
+class GlobalAveragePooling1D(_Average, _GlobalPooling):
+    """Mean over the steps of ``(N, steps, features)``: ``(N, features)``. The classic IMDB head after Embedding.
+
+    Example:
+        >>> md.keras.layers.GlobalAveragePooling1D()(np.ones((2, 7, 16))).shape
+        (2, 16)
+    """
+
+    ndim = 3
+
+
+class GlobalMaxPooling1D(_Max, _GlobalPooling):
+    """Max over the steps of ``(N, steps, features)``."""
+
+    ndim = 3
+
+
+class GlobalAveragePooling2D(_Average, _GlobalPooling):
+    """Mean over H and W of ``(N, H, W, C)`` images: ``(N, C)``."""
+
+    ndim = 4
+
+
+class GlobalMaxPooling2D(_Max, _GlobalPooling):
+    """Max over H and W of ``(N, H, W, C)`` images: ``(N, C)``."""
+
+    ndim = 4

@@ -1,0 +1,82 @@
+"""``BatchNormalization`` with Keras' arguments, on ``md.nn.BatchNorm1d``'s parameters and ``F.batch_norm``."""
+from ... import nn
+from .. import initializers, regularizers
+from .base import Layer, shape_str
+from .core import _dtype
+
+
+class BatchNormalization(Layer):
+    """Normalize over every axis but ``axis`` (default -1: the channels of ``(N, H, W, C)`` images or the
+    features of ``(N, F)``) with the batch statistics while training and the moving averages otherwise.
+
+    Keras' conventions: ``momentum=0.99`` is the weight of the old moving average (PyTorch's 0.01),
+    ``epsilon=1e-3``; weights ``gamma, beta`` (trainable) and ``moving_mean, moving_variance`` (not trainable).
+    The moving variance is updated with the unbiased batch variance (PyTorch's rule; Keras uses the biased one, a
+    factor ``n / (n - 1)`` on the update).
+
+    Example:
+        >>> bn = md.keras.layers.BatchNormalization()
+        >>> bn(np.random.rand(8, 4, 4, 3), training=True).shape
+        (8, 4, 4, 3)
+    """
+
+    min_ndim = 2
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int):
+            raise TypeError(f"BatchNormalization: axis must be one int, got {axis!r}")
+        self.axis, self.momentum, self.epsilon, self.center, self.scale = axis, momentum, epsilon, center, scale
+        self.inits = {k: initializers.get(v) for k, v in (("beta", beta_initializer), ("gamma", gamma_initializer),
+                                                          ("moving_mean", moving_mean_initializer),
+                                                          ("moving_variance", moving_variance_initializer))}
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        if not -ndim <= self.axis < ndim or self.axis % ndim == 0:
+            raise ValueError(f'Layer "{self.name}": axis {self.axis} is out of range for inputs of shape '
+                             f"{shape_str(input_shape)} (the batch axis cannot be normalized over)")
+        self._axis = self.axis % ndim
+        channels = input_shape[self._axis]
+        if channels is None:
+            raise ValueError(f'Layer "{self.name}": axis {self.axis} of the input shape {shape_str(input_shape)} must '
+                             "be known")
+        self.bn = nn.BatchNorm1d(channels, eps=self.epsilon, momentum=1.0 - self.momentum, dtype=_dtype(self))
+        if self.scale:
+            self._add_weight("gamma", lambda: self.bn.weight, self.inits["gamma"], regularizer=self.gamma_regularizer)
+        else:
+            self.bn.weight.requires_grad_(False)       # stays 1
+        if self.center:
+            self._add_weight("beta", lambda: self.bn.bias, self.inits["beta"], regularizer=self.beta_regularizer)
+        else:
+            self.bn.bias.requires_grad_(False)         # stays 0
+        self._add_weight("moving_mean", lambda: self.bn.running_mean, self.inits["moving_mean"], trainable=False)
+        self._add_weight("moving_variance", lambda: self.bn.running_var, self.inits["moving_variance"],
+                         trainable=False)
+        self._axes = {self._axis: channels}
+
+    def call(self, inputs):
+        ndim = inputs.ndim
+        perm = [0, self._axis] + [i for i in range(1, ndim) if i != self._axis]
+        x = inputs.permute(*perm) if perm != list(range(ndim)) else inputs
+        if ndim > 4:
+            x = x.reshape(x.shape[0], x.shape[1], -1)
+        y = nn.functional.batch_norm(x, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias,
+                                     self.training, 1.0 - self.momentum, self.epsilon)
+        if ndim > 4:
+            y = y.reshape(*[inputs.shape[i] for i in perm])
+        if perm == list(range(ndim)):
+            return y
+        inverse = [perm.index(i) for i in range(ndim)]
+        return y.permute(*inverse)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale,
+                **{f"{k}_initializer": initializers.serialize(v) for k, v in self.inits.items()},
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}

@@ -1,0 +1,65 @@
+"""``model.summary()``: Keras' table of layers, output shapes and parameter counts."""
+from .layers.base import shape_str
+
+
+def _size(n_params, bytes_per):
+    size = float(n_params * bytes_per)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.2f} {unit}"
+        size /= 1024
+
+
+def _rows(model):
+    from .model import Model  # noqa: PLC0415
+    graph = model._graph
+    connected = graph is not None and any(len(t.parents) > 1 for t in graph[2])
+    rows = []
+    for layer in model.layers:
+        shape = layer.output_shape
+        if isinstance(layer, Model) and layer.output_shape is None and layer.built:
+            shape = layer.compute_output_shape(layer.input_shape)
+        shape_text = "?" if shape is None else (", ".join(shape_str(s) for s in shape) if shape and
+                                                isinstance(shape[0], (tuple, list)) else shape_str(shape))
+        parts = layer._sublayers() if isinstance(layer, Model) else [layer]
+        params = layer.count_params() if layer.built and all(s.built for s in parts) else 0
+        row = [f"{layer.name} ({type(layer).__name__})", shape_text, f"{params:,}" if layer.built else "0 (unbuilt)"]
+        if connected:
+            sources = [t for t in graph[2] if t.layer is layer]
+            names = [p.layer.name if p.layer is not None else getattr(p, "name", "input") for t in sources
+                     for p in t.parents]
+            row.append(", ".join(names) or "-")
+        rows.append(row)
+    return rows, connected
+
+
+def print_summary(model, line_length, print_fn):
+    rows, connected = _rows(model)
+    header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) + 3 if rows else len(header[i]) + 3
+              for i in range(len(header))]
+    widths[0] = max(widths[0], 29)
+    widths[1] = max(widths[1], 26)
+    total = sum(widths)
+
+    def line(cells):
+        return "".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    print_fn(f'Model: "{model.name}"')
+    print_fn("_" * total)
+    print_fn(line(header))
+    print_fn("=" * total)
+    for i, row in enumerate(rows):
+        print_fn(line(row))
+        if i < len(rows) - 1:
+            print_fn("_" * total if connected else "")
+    print_fn("=" * total)
+    if all(layer.built for layer in model._sublayers()) and model.built:
+        trainable, frozen = model._param_counts()
+        per = 8 if any(getattr(la, "dtype_name", "float32") == "float64" for la in model._sublayers()) else 4
+        print_fn(f"Total params: {trainable + frozen:,} ({_size(trainable + frozen, per)})")
+        print_fn(f"Trainable params: {trainable:,} ({_size(trainable, per)})")
+        print_fn(f"Non-trainable params: {frozen:,} ({_size(frozen, per)})")
+    else:
+        print_fn("Total params: unknown until the model is built (give an input_shape or call it on data)")
+    print_fn("_" * total)

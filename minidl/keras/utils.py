@@ -1,0 +1,39 @@
+"""``md.keras.utils``: ``to_categorical``, ``pad_sequences``, ``set_random_seed``.
+
+Example:
+    >>> md.keras.utils.to_categorical([0, 2], num_classes=3)
+    array([[1., 0., 0.],
+           [0., 0., 1.]], dtype=float32)
+"""
+import random
+
+import numpy as np
+
+from ..datasets.sequence import pad_sequences
+from ..random import manual_seed
+
+__all__ = ["pad_sequences", "set_random_seed", "to_categorical"]
+
+
+def to_categorical(x, num_classes=None):
+    """One-hot encode integer labels: shape ``x.shape + (num_classes,)`` (a trailing axis of 1 is dropped first)."""
+    x = np.asarray(x)
+    if x.size and (x.dtype.kind == "f" and not np.all(x == np.round(x))):
+        raise ValueError("to_categorical: labels must be integers")
+    x = x.astype(np.int64)
+    if x.ndim > 1 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if num_classes is None:
+        num_classes = int(x.max()) + 1 if x.size else 0
+    if x.size and (x.min() < 0 or x.max() >= num_classes):
+        raise ValueError(f"to_categorical: labels span {int(x.min())}..{int(x.max())}, outside [0, {num_classes})")
+    out = np.zeros(x.shape + (num_classes,), np.float32)
+    np.put_along_axis(out, x[..., None], 1.0, axis=-1)
+    return out
+
+
+def set_random_seed(seed):
+    """Seed Python's, NumPy's global and minidl's generators (weights, dropout, shuffling): repeatable runs."""
+    random.seed(seed)
+    np.random.seed(seed)
+    manual_seed(seed)
