@@ -178,13 +178,8 @@ class ModelCheckpoint(_Monitor):
         if not save_weights_only and not self.filepath.endswith(".keras"):
             raise ValueError("The filepath provided must end in `.keras` (Keras model format). Received: "
                              f"filepath={self.filepath}")
-        if initial_value_threshold is not None:
+        if initial_value_threshold is not None:        # like Keras, the best value carries over between fits
             self.best = initial_value_threshold
-        self._initial = initial_value_threshold
-
-    def on_train_begin(self, logs=None):
-        if self._initial is None:
-            self._reset_best()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -271,7 +271,8 @@ class Model(Layer):
         loss = self._loss_value(y, y_pred, sw)
         if loss.numel() != 1:
             raise ValueError(f"The loss must reduce to a scalar, got shape {shape_str(loss.shape)}")
-        loss.backward()
+        if loss.requires_grad:          # False when every layer is frozen: Keras still runs the epoch
+            loss.backward()
         self.optimizer.step()
         self._update_metrics(y, y_pred.detach(), sw)
         return float(loss.item())
@@ -325,7 +326,7 @@ class Model(Layer):
         if steps_per_epoch is not None:
             steps = steps_per_epoch if steps is None else min(steps, steps_per_epoch)
         history = callbacks_module.History()
-        cbs = [history] + list(callbacks or [])
+        cbs = list(callbacks or []) + [history]        # last, as in Keras: it records what callbacks add to logs
         for cb in cbs:
             cb.set_model(self)
             cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})

@@ -108,7 +108,8 @@ class Optimizer:
 
     def build(self, params):
         self._params = [p for p in params if p.requires_grad]
-        self.inner = self._make(self._params, self._current_lr())
+        # a model with nothing to train (all layers frozen) still fits, as in Keras: the steps change nothing
+        self.inner = self._make(self._params, self._current_lr()) if self._params else _Frozen(self._current_lr())
 
     def zero_grad(self):
         if self.inner is not None:
@@ -152,6 +153,19 @@ class Optimizer:
         if isinstance(lr, dict):
             config["learning_rate"] = getattr(schedules, lr["class_name"])(**lr["config"])
         return cls(**config)
+
+
+class _Frozen:
+    """The stand-in ``md.optim`` optimizer of a model without trainable weights."""
+
+    def __init__(self, lr):
+        self.param_groups = [{"lr": lr}]
+
+    def step(self):
+        pass
+
+    def zero_grad(self):
+        pass
 
 
 class SGD(Optimizer):

@@ -1,5 +1,6 @@
 """Saving and loading Keras models: one ``.keras`` zip holding ``config.json`` (architecture, compile arguments)
-and ``model.weights.safetensors`` (weights keyed ``layer_name/weight_name`` in Keras' layouts).
+and ``model.weights.safetensors`` (weights keyed ``layer_name/weight_name`` in Keras' layouts; in a subclassed
+model the attribute path stands for the name).
 
 Files are written atomically (temp file + rename) and checked on load: a file that is not such a zip, a missing
 member, bad JSON, an unknown layer, or a missing or mis-shaped weight raises ``ValueError`` naming the file.
@@ -77,15 +78,19 @@ def functional_from_config(config, custom_objects=None):
                  name=config["name"])
 
 
+def _weighted_layers(model):
+    """(path, layer) for each layer with weights; the path is the layer's place in the model: its name in a
+    Sequential or functional model, its attribute (``encoder/dense``) in a subclassed one, so two instances of the
+    same model class match whatever names the session gave their layers."""
+    from .layers.base import Layer  # noqa: PLC0415
+    for path, module in model.named_modules():
+        if isinstance(module, Layer) and module._weights:
+            yield path.replace(".", "/"), module
+
+
 def _weights_dict(model):
-    out = {}
-    for layer in model._sublayers():
-        for w in layer._weights:
-            key = f"{layer.name}/{w.name}"
-            if key in out:
-                raise ValueError(f"Two layers are named {layer.name!r}: weights cannot be saved by name")
-            out[key] = np.ascontiguousarray(w.read())
-    return out
+    return {f"{path}/{w.name}": np.ascontiguousarray(w.read()) for path, layer in _weighted_layers(model)
+            for w in layer._weights}
 
 
 def _check_path(filepath, suffix, what):
@@ -123,9 +128,9 @@ def save_weights(model, filepath, overwrite=True):
 
 
 def _apply_weights(model, arrays, source):
-    for layer in model._sublayers():
+    for path, layer in _weighted_layers(model):
         for w in layer._weights:
-            key = f"{layer.name}/{w.name}"
+            key = f"{path}/{w.name}"
             if key not in arrays:
                 raise ValueError(f"{source}: weight {key!r} is missing (the file holds {sorted(arrays)[:8]}...)")
             try:
