@@ -131,6 +131,10 @@ def _nccl_comm():
     return _state["nccl"]
 
 
+def _device_ptr(array):
+    return array.data.ptr       # CuPy: the device address of the first element
+
+
 _NCCL_DTYPES = {"float16": "NCCL_FLOAT16", "float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64",
                 "int32": "NCCL_INT32", "int64": "NCCL_INT64", "uint8": "NCCL_UINT8"}
 
@@ -168,8 +172,8 @@ def all_reduce_array(array, op="sum", what="all_reduce"):
     if path == "nccl":
         nccl = _nccl()
         nccl_op = {"sum": nccl.NCCL_SUM, "mean": nccl.NCCL_SUM, "max": nccl.NCCL_MAX, "min": nccl.NCCL_MIN}[op]
-        _nccl_call(array, what, lambda c, dt, s: c.allReduce(array.data.ptr, array.data.ptr, array.size, dt,
-                                                            nccl_op, s))
+        ptr = _device_ptr(array)
+        _nccl_call(array, what, lambda c, dt, s: c.allReduce(ptr, ptr, array.size, dt, nccl_op, s))
     elif path == "mpi_host_staged":
         import cupy  # noqa: PLC0415
 
@@ -192,7 +196,7 @@ def broadcast_array(array, src=0, what="broadcast"):
         raise ValueError(f"{what}: the array must be C-contiguous (shape {tuple(array.shape)})")
     path = transport(array)
     if path == "nccl":
-        _nccl_call(array, what, lambda c, dt, s: c.bcast(array.data.ptr, array.size, dt, src, s))
+        _nccl_call(array, what, lambda c, dt, s: c.bcast(_device_ptr(array), array.size, dt, src, s))
     elif path == "mpi_host_staged":
         import cupy  # noqa: PLC0415
 

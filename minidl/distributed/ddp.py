@@ -126,6 +126,7 @@ class DistributedDataParallel(Module):
             list(module.parameters()) + [b for b in module.buffers() if b is not None], cap))
         object.__setattr__(self, "_buffer_buckets", make_buckets([b for b in module.buffers() if b is not None], cap))
         self._pending, self._count, self._no_sync, self._warned = False, 0, False, False
+        self._pending_on_purpose = False
         self.comm_seconds = 0.0             # time spent inside collectives (gradients and buffers), for benchmarks
         self._broadcast(self._state_buckets, "DistributedDataParallel: broadcast of rank 0's parameters/buffers")
 
@@ -144,7 +145,9 @@ class DistributedDataParallel(Module):
 
     def forward(self, *args, **kwargs):
         if self.training and is_grad_enabled():
-            if self._pending and not self._no_sync and not self._warned:
+            # NOTE: a forward inside no_sync() leaves gradients pending on purpose; only an unsynced forward outside
+            # it means the user forgot
+            if self._pending and not self._no_sync and not self._pending_on_purpose and not self._warned:
                 self._warned = True
                 warnings.warn("DistributedDataParallel: a second training forward before the gradients of the "
                               "first were averaged; call model.sync_gradients() after backward (md.train.fit and "
@@ -153,7 +156,7 @@ class DistributedDataParallel(Module):
             if self.broadcast_buffers and self._buffer_buckets:
                 self._broadcast(self._buffer_buckets, "DistributedDataParallel: broadcast of rank 0's buffers")
             self._count += _batch_len(args, kwargs)
-            self._pending = True
+            self._pending, self._pending_on_purpose = True, self._no_sync
         return self.module(*args, **kwargs)
 
     @contextlib.contextmanager
