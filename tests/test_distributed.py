@@ -4,6 +4,7 @@ The mpiexec tests need mpi4py and an MPI launcher (pip install "minidl[distribut
 they skip only when mpi4py itself is missing.
 """
 import importlib.util
+import json
 import os
 import pathlib
 import shutil
@@ -393,3 +394,18 @@ def test_cli_trains_the_cnn_on_two_ranks_and_only_rank_0_reports(tmp_path):
     assert acc > 0.5, out
     weights = md.load(str(tmp_path / "w.safetensors"))
     assert "features.0.weight" in weights and not any(k.startswith("module.") for k in weights)
+
+
+@needs_mpi
+def test_scaling_benchmark_reports_images_per_second_and_the_communication_share(tmp_path):
+    _mpiexec()
+    script = HERE.parent / "bench" / "distributed.py"
+    if not script.exists():
+        pytest.skip("bench/distributed.py is part of the source checkout, not the installed package")
+    out = subprocess.run([sys.executable, str(script), "--steps", "2", "--batch", "8", "--json", str(tmp_path / "r.json")],
+                         env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    records = json.loads((tmp_path / "r.json").read_text())
+    assert [r["procs"] for r in records] == [1, 2]
+    assert all(r["images_per_s"] > 0 for r in records) and records[0]["comm_share"] == 0
+    assert 0 < records[1]["comm_share"] < 1 and "images/s" in out.stdout
