@@ -5,3 +5,4 @@ Example:
 """
 from .dataloader import DataLoader, default_collate
 from .dataset import Dataset, TensorDataset
+from .sampler import Sampler

@@ -63,6 +63,8 @@ class DataLoader:
         collate_fn: turns a list of samples into a batch (default: :func:`default_collate`).
         seed: seed of this loader's own generator, so the sequence of epoch orders is the same in
             every run; without it the orders come from minidl's global generator (``md.manual_seed``).
+        sampler: an iterable of dataset indices with a ``len`` (a :class:`Sampler`, e.g.
+            ``md.distributed.DistributedSampler``) giving each epoch's order; excludes ``shuffle=True``.
 
     Example:
         >>> loader = md.data.DataLoader(md.data.TensorDataset(x, y), batch_size=32, shuffle=True, seed=0)
@@ -70,19 +72,26 @@ class DataLoader:
         ...     loss = loss_fn(model(xb), yb)
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, seed=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, seed=None,
+                 sampler=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size should be a positive integer, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle (the sampler decides "
+                             "the order)")
+        self.sampler = sampler
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last, self.seed = bool(shuffle), bool(drop_last), seed
         self.collate_fn = collate_fn
         self._rng = None if seed is None else np.random.default_rng(seed)
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self):
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)

@@ -27,6 +27,10 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-path", help="folder holding the dataset files (else MINIDL_DATA)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over MPI: run as `mpirun -n N minidl train ... --distributed`; each "
+                             "process trains on its shard with --batch-size samples per step, only rank 0 prints "
+                             "and saves (needs pip install \"minidl[distributed]\")")
 
 
 def _images(name, family, seed, path):
@@ -78,6 +82,15 @@ def run(args):
 
     from . import evaluate, fit  # noqa: PLC0415
 
+    dist = None
+    if args.distributed:
+        from .. import distributed as dist  # noqa: PLC0415
+        try:
+            dist.init()
+        except ImportError as e:
+            raise SystemExit(f"minidl train --distributed: {e}") from None
+    main = dist is None or dist.rank() == 0
+    say = print if main else (lambda *a, **k: None)
     dataset = args.dataset or ("synthetic" if args.family == "rnn" else "digits")
     if dataset not in DATASETS[args.family]:
         raise SystemExit(f"minidl train: dataset {dataset!r} does not fit the {args.family} family "
@@ -95,6 +108,9 @@ def run(args):
     else:
         train, test = _images(dataset, args.family, args.seed, args.data_path)
     model = build(args.family, train, vocab).to(args.device)
+    if dist is not None:
+        model = dist.DistributedDataParallel(model)         # rank 0's initial weights everywhere
+        md.manual_seed(args.seed + dist.rank())             # but each rank its own dropout masks
     if args.family == "autoencoder":
         loss, metrics = md.nn.functional.mse_loss, ()
         train, test = (train[0], train[0]), (test[0], test[0])
@@ -103,9 +119,15 @@ def run(args):
     optimizer = {"sgd": lambda p, lr: md.optim.SGD(p, lr=lr, momentum=0.9),
                  "adam": lambda p, lr: md.optim.Adam(p, lr=lr),
                  "rmsprop": lambda p, lr: md.optim.RMSprop(p, lr=lr)}[args.optimizer](model.parameters(), opts["lr"])
-    print(f"training {args.family} on {dataset}: {len(train[0])} train / {len(test[0])} test samples, "
+    train_data = train
+    if dist is not None:            # this rank's shard; the loader's batch size is per process
+        sampler = dist.DistributedSampler(md.data.TensorDataset(*train), shuffle=True, seed=args.seed)
+        train_data = md.data.DataLoader(md.data.TensorDataset(*train), batch_size=opts["batch_size"],
+                                        sampler=sampler)
+    say(f"training {args.family} on {dataset}: {len(train[0])} train / {len(test[0])} test samples, "
           f"{model.num_parameters():,} parameters, {args.optimizer} lr={opts['lr']}, batch {opts['batch_size']}, "
-          f"{opts['epochs']} epochs, device {args.device}", flush=True)
+          f"{opts['epochs']} epochs, device {args.device}"
+        + (f", {dist.world_size()} processes (batch {opts['batch_size']} per process)" if dist else ""), flush=True)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if args.backend:
@@ -113,17 +135,17 @@ def run(args):
         before = evaluate(model, loss, test, metrics=metrics)["loss"] if args.family == "autoencoder" else None
         # cosine decay to 0 over the run: the last epochs settle instead of bouncing around the optimum
         schedule = md.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opts["epochs"])
-        fit(model, loss, optimizer, train, epochs=opts["epochs"], batch_size=opts["batch_size"],
-            validation_data=test, metrics=metrics, seed=args.seed, verbose=2 if args.quiet else 1,
+        fit(model, loss, optimizer, train_data, epochs=opts["epochs"], batch_size=opts["batch_size"],
+            validation_data=test, metrics=metrics, seed=args.seed, verbose=(2 if args.quiet else 1) if main else 0,
             device=args.device, scheduler=schedule)
         result = evaluate(model, loss, test, metrics=metrics)
-    print(f"trained in {time.perf_counter() - start:.1f} s")
-    if args.save:
-        md.save(model.state_dict(), args.save)
-        print(f"saved weights to {args.save}")
+    say(f"trained in {time.perf_counter() - start:.1f} s")
+    if args.save and main:
+        md.save((model.module if dist else model).state_dict(), args.save)    # plain keys, loadable by the model
+        say(f"saved weights to {args.save}")
     if args.family == "autoencoder":
-        print(f"initial test loss: {before:.4f}")
-        print(f"test loss: {result['loss']:.4f}")
+        say(f"initial test loss: {before:.4f}")
+        say(f"test loss: {result['loss']:.4f}")
     else:
-        print(f"test accuracy: {result['accuracy']:.4f}")
+        say(f"test accuracy: {result['accuracy']:.4f}")
     return 0

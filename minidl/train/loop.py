@@ -90,6 +90,10 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
     (default: the model's device). ``verbose``: 0 silent, 1 a progress bar (tqdm, when installed) and a line per
     epoch, 2 the line only.
 
+    Data-parallel (``md.distributed``): with a ``DistributedDataParallel`` model, gradients are averaged over the
+    ranks after each backward and the logged training loss and metrics are averaged over the ranks (weighted by
+    sample counts); a loader whose sampler has ``set_epoch`` (``DistributedSampler``) gets it every epoch.
+
     Example:
         >>> h = md.train.fit(model, F.cross_entropy, md.optim.Adam(model.parameters()), (x, y), epochs=3)
         >>> h["loss"]          # one value per epoch
@@ -101,6 +105,9 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
     device = None if device is None or str(device) == "cpu" else device
     history = History()
     callbacks = list(callbacks)
+    sync = getattr(model, "sync_gradients", None)           # DistributedDataParallel: average over the ranks
+    average_logs = getattr(model, "average_logs", None)
+    sampler = getattr(train_loader, "sampler", None)
     for cb in callbacks:
         cb.set_context(model=model, optimizer=optimizer)
         cb.on_train_begin({})
@@ -108,6 +115,8 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
         for cb in callbacks:
             cb.on_epoch_begin(epoch, {})
         model.train()
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         tracked = [get_metric(m) for m in metrics]
         total, count, start = 0.0, 0, time.perf_counter()
         bar = _progress(len(train_loader), f"epoch {epoch + 1}/{epochs}", verbose == 1)
@@ -116,6 +125,8 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
             optimizer.zero_grad()
             loss_value, n = _step(model, loss, batch, tracked)
             loss_value.backward()
+            if sync is not None:
+                sync()
             optimizer.step()
             total, count = total + loss_value.item() * n, count + n
             if not math.isfinite(total):
@@ -130,6 +141,8 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
             bar.close()
         logs = {"loss": total / max(count, 1)}
         logs.update({m.name: m.result() for m in tracked})
+        if average_logs is not None:
+            logs = average_logs(logs, count)
         if validation_data is not None:
             val = evaluate(model, loss, validation_data, metrics=metrics, batch_size=batch_size, device=device)
             logs.update({f"val_{k}": v for k, v in val.items()})
