@@ -560,3 +560,38 @@ def test_datasets_and_sequence_utilities_are_minidl_s(tmp_path):
         keras.datasets.fashion_mnist.load_data(path=str(tmp_path / "nothing"), download=False)
     assert keras.utils.pad_sequences is keras.preprocessing.sequence.pad_sequences is md.datasets.pad_sequences
     np.testing.assert_array_equal(keras.utils.pad_sequences([[1, 2], [3]], maxlen=3), [[0, 1, 2], [0, 0, 3]])
+
+
+# --- device cuda (through tests/fake_cupy.py: checks minidl's device plumbing, not GPU arithmetic) -------------
+def test_keras_model_trains_on_cuda_like_on_the_cpu(tmp_path):
+    import fake_cupy
+    from minidl import backends
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 6, 6, 1)), rng.integers(0, 3, 64)
+
+    def run(device):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input(shape=(6, 6, 1)), layers.Conv2D(4, 3, padding="same"),
+                                  layers.BatchNormalization(), layers.Flatten(), layers.Dense(3, activation="softmax")])
+        model.to(device)
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        with backends.use("numpy" if device == "cpu" else "cupy"):
+            history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, validation_data=(x, y))
+            return model, history.history, model.predict(x, verbose=0)
+
+    mp = pytest.MonkeyPatch()
+    cp = fake_cupy.install(mp)
+    try:
+        gpu_model, gpu_hist, gpu_pred = run("cuda")
+        assert all(isinstance(p.data, cp.ndarray) for p in gpu_model.parameters())
+        gpu_model.save(tmp_path / "gpu.keras")
+    finally:
+        fake_cupy.uninstall(mp)
+    _, cpu_hist, cpu_pred = run("cpu")
+    assert isinstance(gpu_pred, np.ndarray)
+    np.testing.assert_allclose(gpu_pred, cpu_pred, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gpu_hist["val_loss"], cpu_hist["val_loss"], rtol=1e-4)
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "gpu.keras").predict(x, verbose=0), gpu_pred,
+                               rtol=1e-6)
