@@ -156,6 +156,11 @@ def test_predict_is_deterministic_in_inference_mode_and_batches_do_not_matter():
     train_a = model(x, training=True).numpy()
     train_b = model(x, training=True).numpy()
     assert not np.allclose(train_a, train_b)          # dropout is on when training=True
+    np.testing.assert_array_equal(model(x).numpy(), model(x).numpy())       # a plain call is inference
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((50, 3)), epochs=1, verbose=0)
+    assert not model.training and not any(m.training for m in model.modules())     # fit leaves inference mode
+    np.testing.assert_array_equal(model(x).numpy(), model.predict(x, verbose=0))
 
 
 def test_validation_split_holds_out_the_last_samples_before_shuffling():

@@ -210,6 +210,8 @@ def get(identifier):
             return _CLASSES[identifier]()
     elif isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
         return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    elif isinstance(identifier, type) and issubclass(identifier, Initializer):    # a class, as Keras accepts
+        return identifier()
     elif isinstance(identifier, Initializer) or callable(identifier):
         return identifier
     raise ValueError(f"Could not interpret initializer identifier: {identifier!r} (known: {', '.join(sorted(_NAMES))})")

@@ -265,15 +265,19 @@ class Model(Layer):
         return self._result({"loss": loss}, return_dict)
 
     def _train_step(self, x, y, sw):
-        self.train()
-        self.optimizer.zero_grad()
-        y_pred = self._single_output(self(self._device_put(x)))
-        loss = self._loss_value(y, y_pred, sw)
-        if loss.numel() != 1:
-            raise ValueError(f"The loss must reduce to a scalar, got shape {shape_str(loss.shape)}")
-        if loss.requires_grad:          # False when every layer is frozen: Keras still runs the epoch
-            loss.backward()
-        self.optimizer.step()
+        was = self.training
+        self.train()            # Dropout and BatchNormalization in training mode for this step only, as Keras
+        try:
+            self.optimizer.zero_grad()
+            y_pred = self._single_output(self(self._device_put(x)))
+            loss = self._loss_value(y, y_pred, sw)
+            if loss.numel() != 1:
+                raise ValueError(f"The loss must reduce to a scalar, got shape {shape_str(loss.shape)}")
+            if loss.requires_grad:          # False when every layer is frozen: Keras still runs the epoch
+                loss.backward()
+            self.optimizer.step()
+        finally:
+            self.train(was)
         self._update_metrics(y, y_pred.detach(), sw)
         return float(loss.item())
 

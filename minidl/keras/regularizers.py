@@ -6,6 +6,8 @@ The penalties count in the logged ``loss``, in training and in ``evaluate``, as 
 Example:
     >>> layer = md.keras.layers.Dense(8, kernel_regularizer=md.keras.regularizers.l1_l2(l1=1e-5, l2=1e-4))
 """
+import numbers
+
 from .. import ops
 
 
@@ -20,7 +22,7 @@ class Regularizer:
 class L1L2(Regularizer):
     def __init__(self, l1=0.0, l2=0.0):
         for name, v in (("l1", l1), ("l2", l2)):
-            if not isinstance(v, (int, float)) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
                 raise ValueError(f"Value for argument `{name}` should be a non-negative float. Received: {name}={v}")
         self.l1, self.l2 = float(l1), float(l2)
 

@@ -5,8 +5,12 @@ A Keras layer is an ``md.nn.Module`` whose weights are created by ``build(input_
 (``Linear``, ``Conv2d``, ``LSTM``...), so training runs on minidl's own kernels and autograd; what this class adds
 is Keras' shape rules, names, weight layouts (``get_weights``), regularizers and configs.
 """
+import functools
+
 import numpy as np
 
+from ... import dtypes
+from ...device import array_module
 from ...nn.module import Module
 from ...tensor import Tensor
 from .. import backend
@@ -98,7 +102,7 @@ class _Weight:
         parts = parts if len(tensors) > 1 else (parts,)
         for t, arr in zip(tensors, parts):
             arr = np.ascontiguousarray(arr, dtype=t.data.dtype)
-            t.data[...] = arr if isinstance(t.data, np.ndarray) else type(t.data)(arr)    # host -> device if needed
+            t.data[...] = array_module(t.data).asarray(arr)        # host -> device if needed (CuPy's asarray)
             t._version += 1
 
     def penalty(self):
@@ -121,6 +125,25 @@ class Layer(Module):
 
     ndim = None
     min_ndim = None
+    _autocast = True        # float inputs are cast to the layer's dtype (Keras' autocast); Embedding opts out
+    _cast_ints = False      # layers that compute in floats (Dense, Conv2D...) also cast integer inputs, as Keras
+
+    def __init_subclass__(cls, **kwargs):
+        """As Keras, a direct ``layer.build(input_shape)`` marks the layer built (so a later call does not build it a
+        second time, and ``count_params`` works)."""
+        super().__init_subclass__(**kwargs)
+        original = cls.__dict__.get("build")
+        if original is None or getattr(original, "_marks_built", False):
+            return
+
+        @functools.wraps(original)
+        def build(self, input_shape=None, *args, **kw):
+            out = original(self, input_shape, *args, **kw)
+            self._finish_build(input_shape)
+            return out
+
+        build._marks_built = True
+        cls.build = build
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None, batch_size=None,
                  batch_input_shape=None, **kwargs):
@@ -141,6 +164,9 @@ class Layer(Module):
         else:
             self._batch_input_shape = None
         self._trainable = trainable
+        # Keras: a layer called outside ``fit`` (no ``training=`` argument) runs in inference mode, so Dropout is
+        # off and BatchNormalization uses its moving statistics; ``fit`` switches the model to training mode.
+        self.__dict__["training"] = False
 
     # --- weights --------------------------------------------------------------------------------------------------
     def _add_weight(self, name, get, initializer=None, to_keras=None, from_keras=None, regularizer=None,
@@ -150,7 +176,11 @@ class Layer(Module):
         w = _Weight(name, get, to_keras, from_keras, regularizer, trainable)
         if initializer is not None:
             w.write(initializer(w.read().shape, w.read().dtype.name), self)
-        self._weights.append(w)
+        same = [i for i, old in enumerate(self._weights) if old.name == name]
+        if same:                        # built again: the new weight replaces the old one
+            self._weights[same[0]] = w
+        else:
+            self._weights.append(w)
         return w
 
     def get_weights(self):
@@ -229,7 +259,13 @@ class Layer(Module):
         if not isinstance(shape[0] if shape else None, (list, tuple)):      # a merge layer takes a list of shapes
             self._check_input(shape)
         self.build(shape)
-        self.built, self.input_shape = True, shape
+        self._finish_build(shape)
+
+    def _finish_build(self, shape):
+        self.train(self.training)          # the md.nn modules made in build follow the layer's mode
+        self.built = True
+        if self.input_shape is None and shape is not None:
+            self.input_shape = tuple(shape)
         if not self._trainable:
             self.trainable = False
 
@@ -255,10 +291,11 @@ class Layer(Module):
             return KerasTensor(out_shape, self._output_dtype(inputs), self,
                                inputs if isinstance(inputs, (list, tuple)) else [inputs])
         if isinstance(inputs, (list, tuple)):
-            inputs = [to_tensor(x) for x in inputs]
+            inputs = [self._cast_input(to_tensor(x)) for x in inputs]
             self._maybe_build([(None,) + tuple(x.shape[1:]) for x in inputs])
         else:
-            inputs = to_tensor(inputs)
+            inputs = self._cast_input(to_tensor(inputs))
+            self._check_input(tuple(inputs.shape))           # errors show the real batch size, as Keras
             self._maybe_build((None,) + tuple(inputs.shape[1:]))
             self._check_input(tuple(inputs.shape))
         was = self.training
@@ -272,6 +309,14 @@ class Layer(Module):
         if self.output_shape is None and isinstance(out, Tensor):
             self.output_shape = (None,) + tuple(out.shape[1:])
         return out
+
+    def _cast_input(self, x):
+        if not self._autocast or not isinstance(x, Tensor):
+            return x
+        want = getattr(dtypes, self.dtype_name)
+        if x.dtype == want or not (x.dtype.is_floating_point or self._cast_ints):
+            return x
+        return x.to(want)
 
     def _output_dtype(self, inputs):
         return self.dtype_name

@@ -103,6 +103,8 @@ class Conv2D(_Spatial):
         (2, 28, 28, 32)
     """
 
+    _cast_ints = True
+
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
@@ -139,6 +141,7 @@ class Conv2D(_Spatial):
         self._axes = {axis: channels}
 
     def call(self, inputs):
+        self.compute_output_shape(tuple(inputs.shape))       # Keras' error for an input smaller than the kernel
         x = self._to_nchw(inputs)
         padding, pads = self._pads(x.shape[2:], self.kernel_size, self.strides, self.dilation_rate)
         if pads is not None:
@@ -167,6 +170,8 @@ class Conv2D(_Spatial):
 
 
 class _Pooling2D(_Spatial):
+    _cast_ints = True
+
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.pool_size = _pair(pool_size, "pool_size")
@@ -174,6 +179,7 @@ class _Pooling2D(_Spatial):
         self.padding, self.data_format = _padding(padding), _data_format(data_format)
 
     def call(self, inputs):
+        self.compute_output_shape(tuple(inputs.shape))       # Keras' error for an input smaller than the pool
         x = self._to_nchw(inputs)
         padding, pads = self._pads(x.shape[2:], self.pool_size, self.strides, (1, 1))
         if pads is None and padding != (0, 0):
@@ -228,6 +234,8 @@ class AveragePooling2D(_Pooling2D):
 
 
 class _GlobalPooling(Layer):
+    _cast_ints = True
+
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
         self.data_format, self.keepdims = _data_format(data_format), keepdims

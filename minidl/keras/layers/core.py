@@ -34,6 +34,8 @@ class Dense(Layer):
         (2, 64)
     """
 
+    _cast_ints = True
+
     min_ndim = 2
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -93,9 +95,14 @@ class Flatten(Layer):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
+        if data_format not in (None, "channels_last", "channels_first"):
+            raise ValueError(f"The `data_format` argument must be one of 'channels_last', 'channels_first'. "
+                             f"Received: {data_format!r}")
         self.data_format = data_format
 
     def call(self, inputs):
+        if self.data_format == "channels_first" and inputs.ndim > 2:     # Keras: flatten in channels-last order
+            inputs = inputs.permute(0, *range(2, inputs.ndim), 1)
         return inputs.reshape(inputs.shape[0], -1)
 
     def compute_output_shape(self, input_shape):

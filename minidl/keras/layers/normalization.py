@@ -11,14 +11,16 @@ class BatchNormalization(Layer):
 
     Keras' conventions: ``momentum=0.99`` is the weight of the old moving average (PyTorch's 0.01),
     ``epsilon=1e-3``; weights ``gamma, beta`` (trainable) and ``moving_mean, moving_variance`` (not trainable).
-    The moving variance is updated with the unbiased batch variance (PyTorch's rule; Keras uses the biased one, a
-    factor ``n / (n - 1)`` on the update).
+    The moving variance is updated with the biased batch variance, as Keras (PyTorch uses the unbiased one). A layer
+    with ``trainable=False`` runs in inference mode even inside ``fit``, as Keras.
 
     Example:
         >>> bn = md.keras.layers.BatchNormalization()
         >>> bn(np.random.rand(8, 4, 4, 3), training=True).shape
         (8, 4, 4, 3)
     """
+
+    _cast_ints = True
 
     min_ndim = 2
 
@@ -65,14 +67,35 @@ class BatchNormalization(Layer):
         x = inputs.permute(*perm) if perm != list(range(ndim)) else inputs
         if ndim > 4:
             x = x.reshape(x.shape[0], x.shape[1], -1)
-        y = nn.functional.batch_norm(x, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias,
-                                     self.training, 1.0 - self.momentum, self.epsilon)
+        training = self.training and self._trainable        # Keras: a frozen BatchNormalization runs in inference
+        n = x.numel() // x.shape[1] if x.shape[1] else 0
+        if training and n == 1:
+            y = self._single_value(x)
+        else:
+            old_var = self.bn.running_var.data.copy() if training else None
+            y = nn.functional.batch_norm(x, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias,
+                                         training, 1.0 - self.momentum, self.epsilon)
+        if training and n > 1:
+            # F.batch_norm moved the variance toward the unbiased batch variance (PyTorch's rule); Keras uses the
+            # biased one: new = m * old + (1 - m) * var * (n - 1) / n, i.e. this correction of PyTorch's result.
+            rv = self.bn.running_var
+            rv.data[...] = rv.data * ((n - 1) / n) + old_var * (self.momentum / n)
         if ndim > 4:
             y = y.reshape(*[inputs.shape[i] for i in perm])
         if perm == list(range(ndim)):
             return y
         inverse = [perm.index(i) for i in range(ndim)]
         return y.permute(*inverse)
+
+    def _single_value(self, x):
+        """One value per channel while training (a batch of one sample, e.g. the last batch of an epoch): Keras
+        normalizes it to 0 (its variance is 0) and outputs ``beta``; the moving variance decays toward 0."""
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        y = (x - x) * self.bn.weight.reshape(*shape) + self.bn.bias.reshape(*shape)
+        rm, rv = self.bn.running_mean, self.bn.running_var
+        rm.data[...] = rm.data * self.momentum + x.data.reshape(-1).astype(rm.data.dtype) * (1.0 - self.momentum)
+        rv.data[...] = rv.data * self.momentum
+        return y
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,

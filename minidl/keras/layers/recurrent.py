@@ -27,6 +27,8 @@ class Embedding(Layer):
         (1, 3, 32)
     """
 
+    _autocast = False       # ids stay integers (float ids are cast to int64 in call)
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  mask_zero=False, input_length=None, **kwargs):
         super().__init__(**kwargs)
@@ -78,6 +80,8 @@ def _blocks(a, order, axis):
 
 class _Recurrent(Layer):
     """The shared part of SimpleRNN, LSTM and GRU: arguments, weights, the time loop through ``md.nn``."""
+
+    _cast_ints = True
 
     ndim = 3
     gates = 1
@@ -234,6 +238,9 @@ class GRU(_Recurrent):
         if not reset_after:
             raise ValueError("GRU(reset_after=False) is not supported by md.keras; use the default reset_after=True")
         super().__init__(units, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "reset_after": True}
 
     def _make(self, n_in):
         return nn.GRU(n_in, self.units, bias=self.use_bias, batch_first=True, dtype=_dtype(self))
