@@ -409,3 +409,6 @@ def test_scaling_benchmark_reports_images_per_second_and_the_communication_share
     assert [r["procs"] for r in records] == [1, 2]
     assert all(r["images_per_s"] > 0 for r in records) and records[0]["comm_share"] == 0
     assert 0 < records[1]["comm_share"] < 1 and "images/s" in out.stdout
+    # PyTorch DDP (gloo) ran the same step under the same mpiexec: the ratio is minidl's images/s over PyTorch's
+    assert all(r["torch"]["procs"] == r["procs"] and r["torch"]["images_per_s"] > 0 for r in records)
+    assert all(r["ratio_vs_torch"] == pytest.approx(r["images_per_s"] / r["torch"]["images_per_s"]) for r in records)
