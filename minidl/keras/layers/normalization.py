@@ -1,4 +1,5 @@
-"""``BatchNormalization`` with Keras' arguments, on ``md.nn.BatchNorm1d``'s parameters and ``F.batch_norm``."""
+"""``BatchNormalization`` and ``LayerNormalization`` with Keras' arguments, on the parameters of ``md.nn``'s
+``BatchNorm1d`` / ``LayerNorm`` and ``F.batch_norm`` / ``F.layer_norm``."""
 from ... import nn
 from .. import initializers, regularizers
 from .base import Layer, shape_str
@@ -101,5 +102,92 @@ class BatchNormalization(Layer):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale,
                 **{f"{k}_initializer": initializers.serialize(v) for k, v in self.inits.items()},
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}
+
+
+class LayerNormalization(Layer):
+    """Normalize each sample over ``axis`` (default -1, the features; an int or a list of axes), with its own mean
+    and biased variance, then scale by ``gamma`` and shift by ``beta`` (weights of the normalized axes' shape).
+
+    Keras' defaults: ``epsilon=1e-3`` (PyTorch's ``LayerNorm`` uses 1e-5), ``gamma`` ones, ``beta`` zeros. Runs
+    ``F.layer_norm`` over the trailing axes (the normalized axes are moved to the end first when they are not).
+
+    Example:
+        >>> ln = md.keras.layers.LayerNormalization()
+        >>> ln(np.random.rand(2, 5, 8)).shape
+        (2, 5, 8)
+    """
+
+    _cast_ints = True
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)) and axis and all(isinstance(a, int) for a in axis):
+            axis = list(axis)
+        elif not isinstance(axis, int):
+            raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', but received: {axis!r}")
+        self.axis, self.epsilon, self.center, self.scale = axis, epsilon, center, scale
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+
+    def _normalized_axes(self, ndim):
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for a in axes:
+            if not -ndim <= a < ndim:
+                raise ValueError(f'Layer "{self.name}": invalid axis: {a} (inputs have rank {ndim})')
+        axes = sorted(a % ndim for a in axes)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f'Layer "{self.name}": duplicate axis: {tuple(self.axis)}')
+        if 0 in axes:
+            raise ValueError(f'Layer "{self.name}": axis {self.axis} includes the batch axis 0, which cannot be '
+                             "normalized over")
+        return axes
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        self._axes_sorted = self._normalized_axes(ndim)
+        shape = tuple(input_shape[a] for a in self._axes_sorted)
+        if any(d is None for d in shape):
+            raise ValueError(f'Layer "{self.name}": the normalized axes {self._axes_sorted} of the input shape '
+                             f"{shape_str(input_shape)} must be known")
+        self.ln = nn.LayerNorm(shape, eps=self.epsilon, dtype=_dtype(self))
+        if self.scale:
+            self._add_weight("gamma", lambda: self.ln.weight, self.gamma_initializer,
+                             regularizer=self.gamma_regularizer)
+        else:
+            self.ln.weight.requires_grad_(False)        # unused: call passes no scale
+        if self.center:
+            self._add_weight("beta", lambda: self.ln.bias, self.beta_initializer, regularizer=self.beta_regularizer)
+        else:
+            self.ln.bias.requires_grad_(False)          # unused: call passes no shift
+        self._axes = {a: d for a, d in zip(self._axes_sorted, shape)}
+        self._ndim = ndim
+
+    def _check_input(self, shape):
+        super()._check_input(shape)
+        if self.built and len(shape) != self._ndim:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim={self._ndim}, found ndim={len(shape)}. Full shape received: {shape_str(shape)}")
+
+    def call(self, inputs):
+        ndim, axes = inputs.ndim, self._axes_sorted
+        rest = [i for i in range(ndim) if i not in axes]
+        perm = rest + axes
+        moved = perm != list(range(ndim))
+        x = inputs.permute(*perm) if moved else inputs
+        y = nn.functional.layer_norm(x, self.ln.normalized_shape, self.ln.weight if self.scale else None,
+                                     self.ln.bias if self.center else None, self.epsilon)
+        if not moved:
+            return y
+        return y.permute(*[perm.index(i) for i in range(ndim)])
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}
