@@ -983,6 +983,11 @@ CONFIG_LAYERS = [
     lambda: layers.LSTM(3, unit_forget_bias=False, go_backwards=True, dropout=0.1, recurrent_regularizer="l1"),
     lambda: layers.GRU(3, use_bias=False, recurrent_initializer=initializers.Orthogonal(gain=2.0, seed=4)),
     lambda: layers.Add(), lambda: layers.Multiply(), lambda: layers.Average(), lambda: layers.Concatenate(axis=1),
+    lambda: layers.Conv1D(3, 2, padding="causal", dilation_rate=2, activation="relu"),
+    lambda: layers.MaxPooling1D(3, strides=1, padding="same"),
+    lambda: layers.AveragePooling1D(),
+    lambda: layers.LayerNormalization(axis=[1, 2], epsilon=1e-5, center=False),
+    lambda: layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode="sum"),
 ]
 
 
@@ -1121,3 +1126,9 @@ def test_weights_on_a_device(make, shape):
         assert [float(p.cpu().numpy()) for p in layer.losses] == [float(p.numpy()) for p in layer.losses]
     finally:
         fake_cupy.uninstall(mp)
+
+
+def test_layers_without_weights_are_built_by_a_direct_build_call():
+    for layer in (layers.Flatten(), layers.MaxPooling2D(), layers.Dropout(0.5), layers.GlobalAveragePooling1D()):
+        layer.build((None, 4, 4, 2))
+        assert layer.built and layer.count_params() == 0

@@ -142,12 +142,12 @@ class Model(Layer):
 
     def set_weights(self, weights):
         weights = list(weights)
-        want = sum(len(layer._weights) for layer in self._sublayers())
+        want = sum(len(layer.get_weights()) for layer in self._sublayers())
         if len(weights) != want:
             raise ValueError(f"Model {self.name!r} expects {want} weight arrays, but received {len(weights)}")
         i = 0
         for layer in self._sublayers():
-            n = len(layer._weights)
+            n = len(layer.get_weights())
             layer.set_weights(weights[i:i + n])
             i += n
 

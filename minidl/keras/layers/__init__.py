@@ -12,6 +12,7 @@ from .core import Activation, Dense, Dropout, Flatten, Reshape
 from .merging import Add, Average, Concatenate, Multiply
 from .normalization import BatchNormalization, LayerNormalization
 from .recurrent import GRU, LSTM, Embedding, SimpleRNN
+from .wrappers import Bidirectional
 
 # Keras' aliases
 Convolution1D, MaxPool1D, AvgPool1D = Conv1D, MaxPooling1D, AveragePooling1D
@@ -20,7 +21,7 @@ GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D = (GlobalAver
                                                                       GlobalMaxPooling1D, GlobalMaxPooling2D)
 
 LAYERS = {c.__name__: c for c in (Activation, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
-                                  Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GRU,
+                                  Bidirectional, Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GRU,
                                   GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
                                   GlobalMaxPooling2D, LSTM, LayerNormalization, MaxPooling1D, MaxPooling2D, Multiply,
                                   Reshape, SimpleRNN)}

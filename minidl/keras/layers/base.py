@@ -250,7 +250,9 @@ class Layer(Module):
                                  f"{shape_str(shape)}")
 
     def build(self, input_shape):
-        """Create the weights for inputs of ``input_shape`` (batch axis ``None``). Layers without weights keep this."""
+        """Create the weights for inputs of ``input_shape`` (batch axis ``None``). Layers without weights keep this;
+        called directly, it marks the layer built, as Keras."""
+        self._finish_build(input_shape)
 
     def _maybe_build(self, input_shape):
         if self.built:
