@@ -78,6 +78,7 @@ def helpers(args):
     dist.broadcast(b, src=n - 1)
     assert (b.numpy() == n - 1).all()
     assert dist.all_gather_object({"r": r}) == [{"r": i} for i in range(n)]
+    assert (dist.local_rank(), dist.local_world_size()) == (r, n)       # one machine: local = global
     # rank i has (i + 1) samples with accuracy i: the weighted mean is sum(i * (i + 1)) / sum(i + 1)
     avg = dist.average_metrics({"accuracy": float(r), "loss": 1.0}, weight=r + 1)
     want = sum(i * (i + 1) for i in range(n)) / sum(i + 1 for i in range(n))

@@ -119,6 +119,7 @@ def test_buckets_split_by_cap_and_dtype_and_round_trip():
 def test_singleton_world_helpers_and_op_errors():
     dist.init()
     assert (dist.rank(), dist.world_size()) == (0, 1)
+    assert (dist.local_rank(), dist.local_world_size()) == (0, 1)
     t = md.tensor([1.0, 2.0])
     assert dist.all_reduce(t, op="mean") is t and t.numpy().tolist() == [1.0, 2.0]
     assert dist.broadcast(t).numpy().tolist() == [1.0, 2.0]

@@ -13,10 +13,10 @@ Example:
     ...              verbose=1 if md.distributed.rank() == 0 else 0)
 """
 from .comm import (INSTALL_HINT, all_gather_object, all_reduce, average_metrics, barrier, broadcast, init,
-                   is_initialized, rank, timeout, transport, world_size)
+                   is_initialized, local_rank, local_world_size, rank, timeout, transport, world_size)
 from .ddp import DistributedDataParallel, DistributedOptimizer, make_buckets
 from .sampler import DistributedSampler
 
-__all__ = ["init", "is_initialized", "rank", "world_size", "all_reduce", "broadcast", "barrier",
-           "all_gather_object", "average_metrics", "DistributedDataParallel", "DistributedOptimizer",
-           "DistributedSampler", "transport", "timeout"]
+__all__ = ["init", "is_initialized", "rank", "world_size", "local_rank", "local_world_size", "all_reduce",
+           "broadcast", "barrier", "all_gather_object", "average_metrics", "DistributedDataParallel",
+           "DistributedOptimizer", "DistributedSampler", "transport", "timeout"]

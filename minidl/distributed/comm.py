@@ -16,7 +16,7 @@ from ..device import is_cuda_array
 from ..tensor import Tensor
 
 INSTALL_HINT = 'pip install "minidl[distributed]"'
-_state = {"comm": None, "nccl": None}
+_state = {"comm": None, "nccl": None, "local": None}
 _OPS = ("sum", "mean", "max", "min")
 
 
@@ -64,6 +64,30 @@ def rank():
 def world_size():
     """The number of processes in the job (1 before :func:`init`)."""
     return 1 if _state["comm"] is None else _state["comm"].Get_size()
+
+
+def _local():
+    """The communicator of the ranks on this machine (MPI's shared-memory split), made once."""
+    if _state.get("local") is None:
+        comm = _comm()
+        _state["local"] = comm.Split_type(_mpi().COMM_TYPE_SHARED, key=comm.Get_rank())
+    return _state["local"]
+
+
+def local_rank():
+    """This process's index among the ranks on its own machine (0 before :func:`init`): the GPU to pick on a
+    multi-GPU node, e.g. ``cupy.cuda.Device(md.distributed.local_rank()).use()`` before making CUDA tensors.
+
+    Example:
+        >>> md.distributed.init()
+        >>> gpu = md.distributed.local_rank() % max(md.cuda.device_count(), 1)
+    """
+    return 0 if _state["comm"] is None else _local().Get_rank()
+
+
+def local_world_size():
+    """The number of ranks on this process's machine (1 before :func:`init`)."""
+    return 1 if _state["comm"] is None else _local().Get_size()
 
 
 def timeout():
