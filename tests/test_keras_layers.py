@@ -19,45 +19,7 @@ import minidl.keras as keras
 from minidl.keras import activations, initializers, layers, regularizers
 from minidl.testing import assert_gradcheck
 
-RTOL, ATOL = 1e-7, 1e-9
-
-
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    """Each test starts with float32 and fresh layer names, and leaves float32 behind whatever happens."""
-    keras.backend.set_floatx("float32")
-    keras.backend.clear_session()
-    yield
-    keras.backend.set_floatx("float32")
-
-
-@pytest.fixture
-def f64():
-    keras.backend.set_floatx("float64")
-    yield
-    keras.backend.set_floatx("float32")
-
-
-# --- helpers ------------------------------------------------------------------------------------------------------
-def _np(t):
-    if hasattr(t, "detach"):
-        return t.detach().numpy()
-    return t.numpy() if isinstance(t, md.Tensor) else np.asarray(t)
-
-
-def _close(got, want, label, rtol=RTOL, atol=ATOL):
-    got, want = _np(got), _np(want)
-    assert got.shape == want.shape, f"{label}: shape {got.shape}, expected {want.shape}"
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=label)
-
-
-def _keras_grads(layer):
-    """The gradients of a layer's weights, in Keras' layouts (the layer's own minidl -> Keras conversion)."""
-    out = []
-    for w in layer._weights:
-        grads = [np.zeros(t.shape) if t.grad is None else t.grad.numpy() for t in w.tensors()]
-        out.append(np.asarray(w.to_keras(grads[0] if len(grads) == 1 else tuple(grads))))
-    return out
+from keras_helpers import ATOL, RTOL, close, f64, fresh_session, keras_grads, to_numpy  # noqa: F401 -- fixtures
 
 
 def _compare(torch, layer, ref, x, training=None, seed=0, grads=True, rtol=RTOL, atol=ATOL):
@@ -70,18 +32,18 @@ def _compare(torch, layer, ref, x, training=None, seed=0, grads=True, rtol=RTOL,
     ym = layer(xm, training=training) if training is not None else layer(xm)
     xt = torch.tensor(x, requires_grad=grads and float_in)
     yt = ref(xt, *wts)
-    _close(ym, yt, f"{layer.name} output", rtol, atol)
+    close(ym, yt, f"{layer.name} output", rtol, atol)
     if not grads:
         return ym, yt
     g = np.random.default_rng(seed).standard_normal(tuple(yt.shape))
-    (ym * md.tensor(g.astype(_np(ym).dtype))).sum().backward()
+    (ym * md.tensor(g.astype(to_numpy(ym).dtype))).sum().backward()
     (yt * torch.tensor(g, dtype=yt.dtype)).sum().backward()
     if float_in:
-        _close(xm.grad, xt.grad, f"{layer.name} input grad", rtol, atol)
-    for name, gm, wt, trainable in zip([w.name for w in layer._weights], _keras_grads(layer), wts,
+        close(xm.grad, xt.grad, f"{layer.name} input grad", rtol, atol)
+    for name, gm, wt, trainable in zip([w.name for w in layer._weights], keras_grads(layer), wts,
                                        [w.trainable for w in layer._weights]):
         if trainable:
-            _close(gm, wt.grad if wt.grad is not None else np.zeros(wt.shape), f"{layer.name} grad of {name}", rtol,
+            close(gm, wt.grad if wt.grad is not None else np.zeros(wt.shape), f"{layer.name} grad of {name}", rtol,
                    atol)
     return ym, yt
 
@@ -306,34 +268,34 @@ def test_batch_normalization_matches_torch(torch, f64, shape, axis, training):
     mean, var = layer.get_weights()[2:]
     red = tuple(i for i in range(len(shape)) if i != axis % len(shape))
     if training:    # Keras: moving = m * moving + (1 - m) * batch statistic, the variance biased
-        _close(mean, 0.99 * old_mean + 0.01 * x.mean(red), "moving_mean")
-        _close(mean, state["mean"], "moving_mean vs torch")
-        _close(var, 0.99 * old_var + 0.01 * x.var(red), "moving_variance (Keras' biased rule)")
+        close(mean, 0.99 * old_mean + 0.01 * x.mean(red), "moving_mean")
+        close(mean, state["mean"], "moving_mean vs torch")
+        close(var, 0.99 * old_var + 0.01 * x.var(red), "moving_variance (Keras' biased rule)")
     else:
-        _close(mean, old_mean, "moving_mean untouched in inference", 0, 0)
-        _close(var, old_var, "moving_variance untouched in inference", 0, 0)
+        close(mean, old_mean, "moving_mean untouched in inference", 0, 0)
+        close(var, old_var, "moving_variance untouched in inference", 0, 0)
 
 
 def test_batch_normalization_options(torch, f64):
     x = np.random.default_rng(6).standard_normal((8, 3)) * 3 + 2
     layer = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, center=False, scale=False)
     y = layer(x, training=True).numpy()
-    _close(y, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5), "center=scale=False")
+    close(y, (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5), "center=scale=False")
     assert [w.shape for w in layer.get_weights()] == [(3,), (3,)]
-    _close(layer.get_weights()[1], 0.9 + 0.1 * x.var(0), "momentum=0.9")
+    close(layer.get_weights()[1], 0.9 + 0.1 * x.var(0), "momentum=0.9")
     # default: direct call outside fit is inference (moving stats: mean 0, var 1)
     bn = layers.BatchNormalization()
-    _close(bn(x), x / np.sqrt(1 + 1e-3), "inference by default")
-    _close(bn.get_weights()[2], np.zeros(3), "no update in inference", 0, 0)
+    close(bn(x), x / np.sqrt(1 + 1e-3), "inference by default")
+    close(bn.get_weights()[2], np.zeros(3), "no update in inference", 0, 0)
     # trainable=False: inference even when training (Keras' rule for frozen BatchNormalization)
     bn.trainable = False
-    _close(bn(x, training=True), x / np.sqrt(1 + 1e-3), "frozen BN runs in inference")
-    _close(bn.get_weights()[2], np.zeros(3), "frozen BN does not update", 0, 0)
+    close(bn(x, training=True), x / np.sqrt(1 + 1e-3), "frozen BN runs in inference")
+    close(bn.get_weights()[2], np.zeros(3), "frozen BN does not update", 0, 0)
     assert not any(p.requires_grad for p in bn.parameters())
     bn.trainable = True
     assert bn.get_weights()[0].dtype == np.float64
     y = bn(x, training=True).numpy()
-    _close(y.mean(0), np.zeros(3), "normalized mean", 0, 1e-12)
+    close(y.mean(0), np.zeros(3), "normalized mean", 0, 1e-12)
 
 
 # --- Embedding ----------------------------------------------------------------------------------------------------
@@ -420,7 +382,7 @@ def test_gru_follows_keras_reset_after_formula(f64):
         hz, hr, hh = np.split(h @ r + b[1], 3, axis=1)
         z, rr = sig(xz + hz), sig(xr + hr)
         h = z * h + (1 - z) * np.tanh(xh + rr * hh)
-    _close(layer(x), h, "GRU vs Keras' formula")
+    close(layer(x), h, "GRU vs Keras' formula")
 
 
 def test_lstm_follows_keras_formula(f64):
@@ -440,7 +402,7 @@ def test_lstm_follows_keras_formula(f64):
         c = sig(f) * c + sig(i) * np.tanh(g)
         h = sig(o) * np.tanh(c)
         outs.append(h)
-    _close(layer(x), np.stack(outs, 1), "LSTM vs Keras' formula")
+    close(layer(x), np.stack(outs, 1), "LSTM vs Keras' formula")
 
 
 def test_recurrent_dropout_masks_inputs_only_in_training():
@@ -479,7 +441,7 @@ def test_activation_layer_matches_torch(torch, f64, name):
     dense = layers.Dense(6, activation=name)
     dense(x)
     kernel, bias = dense.get_weights()
-    _close(dense(x), _torch_activations(torch)[name](torch.tensor(x @ kernel + bias)), f"Dense({name})")
+    close(dense(x), _torch_activations(torch)[name](torch.tensor(x @ kernel + bias)), f"Dense({name})")
 
 
 def test_activation_gradients_are_finite_for_large_inputs(f64):
@@ -551,12 +513,12 @@ def test_merging_matches_torch(torch, f64, cls, fn):
     ms = [md.tensor(x, requires_grad=True) for x in xs]
     ts = [torch.tensor(x, requires_grad=True) for x in xs]
     ym, yt = layer(ms), fn(*ts)
-    _close(ym, yt, f"{cls.__name__} output")
+    close(ym, yt, f"{cls.__name__} output")
     g = rng.standard_normal(tuple(yt.shape))
     (ym * md.tensor(g)).sum().backward()
     (yt * torch.tensor(g)).sum().backward()
     for i, (a, b) in enumerate(zip(ms, ts)):
-        _close(a.grad, b.grad, f"{cls.__name__} grad {i}")
+        close(a.grad, b.grad, f"{cls.__name__} grad {i}")
     sym = layer([keras.Input(shape=(3, 4)) for _ in range(3)])
     assert sym.shape == (None,) + tuple(yt.shape[1:])
 
@@ -759,8 +721,8 @@ def test_regularizer_penalties_and_gradients(f64, reg, l1, l2, make, shape, arg,
     (loss,) = layer.losses
     np.testing.assert_allclose(float(loss.numpy()), _penalty(w, l1, l2), rtol=1e-10)
     loss.backward()
-    np.testing.assert_allclose(_keras_grads(layer)[index], l1 * np.sign(w) + 2 * l2 * w, rtol=1e-10, atol=1e-12)
-    assert not any(g.any() for i, g in enumerate(_keras_grads(layer)) if i != index)
+    np.testing.assert_allclose(keras_grads(layer)[index], l1 * np.sign(w) + 2 * l2 * w, rtol=1e-10, atol=1e-12)
+    assert not any(g.any() for i, g in enumerate(keras_grads(layer)) if i != index)
 
 
 def test_regularizer_api():
@@ -1064,8 +1026,8 @@ def test_batch_normalization_batch_of_one(f64):
     np.testing.assert_array_equal(y.numpy(), [[0.0, 1.0, 2.0]])
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((1, 3)))
-    _close(bn.get_weights()[2], 0.01 * np.array([1.0, 5.0, -3.0]), "moving_mean")
-    _close(bn.get_weights()[3], np.full(3, 0.99), "moving_variance")
+    close(bn.get_weights()[2], 0.01 * np.array([1.0, 5.0, -3.0]), "moving_mean")
+    close(bn.get_weights()[3], np.full(3, 0.99), "moving_variance")
     bn4 = _built(layers.BatchNormalization(), (1, 1, 3))
     np.testing.assert_array_equal(bn4(np.ones((1, 1, 1, 3)), training=True).numpy(), np.zeros((1, 1, 1, 3)))
 
@@ -1095,7 +1057,7 @@ def test_recurrent_float32_matches_torch(torch, make, shape, ref_kind):
     ym = layer(x)
     yt = ref(torch.tensor(x, dtype=torch.float64), *[torch.tensor(w, dtype=torch.float64) for w in layer.get_weights()])
     assert ym.dtype == md.float32
-    _close(ym, yt, "float32 output", rtol=1e-4, atol=1e-5)
+    close(ym, yt, "float32 output", rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("make,shape", [(lambda: layers.Dense(3, kernel_regularizer="l2"), (2, 4)),

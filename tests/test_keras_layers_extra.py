@@ -16,44 +16,7 @@ import minidl.keras as keras
 from minidl.keras import initializers, layers, regularizers
 from minidl.testing import assert_gradcheck
 
-RTOL, ATOL = 1e-7, 1e-9
-
-
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    """Each test starts with float32 and fresh layer names, and leaves float32 behind whatever happens."""
-    keras.backend.set_floatx("float32")
-    keras.backend.clear_session()
-    yield
-    keras.backend.set_floatx("float32")
-
-
-@pytest.fixture
-def f64():
-    keras.backend.set_floatx("float64")
-    yield
-    keras.backend.set_floatx("float32")
-
-
-# --- helpers (as in test_keras_layers.py) -------------------------------------------------------------------------
-def _np(t):
-    if hasattr(t, "detach"):
-        return t.detach().numpy()
-    return t.numpy() if isinstance(t, md.Tensor) else np.asarray(t)
-
-
-def _close(got, want, label, rtol=RTOL, atol=ATOL):
-    got, want = _np(got), _np(want)
-    assert got.shape == want.shape, f"{label}: shape {got.shape}, expected {want.shape}"
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=label)
-
-
-def _keras_grads(layer):
-    out = []
-    for w in layer._weights:
-        grads = [np.zeros(t.shape) if t.grad is None else t.grad.numpy() for t in w.tensors()]
-        out.append(np.asarray(w.to_keras(grads[0] if len(grads) == 1 else tuple(grads))))
-    return out
+from keras_helpers import ATOL, RTOL, close, f64, fresh_session, keras_grads, to_numpy  # noqa: F401 -- fixtures
 
 
 def _compare(torch, layer, ref, x, seed=0):
@@ -64,13 +27,13 @@ def _compare(torch, layer, ref, x, seed=0):
     ym = layer(xm)
     xt = torch.tensor(x, requires_grad=True)
     yt = ref(xt, *wts)
-    _close(ym, yt, f"{layer.name} output")
+    close(ym, yt, f"{layer.name} output")
     g = np.random.default_rng(seed).standard_normal(tuple(yt.shape))
     (ym * md.tensor(g)).sum().backward()
     (yt * torch.tensor(g, dtype=yt.dtype)).sum().backward()
-    _close(xm.grad, xt.grad, f"{layer.name} input grad")
-    for w, gm, wt in zip(layer._weights, _keras_grads(layer), wts):
-        _close(gm, wt.grad, f"{layer.name} grad of {w.name}")
+    close(xm.grad, xt.grad, f"{layer.name} input grad")
+    for w, gm, wt in zip(layer._weights, keras_grads(layer), wts):
+        close(gm, wt.grad, f"{layer.name} grad of {w.name}")
     return ym
 
 

@@ -221,6 +221,9 @@ class Layer(Module):
     def trainable(self, value):
         """Freezing a layer stops its weights from training (their ``requires_grad`` goes off)."""
         self._trainable = bool(value)
+        self._apply_trainable()
+
+    def _apply_trainable(self):
         params = list(self.parameters())
         for w in self._weights:
             for t in w.tensors():

@@ -87,16 +87,10 @@ class Bidirectional(Layer):
     def losses(self):
         return self.forward_layer.losses + self.backward_layer.losses
 
-    @property
-    def trainable(self):
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value):
-        self._trainable = bool(value)
+    def _apply_trainable(self):
         if "forward_layer" in self._modules:
-            self.forward_layer.trainable = value
-            self.backward_layer.trainable = value
+            self.forward_layer.trainable = self._trainable
+            self.backward_layer.trainable = self._trainable
 
     def get_config(self):
         return {**super().get_config(), "layer": {"class_name": type(self.forward_layer).__name__,
