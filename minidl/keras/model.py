@@ -6,7 +6,6 @@ Training runs minidl's autograd and ``md.optim`` on the model's ``md.nn`` module
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -460,12 +459,6 @@ class Model(Layer):
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=len(ArrayData(x).xs[0]), verbose=0)
-
-    def __call__(self, inputs, training=None, **kwargs):
-        if isinstance(inputs, np.ndarray) or (isinstance(inputs, (list, tuple)) and inputs
-                                               and not isinstance(inputs[0], (KerasTensor, Tensor))):
-            inputs = [to_tensor(a) for a in inputs] if isinstance(inputs, (list, tuple)) else to_tensor(inputs)
-        return super().__call__(inputs, training=training, **kwargs)
 
     # --- summary, saving --------------------------------------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False):
