@@ -102,6 +102,12 @@ def xp_for(device):
     return _cupy()
 
 
+def to_host(x):
+    """The NumPy data of a Tensor or an array, copied off the GPU when it lives there (not copied otherwise)."""
+    data = getattr(x, "data", x)
+    return move(data, "cpu") if is_cuda_array(data) else data
+
+
 def move(a, device):
     """Copy array ``a`` to ``device`` (no copy when it is already there)."""
     device = Device(device)

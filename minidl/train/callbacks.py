@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 
+from ..device import to_host
+
 
 class Callback:
     """Base class: override the hooks you need. ``self.model`` and ``self.optimizer`` are set by ``fit``."""
@@ -89,7 +91,7 @@ class EarlyStopping(_Monitor):
         if self._improved(value):
             self.best, self.wait = value, 0
             if self.restore_best_weights:
-                self.best_state = {k: np.array(_host(v)) for k, v in self.model.state_dict().items()}
+                self.best_state = {k: np.array(to_host(v)) for k, v in self.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -124,8 +126,3 @@ class ModelCheckpoint(_Monitor):
         path = self.path.format(epoch=epoch + 1, **logs)
         save(self.model.state_dict(), path)
         self.saved.append(path)
-
-
-def _host(v):
-    data = getattr(v, "data", v)
-    return data.get() if hasattr(data, "get") and not isinstance(data, np.ndarray) else data

@@ -1,6 +1,8 @@
 """Metrics as running sums over batches: ``update(output, target)`` adds, ``result()`` averages."""
 import numpy as np
 
+from ..device import to_host
+
 
 class Metric:
     name = "metric"
@@ -22,7 +24,7 @@ class Accuracy(Metric):
     name = "accuracy"
 
     def update(self, output, target):
-        out, tgt = np.asarray(_host(output)), np.asarray(_host(target))
+        out, tgt = np.asarray(to_host(output)), np.asarray(to_host(target))
         if out.ndim >= 2 and out.shape[-1] > 1 and tgt.shape == out.shape[:-1]:
             correct = out.argmax(axis=-1) == tgt
         elif out.ndim >= 2 and out.shape[-1] > 1 and tgt.shape == out.shape:     # one-hot targets
@@ -30,8 +32,8 @@ class Accuracy(Metric):
         else:
             out, tgt = out.reshape(-1), tgt.reshape(-1)
             if out.shape != tgt.shape:
-                raise ValueError(f"accuracy: output of shape {np.shape(_host(output))} does not match target of "
-                                 f"shape {np.shape(_host(target))}")
+                raise ValueError(f"accuracy: output of shape {np.shape(to_host(output))} does not match target of "
+                                 f"shape {np.shape(to_host(target))}")
             correct = (out > 0.5) == (tgt > 0.5)
         self.total += float(correct.sum())
         self.count += correct.size
@@ -41,15 +43,10 @@ class MeanAbsoluteError(Metric):
     name = "mae"
 
     def update(self, output, target):
-        diff = np.abs(np.asarray(_host(output), np.float64) - np.asarray(_host(target), np.float64).reshape(
-            np.shape(_host(output))))
+        diff = np.abs(np.asarray(to_host(output), np.float64) - np.asarray(to_host(target), np.float64).reshape(
+            np.shape(to_host(output))))
         self.total += float(diff.sum())
         self.count += diff.size
-
-
-def _host(x):
-    data = getattr(x, "data", x)
-    return data.get() if hasattr(data, "get") and not isinstance(data, np.ndarray) else data
 
 
 METRICS = {"accuracy": Accuracy, "acc": Accuracy, "mae": MeanAbsoluteError}

@@ -10,7 +10,7 @@ import functools
 import numpy as np
 
 from ... import dtypes
-from ...device import array_module
+from ...device import array_module, to_host
 from ...nn.module import Module
 from ...tensor import Tensor
 from .. import backend
@@ -18,8 +18,7 @@ from .. import backend
 
 def host(t):
     """A NumPy copy of a Tensor (or array) wherever it lives."""
-    data = getattr(t, "data", t)
-    return np.array(data.get() if hasattr(data, "get") and not isinstance(data, np.ndarray) else data)
+    return np.array(to_host(t))
 
 
 def to_tensor(x):
