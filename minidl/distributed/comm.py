@@ -240,6 +240,15 @@ def _data(tensor, what):
     raise TypeError(f"{what}: expected a Tensor or an array, got {type(tensor).__name__}")
 
 
+def _in_place(arr, collective):
+    """Run ``collective`` (which works in place on a contiguous buffer) on ``arr``; a strided view goes through a
+    contiguous copy that is written back."""
+    if arr.flags.c_contiguous:
+        collective(arr)
+    else:
+        arr[...] = collective(arr.copy())
+
+
 def all_reduce(tensor, op="sum"):
     """Reduce ``tensor`` over all ranks in place (``op``: "sum", "mean", "max", "min") and return it.
 
@@ -250,12 +259,7 @@ def all_reduce(tensor, op="sum"):
         >>> t = md.tensor([float(md.distributed.rank())])
         >>> md.distributed.all_reduce(t, op="sum")    # every rank now holds 0 + 1 + ... + (N - 1)
     """
-    arr = _data(tensor, "all_reduce")
-    if arr.flags.c_contiguous:
-        all_reduce_array(arr, op)
-    else:
-        tmp = arr.copy()
-        arr[...] = all_reduce_array(tmp, op)
+    _in_place(_data(tensor, "all_reduce"), lambda a: all_reduce_array(a, op))
     return tensor
 
 
@@ -266,12 +270,7 @@ def broadcast(tensor, src=0):
         >>> w = md.randn(3, 3)
         >>> md.distributed.broadcast(w, src=0)        # every rank now holds rank 0's draw
     """
-    arr = _data(tensor, "broadcast")
-    if arr.flags.c_contiguous:
-        broadcast_array(arr, src)
-    else:
-        tmp = arr.copy()
-        arr[...] = broadcast_array(tmp, src)
+    _in_place(_data(tensor, "broadcast"), lambda a: broadcast_array(a, src))
     return tensor
 
 
