@@ -108,6 +108,9 @@ def _fail(what):
            "number of steps. Aborting the job (MPI_Abort).")
     print(msg, file=sys.stderr, flush=True)
     if world_size() > 1 and os.environ.get("MINIDL_DIST_ABORT", "1") != "0":
+        # NOTE: mpiexec forwards a rank's output asynchronously and MPI_Abort kills every rank at once: without a
+        # pause the message above was lost in about 1 run in 10. The job is already past its timeout.
+        time.sleep(1.0)
         _comm().Abort(1)
     raise TimeoutError(msg)
 
