@@ -4,6 +4,9 @@ Profiles (pick one with the environment variable ``HYPOTHESIS_PROFILE``):
     ci        default: 30 examples per test, no deadline (first calls may compile kernels)
     dev       10 examples, for a quick local loop
     thorough  300 examples, for hunting rare failures
+
+Fuzz tests (``tests/test_fuzz_*.py``) run a small seeded budget in CI; ``pytest --fuzz-budget 50`` (or the
+environment variable ``MINIDL_FUZZ_BUDGET=50``) multiplies their case counts for a longer hunt.
 """
 import importlib
 import os
@@ -23,6 +26,17 @@ settings.register_profile("thorough", parent=settings.get_profile("ci"), max_exa
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 TORCH_MISSING = "PyTorch is not installed: the comparison against it is skipped"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-budget", type=int, default=int(os.environ.get("MINIDL_FUZZ_BUDGET", "1")),
+                     help="multiplier for the case counts of the fuzz tests (default 1, the CI budget)")
+
+
+@pytest.fixture(scope="session")
+def fuzz_budget(request):
+    """How many times the default number of cases each fuzz test runs (``--fuzz-budget``, at least 1)."""
+    return max(1, request.config.getoption("--fuzz-budget"))
 
 
 def import_torch():
