@@ -41,7 +41,9 @@ class Tensor:
                 [6., 8.]])
     """
 
-    __slots__ = ("data", "grad", "_rg", "_node", "_nr", "_version", "__weakref__")
+    # _vc: the version counter, a one-element list shared by every tensor that views the same memory (a view and
+    # its base); _base: the tensor a view was taken from (None for a tensor that owns its memory), as in PyTorch
+    __slots__ = ("data", "grad", "_rg", "_node", "_nr", "_vc", "_base", "__weakref__")
     __array_priority__ = 1000           # make ``ndarray + Tensor`` call Tensor.__radd__
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
@@ -54,7 +56,24 @@ class Tensor:
         self.requires_grad = requires_grad
 
     def _init(self, arr):
-        self.data, self.grad, self._rg, self._node, self._nr, self._version = arr, None, False, None, 0, 0
+        self.data, self.grad, self._rg, self._node, self._nr = arr, None, False, None, 0
+        self._vc, self._base = [0], None
+
+    def _share_memory_of(self, base):
+        """Make this tensor a view of ``base``: one version counter, so an in-place change through either is seen
+        by every graph that saved the other."""
+        self._vc = base._vc
+        self._base = base if base._base is None else base._base
+        return self
+
+    @property
+    def _version(self):
+        """How many in-place changes the memory this tensor views has seen (shared with its base and views)."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value):
+        self._vc[0] = value
 
     @classmethod
     def _wrap(cls, arr):
@@ -176,8 +195,9 @@ class Tensor:
         return int(self.item())
 
     def detach(self):
-        """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """A new leaf sharing this tensor's data and version counter, cut from the graph (in-place changes to it
+        are seen by graphs that saved this tensor, as in PyTorch)."""
+        return Tensor._wrap(self.data)._share_memory_of(self)
 
     def to(self, *args, dtype=None, device=None):
         """``t.to("cuda")``, ``t.to(md.float64)``, ``t.to("cpu", md.float32)``; differentiable."""
@@ -229,11 +249,25 @@ class Tensor:
         return self
 
     # --- in-place (never recorded: allowed on tensors outside any graph, or under no_grad) --
-    def _inplace(self, op):
-        if is_grad_enabled() and self.requires_grad:
-            what = "a leaf tensor that requires grad" if self._node is None else "a tensor that is part of a graph"
-            raise RuntimeError(f"{op}: in-place change of {what} (shape {self.shape}) would make gradients wrong; "
-                               "do it under md.no_grad() or on a .detach()ed copy")
+    def _inplace(self, op, other=None):
+        if is_grad_enabled():
+            base = self._base
+            if self.requires_grad or (base is not None and base.requires_grad):
+                what = ("a leaf tensor that requires grad" if self._node is None and base is None else
+                        "a view of a leaf tensor that requires grad" if self._node is None else
+                        "a tensor that is part of a graph")
+                raise RuntimeError(f"{op}: in-place change of {what} (shape {self.shape}) would make gradients "
+                                   "wrong; do it under md.no_grad() or on a .clone()d copy")
+            if isinstance(other, Tensor) and other.requires_grad:
+                raise RuntimeError(f"{op}: the value (shape {other.shape}) requires grad, but in-place ops are not "
+                                   f"recorded by autograd, so its gradient would be lost; build the result out of "
+                                   "place (md.cat, md.where, ...) instead")
+        arr = self.data
+        if any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape)):
+            raise RuntimeError(f"{op}: several elements of the tensor (shape {self.shape}, strides {arr.strides}) "
+                               "share one memory location (an expand/broadcast_to view); .clone() it first")
+        if not getattr(arr.flags, "writeable", True):
+            raise RuntimeError(f"{op}: the tensor (shape {self.shape}) views read-only memory; .clone() it first")
         self._version += 1
 
     def _value(self, other, op=None):
@@ -256,17 +290,17 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value):
-        self._inplace("fill_")
+        self._inplace("fill_", value)
         self.data[...] = self._value(value)
         return self
 
     def copy_(self, src):
-        self._inplace("copy_")
+        self._inplace("copy_", src)
         self.data[...] = self._value(src)
         return self
 
     def add_(self, other, alpha=1):
-        self._inplace("add_")
+        self._inplace("add_", other)
         value = self._value(other, "add_")
         self.data += value * alpha if alpha != 1 else value
         return self
@@ -275,18 +309,18 @@ class Tensor:
         return self.add_(other, alpha=-alpha)
 
     def mul_(self, other):
-        self._inplace("mul_")
+        self._inplace("mul_", other)
         self.data *= self._value(other, "mul_")
         return self
 
     def div_(self, other):
-        self._inplace("div_")
+        self._inplace("div_", other)
         self.data /= self._value(other, "div_")
         return self
 
     def __setitem__(self, key, value):
         from .ops.movement import normalize_index  # noqa: PLC0415
-        self._inplace("__setitem__")
+        self._inplace("__setitem__", value)
         self.data[normalize_index(key, self)] = self._value(value)
 
     # --- display --------------------------------------------------------------------------

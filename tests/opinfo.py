@@ -258,6 +258,11 @@ for _name, _transform, _tfn, _in_F in _UNARY:
     _aliases = (_method(_name),) + ((_F_fn(_name),) if _in_F else ())
     _add(_name, _md_fn(_name), _tfn, _unary(_transform), aliases=_aliases)
 
+# beta and threshold drawn: a backward that ignores beta (sigmoid(x) for sigmoid(beta*x)) must fail
+_add("softplus.beta", _md_fn("softplus"), _TF_fn("softplus"),
+     _with(_unary(_away_from([-2.0, -0.5, 1 / 3, 0.5, 2.0])), beta=st.sampled_from([0.5, 2.0, 3.0]),
+           threshold=st.sampled_from([20.0, 1.0])),
+     aliases=(_method("softplus"), _F_fn("softplus")))
 _add("neg", operator.neg, operator.neg, _unary())
 _add("leaky_relu", _md_fn("leaky_relu"), _TF_fn("leaky_relu"), _unary(_away_from_zero(0.1)),
      aliases=(_method("leaky_relu"), _F_fn("leaky_relu")))

@@ -128,3 +128,17 @@ def test_nondifferentiable_outputs_need_no_grad(op, data):
     for k, o in enumerate(_as_list(op.fn(*leaves, **sample.kwargs))):
         assert not o.requires_grad, f"{op.name}: output {k} ({o.dtype}) requires grad"
         assert not o.dtype.is_floating_point, f"{op.name}: output {k} is {o.dtype}, expected bool or int64"
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@given(values=st.lists(st.integers(-2, 2), min_size=1, max_size=24), data=st.data())
+def test_full_max_min_share_the_gradient_among_ties_as_torch(name, values, data, torch):
+    # the op table draws distinct values (ties are not differentiable, so no gradcheck); here ties are the point:
+    # the whole-tensor max/min gives each tied element an equal share of the gradient, as PyTorch does
+    a = np.array(values, dtype=np.float64)
+    a = a.reshape(data.draw(st.sampled_from([(a.size,), (1, a.size)]), label="shape"))
+    x, tx = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    getattr(x, name)().backward(md.tensor(3.0, dtype=md.float64))
+    getattr(tx, name)().backward(torch.tensor(3.0, dtype=torch.float64))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    assert x.grad.numpy().sum() == pytest.approx(3.0)

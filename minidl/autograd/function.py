@@ -91,6 +91,10 @@ class Function:
         >>> Cube.apply(md.tensor([2.0], requires_grad=True))
     """
 
+    # True for ops whose output may be a view of their first argument (reshape, permute, expand, basic indexing):
+    # an output that shares the input's memory shares its version counter too, so in-place changes are seen
+    returns_view = False
+
     @staticmethod
     def forward(ctx, *args, **kwargs):
         raise NotImplementedError
@@ -124,10 +128,16 @@ class Function:
         for o in (raw if many else (raw,)):
             if isinstance(o, Tensor):
                 if any(o is a for a in args):   # never re-parent an input: return an alias instead
-                    o = Tensor._wrap(o.data)
+                    o = Tensor._wrap(o.data)._share_memory_of(o)
             else:
                 o = Tensor._wrap(o)
             outs.append(o)
+        if cls.returns_view:
+            base = args[0]
+            may_share = np.may_share_memory if type(base.data) is np.ndarray else base._xp.may_share_memory
+            for o in outs:
+                if o._base is None and may_share(o.data, base.data):
+                    o._share_memory_of(base)
         if record:
             edges = tuple(Edge(a) if need else None for a, need in zip(args, ctx.needs_input_grad))
             node = Node(cls, ctx, edges, tuple((o.shape, o.dtype, o.device) for o in outs))

@@ -275,6 +275,14 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return _nll(input, target, weight, ignore_index, reduction, "nll_loss")
 
 
+def _weighted_mean(total, weight_sum):
+    """``total / weight_sum``; when nothing carries weight (every target ignored) the loss is nan, as in PyTorch,
+    and its gradient 0 rather than the nan that ``0 / 0`` would send back."""
+    if weight_sum.item() == 0:
+        return total * 0.0 + float("nan")
+    return total / weight_sum
+
+
 def _nll(input, target, weight, ignore_index, reduction, op):
     if input.ndim < 1 or target.dtype.is_floating_point:
         raise TypeError(f"{op}: expects log-probabilities (N, C, ...) and integer targets, got {input.shape} "
@@ -306,7 +314,7 @@ def _nll(input, target, weight, ignore_index, reduction, op):
         w = w * weight[safe]
     loss = -picked * w
     if reduction == "mean":
-        return loss.sum() / w.sum()
+        return _weighted_mean(loss.sum(), w.sum())
     return _reduce(loss.reshape(out_shape), reduction, op)
 
 
@@ -339,10 +347,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     smooth = -(logp if weight is None else logp * weight.reshape(wshape)).sum(dim=class_dim) * keep
     if reduction == "mean":
         if weight is None:
-            smooth = smooth.sum() / keep.sum()
+            smooth = _weighted_mean(smooth.sum(), keep.sum())
         else:
             safe = Tensor._wrap(input._xp.where(target.data != ignore_index, target.data, 0))
-            smooth = smooth.sum() / (weight[safe] * keep).sum()
+            smooth = _weighted_mean(smooth.sum(), (weight[safe] * keep).sum())
     else:
         smooth = _reduce(smooth, reduction, op)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)

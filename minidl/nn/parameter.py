@@ -20,7 +20,8 @@ class Parameter(Tensor):
             data = Tensor._wrap(__import__("numpy").empty(0, dtype="float32"))
         if not isinstance(data, Tensor):
             data = Tensor(data)
-        p = cls._wrap(data.data)
+        p = cls._wrap(data.data)._share_memory_of(data)
+        p._base = None                  # a Parameter is a leaf of its own, as in PyTorch
         p.requires_grad = requires_grad
         return p
 

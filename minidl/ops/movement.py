@@ -11,6 +11,8 @@ from ..tensor import Tensor
 
 
 class Reshape(Function):
+    returns_view = True
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
@@ -50,7 +52,8 @@ def reshape(x, *shape):
 
 
 def view(x, *shape):
-    """Alias of ``reshape`` (minidl does not distinguish views from copies for autograd)."""
+    """Alias of ``reshape``: a view sharing memory and version counter when the layout allows (else a copy;
+    PyTorch's ``view`` would raise there)."""
     return reshape(x, *shape)
 
 
@@ -88,6 +91,8 @@ def unsqueeze(x, dim):
 
 
 class Permute(Function):
+    returns_view = True
+
     @staticmethod
     def forward(ctx, x, dims):
         ctx.inverse = tuple(np.argsort(dims))
@@ -124,6 +129,8 @@ def T(x):  # noqa: N802 -- PyTorch's property name
 
 
 class Expand(Function):
+    returns_view = True
+
     @staticmethod
     def forward(ctx, x, shape):
         return x._xp.broadcast_to(x.data, shape)
@@ -183,6 +190,8 @@ def _is_basic(key):
 
 
 class Index(Function):
+    returns_view = True
+
     @staticmethod
     def forward(ctx, x, key):
         ctx.shape, ctx.key = x.shape, key
@@ -190,7 +199,7 @@ class Index(Function):
             out = x.data[key]
         except IndexError as e:
             raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
-        return out.copy() if _is_basic(key) else out    # never hand out a view that aliases x's data
+        return out      # basic indexing gives a view (sharing x's version counter), advanced indexing a copy
 
     @staticmethod
     def backward(ctx, grad):

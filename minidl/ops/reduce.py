@@ -7,7 +7,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.function import Function
 from ..tensor import Tensor
-from .elementwise import exp, saved_output, sqrt
+from .elementwise import exp, saved_output, where
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
@@ -89,9 +89,54 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None
     return total * (1.0 / denom if denom > 0 else float("nan"))
 
 
+class Std(Function):
+    """Standard deviation, fused for the two edge cases a ``sqrt(var)`` composition gets wrong."""
+
+    # NOTE: fused on purpose. sqrt(var) overflows when the squares do (std of [3e38, -3e38, 0, 1] in float32 is
+    # finite, its variance is not), so the sum of squares is taken of the deviations divided by their largest
+    # magnitude; and d sqrt(v)/dv is inf at v = 0, so a constant slice would get 0 * inf = nan gradients where
+    # PyTorch (std_backward masks std == 0) gives 0.
+    @staticmethod
+    def forward(ctx, x, dims, keepdim, correction):
+        xp, n = x._xp, _count(x, dims)
+        centered = x.data - xp.mean(x.data, axis=dims, keepdims=True) if x.numel() else x.data
+        scale = xp.max(xp.abs(centered), axis=dims, keepdims=True, initial=0)
+        scale = xp.where((scale > 0) & xp.isfinite(scale), scale, 1).astype(x.data.dtype, copy=False)
+        denom = n - correction
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = scale * xp.sqrt(xp.sum((centered / scale) ** 2, axis=dims, keepdims=True)
+                                  / (denom if denom > 0 else np.nan))
+        ctx.save_for_backward(x)
+        ctx.dims, ctx.denom, ctx.correction = dims, denom, correction
+        ctx.out = out.astype(x.data.dtype, copy=False)
+        return ctx.out if keepdim else ctx.out.reshape([s for i, s in enumerate(out.shape) if i not in dims])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        out = saved_output(ctx, lambda: Std.apply(x, ctx.dims, True, ctx.correction))
+        centered = x - mean(x, ctx.dims, keepdim=True)
+        zero = Tensor._wrap(out.data == 0)
+        safe = where(zero, 1.0, out)
+        per = where(zero, 0.0, grad.reshape(_keep_shape(x.shape, ctx.dims)) / (safe * ctx.denom))
+        return per * centered
+
+
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=False):
-    """Standard deviation: ``sqrt(var(...))`` with the same arguments."""
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims))
+    """Standard deviation over ``dim``, with ``var``'s arguments (unbiased by default).
+
+    Its gradient is 0 where the deviation is 0 (a constant slice), as in PyTorch.
+
+    Example:
+        >>> md.tensor([1.0, 2.0, 3.0]).std()
+        tensor(1.)
+    """
+    dim, keepdim = _args(dim, axis, keepdim, keepdims)
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"std: needs a floating tensor, got {x.dtype.name} of shape {x.shape}; use .float() first")
+    return Std.apply(x, normalize_dims("std", x, dim), keepdim, correction)
 
 
 class _ExtremumAll(Function):
@@ -225,20 +270,73 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     return LogSumExp.apply(x, normalize_dims("logsumexp", x, dim), keepdim)
 
 
-def log_softmax(x, dim=-1, *, axis=None):
-    """``x - logsumexp(x, dim, keepdim=True)``: log-probabilities along ``dim``."""
+def _shifted(x, dim):
+    """``x`` minus its max along ``dim`` (0 where the max is not finite), and the sum of exp of that."""
+    xp = x._xp
+    m = xp.max(x.data, axis=dim, keepdims=True) if x.numel() else xp.zeros(_keep_shape(x.shape, (dim,)), x.data.dtype)
+    shifted = x.data - xp.where(xp.isfinite(m), m, 0)
+    e = xp.exp(shifted)
+    return shifted, e, xp.sum(e, axis=dim, keepdims=True)
+
+
+# NOTE: softmax and log_softmax are fused rather than composed from logsumexp: ``x - logsumexp(x)`` rounds the
+# large logsumexp first and then cancels it (float32 logits [1e5, 1e5, 0] would give softmax 0.4989, and rows
+# summing to 2 from 2e7); working from ``x - max`` keeps every step small, as PyTorch does.
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        shifted, _, total = _shifted(x, dim)
+        with np.errstate(divide="ignore", invalid="ignore"):   # an all -inf row gives nan, as in PyTorch
+            ctx.out = shifted - x._xp.log(total)
+        ctx.x, ctx.dim = x, dim         # x only to rebuild the output as a graph under create_graph
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = saved_output(ctx, lambda: LogSoftmax.apply(ctx.x, ctx.dim))
+        return grad - exp(out) * Sum.apply(grad, (ctx.dim,), True)
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        _, e, total = _shifted(x, dim)
+        with np.errstate(invalid="ignore"):
+            ctx.out = e / total
+        ctx.x, ctx.dim = x, dim
+        return ctx.out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = saved_output(ctx, lambda: Softmax.apply(ctx.x, ctx.dim))
+        return out * (grad - Sum.apply(grad * out, (ctx.dim,), True))
+
+
+def _softmax_op(cls, op, x, dim, axis):
     dim = dim if axis is None else axis
-    return x - logsumexp(x, dim, keepdim=True)
+    x = x if x.dtype.is_floating_point else x.astype(dtypes.default_float)
+    (d,) = normalize_dims(op, x, dim)
+    return cls.apply(x, d)
+
+
+def log_softmax(x, dim=-1, *, axis=None):
+    """Log-probabilities along ``dim``, computed from ``x - max`` so large logits lose no precision.
+
+    Example:
+        >>> md.tensor([1e5, 1e5, 0.0]).log_softmax(dim=0)
+        tensor([-6.9315e-01, -6.9315e-01, -1.0000e+05])
+    """
+    return _softmax_op(LogSoftmax, "log_softmax", x, dim, axis)
 
 
 def softmax(x, dim=-1, *, axis=None):
-    """Probabilities along ``dim`` (default the last), computed stably.
+    """Probabilities along ``dim`` (default the last), computed stably from ``x - max``.
 
     Example:
         >>> md.tensor([0.0, 0.0]).softmax(dim=0)
         tensor([0.5, 0.5])
     """
-    return exp(log_softmax(x, dim, axis=axis))
+    return _softmax_op(Softmax, "softmax", x, dim, axis)
 
 
 def all(x, dim=None, keepdim=False):  # noqa: A001
