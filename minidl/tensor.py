@@ -197,7 +197,9 @@ class Tensor:
     def detach(self):
         """A new leaf sharing this tensor's data and version counter, cut from the graph (in-place changes to it
         are seen by graphs that saved this tensor, as in PyTorch)."""
-        return Tensor._wrap(self.data)._share_memory_of(self)
+        out = Tensor._wrap(self.data)
+        out._vc = self._vc              # not a view for autograd (in-place on it is allowed), as in PyTorch
+        return out
 
     def to(self, *args, dtype=None, device=None):
         """``t.to("cuda")``, ``t.to(md.float64)``, ``t.to("cpu", md.float32)``; differentiable."""

@@ -145,3 +145,14 @@ def test_parameter_shares_memory_and_version_with_its_source():
         t.add_(1)
     np.testing.assert_array_equal(p.detach().numpy(), np.ones(3))
     assert p._version == 1 and p.is_leaf
+
+
+def test_detach_shares_the_version_counter_but_allows_inplace_as_pytorch():
+    w = md.ones(3, requires_grad=True)
+    d = w.detach()
+    d.mul_(2)                               # allowed: detach() cuts the autograd link (PyTorch does the same)
+    np.testing.assert_array_equal(w.detach().numpy(), [2, 2, 2])
+    y = (w * w).sum()
+    w.detach().add_(1)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
