@@ -212,7 +212,8 @@ def _coverage_map(work, test_files, source_paths):
     lines = {}
     for path in source_paths:
         by_line = data.contexts_by_lineno(os.path.join(work, path)) or {}
-        lines[path] = {ln: {c.split("|")[0] for c in ctxs if c} for ln, ctxs in by_line.items()}
+        # a line run only at import (default arguments, class attributes) has the empty context: every test file
+        lines[path] = {ln: {c.split("|")[0] for c in ctxs if c} or set(test_files) for ln, ctxs in by_line.items()}
     return lines, seconds
 
 
