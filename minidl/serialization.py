@@ -26,14 +26,13 @@ import numpy as np
 
 from .tensor import Tensor
 
-_EXTRA = ('md.keras model files need the safetensors package: pip install "minidl[train]" '
-          '(or pip install safetensors)')
+_EXTRA = 'this needs the safetensors package: pip install "minidl[train]" (or pip install safetensors)'
 
 # safetensors dtype name <-> NumPy dtype, for the dtypes NumPy holds natively (all little-endian on disk).
 _CODES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "I16": "<i2", "U16": "<u2", "F16": "<f2", "I32": "<i4",
           "U32": "<u4", "F32": "<f4", "F64": "<f8", "I64": "<i8", "U64": "<u8"}
 _NAME_OF = {np.dtype(v): k for k, v in _CODES.items()}
-# Dtypes minidl has no type for but can hold exactly in a wider one: file dtype -> (NumPy dtype on disk, loaded as).
+# Dtypes minidl has no type for but holds exactly in a wider one: file dtype -> the dtype it loads as.
 _WIDEN = {"I8": np.int32, "I16": np.int32, "U16": np.int32, "U32": np.int64, "BF16": np.float32}
 _NATIVE = {"BOOL", "U8", "F16", "I32", "F32", "F64", "I64"}
 _ITEMSIZE = {**{k: np.dtype(v).itemsize for k, v in _CODES.items()}, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
@@ -42,14 +41,15 @@ _REFUSED_WHY = {"U64": "its values may not fit minidl's int64",
                 "C64": "minidl has no complex dtype", "C128": "minidl has no complex dtype"}
 _LOADABLE = "float16/32/64, int32/64, uint8, bool, and BF16, I8, I16, U16, U32 widened exactly"
 
-MAX_HEADER = 100 * 2**20        # the safetensors library's own limit on the JSON header
+_MAX_HEADER = 100 * 2**20        # the safetensors library's own limit on the JSON header
 _MAX_DIMS = 64                  # NumPy's limit on the number of dimensions
 _TMP_PREFIX = ".minidl-save-"
 _TMP_RE = re.compile(r"^\.minidl-save-(\d+)@(.*)-[A-Za-z0-9_]+\.tmp$")
 
 
 def _safetensors():
-    """The safetensors library (used by md.keras' model files), or an ImportError saying how to install it."""
+    """The safetensors library (md.keras' model files use it; md.save/md.load do not), or an ImportError saying
+    how to install it."""
     try:
         from safetensors import numpy as st  # noqa: PLC0415 -- optional dependency
         from safetensors import SafetensorError  # noqa: PLC0415
@@ -177,8 +177,14 @@ def _new_file_mode():
 
 
 def _host_tag():
-    """This host's name as it appears in temporary file names (only [A-Za-z0-9.-])."""
-    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "host"
+    """Where this process's pids mean something, as it appears in temporary file names: the host name (only
+    [A-Za-z0-9.-] kept) and, on Linux, the pid namespace, since containers sharing a host name and a folder
+    each number their processes apart."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname()) or "host"
+    try:
+        return f"{host}+{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return host
 
 
 def _pid_is_dead(pid):
@@ -186,14 +192,14 @@ def _pid_is_dead(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except (PermissionError, OverflowError, OSError):   # alive (another user's), or not a pid we can ask about
+    except (OSError, OverflowError):    # PermissionError: alive (another user's); else not a pid to judge
         return False
     return False
 
 
 def _remove_stale_temporaries(folder):
     """Delete the temporary files that saves killed mid-write left in ``folder``: only files named
-    ``.minidl-save-<pid>@<this host>-*.tmp`` whose writer process no longer exists. A live writer's
+    ``.minidl-save-<pid>@<this host and pid namespace>-*.tmp`` whose writer process no longer exists. A live writer's
     file (this process's included), another host's, and every other file are left alone. Returns the
     removed paths."""
     removed, host, me = [], _host_tag(), os.getpid()
@@ -238,7 +244,7 @@ def _atomic_write(path, write):
         raise IsADirectoryError(f"save: {path} is a directory")
     _remove_stale_temporaries(folder)
     try:
-        mode = os.stat(target).st_mode & 0o7777    # overwriting keeps the file's mode, as open(path, "w") does
+        mode = os.stat(target).st_mode & 0o777     # overwriting keeps the file's mode, as open(path, "w") does
     except OSError:
         mode = _new_file_mode()
     try:
@@ -346,9 +352,9 @@ def _read_header(f, size, source):
     if len(raw) != 8:
         raise _bad(source, "it ends inside the header length")
     n = int.from_bytes(raw, "little")
-    if n > size - 8 or n > MAX_HEADER:
+    if n > size - 8 or n > _MAX_HEADER:
         raise _bad(source, f"the header claims {n} bytes but the file holds {size - 8} after the length "
-                           f"(and at most {MAX_HEADER} are allowed)")
+                           f"(and at most {_MAX_HEADER} are allowed)")
     text = f.read(n)
     if len(text) != n:
         raise _bad(source, f"it ends inside the {n}-byte header")
