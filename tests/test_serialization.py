@@ -91,6 +91,18 @@ def test_pytorch_reads_zero_dim_tensors_and_loads_the_batchnorm_state(tmp_path, 
     torch.nn.BatchNorm2d(4).load_state_dict(state, strict=True)
 
 
+def test_zero_dim_tensors_written_by_pytorch_load_as_zero_dim(tmp_path, torch):
+    from safetensors.torch import save_file
+
+    bn = torch.nn.BatchNorm2d(3)
+    bn(torch.randn(4, 3, 2, 2))
+    save_file(bn.state_dict(), str(tmp_path / "torch_bn.safetensors"))
+    mine = md.nn.BatchNorm2d(3)
+    mine.load_state_dict(md.load(tmp_path / "torch_bn.safetensors"), strict=True)
+    assert tuple(mine.state_dict()["num_batches_tracked"].shape) == () and mine.num_batches_tracked.item() == 1
+    np.testing.assert_allclose(mine.running_mean.numpy(), bn.running_mean.numpy())
+
+
 def test_minidl_train_cnn_save_loads_back_into_the_cnn(tmp_path, capsys):
     from minidl.cli import main
     from minidl.train import command
