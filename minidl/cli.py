@@ -81,12 +81,26 @@ def main(argv=None):
             return train_command.run(args)
         except (RuntimeError, FileNotFoundError, ImportError, ValueError) as exc:
             # expected failures (no GPU, a provider or dataset file missing, bad data): one clear message;
-            # MINIDL_DEBUG=1 shows the traceback
+            # MINIDL_DEBUG=1 shows the traceback (and md.distributed's excepthook then ends the job)
             if os.environ.get("MINIDL_DEBUG"):
                 raise
             print(f"minidl train: error: {exc}", file=sys.stderr)
+            _end_distributed_job(f"minidl train: error: {exc}", 1)
             return 1
+        except SystemExit as exc:
+            if exc.code not in (None, 0):            # e.g. a bad argument found on one rank only
+                code = exc.code if isinstance(exc.code, int) else 1
+                _end_distributed_job(f"exit status {code}" if isinstance(exc.code, int) else str(exc.code), code)
+            raise
     return 0
+
+
+def _end_distributed_job(message, code):
+    """In a distributed job of several ranks, a failure on this rank ends every rank now (``md.distributed.abort``):
+    a plain exit of one rank would leave the others waiting in their next collective until MINIDL_DIST_TIMEOUT."""
+    dist = sys.modules.get("minidl.distributed")
+    if dist is not None and dist.is_initialized() and dist.world_size() > 1:
+        dist.abort(message, code)
 
 
 if __name__ == "__main__":

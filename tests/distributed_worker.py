@@ -5,6 +5,15 @@ Modes:
   helpers  check all_reduce / broadcast / average_metrics / all_gather_object / barrier across ranks
   die      rank 1 SIGKILLs itself at step 3 while the others keep averaging gradients
   stall    rank 1 stops calling collectives at step 3 (sleeps), the others must time out, not hang
+  raise    rank 1 raises an uncaught RuntimeError at step 3: the job must end at once, naming rank 1
+  exit     rank 1 calls md.distributed.abort() at step 3 (what a script does instead of sys.exit(1) on one rank)
+  shape / count / dtype
+           rank 1 wraps a replica whose parameter is transposed (12x8 vs 8x12), has one parameter more, or is
+           float64 (rank 0: float32): DistributedDataParallel must refuse it on every rank, naming the parameter
+  collective
+           rank 1 passes all_reduce a tensor of another shape, then broadcast one of another dtype
+  cli      `minidl train cnn --distributed` whose loss raises a ValueError (--fail exit: a SystemExit) on rank 1 at
+           the third batch
 """
 import argparse
 import os
@@ -97,6 +106,10 @@ def fault(args):
             print(f"rank 1: {args.mode} at step {step}", flush=True)
             if args.mode == "die":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if args.mode == "raise":
+                raise RuntimeError(f"boom at step {step}")
+            if args.mode == "exit":
+                dist.abort(f"giving up at step {step}", code=3)
             time.sleep(600)
         opt.zero_grad()
         F.cross_entropy(model(md.tensor(x)), md.tensor(y)).backward()
@@ -105,20 +118,86 @@ def fault(args):
     print(f"rank {dist.rank()}: finished without noticing the fault", flush=True)
 
 
+class Replica(md.nn.Module):
+    """One weight of ``shape`` and ``dtype`` (plus a second parameter with ``extra``); the loss is its squared sum."""
+
+    def __init__(self, shape, dtype, extra):
+        super().__init__()
+        self.w = md.nn.Parameter(md.randn(*shape).to(dtype))
+        self.extra = md.nn.Parameter(md.zeros(4)) if extra else None
+
+    def forward(self, x):
+        return (self.w * self.w).sum() * x.sum()
+
+
+def mismatch(args):
+    odd = dist.rank() == 1
+    shape = (8, 12) if odd and args.mode == "shape" else (12, 8)
+    dtype = md.float64 if odd and args.mode == "dtype" else md.float32
+    model = dist.DistributedDataParallel(Replica(shape, dtype, extra=odd and args.mode == "count"))
+    opt = md.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(5):
+        opt.zero_grad()
+        model(md.ones(2)).backward()
+        model.sync_gradients()
+        opt.step()
+    print(f"rank {dist.rank()}: trained the mismatched replicas without noticing", flush=True)
+
+
+def collective(args):
+    r = dist.rank()
+    t = md.zeros(12, 8) if r == 0 else md.zeros(8, 12)
+    try:
+        dist.all_reduce(t)
+    except RuntimeError as e:
+        print(f"rank {r} caught: {e}", flush=True)
+    b = md.zeros(3) if r == 0 else md.zeros(3).double()
+    try:
+        dist.broadcast(b)
+    except RuntimeError as e:
+        print(f"rank {r} caught: {e}", flush=True)
+    t = md.tensor([1.0])
+    dist.all_reduce(t)                              # the ranks still agree on what comes next
+    assert t.item() == dist.world_size()
+    print(f"rank {r}: collectives still in step", flush=True)
+
+
+def cli(args):
+    from minidl import cli as command  # noqa: PLC0415
+
+    if dist.rank() == 1:
+        real, calls = F.cross_entropy, []
+
+        def flaky(*a, **k):
+            calls.append(1)
+            if len(calls) == 3 and args.fail == "exit":
+                raise SystemExit("minidl train: gave up on purpose")
+            if len(calls) == 3:
+                raise ValueError("a bad batch on purpose")
+            return real(*a, **k)
+
+        md.nn.functional.cross_entropy = flaky
+    return command.main(["train", "cnn", "--epochs", "1", "--distributed", "--quiet"])
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=("train", "helpers", "die", "stall"))
+    p.add_argument("mode", choices=("train", "helpers", "die", "stall", "raise", "exit", "shape", "count", "dtype",
+                                    "collective", "cli"))
     p.add_argument("outdir")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--loop", choices=("manual", "distopt", "fit"), default="distopt")
     p.add_argument("--opt", choices=("sgd", "adam"), default="sgd")
     p.add_argument("--no-pad", action="store_true")
+    p.add_argument("--fail", choices=("error", "exit"), default="error")
     p.add_argument("--bucket-mb", type=float, default=0.0005)     # ~500 bytes: several buckets even for this net
     args = p.parse_args()
     dist.init()
-    {"train": train, "helpers": helpers, "die": fault, "stall": fault}[args.mode](args)
-    return 0
+    modes = {"train": train, "helpers": helpers, "collective": collective, "cli": cli}
+    modes.update(dict.fromkeys(("die", "stall", "raise", "exit"), fault))
+    modes.update(dict.fromkeys(("shape", "count", "dtype"), mismatch))
+    return modes[args.mode](args) or 0
 
 
 if __name__ == "__main__":

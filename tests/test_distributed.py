@@ -207,6 +207,35 @@ def test_distributed_optimizer_syncs_in_step_and_stays_an_optimizer():
         dist.DistributedDataParallel(worker.net(), average="mean")
 
 
+def test_replica_mismatch_message_names_the_first_difference_and_every_differing_rank():
+    from minidl.distributed.ddp import _mismatch, _signature
+
+    def sig(*shapes, dtype="float32", grad=True):
+        return [("parameter", f"p{i}", dtype, s, grad, "cpu") for i, s in enumerate(shapes)]
+
+    msg = _mismatch([sig((2, 3), (4,)), sig((2, 3), (4,)), sig((2, 3), (5,)), sig((2, 3), grad=False)])
+    assert ("rank 0 has parameter 'p1' float32 of shape (4,), rank 2 has parameter 'p1' float32 of shape (5,) "
+            "(ranks that differ from rank 0: [2, 3])") in msg
+    assert "rank 1 has no parameter or buffer #2 (it has 1)" in _mismatch([sig((1,), (1,)), sig((1,))])
+    assert "requires_grad=False" in _mismatch([sig((1,)), sig((1,), grad=False)])
+    bn = _signature(md.nn.BatchNorm1d(3))
+    assert [(k, n) for k, n, *_ in bn] == [("parameter", "weight"), ("parameter", "bias"), ("buffer", "running_mean"),
+                                          ("buffer", "running_var"), ("buffer", "num_batches_tracked")]
+
+
+@needs_mpi
+def test_the_excepthook_only_prints_in_a_world_of_one(monkeypatch, capsys):
+    dist.init()
+    monkeypatch.setattr(comm, "_abort_now", lambda code: pytest.fail("aborted a world of one"))
+    seen = []
+    monkeypatch.setitem(comm._state, "excepthook", lambda *exc: seen.append(exc[0]))
+    comm._excepthook(ValueError, ValueError("x"), None)
+    assert seen == [ValueError]
+    with pytest.raises(SystemExit) as info:
+        dist.abort("giving up", code=4)
+    assert info.value.code == 4 and "rank 0 of 1: giving up; ending the job" in capsys.readouterr().err
+
+
 # --- CUDA tensors: transport selection (fake CuPy; NCCL itself cannot run here) -----------------------------------
 class FakeNcclComm:
     calls = []
@@ -381,6 +410,64 @@ def test_a_stuck_rank_makes_the_others_time_out_instead_of_hanging(tmp_path):
     assert rc != 0 and secs < 60, (rc, secs, out)
     assert "minidl.distributed: rank 0 of 2: DistributedDataParallel.sync_gradients" in out
     assert "timed out after 3 s (MINIDL_DIST_TIMEOUT)" in out
+
+
+# A failing rank must end the job at once: these jobs run with MINIDL_DIST_TIMEOUT=60 and are given FAST seconds,
+# so a job that waits for the deadline instead fails the test through _launch's timeout.
+FAST = 30
+
+
+@needs_mpi
+def test_an_uncaught_exception_on_one_rank_ends_the_job_at_once_naming_the_rank(tmp_path):
+    rc, out, _ = _launch(2, [WORKER, "raise", tmp_path], tmp_path, timeout=FAST)
+    assert rc != 0, out
+    assert "Traceback" in out and "RuntimeError: boom at step 3" in out, out
+    assert "minidl.distributed: rank 1 of 2: uncaught RuntimeError: boom at step 3; ending the job" in out, out
+    assert "timed out" not in out and "finished without noticing" not in out, out
+
+
+@needs_mpi
+def test_abort_on_one_rank_ends_the_job_with_its_status(tmp_path):
+    rc, out, _ = _launch(2, [WORKER, "exit", tmp_path], tmp_path, timeout=FAST)
+    assert rc == 3, out
+    assert "minidl.distributed: rank 1 of 2: giving up at step 3; ending the job" in out, out
+    assert "timed out" not in out and "finished without noticing" not in out, out
+
+
+@needs_mpi
+@pytest.mark.parametrize("fail,message", [("error", "minidl train: error: a bad batch on purpose"),
+                                          ("exit", "minidl train: gave up on purpose")])
+def test_a_cli_error_on_one_rank_ends_the_job_at_once(tmp_path, fail, message):
+    rc, out, _ = _launch(2, [WORKER, "cli", tmp_path, "--fail", fail], tmp_path, timeout=FAST)
+    assert rc != 0, out
+    assert f"minidl.distributed: rank 1 of 2: {message}; ending the job (MPI_Abort)" in out, out
+    assert "timed out" not in out and "test accuracy" not in out, out
+
+
+@needs_mpi
+@pytest.mark.parametrize("kind,rank0,rank1", [
+    ("shape", "parameter 'w' float32 of shape (12, 8)", "parameter 'w' float32 of shape (8, 12)"),
+    ("dtype", "parameter 'w' float32 of shape (12, 8)", "parameter 'w' float64 of shape (12, 8)"),
+    ("count", "no parameter or buffer #2 (it has 1)", "parameter 'extra' float32 of shape (4,)"),
+])
+def test_ddp_refuses_replicas_that_differ_between_ranks_on_every_rank(tmp_path, kind, rank0, rank1):
+    rc, out, _ = _launch(2, [WORKER, kind, tmp_path], tmp_path, timeout=FAST)
+    assert rc != 0 and "without noticing" not in out, out
+    want = f"RuntimeError: DistributedDataParallel: the replicas differ between ranks: rank 0 has {rank0}, rank 1 has {rank1}"
+    assert want in out, out
+    assert "uncaught RuntimeError: DistributedDataParallel" in out and "timed out" not in out, out
+
+
+@needs_mpi
+def test_public_collectives_refuse_tensors_that_differ_between_ranks(tmp_path):
+    rc, out, _ = _launch(2, [WORKER, "collective", tmp_path], tmp_path, timeout=FAST)
+    assert rc == 0, out
+    for r in range(2):
+        assert (f"rank {r} caught: all_reduce: the ranks' calls differ: rank 0 passed float32 of shape (12, 8) "
+                "(op 'sum'), rank 1 passed float32 of shape (8, 12) (op 'sum')") in out, out
+        assert (f"rank {r} caught: broadcast: the ranks' calls differ: rank 0 passed float32 of shape (3,) (src 0), "
+                "rank 1 passed float64 of shape (3,) (src 0)") in out, out
+        assert f"rank {r}: collectives still in step" in out, out
 
 
 @needs_mpi

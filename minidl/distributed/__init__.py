@@ -12,11 +12,11 @@ Example:
     >>> md.train.fit(model, F.cross_entropy, md.optim.Adam(model.parameters()), loader, epochs=3,
     ...              verbose=1 if md.distributed.rank() == 0 else 0)
 """
-from .comm import (INSTALL_HINT, all_gather_object, all_reduce, average_metrics, barrier, broadcast, init,
+from .comm import (INSTALL_HINT, abort, all_gather_object, all_reduce, average_metrics, barrier, broadcast, init,
                    is_initialized, local_rank, local_world_size, rank, timeout, transport, world_size)
 from .ddp import DistributedDataParallel, DistributedOptimizer, make_buckets
 from .sampler import DistributedSampler
 
-__all__ = ["init", "is_initialized", "rank", "world_size", "local_rank", "local_world_size", "all_reduce",
+__all__ = ["init", "is_initialized", "abort", "rank", "world_size", "local_rank", "local_world_size", "all_reduce",
            "broadcast", "barrier", "all_gather_object", "average_metrics", "DistributedDataParallel",
            "DistributedOptimizer", "DistributedSampler", "transport", "timeout"]

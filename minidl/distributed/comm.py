@@ -1,10 +1,18 @@
 """The process group: MPI (mpi4py) for host arrays, NCCL (CuPy) for device arrays when CuPy has it.
 
-Every collective here is nonblocking underneath and waited on with a deadline (``MINIDL_DIST_TIMEOUT``
-seconds, default 300): a peer that died or stopped calling collectives turns into a clear error on the ranks
-still waiting, and then ``MPI_Abort`` of the whole job, instead of a hang. (``mpiexec`` from MPICH already tears
-the job down when a rank *dies*; the deadline also covers a rank that is alive but stuck.)
+How a failing rank ends the job (never by the others waiting for it):
+
+- a rank that *dies* (a signal, ``os._exit``): MPICH's ``mpiexec`` tears the whole job down;
+- an uncaught exception on a rank: once :func:`init` has run, ``sys.excepthook`` prints the traceback and a line
+  naming the rank and the exception, then calls ``MPI_Abort`` on COMM_WORLD (what ``python -m mpi4py`` does for
+  a script it runs), so the job ends at once instead of the other ranks waiting out their deadline;
+- a rank that wants to stop on purpose calls :func:`abort` (``sys.exit(1)`` on one rank is a normal exit that
+  the others cannot see);
+- a rank that is alive but stuck: every collective here is nonblocking underneath and waited on with a deadline
+  (``MINIDL_DIST_TIMEOUT`` seconds, default 300); the ranks still waiting report which op timed out and abort.
 """
+import contextlib
+import hashlib
 import os
 import pickle
 import sys
@@ -16,8 +24,11 @@ from ..device import is_cuda_array
 from ..tensor import Tensor
 
 INSTALL_HINT = 'pip install "minidl[distributed]"'
-_state = {"comm": None, "nccl": None, "local": None}
+_state = {"comm": None, "nccl": None, "local": None, "excepthook": None}
 _OPS = ("sum", "mean", "max", "min")
+# NOTE: mpiexec forwards a rank's output asynchronously and MPI_Abort kills every rank at once: without a pause
+# before the abort the rank's last message was lost in about 1 run in 10 (0 in 30 with it)
+_ABORT_PAUSE_S = 1.0
 
 
 def _mpi():
@@ -33,7 +44,8 @@ def init():
     """Join the MPI job this process was started in (``mpirun -n N``); a lone process is a world of size 1.
 
     Safe to call more than once. Raises ImportError naming ``pip install "minidl[distributed]"`` when mpi4py is
-    missing.
+    missing. From here on an uncaught exception on any rank of a job of several ends the whole job at once: the
+    traceback, a line naming the rank and the exception, then ``MPI_Abort`` (see :func:`abort`).
 
     Example:
         >>> import minidl as md
@@ -42,6 +54,7 @@ def init():
     """
     if _state["comm"] is None:
         _state["comm"] = _mpi().COMM_WORLD       # importing mpi4py.MPI calls MPI_Init_thread
+        _install_excepthook()
     return _state["comm"]
 
 
@@ -102,16 +115,69 @@ def timeout():
     return value
 
 
+# --- ending the job -----------------------------------------------------------------------------------------------
+def _can_abort():
+    """True in a job of several ranks, unless ``MINIDL_DIST_ABORT=0`` (then errors are only raised/printed)."""
+    return _state["comm"] is not None and world_size() > 1 and os.environ.get("MINIDL_DIST_ABORT", "1") != "0"
+
+
+def _abort_now(code):
+    """``MPI_Abort`` on COMM_WORLD after flushing this rank's output (and a pause so mpiexec forwards it)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    time.sleep(_ABORT_PAUSE_S)
+    _comm().Abort(code)
+
+
+def abort(message, code=1):
+    """End the whole job now, from this rank: print ``message`` naming the rank, then ``MPI_Abort`` on COMM_WORLD
+    with exit status ``code`` (what mpiexec returns). Outside a job of several ranks: ``SystemExit(code)``.
+
+    Use it where one rank alone decides to stop: ``sys.exit(1)`` on one rank is a normal exit that the other
+    ranks cannot see, so they would wait in their next collective until ``MINIDL_DIST_TIMEOUT``.
+
+    Example:
+        >>> if not os.path.exists(args.data):
+        ...     md.distributed.abort(f"no data at {args.data}")
+    """
+    print(f"minidl.distributed: rank {rank()} of {world_size()}: {message}; ending the job"
+          + (" (MPI_Abort)" if _can_abort() else ""), file=sys.stderr, flush=True)
+    if _can_abort():
+        _abort_now(code)
+    raise SystemExit(code)
+
+
+def _interactive():
+    return bool(getattr(sys.flags, "interactive", 0)) or hasattr(sys, "ps1")
+
+
+def _excepthook(kind, value, tb):
+    """``sys.excepthook`` once :func:`init` has run: the usual traceback, then (several ranks) a line naming the
+    rank and the exception and ``MPI_Abort``, so the other ranks do not wait for this one until their deadline."""
+    previous = _state["excepthook"] or sys.__excepthook__
+    previous(kind, value, tb)
+    if not _can_abort() or _interactive():
+        return
+    with contextlib.suppress(Exception):
+        print(f"minidl.distributed: rank {rank()} of {world_size()}: uncaught {kind.__name__}: {value}; ending the "
+              "job (MPI_Abort)", file=sys.stderr, flush=True)
+    _abort_now(130 if issubclass(kind, KeyboardInterrupt) else 1)
+
+
+def _install_excepthook():
+    if sys.excepthook is not _excepthook:
+        _state["excepthook"] = sys.excepthook
+        sys.excepthook = _excepthook
+
+
 def _fail(what):
     """Report a stalled collective and abort the job: the peers' matching calls can never be completed now."""
     msg = (f"minidl.distributed: rank {rank()} of {world_size()}: {what}; a peer died, hangs, or ran a different "
            "number of steps. Aborting the job (MPI_Abort).")
     print(msg, file=sys.stderr, flush=True)
-    if world_size() > 1 and os.environ.get("MINIDL_DIST_ABORT", "1") != "0":
-        # NOTE: mpiexec forwards a rank's output asynchronously and MPI_Abort kills every rank at once: without a
-        # pause the message above was lost in about 1 run in 10. The job is already past its timeout.
-        time.sleep(1.0)
-        _comm().Abort(1)
+    if _can_abort():
+        _abort_now(1)           # the job is already past its timeout: the pause costs nothing
     raise TimeoutError(msg)
 
 
@@ -252,28 +318,68 @@ def _in_place(arr, collective):
         arr[...] = collective(arr.copy())
 
 
+def _check_same_call(what, arr, detail):
+    """Check that every rank called ``what`` on an array of the same dtype and shape, with the same ``detail`` (op
+    or src) and transport, before the collective itself: unchecked, MPI reinterprets the bytes of a different
+    shape of the same size, crashes inside MPICH on another dtype and waits until the deadline on another size.
+
+    One allreduce of two int64 (max of a key and of minus the key: equal keys everywhere iff max == -max(-key));
+    on a mismatch every rank sees it, gathers what each rank passed and raises the same RuntimeError."""
+    comm = _comm()
+    if comm.Get_size() == 1:
+        return
+    call = (what, arr.dtype.name, tuple(int(n) for n in arr.shape), detail, transport(arr) == "nccl")
+    key = int.from_bytes(hashlib.blake2b(repr(call).encode(), digest_size=7).digest(), "little")
+    both = np.array([key, -key], dtype=np.int64)
+    _wait(comm.Iallreduce(_mpi().IN_PLACE, both, op=_mpi().MAX), f"{what} (check of the ranks' shapes and dtypes)")
+    if both[0] == -both[1]:
+        return
+    calls = all_gather_object(call)
+    differ = [r for r, c in enumerate(calls) if c != calls[0]]
+
+    def passed(c):
+        return (f"{c[1]} of shape {c[2]} ({c[3]})" + (" over NCCL" if c[4] else "")
+                + (f" to {c[0]}" if c[0] != what else ""))
+
+    more = f" (ranks that differ from rank 0: {differ})" if len(differ) > 1 else ""
+    raise RuntimeError(f"{what}: the ranks' calls differ: rank 0 passed {passed(calls[0])}, rank {differ[0]} passed "
+                       f"{passed(calls[differ[0]])}{more}; every rank must pass a tensor of the same shape and dtype")
+
+
 def all_reduce(tensor, op="sum"):
     """Reduce ``tensor`` over all ranks in place (``op``: "sum", "mean", "max", "min") and return it.
 
     Works on CPU Tensors (MPI) and CUDA Tensors (NCCL through CuPy when available, else staged through host
-    memory over MPI). No autograd: this is for gradients, metrics and buffers.
+    memory over MPI). No autograd: this is for gradients, metrics and buffers. Every rank must pass a tensor of
+    the same shape and dtype with the same ``op``: a tiny allreduce first checks that (one more collective per
+    call), and a mismatch raises RuntimeError on every rank, naming the ranks and what each passed.
 
     Example:
         >>> t = md.tensor([float(md.distributed.rank())])
         >>> md.distributed.all_reduce(t, op="sum")    # every rank now holds 0 + 1 + ... + (N - 1)
     """
-    _in_place(_data(tensor, "all_reduce"), lambda a: all_reduce_array(a, op))
+    arr = _data(tensor, "all_reduce")
+    _check_op(op, "all_reduce")
+    _check_same_call("all_reduce", arr, f"op {op!r}")
+    _in_place(arr, lambda a: all_reduce_array(a, op))
     return tensor
 
 
 def broadcast(tensor, src=0):
     """Overwrite ``tensor`` on every rank with rank ``src``'s values, in place, and return it.
 
+    Every rank must pass a tensor of the same shape and dtype with the same ``src``; checked as in
+    :func:`all_reduce` (RuntimeError on every rank naming what each passed).
+
     Example:
         >>> w = md.randn(3, 3)
         >>> md.distributed.broadcast(w, src=0)        # every rank now holds rank 0's draw
     """
-    _in_place(_data(tensor, "broadcast"), lambda a: broadcast_array(a, src))
+    arr = _data(tensor, "broadcast")
+    if not 0 <= src < world_size():
+        raise ValueError(f"broadcast: src {src} is not a rank of this job (world size {world_size()})")
+    _check_same_call("broadcast", arr, f"src {src}")
+    _in_place(arr, lambda a: broadcast_array(a, src))
     return tensor
 
 

@@ -4,6 +4,7 @@ Gradients travel in a few large flat buckets (one allreduce each) rather than on
 fixed cost of a collective is tens of microseconds, and a CNN has a dozen or more parameter tensors.
 """
 import contextlib
+import hashlib
 import time
 import warnings
 
@@ -66,6 +67,56 @@ def make_buckets(tensors, cap_bytes, tail=0):
     return [Bucket(ts, tail) for ts, _ in buckets]
 
 
+def _signature(module):
+    """What every replica must agree on, in the order the buckets are built: each parameter's and buffer's name,
+    dtype, shape, ``requires_grad`` and device type."""
+    params = [("parameter", n, p.data.dtype.name, tuple(p.shape), bool(p.requires_grad), p.device.type)
+              for n, p in module.named_parameters()]
+    return params + [("buffer", n, b.data.dtype.name, tuple(b.shape), False, b.device.type)
+                     for n, b in module.named_buffers()]
+
+
+def _describe(entry):
+    kind, name, dtype, shape, requires_grad, device = entry
+    return (f"{kind} {name!r} {dtype} of shape {shape}" + (", requires_grad=False" if kind == "parameter" and
+                                                            not requires_grad else "")
+            + ("" if device == "cpu" else f" on {device}"))
+
+
+def _mismatch(signatures):
+    """The message for replicas that differ: the first entry where the first rank that differs from rank 0 does."""
+    ref = signatures[0]
+    differ = [r for r, sig in enumerate(signatures) if sig != ref]
+    other = signatures[differ[0]]
+    i = next((i for i, (a, b) in enumerate(zip(ref, other)) if a != b), min(len(ref), len(other)))
+
+    def has(sig):
+        return _describe(sig[i]) if i < len(sig) else f"no parameter or buffer #{i + 1} (it has {len(sig)})"
+
+    more = f" (ranks that differ from rank 0: {differ})" if len(differ) > 1 else ""
+    return (f"DistributedDataParallel: the replicas differ between ranks: rank 0 has {has(ref)}, rank {differ[0]} "
+            f"has {has(other)}{more}. Every rank must wrap the same model: the same parameters and buffers (names, "
+            "shapes, dtypes, requires_grad, device) in the same order")
+
+
+def check_replicas(module):
+    """Raise RuntimeError on every rank unless every rank's ``module`` has the same parameters and buffers (names,
+    shapes, dtypes, ``requires_grad``, device type, in order): what DistributedDataParallel checks at wrap time,
+    before its first collective. One small allgather (a digest per rank); the full lists only on a mismatch.
+
+    Example:
+        >>> md.distributed.init()
+        >>> md.distributed.ddp.check_replicas(model)     # e.g. rank 1 built Linear(12, 8) where rank 0 built (8, 12)
+    """
+    if comm.world_size() == 1:
+        return
+    sig = _signature(module)
+    digest = hashlib.blake2b(repr(sig).encode(), digest_size=16).hexdigest()
+    if len(set(comm.all_gather_object(digest))) == 1:
+        return
+    raise RuntimeError(_mismatch(comm.all_gather_object(sig)))
+
+
 def _batch_len(args, kwargs):
     for a in (*args, *kwargs.values()):
         if isinstance(a, Tensor) and a.ndim > 0:
@@ -76,7 +127,9 @@ def _batch_len(args, kwargs):
 class DistributedDataParallel(Module):
     """Wrap ``module`` so that every rank of the job trains the same replica on its own shard of the data.
 
-    At wrap time rank 0's parameters and buffers are broadcast to every rank. ``sync_gradients()`` averages the
+    At wrap time every rank checks that all ranks wrapped the same model (parameter and buffer names, shapes,
+    dtypes, ``requires_grad`` and device, in order; RuntimeError on every rank naming the first difference and the
+    ranks), then rank 0's parameters and buffers are broadcast to every rank. ``sync_gradients()`` averages the
     gradients over the ranks (bucketed allreduces, then every rank holds the same bits); ``md.train.fit`` calls it
     after each backward, :func:`DistributedOptimizer` calls it in ``step()``, and a hand-written loop calls it
     between ``backward()`` and ``step()``. With ``broadcast_buffers`` (the default, as PyTorch) every training
@@ -113,6 +166,8 @@ class DistributedDataParallel(Module):
         if not bucket_cap_mb > 0:
             raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb!r}")
         comm.init()
+        # NOTE: before any bucketed collective: replicas that differ would be reinterpreted, crash MPICH or hang
+        check_replicas(module)
         self.module = module
         self.broadcast_buffers, self.average = bool(broadcast_buffers), average
         self.bucket_cap_mb = bucket_cap_mb
