@@ -1,13 +1,13 @@
 """Core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Dropout``."""
 import math
 
-from ... import dtypes, nn
+from ... import nn
 from .. import activations, initializers, regularizers
-from .base import Layer, shape_str
+from .base import LAYER_DTYPES, Layer, shape_str
 
 
 def _dtype(layer):
-    return getattr(dtypes, layer.dtype_name)
+    return LAYER_DTYPES[layer.dtype_name]
 
 
 def _transpose(a):
@@ -50,6 +50,10 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def _weight_shapes(self, input_shape):
+        n_in = _need_known(self, input_shape, -1, "last dimension of the inputs to a Dense layer")
+        return [(n_in, self.units)] + [(self.units,)] * bool(self.use_bias)
 
     def build(self, input_shape):
         n_in = _need_known(self, input_shape, -1, "last dimension of the inputs to a Dense layer")
