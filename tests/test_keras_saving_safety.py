@@ -125,6 +125,9 @@ def _functional(tmp_path):
      "unknown argument 'v'"),
     (lambda m: m["layers"][0]["config"].update(batch_input_shape=[None, 2 ** 40]), "batch_input_shape"),
     (lambda m: m["layers"].__setitem__(0, "Dense"), "'class_name' must be a string"),
+    # a Dense called on two tensors, with a huge size: its planned weight shape must not become tuple * 10**9
+    (lambda m: (m["nodes"][1].update(inputs=[0, 1]), m["layers"][1]["config"].update(units=10 ** 9)),
+     "cannot be built for the input shape"),
 ])
 def test_bad_functional_configs_are_value_errors_naming_the_file(tmp_path, edit, expect):
     config, weights = _functional(tmp_path)

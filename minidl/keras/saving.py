@@ -424,8 +424,9 @@ def _read_config(zf, info, source):
                          f"{CONFIG_LIMIT}")
     with zf.open(info) as m:
         raw = m.read(CONFIG_LIMIT + 1)
-    if len(raw) > CONFIG_LIMIT:
-        raise ValueError(f"{source}: config.json is larger than {CONFIG_LIMIT} bytes")
+    if len(raw) != info.file_size:
+        raise ValueError(f"{source}: config.json inflates to {len(raw)} bytes, not the {info.file_size} its zip entry "
+                         "declares (corrupt zip)")
     try:
         config = json.loads(raw)
     except (ValueError, RecursionError) as e:

@@ -32,6 +32,15 @@ def resolve_dtype(value, allowed, what):
     return name
 
 
+def _size(layer, weight_shape, input_shape):
+    """The number of values in a planned weight (its sizes checked: a list of input shapes given to a layer that
+    takes one input must not turn into a size)."""
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in weight_shape):
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) cannot be built for the input shape "
+                         f"{input_shape!r:.120}")
+    return math.prod(int(d) for d in weight_shape)
+
+
 class WeightBudget:
     """While a file is loaded: the weight values its tensors hold, which the layers being rebuilt from its config may
     claim before they allocate (``Layer._maybe_build``), so a config cannot make loading allocate more than the file
@@ -329,7 +338,7 @@ class Layer(Module):
         budget = _BUDGET.get()
         planned = self._weight_shapes(shape) if budget is not None else None
         if planned is not None:
-            budget.take(self, sum(math.prod(s) for s in planned))
+            budget.take(self, sum(_size(self, s, shape) for s in planned))
         self.build(shape)
         self._finish_build(shape)
         if budget is not None and planned is None:          # a custom layer: counted once it has built
