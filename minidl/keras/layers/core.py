@@ -3,7 +3,7 @@ import math
 
 from ... import nn
 from .. import activations, initializers, regularizers
-from .base import LAYER_DTYPES, Layer, shape_str
+from .base import LAYER_DTYPES, Layer, check_shape, shape_str
 
 
 def _dtype(layer):
@@ -156,6 +156,8 @@ class Dropout(Layer):
         if not 0 <= rate <= 1:
             raise ValueError(f"Invalid value received for argument `rate`. Expected a float value between 0 and 1. "
                              f"Received: rate={rate}")
+        if noise_shape is not None:
+            noise_shape = list(check_shape(noise_shape, f"Dropout {self.name!r} noise_shape"))
         self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
 
     def call(self, inputs):
