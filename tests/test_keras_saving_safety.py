@@ -342,3 +342,16 @@ def test_round_trips_of_real_models_still_work(tmp_path):
             x = np.abs(x * 3).astype(int) % 10
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
         assert type(loaded.optimizer) is type(model.optimizer)
+
+
+def test_a_functional_model_thousands_of_layers_deep_builds_and_loads(tmp_path):
+    # the graph walk and the reconstruction keep explicit stacks: no recursion limit at 1,500 layers
+    inp = keras.Input(shape=(2,))
+    x = inp
+    for _ in range(1500):
+        x = layers.Dense(2)(x)
+    model = keras.Model(inp, x)
+    model.save(tmp_path / "deep.keras")
+    loaded = keras.models.load_model(tmp_path / "deep.keras")
+    probe = np.ones((1, 2), np.float32)
+    np.testing.assert_array_equal(loaded.predict(probe, verbose=0), model.predict(probe, verbose=0))
