@@ -232,6 +232,43 @@ def test_training_steps_match_pytorch(opt_name):
     np.testing.assert_allclose(b2, net[2].bias.detach().numpy(), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("opt_name", ["adamw", "adam", "sgd", "rmsprop"])
+def test_weight_decay_is_keras_decoupled_decay(opt_name):
+    """Keras 3 decays every weight first, ``w -= w * weight_decay * lr``, then applies the optimizer's update. Checked
+    over several steps with a decay large enough that a flipped sign (or PyTorch's coupled L2 decay) shows: against
+    PyTorch's AdamW (the same rule) and against PyTorch's optimizers after that decay step."""
+    keras.backend.set_floatx("float64")
+    lr, wd = 0.05, 0.5
+    model = keras.Sequential([keras.Input(shape=(6,)), layers.Dense(5, activation="relu"), layers.Dense(3)])
+    opt = {"adamw": keras.optimizers.AdamW(lr, weight_decay=wd), "adam": keras.optimizers.Adam(lr, weight_decay=wd),
+           "sgd": keras.optimizers.SGD(lr, momentum=0.9, weight_decay=wd),
+           "rmsprop": keras.optimizers.RMSprop(lr, weight_decay=wd)}[opt_name]
+    model.compile(opt, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    net = _torch_mlp(model)
+    params = list(net.parameters())
+    topt = {"adamw": lambda: torch.optim.AdamW(params, lr=lr, weight_decay=wd, eps=1e-7),     # decays by itself
+            "adam": lambda: torch.optim.Adam(params, lr=lr, eps=1e-7),
+            "sgd": lambda: torch.optim.SGD(params, lr=lr, momentum=0.9),
+            "rmsprop": lambda: torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)}[opt_name]()
+    rng = np.random.default_rng(2)
+    start = model.get_weights()
+    for _ in range(5):
+        x, y = rng.normal(size=(8, 6)), rng.integers(0, 3, 8)
+        model.train_on_batch(x, y)
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        if opt_name != "adamw":
+            with torch.no_grad():
+                for p in params:
+                    p.mul_(1 - lr * wd)             # Keras 3: variable -= variable * weight_decay * lr, then the update
+        topt.step()
+    k1, b1, k2, b2 = model.get_weights()
+    for mine, theirs in ((k1, net[0].weight.detach().numpy().T), (b1, net[0].bias.detach().numpy()),
+                         (k2, net[2].weight.detach().numpy().T), (b2, net[2].bias.detach().numpy())):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-12)
+    assert np.abs(k1).sum() < np.abs(start[0]).sum()        # the decay really shrank the weights
+
+
 @pytest.mark.parametrize("name,torch_fn,labels", [
     # Keras renormalizes the probabilities before the clip and the log (which changes the gradient, not the value)
     ("sparse_categorical_crossentropy",

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..random import generator
+from ._config import from_registry
 from .backend import floatx
 
 
@@ -208,8 +209,8 @@ def get(identifier):
             return _NAMES[key]()
         if identifier in _CLASSES:
             return _CLASSES[identifier]()
-    elif isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    elif isinstance(identifier, dict):
+        return from_registry(_CLASSES, identifier, "initializer")
     elif isinstance(identifier, type) and issubclass(identifier, Initializer):    # a class, as Keras accepts
         return identifier()
     elif isinstance(identifier, Initializer) or callable(identifier):

@@ -9,11 +9,14 @@ Example:
     >>> loss = md.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     >>> loss(np.array([1, 0]), md.tensor([[0.1, 2.0], [1.5, -0.3]]))
 """
+import inspect
+
 import numpy as np
 
 from .. import ops
 from ..nn import functional as F
 from ..tensor import Tensor
+from ._config import from_registry
 from .layers.base import host, shape_str
 
 EPSILON = 1e-7
@@ -170,6 +173,11 @@ def _loss_class(name, fn, doc, **defaults):
             raise TypeError(f"Unrecognized keyword arguments passed to {cls.__name__}: {sorted(unknown)}")
         Loss.__init__(self, reduction, name, **{**defaults, **kwargs})
 
+    # the signature the keyword check of configs read from files sees (keras._config.init_params)
+    __init__.__signature__ = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
+           for k, v in {"reduction": "sum_over_batch_size", "name": None, **defaults}.items()])
     cls = type(name, (Loss,), {"__init__": __init__, "fn": staticmethod(fn), "__doc__": doc})
     return cls
 
@@ -224,8 +232,8 @@ def get(identifier):
             loss.name = identifier if identifier in _NAME_OF.values() else loss.name
             return loss
         raise ValueError(f"Could not interpret loss identifier: {identifier!r} (known: {', '.join(sorted(_BY_NAME))})")
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    if isinstance(identifier, dict):
+        return from_registry(_CLASSES, identifier, "loss")
     if callable(identifier):
         for cls in _BY_NAME.values():
             if identifier is cls.fn:

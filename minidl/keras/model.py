@@ -19,6 +19,30 @@ def _flatten_tensors(value):
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _topological(outs, input_ids):
+    """The layer-made tensors that ``outs`` depend on, each after its parents (a depth-first walk kept on an explicit
+    stack, so a graph thousands of layers deep needs no recursion)."""
+    order, seen = [], set()
+    for out in outs:
+        stack = [(out, False)]
+        while stack:
+            t, parents_done = stack.pop()
+            if parents_done:
+                order.append(t)
+                continue
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            if t.layer is None:
+                if id(t) not in input_ids:
+                    raise ValueError(f"Graph disconnected: cannot obtain value for tensor {t} at an Input that is not "
+                                     "among the model's inputs")
+                continue
+            stack.append((t, True))
+            stack.extend((p, False) for p in reversed(t.parents))
+    return order
+
+
 class Model(Layer):
     """A Keras model. Three ways to make one, as in Keras:
 
@@ -54,23 +78,7 @@ class Model(Layer):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model(inputs, outputs) takes KerasTensors from md.keras.Input and layer calls, got "
                                 f"{type(t).__name__}")
-        order, seen = [], set()
-
-        def visit(t):
-            if id(t) in seen:
-                return
-            seen.add(id(t))
-            if t.layer is None:
-                if not any(t is i for i in ins):
-                    raise ValueError(f"Graph disconnected: cannot obtain value for tensor {t} at an Input that is not "
-                                     "among the model's inputs")
-                return
-            for p in t.parents:
-                visit(p)
-            order.append(t)
-
-        for t in outs:
-            visit(t)
+        order = _topological(outs, {id(i) for i in ins})
         self._graph = (ins, outs, order, isinstance(inputs, (list, tuple)), isinstance(outputs, (list, tuple)))
         for t in order:
             if t.layer.name not in self._modules:

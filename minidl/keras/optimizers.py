@@ -15,6 +15,7 @@ import math
 from .. import optim
 from ..autograd.grad_mode import no_grad
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
+from ._config import construct, from_registry, is_number
 
 
 class LearningRateSchedule:
@@ -72,13 +73,26 @@ class schedules:  # noqa: N801 -- Keras' namespace ``optimizers.schedules``
     CosineDecay, PiecewiseConstantDecay = CosineDecay, PiecewiseConstantDecay
 
 
+# the only schedules a config may name (looked up here, never with getattr on the namespace)
+SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+
+
 class Optimizer:
     """Base of the Keras optimizers: holds the hyperparameters until ``build(params)`` makes the ``md.optim`` one."""
+
+    _config_root = True     # __init__ rejects unknown keyword arguments itself (see keras._config.init_params)
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        if not (is_number(learning_rate) or callable(learning_rate)):
+            raise ValueError(f"{type(self).__name__}: learning_rate must be a number or a LearningRateSchedule, got "
+                             f"{learning_rate!r}")
+        for key, value in (("weight_decay", weight_decay), ("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                           ("global_clipnorm", global_clipnorm)):
+            if value is not None and not is_number(value):
+                raise ValueError(f"{type(self).__name__}: {key} must be a number or None, got {value!r}")
         if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set")
         self._lr, self.weight_decay = learning_rate, weight_decay
@@ -148,11 +162,19 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config):
+        """The optimizer a ``get_config()`` dict describes; a schedule's class comes from ``SCHEDULES`` only, and
+        unknown arguments are a ValueError.
+
+        Example:
+            >>> md.keras.optimizers.Adam.from_config({"learning_rate": 0.01, "beta_1": 0.8})
+        """
+        if not isinstance(config, dict):
+            raise ValueError(f"optimizer {cls.__name__!r}: the config must be a dict, got {config!r:.80}")
         config = dict(config)
         lr = config.get("learning_rate")
         if isinstance(lr, dict):
-            config["learning_rate"] = getattr(schedules, lr["class_name"])(**lr["config"])
-        return cls(**config)
+            config["learning_rate"] = from_registry(SCHEDULES, lr, "learning rate schedule")
+        return construct(cls, config, f"optimizer {cls.__name__!r}")
 
 
 class _Frozen:
@@ -243,8 +265,12 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
         return _BY_NAME[identifier.lower()]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
+    if isinstance(identifier, dict):
+        name = identifier.get("class_name")
+        if not isinstance(name, str) or name not in _CLASSES:
+            raise ValueError(f"Could not interpret optimizer identifier: unknown class_name {name!r:.80} (known: "
+                             f"{', '.join(_CLASSES)})")
+        return _CLASSES[name].from_config(identifier.get("config", {}))
     if isinstance(identifier, optim.Optimizer):
         raise TypeError("compile() takes a Keras optimizer (md.keras.optimizers.Adam(...) or 'adam'), not an "
                         "md.optim optimizer: the Keras one is built once the model has its weights")

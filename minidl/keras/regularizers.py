@@ -9,6 +9,7 @@ Example:
 import numbers
 
 from .. import ops
+from ._config import from_registry
 
 
 class Regularizer:
@@ -75,8 +76,8 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in ("l1", "l2", "l1_l2"):
         return {"l1": l1, "l2": l2, "l1_l2": l1_l2}[identifier]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    if isinstance(identifier, dict):
+        return from_registry(_CLASSES, identifier, "regularizer")
     raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}")
 
 

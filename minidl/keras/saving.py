@@ -2,22 +2,53 @@
 and ``model.weights.safetensors`` (weights keyed ``layer_name/weight_name`` in Keras' layouts; in a subclassed
 model the attribute path stands for the name).
 
-Files are written atomically (temp file + rename) and checked on load: a file that is not such a zip, a missing
-member, bad JSON, an unknown layer, or a missing or mis-shaped weight raises ``ValueError`` naming the file.
+Files are written atomically (temp file + rename). Loading treats the file as untrusted data:
+
+- every failure to load it is a ``ValueError`` naming the file (the cause chained); a missing file stays
+  ``FileNotFoundError``;
+- names in the config (layers, activations, initializers, regularizers, optimizers, schedules, losses, metrics,
+  dtypes) are looked up in explicit registries of public classes and functions only, and keyword arguments are
+  checked against the constructors' signatures: nothing else in Python is reachable from a file;
+- memory stays bounded by what the file holds: ``config.json`` may inflate to at most ``CONFIG_LIMIT`` bytes, a
+  zip member may not declare more bytes than its compressed data can inflate to, the weights' safetensors header
+  (at most ``HEADER_LIMIT`` bytes) must tile the member exactly, and the layers rebuilt from the config may not
+  claim more weight values than the file's tensors hold before they allocate them (``layers.base.weight_budget``);
+  the tensors are read in chunks only once names and shapes match the model.
 """
+import collections
+import contextlib
 import io
 import json
+import math
 import os
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 
-from ..serialization import _safetensors, atomic_write
+from ..serialization import atomic_write
+from ._config import check_kwargs
 
 FORMAT = "minidl-keras/1"
 CONFIG, WEIGHTS = "config.json", "model.weights.safetensors"
+CONFIG_LIMIT = 16 << 20         # bytes of config.json (a 1,000-layer model needs about 1 MB)
+HEADER_LIMIT = 16 << 20         # bytes of the safetensors JSON header (about 100,000 tensors)
+MAX_DEPTH = 100                 # nesting of the config's JSON (each nested model adds about 4)
+MAX_LAYERS = 20_000             # layer configs in a file, nested ones included
+MAX_NODES = 100_000             # layer calls in a functional model's graph
+_DEFLATE_RATIO = 1032           # deflate's largest possible expansion (zlib's technical details)
+_CHUNK = 16 << 20               # tensor bytes are read in pieces of this size
+# safetensors dtype codes <-> NumPy (little-endian); bf16/fp8 have no NumPy type and are refused with a clear error
+_ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2", "I32": "<i4", "I64": "<i8",
+              "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "?"}
+_ST_CODES = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
+# what the zip module raises for a corrupt archive or member (all of them become a ValueError naming the file)
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+               RuntimeError, struct.error, UnicodeDecodeError)
 
 
+# --- configs ---------------------------------------------------------------------------------------------------------
 def layer_config(layer):
     from .model import Model  # noqa: PLC0415
     from .sequential import Sequential  # noqa: PLC0415
@@ -44,40 +75,129 @@ def functional_config(model):
             "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in ins], "outputs": [ids[id(t)] for t in outs]}
 
 
+def _field(config, key, kinds, what):
+    value = config.get(key) if isinstance(config, dict) else None
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
+        raise ValueError(f"{what}: {key!r} must be {_kind_names(kinds)}, got {value!r:.80}")
+    return value
+
+
+def _as_tuple(kinds):
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def _kind_names(kinds):
+    return " or ".join({list: "a list", dict: "a dict", str: "a string", int: "an int", bool: "true or false",
+                        type(None): "null"}[k] for k in _as_tuple(kinds))
+
+
+def _index(value, size, what):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+        raise ValueError(f"{what} must be an int in [0, {size}), got {value!r:.80}")
+    return value
+
+
 def layer_from_config(spec, custom_objects=None):
+    """The layer (or model) a ``{"class_name": ..., "config": {...}}`` dict describes. Classes come from
+    ``md.keras.layers.LAYERS``, ``Sequential``/``Functional``, or ``custom_objects`` (a dict given by the caller);
+    the config's arguments are checked against the class's constructor first.
+
+    Example:
+        >>> layer_from_config({"class_name": "Dense", "config": {"units": 4}})
+    """
     from .layers import LAYERS  # noqa: PLC0415
     from .sequential import Sequential  # noqa: PLC0415
-    class_name, config = spec["class_name"], dict(spec["config"])
+    class_name = _field(spec, "class_name", str, "layer config")
+    what = f"layer config of class {class_name!r}"
+    config = dict(_field(spec, "config", dict, what))
     if class_name == "Sequential":
-        model = Sequential(name=config["name"])
-        for sub in config["layers"]:
-            model.add(layer_from_config(sub, custom_objects))
-        if config.get("build_input_shape") and not model.built:
-            model.build(tuple(config["build_input_shape"]))
-        return model
+        return _sequential_from_config(Sequential, config, custom_objects, what)
     if class_name == "Functional":
         return functional_from_config(config, custom_objects)
-    cls = (custom_objects or {}).get(class_name) or LAYERS.get(class_name)
+    custom = (custom_objects or {}).get(class_name)
+    if custom is not None:               # the caller's own class: its from_config is trusted code
+        return custom.from_config(config)
+    cls = LAYERS.get(class_name)
     if cls is None:
         raise ValueError(f"Unknown layer: {class_name!r}. Please ensure you are using a `md.keras` layer, or pass "
                          "your own class in custom_objects={'%s': %s}" % (class_name, class_name))
-    return cls.from_config(config)
+    check_kwargs(cls, config, what)
+    try:
+        return cls.from_config(config)
+    except TypeError as e:                  # a value the constructor cannot use (e.g. a string where a number goes)
+        raise ValueError(f"{what}: {e}") from e
+
+
+def _sequential_from_config(cls, config, custom_objects, what):
+    name = _field(config, "name", str, what)
+    specs = _field(config, "layers", list, what)
+    shape = config.get("build_input_shape")
+    model = cls(name=name)
+    for sub in specs:
+        model.add(layer_from_config(sub, custom_objects))
+    if shape is not None and not model.built:
+        from .layers.base import check_shape  # noqa: PLC0415
+        model.build(check_shape(shape, f"{what} build_input_shape"))
+    return model
 
 
 def functional_from_config(config, custom_objects=None):
-    from .layers.base import Input  # noqa: PLC0415
+    """A functional ``Model`` from ``functional_config``'s dict: layers, then the nodes (layer calls) in order, each
+    naming its layer and input tensors by index (the model's inputs first, then each node's output)."""
+    from .layers.base import INPUT_DTYPES, Input, check_shape, resolve_dtype  # noqa: PLC0415
     from .model import Model  # noqa: PLC0415
-    layers = [layer_from_config(spec, custom_objects) for spec in config["layers"]]
-    tensors = [Input(batch_shape=tuple(i["shape"]), dtype=i["dtype"]) for i in config["inputs"]]
-    for node in config["nodes"]:
-        args = [tensors[i] for i in node["inputs"]]
-        tensors.append(layers[node["layer"]](args if len(args) > 1 else args[0]))
-    ins = tensors[:len(config["inputs"])]
-    outs = [tensors[i] for i in config["outputs"]]
-    return Model(ins if config["multi_input"] else ins[0], outs if config["multi_output"] else outs[0],
-                 name=config["name"])
+    what = "functional model config"
+    name = _field(config, "name", str, what)
+    specs, nodes = _field(config, "layers", list, what), _field(config, "nodes", list, what)
+    inputs, outputs = _field(config, "inputs", list, what), _field(config, "outputs", list, what)
+    multi_in, multi_out = _field(config, "multi_input", bool, what), _field(config, "multi_output", bool, what)
+    if not inputs or not outputs or (not multi_in and len(inputs) != 1) or (not multi_out and len(outputs) != 1):
+        raise ValueError(f"{what}: {len(inputs)} inputs and {len(outputs)} outputs do not fit multi_input="
+                         f"{multi_in} and multi_output={multi_out}")
+    layers = [layer_from_config(spec, custom_objects) for spec in specs]
+    tensors = []
+    for i, spec in enumerate(inputs):
+        where = f"{what}: input {i}"
+        shape = check_shape(_field(spec, "shape", list, where), f"{where} shape")
+        dtype = spec.get("dtype")
+        tensors.append(Input(batch_shape=shape, dtype=None if dtype is None else
+                             resolve_dtype(dtype, INPUT_DTYPES, where)))
+    for n, node in enumerate(nodes):
+        where = f"{what}: node {n}"
+        layer = layers[_index(_field(node, "layer", int, where), len(layers), f"{where} 'layer'")]
+        refs = _field(node, "inputs", list, where)
+        if not refs:
+            raise ValueError(f"{where} has no inputs")
+        args = [tensors[_index(r, len(tensors), f"{where} input")] for r in refs]
+        out = layer(args if len(args) > 1 else args[0])
+        if not hasattr(out, "layer"):
+            raise ValueError(f"{where}: layer {layer.name!r} gave no symbolic output")
+        tensors.append(out)
+    ins = tensors[:len(inputs)]
+    outs = [tensors[_index(i, len(tensors), f"{what}: output")] for i in outputs]
+    return Model(ins if multi_in else ins[0], outs if multi_out else outs[0], name=name)
 
 
+def _check_structure(config, source):
+    """Bound the config's nesting, layer count and node count before anything is built (iteratively: a deeply
+    nested file cannot exhaust the stack here)."""
+    stack, layers, nodes = [(config, 1)], 0, 0
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"{source}: config.json is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            layers += "class_name" in value and isinstance(value.get("config"), dict)
+            nodes += len(value["nodes"]) if isinstance(value.get("nodes"), list) else 0
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    if layers > MAX_LAYERS or nodes > MAX_NODES:
+        raise ValueError(f"{source}: config.json describes {layers} layer configs and {nodes} layer calls; "
+                         f"md.keras loads at most {MAX_LAYERS} and {MAX_NODES}")
+
+
+# --- weights: writing ------------------------------------------------------------------------------------------------
 def _weighted_layers(model):
     """(path, layer) for each layer with weights; the path is the layer's place in the model: its name in a
     Sequential or functional model, its attribute (``encoder/dense``) in a subclassed one, so two instances of the
@@ -93,6 +213,21 @@ def _weights_dict(model):
             for w in layer._weights}
 
 
+def safetensors_bytes(arrays):
+    """``{name: array}`` as a safetensors file's bytes (header padded to 8 bytes, tensors in the given order)."""
+    header, offset = {}, 0
+    for name, a in arrays.items():
+        code = _ST_CODES.get(a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype)
+        if code is None:
+            raise ValueError(f"save: weight {name!r} has dtype {a.dtype}, which safetensors cannot hold here")
+        header[name] = {"dtype": code, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return b"".join([struct.pack("<Q", len(text)), text] +
+                    [np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes() for a in arrays.values()])
+
+
 def _check_path(filepath, suffix, what):
     filepath = os.fspath(filepath)
     if not filepath.endswith(suffix):
@@ -105,13 +240,12 @@ def save_model(model, filepath, overwrite=True):
     filepath = _check_path(filepath, ".keras", "a model (the native .keras format)")
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"save: {filepath} exists and overwrite=False")
-    st, _ = _safetensors()
     model._require_built("save")
     config = {"format": FORMAT, "model": layer_config(model), "compile_config": model._compile_config}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(CONFIG, json.dumps(config, indent=1))
-        zf.writestr(WEIGHTS, st.save(_weights_dict(model)))
+        zf.writestr(WEIGHTS, safetensors_bytes(_weights_dict(model)))
     atomic_write(filepath, buf.getvalue())
 
 
@@ -122,64 +256,218 @@ def save_weights(model, filepath, overwrite=True):
                          "'.weights.safetensors' path (readable by the safetensors library)")
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"save_weights: {filepath} exists and overwrite=False")
-    st, _ = _safetensors()
     model._require_built("save_weights")
-    atomic_write(filepath, st.save(_weights_dict(model)))
+    atomic_write(filepath, safetensors_bytes(_weights_dict(model)))
+
+
+# --- weights: reading ------------------------------------------------------------------------------------------------
+def _read_exact(stream, n, what):
+    """``n`` bytes from ``stream``, read in chunks (a short read means a truncated file)."""
+    out = bytearray(n)
+    view, pos = memoryview(out), 0
+    while pos < n:
+        got = stream.readinto(view[pos:pos + _CHUNK])
+        if not got:
+            raise ValueError(f"{what} is truncated: {n - pos} of {n} bytes are missing")
+        pos += got
+    return out
+
+
+class _SafetensorsReader:
+    """A safetensors stream of ``size`` bytes whose header is read and checked first (names, dtypes, shapes, and
+    offsets that tile the data exactly), so that tensors are read only once the caller knows it wants them."""
+
+    def __init__(self, stream, size, source):
+        self.stream, self.source = stream, source
+        self.what = f"{source} holds corrupt weights (not valid safetensors)"
+        if size < 8:
+            raise ValueError(f"{self.what}: {size} bytes, too short for a header")
+        n = struct.unpack("<Q", _read_exact(stream, 8, self.what))[0]
+        if n > min(HEADER_LIMIT, size - 8):
+            raise ValueError(f"{self.what}: the header claims {n} bytes (the weights hold {size - 8}, and md.keras "
+                             f"reads headers of at most {HEADER_LIMIT})")
+        try:
+            header = json.loads(bytes(_read_exact(stream, n, self.what)))
+        except (ValueError, RecursionError) as e:
+            raise ValueError(f"{self.what}: the header is not valid JSON ({e})") from e
+        if not isinstance(header, dict):
+            raise ValueError(f"{self.what}: the header is not a JSON object")
+        header.pop("__metadata__", None)
+        self.entries = sorted((self._entry(k, v) for k, v in header.items()), key=lambda e: e[3])
+        pos = 0
+        for name, _, _, begin, end in self.entries:
+            if begin != pos:
+                raise ValueError(f"{self.what}: tensor {name!r} starts at byte {begin} of the data, not {pos}")
+            pos = end
+        if pos != size - 8 - n:
+            raise ValueError(f"{self.what}: the tensors cover {pos} bytes but the data holds {size - 8 - n}")
+        self.values = sum(math.prod(e[2]) for e in self.entries)
+
+    def _entry(self, name, info):
+        if not isinstance(info, dict) or info.get("dtype") not in _ST_DTYPES:
+            dtype = info.get("dtype") if isinstance(info, dict) else info
+            raise ValueError(f"{self.what}: tensor {name!r} has dtype {dtype!r:.40} (md.keras reads "
+                             f"{', '.join(_ST_DTYPES)})")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise ValueError(f"{self.what}: tensor {name!r} has shape {shape!r:.80}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets):
+            raise ValueError(f"{self.what}: tensor {name!r} has data_offsets {offsets!r:.80}")
+        dtype = np.dtype(_ST_DTYPES[info["dtype"]])
+        if offsets[1] - offsets[0] != math.prod(shape) * dtype.itemsize:
+            raise ValueError(f"{self.what}: tensor {name!r} of shape {shape} spans bytes {offsets}, not "
+                             f"{math.prod(shape) * dtype.itemsize}")
+        return name, dtype, tuple(shape), offsets[0], offsets[1]
+
+    def read(self, wanted):
+        """``{name: array}`` of the tensors named in ``wanted`` (``{name: shape}``), after checking that each is
+        present with that shape; the others are skipped."""
+        held = {e[0]: e for e in self.entries}
+        for name, shape in wanted.items():
+            if name not in held:
+                raise ValueError(f"{self.source}: weight {name!r} is missing (the file holds {sorted(held)[:8]}...)")
+            if held[name][2] != tuple(shape):
+                raise ValueError(f"{self.source}: weight {name!r} has shape {held[name][2]} in the file; the model's "
+                                 f"has shape {tuple(shape)}")
+        out = {}
+        for name, dtype, shape, begin, end in self.entries:
+            if name in wanted:
+                data = _read_exact(self.stream, end - begin, self.what)
+                out[name] = np.frombuffer(data, dtype).reshape(shape)
+            else:
+                for pos in range(begin, end, _CHUNK):
+                    _read_exact(self.stream, min(_CHUNK, end - pos), self.what)
+        if self.stream.read(1):             # also makes a zip member check its CRC
+            raise ValueError(f"{self.what}: bytes follow the last tensor")
+        return out
+
+
+def _model_weights(model):
+    """``{key: (layer, weight)}`` of a built model, keyed as in the file."""
+    return {f"{path}/{w.name}": (layer, w) for path, layer in _weighted_layers(model) for w in layer._weights}
 
 
 def _apply_weights(model, arrays, source):
-    for path, layer in _weighted_layers(model):
-        for w in layer._weights:
-            key = f"{path}/{w.name}"
-            if key not in arrays:
-                raise ValueError(f"{source}: weight {key!r} is missing (the file holds {sorted(arrays)[:8]}...)")
-            try:
-                w.write(arrays[key], layer)
-            except ValueError as e:
-                raise ValueError(f"{source}: {e}") from None
+    for key, (layer, w) in _model_weights(model).items():
+        try:
+            w.write(arrays[key], layer)
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
 
 
-def _read_weights(blob, source):
-    st, error = _safetensors()
+def _load_weights_from(model, reader, source):
+    weights = _model_weights(model)
+    wanted = {key: w.read().shape for key, (_, w) in weights.items()}
+    _apply_weights(model, reader.read(wanted), source)
+
+
+# --- archives --------------------------------------------------------------------------------------------------------
+def _guarded(source, fn, *args):
+    """``fn(*args)`` with every failure to read ``source`` turned into a ValueError naming it (the cause chained);
+    MemoryError and KeyboardInterrupt pass through."""
     try:
-        return {k: np.array(v) for k, v in st.load(blob).items()}
-    except (error, ValueError, OverflowError) as exc:
-        raise ValueError(f"{source} holds corrupt weights (not valid safetensors): {exc}") from None
-
-
-def load_weights(model, filepath):
-    filepath = os.fspath(filepath)
-    if filepath.endswith(".keras"):
-        _, blob = _read_archive(filepath)
-    else:
-        with open(filepath, "rb") as f:
-            blob = f.read()
-    model._require_built("load_weights")
-    _apply_weights(model, _read_weights(blob, filepath), filepath)
-
-
-def _read_archive(filepath):
-    try:
-        with zipfile.ZipFile(filepath) as zf:
-            names = set(zf.namelist())
-            missing = {CONFIG, WEIGHTS} - names
-            if missing:
-                raise ValueError(f"{filepath} is not a md.keras model file: it lacks {', '.join(sorted(missing))}")
-            raw_config, blob = zf.read(CONFIG), zf.read(WEIGHTS)
-    except zipfile.BadZipFile as e:
-        raise ValueError(f"{filepath} is not a valid .keras file (corrupt or truncated zip): {e}") from None
-    try:
-        config = json.loads(raw_config)
+        return fn(*args)
+    except MemoryError:
+        raise
     except ValueError as e:
-        raise ValueError(f"{filepath}: config.json is not valid JSON: {e}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT or "model" not in config:
-        raise ValueError(f"{filepath}: config.json is not a {FORMAT} model config")
-    return config, blob
+        if source in str(e):
+            raise
+        raise ValueError(f"{source}: {e}") from e
+    except _ZIP_ERRORS as e:
+        raise ValueError(f"{source} is not a valid .keras file (corrupt or truncated zip): {type(e).__name__}: "
+                         f"{e}") from e
+    except Exception as e:
+        raise ValueError(f"{source} cannot be loaded ({type(e).__name__}: {e})") from e
+
+
+def _open_archive(f, size, source):
+    """The zip and its two members' infos, checked: no duplicates, deflate or stored only, no encryption, each member
+    inside the file and declaring no more bytes than its compressed data can hold."""
+    try:
+        zf = zipfile.ZipFile(f)
+        infos = zf.infolist()
+    except _ZIP_ERRORS as e:
+        raise ValueError(f"{source} is not a valid .keras file (corrupt or truncated zip): {type(e).__name__}: "
+                         f"{e}") from e
+    counts = collections.Counter(i.filename for i in infos)
+    missing = [n for n in (CONFIG, WEIGHTS) if n not in counts]
+    if missing:
+        raise ValueError(f"{source} is not a md.keras model file: it lacks {', '.join(missing)}")
+    twice = sorted(n for n, c in counts.items() if c > 1)
+    if twice:
+        raise ValueError(f"{source} is not a valid .keras file: the zip holds {', '.join(twice)} more than once")
+    members = {i.filename: i for i in infos}
+    for name in (CONFIG, WEIGHTS):
+        _check_member(members[name], size, source)
+    return zf, members[CONFIG], members[WEIGHTS]
+
+
+def _check_member(info, size, source):
+    what = f"{source}: zip member {info.filename}"
+    if info.flag_bits & 0x1:
+        raise ValueError(f"{what} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f"{what} uses compression method {info.compress_type}; md.keras reads stored or deflated "
+                         "members")
+    if info.header_offset + info.compress_size > size:
+        raise ValueError(f"{what} extends past the end of the file (corrupt or truncated zip)")
+    most = info.compress_size if info.compress_type == zipfile.ZIP_STORED else \
+        info.compress_size * _DEFLATE_RATIO + 1024
+    if info.file_size > most:
+        raise ValueError(f"{what} declares {info.file_size} bytes, more than its {info.compress_size} compressed "
+                         "bytes can hold (corrupt zip)")
+
+
+def _read_config(zf, info, source):
+    if info.file_size > CONFIG_LIMIT:
+        raise ValueError(f"{source}: config.json declares {info.file_size} bytes; md.keras reads at most "
+                         f"{CONFIG_LIMIT}")
+    with zf.open(info) as m:
+        raw = m.read(CONFIG_LIMIT + 1)
+    if len(raw) != info.file_size:
+        raise ValueError(f"{source}: config.json inflates to {len(raw)} bytes, not the {info.file_size} its zip entry "
+                         "declares (corrupt zip)")
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{source}: config.json is not valid JSON: {e}") from e
+    if not isinstance(config, dict) or config.get("format") != FORMAT or not isinstance(config.get("model"), dict):
+        raise ValueError(f"{source}: config.json is not a {FORMAT} model config")
+    _check_structure(config, source)
+    return config
+
+
+def _compile_from_config(model, cc, source):
+    if not isinstance(cc, dict):
+        raise ValueError(f"{source}: compile_config must be a dict")
+    metrics = cc.get("metrics") or []
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ValueError(f"{source}: compile_config's metrics must be a list of names, got {metrics!r:.80}")
+    if not isinstance(cc.get("optimizer"), (str, dict)) or not isinstance(cc.get("loss"), (str, dict)):
+        raise ValueError(f"{source}: compile_config's optimizer and loss must be names or configs")
+    model.compile(optimizer=cc["optimizer"], loss=cc["loss"], metrics=metrics)
+
+
+def _load_model(f, source, custom_objects, compile_):
+    from .layers.base import weight_budget  # noqa: PLC0415
+    zf, config_info, weights_info = _open_archive(f, os.fstat(f.fileno()).st_size, source)
+    config = _read_config(zf, config_info, source)
+    with zf.open(weights_info) as stream:
+        reader = _SafetensorsReader(stream, weights_info.file_size, source)
+        with weight_budget(reader.values, source):
+            model = layer_from_config(config["model"], custom_objects)
+        if not model.built:
+            raise ValueError(f"{source}: the saved model has no input shape, so its weights cannot be placed")
+        _load_weights_from(model, reader, source)
+    if compile_ and config.get("compile_config"):
+        _compile_from_config(model, config["compile_config"], source)
+    return model
 
 
 def load_model(filepath, custom_objects=None, compile=True):  # noqa: A002 -- Keras' argument name
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and (when ``compile``) the compile
-    arguments.
+    arguments. A file that cannot be loaded is a ``ValueError`` naming it (see the module's notes on what loading
+    never does).
 
     Example:
         >>> model = md.keras.models.load_model("mnist.keras")
@@ -189,15 +477,24 @@ def load_model(filepath, custom_objects=None, compile=True):  # noqa: A002 -- Ke
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"File not found: filepath={filepath}. Please ensure the file is an accessible "
                                 "`.keras` zip file.")
-    config, blob = _read_archive(filepath)
-    try:
-        model = layer_from_config(config["model"], custom_objects)
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{filepath}: the model config is invalid ({type(e).__name__}: {e})") from None
-    if not model.built:
-        raise ValueError(f"{filepath}: the saved model has no input shape, so its weights cannot be placed")
-    _apply_weights(model, _read_weights(blob, filepath), filepath)
-    if compile and config.get("compile_config"):
-        cc = config["compile_config"]
-        model.compile(optimizer=cc["optimizer"], loss=cc["loss"], metrics=cc["metrics"])
-    return model
+    with open(filepath, "rb") as f:
+        return _guarded(filepath, _load_model, f, filepath, custom_objects, compile)
+
+
+def _load_weights(model, f, source):
+    if source.endswith(".keras"):
+        zf, _, info = _open_archive(f, os.fstat(f.fileno()).st_size, source)
+        opened, size = zf.open(info), info.file_size
+    else:
+        opened, size = contextlib.nullcontext(f), os.fstat(f.fileno()).st_size
+    with opened as stream:
+        _load_weights_from(model, _SafetensorsReader(stream, size, source), source)
+
+
+def load_weights(model, filepath):
+    """Load weights saved by ``save_weights`` (or inside a ``.keras`` file) into the built ``model``; every tensor is
+    read and checked before any weight changes."""
+    filepath = os.fspath(filepath)
+    model._require_built("load_weights")
+    with open(filepath, "rb") as f:
+        _guarded(filepath, _load_weights, model, f, filepath)

@@ -47,9 +47,12 @@ class Sequential(Model):
                              "name.")
         if not self.layers and self._input is None and layer._batch_input_shape is not None:
             self._input = layer._batch_input_shape
+        previous = self.output_shape if self.built else None
         self._register_layer(layer)
         self.built = False
-        if self._input is not None:
+        if previous is not None:    # only the new layer needs building: adding n layers stays O(n), not O(n^2)
+            self._build_layers([layer], previous)
+        elif self._input is not None:
             self.build(self._input)
 
     def pop(self):
@@ -58,6 +61,8 @@ class Sequential(Model):
             raise TypeError("There are no layers in the model.")
         last = self.layers[-1]
         del self._modules[last.name]
+        if self.built:
+            self.output_shape = self.layers[-1].output_shape if self.layers else self._input
         return last
 
     def build(self, input_shape=None):
@@ -67,7 +72,11 @@ class Sequential(Model):
         if not shape:
             raise ValueError("Sequential.build needs an input shape, e.g. model.build((None, 784))")
         self._input = shape
-        for layer in self.layers:
+        self._build_layers(self.layers, shape)
+
+    def _build_layers(self, layers, shape):
+        """Build ``layers`` in turn from ``shape`` (the output shape of the layers before them)."""
+        for layer in layers:
             try:
                 layer._maybe_build(shape)
                 layer._check_input(shape)

@@ -5,7 +5,10 @@ A Keras layer is an ``md.nn.Module`` whose weights are created by ``build(input_
 (``Linear``, ``Conv2d``, ``LSTM``...), so training runs on minidl's own kernels and autograd; what this class adds
 is Keras' shape rules, names, weight layouts (``get_weights``), regularizers and configs.
 """
+import contextlib
+import contextvars
 import functools
+import math
 
 import numpy as np
 
@@ -14,6 +17,57 @@ from ...device import array_module, to_host
 from ...nn.module import Module
 from ...tensor import Tensor
 from .. import backend
+
+
+# the dtypes a layer computes in and an Input may hold, by the names configs use (never looked up with getattr)
+LAYER_DTYPES = {d.name: d for d in (dtypes.float16, dtypes.float32, dtypes.float64)}
+INPUT_DTYPES = {**LAYER_DTYPES, **{d.name: d for d in (dtypes.int32, dtypes.int64, dtypes.uint8, dtypes.bool_)}}
+
+
+def resolve_dtype(value, allowed, what):
+    """The name of a dtype given as a name or an ``md`` dtype, checked against ``allowed``."""
+    name = value.name if isinstance(value, dtypes.DType) else value
+    if not isinstance(name, str) or name not in allowed:
+        raise ValueError(f"{what}: unknown dtype {value!r} (known: {', '.join(allowed)})")
+    return name
+
+
+def _size(layer, weight_shape, input_shape):
+    """The number of values in a planned weight (its sizes checked: a list of input shapes given to a layer that
+    takes one input must not turn into a size)."""
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in weight_shape):
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) cannot be built for the input shape "
+                         f"{input_shape!r:.120}")
+    return math.prod(int(d) for d in weight_shape)
+
+
+class WeightBudget:
+    """While a file is loaded: the weight values its tensors hold, which the layers being rebuilt from its config may
+    claim before they allocate (``Layer._maybe_build``), so a config cannot make loading allocate more than the file
+    holds."""
+
+    def __init__(self, values, source):
+        self.left, self.total, self.source = values, values, source
+
+    def take(self, layer, count):
+        if count > self.left:
+            raise ValueError(f"{self.source}: the config's layer {layer.name!r} ({type(layer).__name__}) needs "
+                             f"{count} weight values, but the file's weights hold only {self.total} in all "
+                             f"({self.left} left for this layer)")
+        self.left -= count
+
+
+_BUDGET = contextvars.ContextVar("minidl_keras_weight_budget", default=None)
+
+
+@contextlib.contextmanager
+def weight_budget(values, source):
+    """Limit the weights the layers built inside to ``values`` in all (see ``WeightBudget``)."""
+    token = _BUDGET.set(WeightBudget(values, source))
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
 
 
 def host(t):
@@ -46,6 +100,15 @@ class KerasTensor:
         return f"<KerasTensor shape={shape_str(self.shape)}, dtype={self.dtype}>"
 
 
+def check_shape(shape, what):
+    """A shape from a config as a tuple: a short list of sizes (non-negative ints below 2**31) or None."""
+    if not isinstance(shape, (list, tuple)) or len(shape) > 16 or not all(
+            d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d < 2 ** 31)
+            for d in shape):
+        raise ValueError(f"{what} must be a list of at most 16 sizes (ints in [0, 2**31) or None), got {shape!r}")
+    return tuple(None if d is None else int(d) for d in shape)
+
+
 def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):  # noqa: N802 -- Keras' name
     """A symbolic input: ``inputs = md.keras.Input(shape=(28, 28, 1))`` (``shape`` excludes the batch axis).
 
@@ -59,8 +122,12 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
     if batch_shape is None:
         if shape is None:
             raise ValueError("You must pass a `shape` argument to Input, e.g. Input(shape=(784,))")
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        batch_shape = (batch_size,) + shape
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+        if not isinstance(shape, (list, tuple)):
+            raise ValueError(f"Input: shape must be a tuple of sizes, got {shape!r}")
+        batch_shape = (batch_size, *shape)
+    batch_shape = check_shape(batch_shape, "Input shape")
+    dtype = None if dtype is None else resolve_dtype(dtype, INPUT_DTYPES, "Input")
     t = KerasTensor(batch_shape, dtype)
     t.name = backend.unique_name(name or "input_layer")
     return t
@@ -124,6 +191,7 @@ class Layer(Module):
 
     ndim = None
     min_ndim = None
+    _config_root = True     # __init__ rejects unknown keyword arguments itself (see keras._config.init_params)
     _autocast = True        # float inputs are cast to the layer's dtype (Keras' autocast); Embedding opts out
     _cast_ints = False      # layers that compute in floats (Dense, Conv2D...) also cast integer inputs, as Keras
 
@@ -149,17 +217,22 @@ class Layer(Module):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         super().__init__()
+        if name is not None and (not isinstance(name, str) or not name or "." in name):
+            raise ValueError(f"{type(self).__name__}: a layer name must be a non-empty string without '.', got "
+                             f"{name!r}")
         self.name = name or backend.unique_name(backend.snake_case(type(self).__name__))
-        self.dtype_name = dtype or backend.floatx()
+        self.dtype_name = resolve_dtype(dtype or backend.floatx(), LAYER_DTYPES, f"layer {self.name!r}")
         self.built, self._weights, self._axes = False, [], {}
         self.input_shape = self.output_shape = None
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is not None:
-            self._batch_input_shape = tuple(batch_input_shape)
+            self._batch_input_shape = check_shape(batch_input_shape, f"layer {self.name!r} batch_input_shape")
         elif input_shape is not None:
-            self._batch_input_shape = (batch_size,) + ((input_shape,) if isinstance(input_shape, int)
-                                                       else tuple(input_shape))
+            shape = [input_shape] if isinstance(input_shape, (int, np.integer)) else input_shape
+            if not isinstance(shape, (list, tuple)):
+                raise ValueError(f"layer {self.name!r}: input_shape must be a tuple of sizes, got {input_shape!r}")
+            self._batch_input_shape = check_shape([batch_size, *shape], f"layer {self.name!r} input shape")
         else:
             self._batch_input_shape = None
         self._trainable = trainable
@@ -173,7 +246,7 @@ class Layer(Module):
         """Register a Keras weight backed by the minidl tensor ``get()``; fill it from ``initializer`` (called with
         the Keras shape, so fans are Keras')."""
         w = _Weight(name, get, to_keras, from_keras, regularizer, trainable)
-        if initializer is not None:
+        if initializer is not None and _BUDGET.get() is None:     # a model being loaded gets the file's values
             w.write(initializer(w.read().shape, w.read().dtype.name), self)
         same = [i for i, old in enumerate(self._weights) if old.name == name]
         if same:                        # built again: the new weight replaces the old one
@@ -262,8 +335,19 @@ class Layer(Module):
         shape = tuple(input_shape)
         if not isinstance(shape[0] if shape else None, (list, tuple)):      # a merge layer takes a list of shapes
             self._check_input(shape)
+        budget = _BUDGET.get()
+        planned = self._weight_shapes(shape) if budget is not None else None
+        if planned is not None:
+            budget.take(self, sum(_size(self, s, shape) for s in planned))
         self.build(shape)
         self._finish_build(shape)
+        if budget is not None and planned is None:          # a custom layer: counted once it has built
+            budget.take(self, sum(t.numel() for w in self._weights for t in w.tensors()))
+
+    def _weight_shapes(self, input_shape):
+        """The shapes (Keras' layouts) of the weights ``build(input_shape)`` would create, computed without creating
+        them; None where unknown (a custom layer's ``build``). Layers that create weights override this."""
+        return () if type(self).build is Layer.build else None
 
     def _finish_build(self, shape):
         self.train(self.training)          # the md.nn modules made in build follow the layer's mode

@@ -152,6 +152,11 @@ class _Conv(_Spatial):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
 
+    def _weight_shapes(self, input_shape):
+        axis = -1 if self.data_format == "channels_last" else 1
+        channels = _need_known(self, input_shape, axis, "channel dimension of the inputs")
+        return [self.kernel_size + (channels // self.groups, self.filters)] + [(self.filters,)] * bool(self.use_bias)
+
     def build(self, input_shape):
         axis = -1 if self.data_format == "channels_last" else 1
         channels = _need_known(self, input_shape, axis, "channel dimension of the inputs")

@@ -1,13 +1,13 @@
 """Core layers: ``Dense``, ``Activation``, ``Flatten``, ``Reshape``, ``Dropout``."""
 import math
 
-from ... import dtypes, nn
+from ... import nn
 from .. import activations, initializers, regularizers
-from .base import Layer, shape_str
+from .base import LAYER_DTYPES, Layer, check_shape, shape_str
 
 
 def _dtype(layer):
-    return getattr(dtypes, layer.dtype_name)
+    return LAYER_DTYPES[layer.dtype_name]
 
 
 def _transpose(a):
@@ -50,6 +50,10 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def _weight_shapes(self, input_shape):
+        n_in = _need_known(self, input_shape, -1, "last dimension of the inputs to a Dense layer")
+        return [(n_in, self.units)] + [(self.units,)] * bool(self.use_bias)
 
     def build(self, input_shape):
         n_in = _need_known(self, input_shape, -1, "last dimension of the inputs to a Dense layer")
@@ -152,6 +156,8 @@ class Dropout(Layer):
         if not 0 <= rate <= 1:
             raise ValueError(f"Invalid value received for argument `rate`. Expected a float value between 0 and 1. "
                              f"Received: rate={rate}")
+        if noise_shape is not None:
+            noise_shape = list(check_shape(noise_shape, f"Dropout {self.name!r} noise_shape"))
         self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
 
     def call(self, inputs):

@@ -4,6 +4,8 @@ from .base import Layer, shape_str
 
 
 class _Merge(Layer):
+    def _weight_shapes(self, input_shape):
+        return ()
     def _check_list(self, shapes):
         if not isinstance(shapes, (list, tuple)) or len(shapes) < 2 or \
                 not all(isinstance(s, (list, tuple)) for s in shapes):

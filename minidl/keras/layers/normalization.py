@@ -38,6 +38,13 @@ class BatchNormalization(Layer):
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
 
+    def _weight_shapes(self, input_shape):
+        ndim = len(input_shape)
+        channels = input_shape[self.axis] if -ndim <= self.axis < ndim else None
+        if channels is None:
+            return ()                   # build says what is wrong
+        return [(channels,)] * (bool(self.scale) + bool(self.center) + 2)
+
     def build(self, input_shape):
         ndim = len(input_shape)
         if not -ndim <= self.axis < ndim or self.axis % ndim == 0:
@@ -146,6 +153,12 @@ class LayerNormalization(Layer):
             raise ValueError(f'Layer "{self.name}": axis {self.axis} includes the batch axis 0, which cannot be '
                              "normalized over")
         return axes
+
+    def _weight_shapes(self, input_shape):
+        shape = tuple(input_shape[a] for a in self._normalized_axes(len(input_shape)))
+        if any(d is None for d in shape):
+            return ()                   # build says what is wrong
+        return [shape] * (bool(self.scale) + bool(self.center))
 
     def build(self, input_shape):
         ndim = len(input_shape)

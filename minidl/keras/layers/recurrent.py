@@ -42,6 +42,9 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
 
+    def _weight_shapes(self, input_shape):
+        return [(self.input_dim, self.output_dim)]
+
     def build(self, input_shape):
         self.embedding = nn.Embedding(self.input_dim, self.output_dim, dtype=_dtype(self))
         self._add_weight("embeddings", lambda: self.embedding.weight, self.embeddings_initializer,
@@ -126,6 +129,12 @@ class _Recurrent(Layer):
 
     def _make(self, n_in):
         raise NotImplementedError
+
+    def _weight_shapes(self, input_shape):
+        n_in = _need_known(self, input_shape, -1, "feature dimension of the inputs")
+        size = self.gates * self.units
+        bias = (2, size) if isinstance(self, GRU) else (size,)
+        return [(n_in, size), (self.units, size)] + [bias] * bool(self.use_bias)
 
     def build(self, input_shape):
         n_in = _need_known(self, input_shape, -1, "feature dimension of the inputs")

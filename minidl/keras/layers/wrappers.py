@@ -4,6 +4,7 @@ from .base import Layer
 from .recurrent import _Recurrent
 
 _MERGES = ("concat", "sum", "mul", "ave")
+_RECURRENT = ("SimpleRNN", "LSTM", "GRU")
 
 
 class Bidirectional(Layer):
@@ -41,6 +42,9 @@ class Bidirectional(Layer):
         layer.name = "forward_" + layer.name
         self.forward_layer, self.backward_layer = layer, backward_layer
         self.return_sequences = layer.return_sequences
+
+    def _weight_shapes(self, input_shape):
+        return ()           # the two sublayers claim theirs when they build
 
     def build(self, input_shape):
         self.forward_layer._maybe_build(input_shape)
@@ -98,7 +102,10 @@ class Bidirectional(Layer):
 
     @classmethod
     def from_config(cls, config):
-        from . import LAYERS  # noqa: PLC0415
+        from ..saving import layer_from_config  # noqa: PLC0415
         config = dict(config)
-        spec = config.pop("layer")
-        return cls(LAYERS[spec["class_name"]].from_config(spec["config"]), **config)
+        spec = config.pop("layer", None)
+        if not isinstance(spec, dict) or spec.get("class_name") not in _RECURRENT:
+            raise ValueError(f"Bidirectional: the config's 'layer' must be a {', '.join(_RECURRENT)} config, got "
+                             f"{spec!r:.80}")
+        return cls(layer_from_config(spec), **config)
