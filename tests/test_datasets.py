@@ -86,13 +86,21 @@ def assert_same(got, want):
         np.testing.assert_array_equal(g, w)
 
 
+def sha256s(folder, names):
+    return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in names}
+
+
 @pytest.mark.parametrize("module", [mnist, fashion_mnist], ids=["mnist", "fashion_mnist"])
-def test_idx_folder_round_trip(tmp_path, module):
+def test_idx_folder_round_trip(tmp_path, module, monkeypatch):
     data = tiny_mnist()
     write_idx_folder(tmp_path / "idx", data)
-    assert_same(module.load_data(path=str(tmp_path / "idx")), data)
-    # the default folder: $MINIDL_DATA/<name>
-    write_idx_folder(tmp_path / "home" / module.__name__.rsplit(".", 1)[1], data)
+    assert_same(module.load_data(path=str(tmp_path / "idx")), data)       # the user's own files: read as is
+    # the default folder: $MINIDL_DATA/<name>, whose files must have their published digests
+    home = tmp_path / "home" / module.__name__.rsplit(".", 1)[1]
+    write_idx_folder(home, data)
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz: SHA256 .* does not match the published"):
+        module.load_data()
+    monkeypatch.setattr(module, "CHECKSUMS", sha256s(home, FILES))
     assert_same(module.load_data(), data)
 
 

@@ -7,11 +7,10 @@ once when absent.
 """
 import json
 import os
-import zipfile
 
 import numpy as np
 
-from . import _files
+from . import _files, _npz
 
 MIRRORS = ("https://storage.googleapis.com/tensorflow/tf-keras-datasets/",)
 # Keras publishes a SHA-256 for imdb.npz and only an MD5 for the word index.
@@ -27,32 +26,34 @@ def _resolve(path, filename, download):
     if path is not None and not os.path.isdir(path):
         raise FileNotFoundError(f"imdb: {path} does not exist: pass {filename} or the folder holding it")
     folder = path if path is not None else _files.data_home("imdb")
-    return _files.ensure_files("imdb", folder, {filename: CHECKSUMS[filename]}, MIRRORS, download_ok=download)[
-        filename]
+    return _files.ensure_files("imdb", folder, {filename: CHECKSUMS[filename]}, MIRRORS, download_ok=download,
+                               check=path is None)[filename]
+
+
+def _rows(offsets, values):
+    """The int lists of a ragged table, as Keras returns them."""
+    flat = values.tolist()
+    return _object_array([flat[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())])
 
 
 def _read_npz(path):
-    try:
-        # NOTE: Keras stores the reviews as object arrays of lists, which only pickle can hold.
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=True) as f:   # closes the file on any error
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
-            if missing:
-                raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (found {', '.join(f.files)})")
-            arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
-    for x, y, split in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
-        if x.ndim != 1 or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(f"{path}: x_{split} {tuple(x.shape)} and y_{split} {tuple(y.shape)} should be 1-D "
-                             "and of equal length")
-    return arrays
+    # NOTE: Keras stores the reviews as pickled object arrays of lists; _npz reads exactly that shape of
+    # pickle without running it, so a planted file cannot execute code.
+    arrays = _npz.read_members(path, ("x_train", "y_train", "x_test", "y_test"), object_names=("x_train", "x_test"))
+    out = []
+    for split in ("train", "test"):
+        x, y = _rows(*arrays["x_" + split]), arrays["y_" + split]
+        if y.ndim != 1 or len(x) != len(y) or y.dtype.kind not in "biu":
+            raise ValueError(f"{path}: y_{split} should be 1-D integer labels, one per review of x_{split} "
+                             f"({len(x)}), got {y.dtype} {tuple(y.shape)}")
+        out += [x, y]
+    return out
 
 
 def _object_array(lists):
     out = np.empty(len(lists), dtype=object)      # 1-D even when every review has the same length
-    out[:] = lists
+    for i, x in enumerate(lists):
+        out[i] = x
     return out
 
 
