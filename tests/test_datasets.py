@@ -86,6 +86,7 @@ def write_idx_folder(folder, data):
 
 
 def assert_same(got, want):
+    assert len(got) == len(want) == 2 and len(got[0]) == len(got[1]) == 2
     for g, w in zip(got[0] + got[1], want[0] + want[1]):
         assert g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
