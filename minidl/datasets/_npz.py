@@ -9,6 +9,7 @@ real size, so a forged shape cannot make the reader allocate more than the data 
 """
 import lzma
 import struct
+import tokenize
 import zipfile
 import zlib
 from array import array
@@ -26,7 +27,8 @@ MAX_RAGGED_BYTES = 256 << 20
 _PRECHECK_BYTES = 64 << 20
 _CHUNK = 1 << 20
 _READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, RuntimeError, NotImplementedError,
-                zlib.error, lzma.LZMAError, struct.error, UnicodeDecodeError, OverflowError, ValueError)
+                zlib.error, lzma.LZMAError, struct.error, UnicodeDecodeError, OverflowError, ValueError,
+                tokenize.TokenError)    # numpy parses old .npy headers with tokenize
 
 
 class BadFile(ValueError):

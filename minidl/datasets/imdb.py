@@ -18,6 +18,7 @@ CHECKSUMS = {
     "imdb.npz": "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
     "imdb_word_index.json": "bfafd718b763782e994055a2d397834f",
 }
+MAX_WORD_INDEX_BYTES = 64 << 20
 
 
 def _resolve(path, filename, download):
@@ -120,11 +121,18 @@ def get_word_index(path=None, download=True):
         >>> words = {i + 3: w for w, i in index.items()}      # decode with load_data's default index_from=3
     """
     file = _resolve(path, "imdb_word_index.json", download)
+    size = os.path.getsize(file)
+    if size > MAX_WORD_INDEX_BYTES:
+        raise ValueError(f"{file}: {size} bytes, over the {MAX_WORD_INDEX_BYTES}-byte limit of a word index "
+                         "(Keras' is 1.6 MB)")
     try:
         with open(file, encoding="utf-8") as f:
             index = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{file}: not a valid word-index JSON file ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{file}: not a valid word-index JSON file ({type(exc).__name__}: {exc})") from None
     if not isinstance(index, dict):
         raise ValueError(f"{file}: expected a JSON object mapping words to indices, got {type(index).__name__}")
+    bad = next((k for k, v in index.items() if type(v) is not int), None)
+    if bad is not None:
+        raise ValueError(f"{file}: word {bad!r} maps to {index[bad]!r}, not an integer index")
     return index
