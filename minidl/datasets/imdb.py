@@ -3,7 +3,9 @@
 Index ``i`` in the file stands for the ``i``-th most frequent word (1-based); ``load_data`` shifts the
 indices by ``index_from`` so that 0 (padding), ``start_char`` and ``oov_char`` stay free, as Keras does.
 Files are read from ``path`` or ``$MINIDL_DATA/imdb/`` (default ``~/.minidl/data/imdb/``), downloaded
-once when absent.
+once when absent; files in that default folder must match their published digest on every load.
+Keras stores the reviews as pickled object arrays; they are read without pickle (see ``_npz``), so a file
+can never run code: anything but int lists is a ``ValueError`` naming the file.
 """
 import json
 import os

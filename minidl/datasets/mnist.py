@@ -29,6 +29,8 @@ def load_data(path=None, download=True):
             ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``)
             or Keras' ``mnist.npz``; or the path of an ``.npz`` file. Default: ``$MINIDL_DATA/mnist``.
         download: fetch absent IDX files from the public mirrors (default True).
+            Files in the default folder must match the published SHA-256 on every load; files under
+            your own ``path`` are read as is (never executing code, memory bounded by their real size).
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: ``x`` uint8 of shape ``(N, 28, 28)``, ``y`` uint8 labels 0-9.
