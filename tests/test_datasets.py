@@ -503,6 +503,32 @@ def test_keras_format_imdb_loads_from_every_pickle_protocol(tmp_path, protocol):
     assert sorted(map(list, xt)) == sorted(TEST)
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_imdb_large_pickles_read_as_numpy_reads_them(tmp_path, protocol):
+    # several APPENDS batches of 1000 lists, protocol 4's frames every 64 KiB, ints of every encoding
+    rng = np.random.default_rng(protocol)
+    rows = [[int(v) for v in rng.choice([5, 300, 70000, 2**40, -3], size=int(rng.integers(0, 60)))]
+            for _ in range(2500)]
+    rows[7] = list(range(2100))                                # one list longer than a batch
+    x = obj(rows)
+    imdb_zip(tmp_path / "big.npz", {"x_train": npy_pickle(pickle.dumps(x, protocol=protocol), (len(rows),)),
+                                    "y_train": np.zeros(len(rows), np.int64), "x_test": obj(TEST),
+                                    "y_test": np.array([0, 1])})
+    with np.load(tmp_path / "big.npz", allow_pickle=True) as trusted:      # the test's own file
+        want = list(trusted["x_train"])
+    got = md.datasets.imdb._npz.read_members(str(tmp_path / "big.npz"), ("x_train",), ("x_train",))["x_train"]
+    assert got == want
+
+
+def test_hostile_pickle_time_is_bounded(tmp_path):
+    # 2 MiB of memo stores (compressing to a few KiB): refused after a bounded number of opcodes
+    payload = b"\x80\x02N" + b"q\x00" * (1 << 20) + b"."
+    imdb_zip(tmp_path / "slow.npz", {"x_train": npy_pickle(payload, (2,)), "y_train": np.array([1, 0]),
+                                     "x_test": obj(TEST), "y_test": np.array([0, 1])})
+    with pytest.raises(ValueError, match="slow.npz: array x_train: over 500000 opcodes outside the lists"):
+        imdb.load_data(path=str(tmp_path / "slow.npz"))
+
+
 @pytest.mark.parametrize("payload,match", [
     (pickle.dumps(obj([[1], (2,)])), "something other than ints or int lists"),
     (pickle.dumps(obj([[1], [[2]]])), "something other than ints or int lists"),

@@ -8,11 +8,12 @@ the file is ever called. Plain arrays are read after their ``.npy`` header is ch
 real size, so a forged shape cannot make the reader allocate more than the data it holds.
 """
 import lzma
+import pickle
+import re
 import struct
 import tokenize
 import zipfile
 import zlib
-from array import array
 from math import prod
 
 import numpy as np
@@ -20,8 +21,8 @@ from numpy.lib import format as npy_format
 
 # No data member minidl reads comes near this (Keras' mnist.npz x_train: 47 MB); it caps what a file may ask.
 MAX_MEMBER_BYTES = 1 << 30
-# A pickled int list costs 2-5 bytes an int and comes back as 8 (Keras' imdb.npz members: about 17 MB each).
-MAX_RAGGED_BYTES = 256 << 20
+# Pickled int lists (Keras' imdb.npz members: about 17 MB each) come back as Python lists, at most ~20x larger.
+MAX_RAGGED_BYTES = 64 << 20
 # Above this, a member is first decompressed without keeping it, so a short deflate stream is caught
 # before the array it claims is allocated.
 _PRECHECK_BYTES = 64 << 20
@@ -39,8 +40,8 @@ def read_members(path, names, object_names=()):
     """Read the arrays ``names`` of the ``.npz`` at ``path``: ``{name: array}``.
 
     Members in ``object_names`` must be 1-D object arrays of int lists (Keras' ragged sequences) and come
-    back as ``(offsets, values)`` int64 arrays: row ``i`` is ``values[offsets[i]:offsets[i + 1]]``. Every
-    other member must be a plain numeric array. Any defect is a ``ValueError`` naming ``path``; a missing
+    back as a list of those int lists. Every other member must be a plain numeric array. Any defect is a
+    ``ValueError`` naming ``path``; a missing
     file stays ``FileNotFoundError``.
 
     Example:
@@ -133,15 +134,40 @@ _GLOBALS = {("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _DTYPE, ("_codec
             ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT}
 _MAX_STRING = 64            # the longest string a legitimate stream holds is a module name
 _MAX_STACK = 1 << 16        # Pickler appends in batches of 1000
+# Opcodes interpreted one by one (np.save's streams need a few per 1000 lists; the lists go at C speed):
+# bounds the time a hostile stream can take to about a second.
+_MAX_SLOW_OPS = 500_000
 _MAX_MEMO = 4096            # memoized non-list objects (strings, tuples, tokens): a handful in real files
+# BININT1, BININT2, BININT and LONG1 of up to 8 bytes (Python 2 wrote its longs so): ints within int64
+_INT = rb"(?:K.|M..|J....|\x8a(?:\x00|\x01.|\x02..|\x03...|\x04....|\x05.{5}|\x06.{6}|\x07.{7}|\x08.{8}))"
+_INT_LIST = rb"\](?:\x94|q.|r....)?(?:\(" + _INT + rb"*e|" + _INT + rb"a)*"
+_INT_LIST_RE = re.compile(_INT_LIST, re.S)
+_INT_LISTS_RE = re.compile(rb"\((?:" + _INT_LIST + rb")+e", re.S)     # one APPENDS batch of int lists
+
+
+def _deframe(buf):
+    """The stream without the FRAME headers protocol 4 puts every 64 KiB, so a batch of lists is contiguous.
+
+    Frames hold whole opcodes and follow each other right after PROTO; whatever follows the last whole frame
+    is kept as is (the interpreter also reads a FRAME as a no-op).
+    """
+    parts, pos = [buf[:2]], 2
+    while buf[pos:pos + 1] == b"\x95" and pos + 9 <= len(buf):
+        end = pos + 9 + int.from_bytes(buf[pos + 1:pos + 9], "little")
+        if end > len(buf):
+            break
+        parts.append(buf[pos + 9:end])
+        pos = end
+    parts.append(buf[pos:])
+    return b"".join(parts) if len(parts) > 2 else buf
 
 
 class _List:
-    """A pickled list: first a row of ints; once lists are appended to it, a ragged table in CSR form."""
+    """A pickled list: of ints (a review) or of int lists (the array's data), never both."""
 
-    def __init__(self):
-        self.ints = array("q")
-        self.offsets = None            # set when this list holds lists
+    def __init__(self, items=None):
+        self.items = [] if items is None else items
+        self.rows = False              # holds lists
         self.used = False              # appended into another list already (sharing is refused)
 
 
@@ -156,7 +182,11 @@ class _ListUnpickler:
     """Interpret the pickle of a 1-D object ndarray of int lists, as ``np.save`` writes it (protocols 2-5)."""
 
     def __init__(self, fp, name, size):
-        self.fp, self.name, self.left = fp, name, size
+        self.name, self.pos = name, 0
+        self.buf = fp.read(size)                 # at most MAX_RAGGED_BYTES
+        if len(self.buf) != size:
+            self.fail("the pickle stream is truncated")
+        self.buf = _deframe(self.buf)
         self.stack, self.marks, self.memo, self.memo_len = [], [], {}, 0
 
     def fail(self, why):
@@ -164,13 +194,28 @@ class _ListUnpickler:
                       "file is executed)")
 
     def read(self, n):
-        if n > self.left:
-            self.fail("the pickle stream is truncated")
-        data = self.fp.read(n)
+        data = self.buf[self.pos:self.pos + n]
         if len(data) != n:
             self.fail("the pickle stream is truncated")
-        self.left -= n
+        self.pos += n
         return data
+
+    def int_list(self):
+        """EMPTY_LIST: the whole list of ints that usually follows it, decoded at C speed, or an empty list.
+
+        ``_INT_LIST`` (and ``_INT_LISTS``, a batch of them) admits only EMPTY_LIST, one memo store and
+        appends of ``_INT`` ints: a stream that builds nothing but a list of ints, which the C
+        unpickler then decodes. Anything else in the list (a LONG1, ...) ends the match; the interpreter goes
+        on from there.
+        """
+        match = _INT_LIST_RE.match(self.buf, self.pos - 1)
+        span = match.group()
+        if len(span) > 1:
+            ints = self.decode(span, 1)
+            self.pos += len(span) - 1
+        else:
+            ints = []
+        self.push(_List(ints))
 
     def push(self, value):
         if len(self.stack) >= _MAX_STACK:
@@ -181,6 +226,36 @@ class _ListUnpickler:
         if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
             self.fail("the pickle stack underflows")
         return self.stack.pop()
+
+    def decode(self, span, lists):
+        """The vetted ``span`` (``lists`` int lists) through the C unpickler.
+
+        ``span`` holds no opcode that finds a global or calls anything (the regular expressions admit none), so
+        ``pickle.loads`` can only build lists of ints from it. Lists are never fetched back from the memo, so
+        only the count of memo stores matters: one per list.
+        """
+        out = pickle.loads(b"\x80\x02" + span + b".")
+        self.memo_len += lists
+        return out
+
+    def int_lists(self):
+        """MARK: a whole batch of int lists appended to the list below it, decoded at C speed when it is one."""
+        match = _INT_LISTS_RE.match(self.buf, self.pos - 1) if self.buf[self.pos:self.pos + 1] == b"]" else None
+        target = self.stack[-1] if self.stack else None
+        if match is None or not isinstance(target, _List) or target.used or (target.items and not target.rows):
+            return self.mark()
+        span = match.group()
+        rows = self.decode(b"]" + span, 0)
+        self.memo_len += len(rows)
+        target.items.extend(rows)
+        target.rows = True
+        self.pos += len(span) - 1
+        return None
+
+    def mark(self):
+        if len(self.marks) >= _MAX_STACK:
+            self.fail("too many MARKs")
+        self.marks.append(len(self.stack))
 
     def pop_mark(self):
         if not self.marks:
@@ -256,46 +331,42 @@ class _ListUnpickler:
         if not isinstance(target, _List) or target.used:
             self.fail("APPEND to something other than a fresh list")
         if all(type(v) is int for v in items):
-            if target.offsets is not None:
+            if target.rows:
                 self.fail("a list mixes ints and lists")
-            try:
-                target.ints.extend(items)
-            except OverflowError:
+            if any(not -2**63 <= v < 2**63 for v in items):      # only LONG1 (the slow path) makes such ints
                 self.fail("a list holds an int outside int64")
+            target.items.extend(items)
             return
-        if not all(isinstance(v, _List) and v.offsets is None and not v.used for v in items):
+        if not all(isinstance(v, _List) and not v.rows and not v.used for v in items):
             self.fail("a list holds something other than ints or int lists")
-        if target.offsets is None:
-            if len(target.ints):
-                self.fail("a list mixes ints and lists")
-            target.offsets = array("q", [0])
-        for row in items:
-            target.ints.extend(row.ints)
-            target.offsets.append(len(target.ints))
-            row.used, row.ints = True, None
+        if target.items and not target.rows:
+            self.fail("a list mixes ints and lists")
+        target.rows = True
+        for row in items:                      # moved, not copied: a row cannot be appended twice
+            target.items.append(row.items)
+            row.used, row.items = True, None
 
     def load_rows(self, rows):
-        """Run the stream; return ``(offsets, values)`` of its ``rows`` int lists."""
+        """Run the stream; return its ``rows`` int lists (a list of lists)."""
         result = self.run()
         if not isinstance(result, _Pending) or result.kind != "array" or result.state is None:
             self.fail("the pickle does not hold an object array")
         shape, _, _, data = result.state
-        offsets = data.offsets if data.offsets is not None else array("q", [0]) if not len(data.ints) else None
-        if shape != (rows,) or offsets is None or len(offsets) != rows + 1:
+        if shape != (rows,) or len(data.items) != rows or (rows and not data.rows):
             self.fail(f"the pickled array of shape {shape!r} does not hold the {rows} int lists its header declares")
-        if self.left:
-            self.fail(f"{self.left} bytes follow the pickle")
-        return np.frombuffer(offsets, dtype=np.int64), np.frombuffer(data.ints, dtype=np.int64)
+        if self.pos != len(self.buf):
+            self.fail(f"{len(self.buf) - self.pos} bytes follow the pickle")
+        return data.items
 
     def run(self):   # noqa: C901 -- one branch per opcode reads best as one table
         ops = {
-            b"(": lambda: self.marks.append(len(self.stack)),
+            b"(": self.int_lists,
             b")": lambda: self.push(()),
             b"t": lambda: self.push(tuple(self.pop_mark())),
             b"\x85": lambda: self.push((self.pop(),)),
             b"\x86": lambda: self.push(tuple(reversed([self.pop(), self.pop()]))),
             b"\x87": lambda: self.push(tuple(reversed([self.pop(), self.pop(), self.pop()]))),
-            b"]": lambda: self.push(_List()),
+            b"]": self.int_list,
             b"a": lambda: self.append(self.stack[-2] if len(self.stack) >= 2 else None, [self.pop()]),
             b"e": lambda: (lambda items: self.append(self.stack[-1] if self.stack else None, items))(self.pop_mark()),
             b"N": lambda: self.push(None),
@@ -324,7 +395,7 @@ class _ListUnpickler:
         }
         if self.read(1) != b"\x80" or self.read(1)[0] not in (2, 3, 4, 5):
             self.fail("not a binary pickle (protocol 2 to 5)")
-        while True:
+        for _ in range(_MAX_SLOW_OPS):
             op = self.read(1)
             if op == b".":
                 if len(self.stack) != 1 or self.marks:
@@ -334,4 +405,5 @@ class _ListUnpickler:
             if handler is None:
                 self.fail(f"pickle opcode {op!r} is not one np.save writes for int lists")
             handler()
+        return self.fail(f"over {_MAX_SLOW_OPS} opcodes outside the lists of ints")
 

@@ -33,19 +33,13 @@ def _resolve(path, filename, download):
                                check=path is None)[filename]
 
 
-def _rows(offsets, values):
-    """The int lists of a ragged table, as Keras returns them."""
-    flat = values.tolist()
-    return _object_array([flat[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())])
-
-
 def _read_npz(path):
     # NOTE: Keras stores the reviews as pickled object arrays of lists; _npz reads exactly that shape of
     # pickle without running it, so a planted file cannot execute code.
     arrays = _npz.read_members(path, ("x_train", "y_train", "x_test", "y_test"), object_names=("x_train", "x_test"))
     out = []
     for split in ("train", "test"):
-        x, y = _rows(*arrays["x_" + split]), arrays["y_" + split]
+        x, y = _object_array(arrays["x_" + split]), arrays["y_" + split]
         if y.ndim != 1 or len(x) != len(y) or y.dtype.kind not in "biu":
             raise ValueError(f"{path}: y_{split} should be 1-D integer labels, one per review of x_{split} "
                              f"({len(x)}), got {y.dtype} {tuple(y.shape)}")
