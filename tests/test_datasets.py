@@ -520,6 +520,18 @@ def test_imdb_large_pickles_read_as_numpy_reads_them(tmp_path, protocol):
     assert got == want
 
 
+def test_huge_memo_index_allocates_nothing(tmp_path):
+    # LONG_BINPUT 0xfffffff0 makes the C unpickler size its memo table for 2**32 entries (32 GiB)
+    payload = pickle.dumps(obj([[1, 2], [3]]), protocol=2)
+    inner = payload.index(b"]q", payload.index(b"]q") + 1)                # the first review's BINPUT
+    payload = payload[:inner] + b"]r\xf0\xff\xff\xff" + payload[inner + 3:]
+    imdb_zip(tmp_path / "memo.npz", {"x_train": npy_pickle(payload, (2,)), "y_train": np.array([1, 0]),
+                                     "x_test": obj(TEST), "y_test": np.array([0, 1])})
+    got = run_python("import minidl as md\nprint(md.datasets.imdb._npz.read_members(sys.argv[1], ('x_train',), "
+                     "('x_train',)))", tmp_path / "memo.npz", limit_as=1 << 30)
+    assert got.returncode == 0 and "[[1, 2], [3]]" in got.stdout, got.stderr[-2000:]
+
+
 def test_hostile_pickle_time_is_bounded(tmp_path):
     # 2 MiB of memo stores (compressing to a few KiB): refused after a bounded number of opcodes
     payload = b"\x80\x02N" + b"q\x00" * (1 << 20) + b"."

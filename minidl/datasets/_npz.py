@@ -140,7 +140,9 @@ _MAX_SLOW_OPS = 500_000
 _MAX_MEMO = 4096            # memoized non-list objects (strings, tuples, tokens): a handful in real files
 # BININT1, BININT2, BININT and LONG1 of up to 8 bytes (Python 2 wrote its longs so): ints within int64
 _INT = rb"(?:K.|M..|J....|\x8a(?:\x00|\x01.|\x02..|\x03...|\x04....|\x05.{5}|\x06.{6}|\x07.{7}|\x08.{8}))"
-_INT_LIST = rb"\](?:\x94|q.|r....)?(?:\(" + _INT + rb"*e|" + _INT + rb"a)*"
+# A memo store: MEMOIZE, BINPUT, or LONG_BINPUT below 2**20 (the C unpickler sizes its memo table by the index).
+_MEMO = rb"(?:\x94|q.|r..[\x00-\x0f]\x00)"
+_INT_LIST = rb"\]" + _MEMO + rb"?(?:\(" + _INT + rb"*e|" + _INT + rb"a)*"
 _INT_LIST_RE = re.compile(_INT_LIST, re.S)
 _INT_LISTS_RE = re.compile(rb"\((?:" + _INT_LIST + rb")+e", re.S)     # one APPENDS batch of int lists
 
