@@ -75,7 +75,7 @@ def _read_member(zf, info, name, ragged):
         if ragged:
             if dtype != np.dtype(object) or len(shape) != 1:
                 raise BadFile(f"array {name} should be a 1-D object array of int lists, got {dtype} {shape}")
-            return _ListUnpickler(fp, name, data_bytes).load_rows(shape[0])
+            return _ListUnpickler(fp, name, data_bytes, shape[0]).load_rows()
         if dtype.kind not in "biuf" or dtype.hasobject:
             raise BadFile(f"array {name} has dtype {dtype}; expected a plain numeric array")
         need = prod(shape) * dtype.itemsize
@@ -144,7 +144,8 @@ _INT = rb"(?:K.|M..|J....|\x8a(?:\x00|\x01.|\x02..|\x03...|\x04....|\x05.{5}|\x0
 _MEMO = rb"(?:\x94|q.|r..[\x00-\x0f]\x00)"
 _INT_LIST = rb"\]" + _MEMO + rb"?(?:\(" + _INT + rb"*e|" + _INT + rb"a)*"
 _INT_LIST_RE = re.compile(_INT_LIST, re.S)
-_INT_LISTS_RE = re.compile(rb"\((?:" + _INT_LIST + rb")+e", re.S)     # one APPENDS batch of int lists
+# One APPENDS batch of int lists (the Pickler's batches hold 1000 items), so one decode makes at most 1000 lists.
+_INT_LISTS_RE = re.compile(rb"\((?:" + _INT_LIST + rb"){1,1000}e", re.S)
 
 
 def _deframe(buf):
@@ -183,8 +184,10 @@ class _Pending:
 class _ListUnpickler:
     """Interpret the pickle of a 1-D object ndarray of int lists, as ``np.save`` writes it (protocols 2-5)."""
 
-    def __init__(self, fp, name, size):
-        self.name, self.pos = name, 0
+    def __init__(self, fp, name, size, rows):
+        self.name, self.pos, self.rows = name, 0, rows
+        if rows > size:                          # every list takes a byte at least
+            self.fail(f"{rows} lists declared in {size} bytes")
         self.buf = fp.read(size)                 # at most MAX_RAGGED_BYTES
         if len(self.buf) != size:
             self.fail("the pickle stream is truncated")
@@ -249,8 +252,7 @@ class _ListUnpickler:
         span = match.group()
         rows = self.decode(b"]" + span, 0)
         self.memo_len += len(rows)
-        target.items.extend(rows)
-        target.rows = True
+        self.add_rows(target, rows)
         self.pos += len(span) - 1
         return None
 
@@ -343,13 +345,19 @@ class _ListUnpickler:
             self.fail("a list holds something other than ints or int lists")
         if target.items and not target.rows:
             self.fail("a list mixes ints and lists")
-        target.rows = True
-        for row in items:                      # moved, not copied: a row cannot be appended twice
-            target.items.append(row.items)
+        self.add_rows(target, [row.items for row in items])   # moved, not copied: never appended twice
+        for row in items:
             row.used, row.items = True, None
 
-    def load_rows(self, rows):
-        """Run the stream; return its ``rows`` int lists (a list of lists)."""
+    def add_rows(self, target, rows):
+        if len(target.items) + len(rows) > self.rows:
+            self.fail(f"more int lists than the {self.rows} the header declares")
+        target.rows = True
+        target.items.extend(rows)
+
+    def load_rows(self):
+        """Run the stream; return its int lists (a list of as many lists as the header declares)."""
+        rows = self.rows
         result = self.run()
         if not isinstance(result, _Pending) or result.kind != "array" or result.state is None:
             self.fail("the pickle does not hold an object array")
