@@ -4,8 +4,10 @@
 pickle only for 1-D object arrays of int lists (the reviews), so ``_ListUnpickler`` interprets that one
 pickle shape itself: a small opcode machine whose only "globals" are tokens for ``ndarray``, ``dtype``,
 ``_reconstruct`` and ``_codecs.encode``, each checked for the exact arguments ``np.save`` writes. Nothing in
-the file is ever called. Plain arrays are read after their ``.npy`` header is checked against the member's
-real size, so a forged shape cannot make the reader allocate more than the data it holds.
+the file is ever called. The bulk of the stream, the int lists themselves, is vetted by regular expressions
+that admit only list, int and memo opcodes, then decoded by the C unpickler at NumPy's speed.
+Plain arrays are read after their ``.npy`` header is checked against the member's real size, so a forged
+shape cannot make the reader allocate more than the data it holds.
 """
 import lzma
 import pickle
@@ -21,7 +23,8 @@ from numpy.lib import format as npy_format
 
 # No data member minidl reads comes near this (Keras' mnist.npz x_train: 47 MB); it caps what a file may ask.
 MAX_MEMBER_BYTES = 1 << 30
-# Pickled int lists (Keras' imdb.npz members: about 17 MB each) come back as Python lists, at most ~20x larger.
+# Pickled int lists (Keras' imdb.npz members: about 16 MB each) come back as Python lists, which take up to
+# ~40x the bytes of the stream (an empty list is 1 byte there, 64 in memory): 2.5 GB at this cap.
 MAX_RAGGED_BYTES = 64 << 20
 # Above this, a member is first decompressed without keeping it, so a short deflate stream is caught
 # before the array it claims is allocated.
@@ -41,8 +44,7 @@ def read_members(path, names, object_names=()):
 
     Members in ``object_names`` must be 1-D object arrays of int lists (Keras' ragged sequences) and come
     back as a list of those int lists. Every other member must be a plain numeric array. Any defect is a
-    ``ValueError`` naming ``path``; a missing
-    file stays ``FileNotFoundError``.
+    ``ValueError`` naming ``path``; a missing file stays ``FileNotFoundError``.
 
     Example:
         >>> arrays = read_members("mnist.npz", ("x_train", "y_train"))
@@ -210,8 +212,8 @@ class _ListUnpickler:
 
         ``_INT_LIST`` (and ``_INT_LISTS``, a batch of them) admits only EMPTY_LIST, one memo store and
         appends of ``_INT`` ints: a stream that builds nothing but a list of ints, which the C
-        unpickler then decodes. Anything else in the list (a LONG1, ...) ends the match; the interpreter goes
-        on from there.
+        unpickler then decodes. Anything else in the list (a longer LONG1, a LONG_BINPUT index over 2**20, ...)
+        ends the match; the interpreter goes on from there, one opcode at a time.
         """
         match = _INT_LIST_RE.match(self.buf, self.pos - 1)
         span = match.group()
