@@ -68,8 +68,9 @@ def main(argv=None):
     add_arguments(bench_parser)
     from .train import command as train_command  # noqa: PLC0415
 
-    train_command.add_arguments(sub.add_parser(
-        "train", help="train a network family (default: the CNN on the offline digits set) and print test metrics"))
+    train_parser = sub.add_parser(
+        "train", help="train a network family (default: the CNN on the offline digits set) and print test metrics")
+    train_command.add_arguments(train_parser)
     args = parser.parse_args(argv)
     if args.command == "info":
         print("\n".join(info_lines()))
@@ -77,6 +78,7 @@ def main(argv=None):
         from .bench import main as bench_main  # noqa: PLC0415
         return bench_main(args, bench_parser)
     elif args.command == "train":
+        train_command.check(args, train_parser)
         try:
             return train_command.run(args)
         except (RuntimeError, FileNotFoundError, ImportError, ValueError) as exc:

@@ -52,8 +52,10 @@ def test_batching_and_drop_last(drop_last, sizes):
 
 def test_fast_path_equals_per_sample_path():
     x, y = _xy(13)
-    fast = DataLoader(TensorDataset(x, y), batch_size=5, shuffle=True, seed=3)
-    slow = DataLoader(TensorDataset(x, y), batch_size=5, shuffle=True, seed=3, collate_fn=default_collate)
+    fast = list(DataLoader(TensorDataset(x, y), batch_size=5, shuffle=True, seed=3))
+    slow = list(DataLoader(TensorDataset(x, y), batch_size=5, shuffle=True, seed=3, collate_fn=default_collate))
+    # NOTE: zip() alone would pass if one loader yielded fewer batches (or none): compare the counts first
+    assert [len(b[1]) for b in fast] == [len(b[1]) for b in slow] == [5, 5, 3]
     for (fx, fy), (sx, sy) in zip(fast, slow):
         assert fx.dtype == sx.dtype and fy.dtype == sy.dtype
         np.testing.assert_array_equal(fx.numpy(), sx.numpy())
@@ -65,6 +67,7 @@ def test_shuffle_with_seed_is_reproducible_and_fresh_each_epoch():
     orders = lambda loader: [np.concatenate([b[1].numpy() for b in loader]) for _ in range(3)]
     a = orders(DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, seed=7))
     b = orders(DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, seed=7))
+    assert len(a) == len(b) == 3
     for ea, eb in zip(a, b):
         np.testing.assert_array_equal(ea, eb)
         assert sorted(ea) == list(range(50))               # a permutation: every sample once

@@ -3,8 +3,13 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import os
+import pickle
 import struct
+import subprocess
+import sys
+import zipfile
 from urllib.error import URLError
 
 import numpy as np
@@ -81,18 +86,27 @@ def write_idx_folder(folder, data):
 
 
 def assert_same(got, want):
+    assert len(got) == len(want) == 2 and len(got[0]) == len(got[1]) == 2
     for g, w in zip(got[0] + got[1], want[0] + want[1]):
         assert g.dtype == w.dtype
         np.testing.assert_array_equal(g, w)
 
 
+def sha256s(folder, names):
+    return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in names}
+
+
 @pytest.mark.parametrize("module", [mnist, fashion_mnist], ids=["mnist", "fashion_mnist"])
-def test_idx_folder_round_trip(tmp_path, module):
+def test_idx_folder_round_trip(tmp_path, module, monkeypatch):
     data = tiny_mnist()
     write_idx_folder(tmp_path / "idx", data)
-    assert_same(module.load_data(path=str(tmp_path / "idx")), data)
-    # the default folder: $MINIDL_DATA/<name>
-    write_idx_folder(tmp_path / "home" / module.__name__.rsplit(".", 1)[1], data)
+    assert_same(module.load_data(path=str(tmp_path / "idx")), data)       # the user's own files: read as is
+    # the default folder: $MINIDL_DATA/<name>, whose files must have their published digests
+    home = tmp_path / "home" / module.__name__.rsplit(".", 1)[1]
+    write_idx_folder(home, data)
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz: SHA256 .* does not match the published"):
+        module.load_data()
+    monkeypatch.setattr(module, "CHECKSUMS", sha256s(home, FILES))
     assert_same(module.load_data(), data)
 
 
@@ -385,3 +399,245 @@ def test_synthetic_tasks_carry_their_signal():
         synthetic.load_data("nope")
     with pytest.raises(ValueError, match="n must be"):
         synthetic.classification(n=0)
+
+
+# --- hostile files (issue 12): no code execution, hash checks, bounded memory ------------------------------
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(code, *args, limit_as=None, timeout=120, env=None):
+    """Run ``code`` in a fresh interpreter (optionally under RLIMIT_AS bytes); returns the CompletedProcess."""
+    prefix = "import resource, sys\n"
+    if limit_as:
+        prefix += f"resource.setrlimit(resource.RLIMIT_AS, ({limit_as}, {limit_as}))\n"
+    full_env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    return subprocess.run([sys.executable, "-c", prefix + code, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=ROOT)
+
+
+class RunsCode:
+    """Pickles as a call of os.system: loading it with plain pickle would create ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def planted_imdb(path, marker):
+    x = obj([[1, 2], [3]])
+    x[1] = RunsCode(marker)
+    np.savez(path, x_train=x, y_train=np.array([1, 0]), x_test=obj(TEST), y_test=np.array([0, 1]))
+
+
+LOAD_IMDB = ("import minidl as md\n"
+             "try:\n"
+             "    md.datasets.imdb.load_data(path=sys.argv[1] if sys.argv[1] != '-' else None)\n"
+             "except ValueError as e:\n"
+             "    print('ValueError:', e)\n")
+
+
+def test_planted_imdb_pickle_runs_no_code(tmp_path):
+    marker = tmp_path / "ran"
+    planted_imdb(tmp_path / "imdb.npz", marker)
+    got = run_python(LOAD_IMDB, tmp_path / "imdb.npz")
+    assert not marker.exists()
+    assert got.returncode == 0, got.stderr
+    assert f"ValueError: {tmp_path / 'imdb.npz'}: array x_train: pickle global posix.system is not allowed" \
+        in got.stdout
+    # in the default folder, the digest check refuses it first
+    os.makedirs(tmp_path / "home" / "imdb")
+    os.replace(tmp_path / "imdb.npz", tmp_path / "home" / "imdb" / "imdb.npz")
+    got = run_python(LOAD_IMDB, "-", env={"MINIDL_DATA": str(tmp_path / "home")})
+    assert not marker.exists()
+    assert "imdb.npz: SHA256" in got.stdout and "does not match the published" in got.stdout, got.stderr
+
+
+def test_planted_imdb_pickle_through_the_command_line(tmp_path):
+    marker = tmp_path / "ran"
+    planted_imdb(tmp_path / "imdb.npz", marker)
+    got = subprocess.run([sys.executable, "-m", "minidl.cli", "train", "rnn", "--dataset", "imdb", "--data-path",
+                          str(tmp_path), "--epochs", "1", "--quiet"], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert not marker.exists()
+    assert got.returncode == 1 and "Traceback" not in got.stderr
+    assert got.stderr.startswith(f"minidl train: error: {tmp_path / 'imdb.npz'}: array x_train: pickle global")
+
+
+def npy_pickle(payload, shape):
+    """An .npy member holding a pickle stream ``payload`` with an object-dtype header of ``shape``."""
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "|O", "fortran_order": False, "shape": shape})
+    return head.getvalue() + payload
+
+
+def imdb_zip(path, members):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            if isinstance(data, np.ndarray):
+                buf = io.BytesIO()
+                np.save(buf, data, allow_pickle=True)
+                data = buf.getvalue()
+            z.writestr(name + ".npy", data)
+
+
+# What Python 2's numpy wrote (Keras' imdb.npz dates from then): protocol 2, GLOBAL opcodes, byte strings.
+PY2_PICKLE = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\nq\x01cnumpy\nndarray\nq\x02K\x00\x85U\x01b\x87Rq\x03"
+              b"(K\x01K\x02\x85cnumpy\ndtype\nq\x04U\x02O8K\x00K\x01\x87Rq\x05(K\x03U\x01|NNNJ\xff\xff\xff\xff"
+              b"J\xff\xff\xff\xffK?tb\x89]q\x06(]q\x07(K\x05M\x10'J\xa0\x86\x01\x00e]q\x08K\x07aetb.")
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5, "py2"])
+def test_keras_format_imdb_loads_from_every_pickle_protocol(tmp_path, protocol):
+    if protocol == "py2":
+        x_train, rows = npy_pickle(PY2_PICKLE, (2,)), [[5, 10000, 100000], [7]]
+    else:
+        rows = [[1, 2, 3], [4, 70000], [], [2**40]]
+        x_train = npy_pickle(pickle.dumps(obj(rows), protocol=protocol), (4,))
+    imdb_zip(tmp_path / "reviews.npz", {"x_train": x_train, "y_train": np.arange(len(rows)) % 2,
+                                        "x_test": obj(TEST), "y_test": np.array([0, 1])})
+    (x, y), (xt, _) = imdb.load_data(path=str(tmp_path / "reviews.npz"), start_char=None, index_from=0, seed=0)
+    order, _ = keras_order(len(rows), 2, seed=0)
+    assert list(x) == [rows[i] for i in order] and list(y) == [i % 2 for i in order]
+    assert sorted(map(list, xt)) == sorted(TEST)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_imdb_large_pickles_read_as_numpy_reads_them(tmp_path, protocol):
+    # several APPENDS batches of 1000 lists, protocol 4's frames every 64 KiB, ints of every encoding
+    rng = np.random.default_rng(protocol)
+    rows = [[int(v) for v in rng.choice([5, 300, 70000, 2**40, -3], size=int(rng.integers(0, 60)))]
+            for _ in range(2500)]
+    rows[7] = list(range(2100))                                # one list longer than a batch
+    x = obj(rows)
+    imdb_zip(tmp_path / "big.npz", {"x_train": npy_pickle(pickle.dumps(x, protocol=protocol), (len(rows),)),
+                                    "y_train": np.zeros(len(rows), np.int64), "x_test": obj(TEST),
+                                    "y_test": np.array([0, 1])})
+    with np.load(tmp_path / "big.npz", allow_pickle=True) as trusted:      # the test's own file
+        want = list(trusted["x_train"])
+    got = md.datasets.imdb._npz.read_members(str(tmp_path / "big.npz"), ("x_train",), ("x_train",))["x_train"]
+    assert got == want
+
+
+def test_huge_memo_index_allocates_nothing(tmp_path):
+    # LONG_BINPUT 0xfffffff0 makes the C unpickler size its memo table for 2**32 entries (32 GiB)
+    payload = pickle.dumps(obj([[1, 2], [3]]), protocol=2)
+    inner = payload.index(b"]q", payload.index(b"]q") + 1)                # the first review's BINPUT
+    payload = payload[:inner] + b"]r\xf0\xff\xff\xff" + payload[inner + 3:]
+    imdb_zip(tmp_path / "memo.npz", {"x_train": npy_pickle(payload, (2,)), "y_train": np.array([1, 0]),
+                                     "x_test": obj(TEST), "y_test": np.array([0, 1])})
+    got = run_python("import minidl as md\nprint(md.datasets.imdb._npz.read_members(sys.argv[1], ('x_train',), "
+                     "('x_train',)))", tmp_path / "memo.npz", limit_as=1 << 30)
+    assert got.returncode == 0 and "[[1, 2], [3]]" in got.stdout, got.stderr[-2000:]
+
+
+def test_hostile_pickle_time_is_bounded(tmp_path):
+    # 2 MiB of memo stores (compressing to a few KiB): refused after a bounded number of opcodes
+    payload = b"\x80\x02N" + b"q\x00" * (1 << 20) + b"."
+    imdb_zip(tmp_path / "slow.npz", {"x_train": npy_pickle(payload, (2,)), "y_train": np.array([1, 0]),
+                                     "x_test": obj(TEST), "y_test": np.array([0, 1])})
+    with pytest.raises(ValueError, match="slow.npz: array x_train: over 500000 opcodes outside the lists"):
+        imdb.load_data(path=str(tmp_path / "slow.npz"))
+
+
+@pytest.mark.parametrize("payload,match", [
+    (pickle.dumps(obj([[1], (2,)])), "something other than ints or int lists"),
+    (pickle.dumps(obj([[1], [[2]]])), "something other than ints or int lists"),
+    (pickle.dumps(obj([[1], ["a"]])), "something other than ints or int lists"),
+    (pickle.dumps(obj([[1], np.array([2])])), "is not one np.save writes"),
+    (pickle.dumps(obj([[1], [2]]))[:-5], "truncated"),
+    (pickle.dumps(obj([[1], [2]])) + b"\x00", "bytes follow the pickle"),
+    (pickle.dumps(obj([[1], [2], [3]])), "more int lists than the 2 the header declares"),
+    (pickle.dumps(obj([[1]])), "does not hold the 2 int lists"),
+    (b"\x80\x04cbuiltins\neval\n.", "global builtins.eval is not allowed"),
+    (b"\x80\x04\x8c\x08builtins\x8c\x04exec\x93.", "global builtins.exec is not allowed"),
+    (b"cos\nsystem\n(S'true'\ntR.", "not a binary pickle"),
+])
+def test_imdb_pickles_other_than_int_lists_are_refused(tmp_path, payload, match):
+    imdb_zip(tmp_path / "bad.npz", {"x_train": npy_pickle(payload, (2,)), "y_train": np.array([1, 0]),
+                                    "x_test": obj(TEST), "y_test": np.array([0, 1])})
+    with pytest.raises(ValueError, match=match) as err:
+        imdb.load_data(path=str(tmp_path / "bad.npz"))
+    assert "bad.npz: array x_train" in str(err.value)
+
+
+def test_imdb_in_the_default_folder_is_hash_checked_once(tmp_path, monkeypatch, imdb_file):
+    home = tmp_path / "home" / "imdb"
+    os.makedirs(home)
+    os.replace(imdb_file, home / "imdb.npz")
+    with pytest.raises(ValueError, match=r"imdb.npz: SHA256 [0-9a-f]{64} does not match the published 6966"):
+        imdb.load_data()
+    monkeypatch.setitem(imdb.CHECKSUMS, "imdb.npz", sha256s(home, ["imdb.npz"])["imdb.npz"])
+    hashed = []
+    monkeypatch.setattr(_files, "file_digest", lambda p, a="sha256": hashed.append(p) or hashlib.sha256(
+        open(p, "rb").read()).hexdigest())
+    for _ in range(3):
+        assert len(imdb.load_data()[0][0]) == 4
+    assert len(hashed) == 1                                   # cached while the file is unchanged
+    (home / "imdb_word_index.json").write_text(json.dumps({"the": 1}))
+    with pytest.raises(ValueError, match="imdb_word_index.json: MD5 .* does not match"):
+        imdb.get_word_index()
+
+
+def test_mnist_npz_in_the_default_folder_is_hash_checked(tmp_path, monkeypatch):
+    (xa, ya), (xb, yb) = data = tiny_mnist()
+    home = tmp_path / "home" / "mnist"
+    os.makedirs(home)
+    np.savez(home / "mnist.npz", x_train=xa, y_train=ya, x_test=xb, y_test=yb)
+    with pytest.raises(ValueError, match="mnist.npz: SHA256 .* does not match the published 731c5ac6"):
+        mnist.load_data()
+    monkeypatch.setattr(mnist, "NPZ_SHA256", sha256s(home, ["mnist.npz"])["mnist.npz"])
+    assert_same(mnist.load_data(), data)
+
+
+def test_npz_header_larger_than_its_data_is_refused_before_allocating(tmp_path):
+    (xa, ya), (xb, yb) = tiny_mnist()
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)})
+    with zipfile.ZipFile(tmp_path / "forged.npz", "w") as z:
+        z.writestr("x_train.npy", buf.getvalue() + xa.tobytes())
+        for name, arr in (("y_train", ya), ("x_test", xb), ("y_test", yb)):
+            out = io.BytesIO()
+            np.save(out, arr)
+            z.writestr(name + ".npy", out.getvalue())
+    with pytest.raises(ValueError, match=r"forged.npz: array x_train: its header declares shape \(1000000000, 28, "
+                                         r"28\) of uint8 \(784000000000 bytes\) but 3920 bytes of data follow"):
+        mnist.load_data(path=str(tmp_path / "forged.npz"))
+
+
+def gz_of_zeros(head, megabytes):
+    """A gzip file of ``head`` then ``megabytes`` MiB of zeros, a few KiB on disk (concatenated gzip members)."""
+    one = gzip.compress(bytes(1 << 20), compresslevel=9)
+    return gzip.compress(head) + one * megabytes
+
+
+READ_IDX = ("import minidl as md\n"
+            "try:\n"
+            "    md.datasets.read_idx(sys.argv[1])\n"
+            "except ValueError as e:\n"
+            "    print('ValueError:', e)\n")
+
+
+@pytest.mark.parametrize("dims,megabytes,match", [
+    ((10, 28, 28), 1200, "has trailing bytes"),                 # the header says 7840 bytes; 1.2 GB follow
+    ((900, 1000, 1000), 2, "truncated"),                        # 900 MB declared, 2 MiB there
+    ((2**31, 28, 28), 1, "over the limit"),
+])
+def test_forged_idx_header_stays_within_memory(tmp_path, dims, megabytes, match):
+    path = tmp_path / "forged-idx3-ubyte.gz"
+    path.write_bytes(gz_of_zeros(struct.pack(">HBB3I", 0, 8, 3, *dims), megabytes))
+    got = run_python(READ_IDX, path, limit_as=1 << 30)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert got.stdout.startswith(f"ValueError: {path}: IDX ") and match in got.stdout
+
+
+@pytest.mark.parametrize("dims", [(65536, 65536, 65536, 65536), (2**32 - 1, 2**32 - 1, 2**32 - 1, 7)])
+def test_idx_dimensions_never_wrap_around(tmp_path, dims):
+    path = tmp_path / "wrap.idx"
+    path.write_bytes(struct.pack(">HBB4I", 0, 8, 4, *dims) + bytes(4))
+    with pytest.raises(ValueError, match=rf"{path}: IDX dimensions .* declare {math.prod(dims)} bytes .* over the "
+                                         "limit"):
+        md.datasets.read_idx(str(path))
+    with pytest.raises(ValueError, match="wrap: IDX dimensions"):
+        md.datasets.idx.read_idx_bytes(path.read_bytes(), "wrap")

@@ -230,8 +230,10 @@ def test_minidl_train_autoencoder_halves_its_reconstruction_loss(capsys, tmp_pat
 def test_minidl_train_rejects_a_dataset_that_does_not_fit(capsys):
     from minidl.cli import main
 
-    with pytest.raises(SystemExit, match="does not fit the rnn family"):
+    with pytest.raises(SystemExit) as exc:
         main(["train", "rnn", "--dataset", "digits"])
+    assert exc.value.code == 2                               # a usage error, reported before any data is read
+    assert "does not fit the rnn family" in capsys.readouterr().err
 
 
 def test_minidl_train_reports_expected_failures_in_one_line(capsys):

@@ -74,7 +74,7 @@ def run(ops=OPS, providers=None, compare=None, dtype="float32", quick=False, rep
         'matmul'
     """
     gpu = str(device).split(":")[0] == "cuda"
-    ops = list(ops)
+    ops = list(dict.fromkeys(ops))            # each op timed once
     compare = list((GPU_BASELINES if gpu else BASELINES) if compare is None else compare)
     kernels.check_ops(ops, OPS)
     if dtype not in ("float32", "float64"):
@@ -97,7 +97,8 @@ def run(ops=OPS, providers=None, compare=None, dtype="float32", quick=False, rep
 
 
 def _csv(text):
-    return [t.strip() for t in text.split(",") if t.strip()]
+    """A comma-separated list, blanks dropped and repeats removed (first place kept)."""
+    return list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
 
 
 def add_arguments(parser):
@@ -139,6 +140,10 @@ def main(args, parser):
     """
     device = getattr(args, "device", "cpu")
     allowed = GPU_BASELINES if device == "cuda" else BASELINES
+    for option, names, known in (("--ops", args.ops, OPS), ("--providers", args.providers, None),
+                                 ("--compare", args.compare, allowed + ("none",))):
+        if names == []:    # given, but only commas or blanks
+            parser.error(f"{option} names nothing" + (f"; choose from {', '.join(known)}" if known else ""))
     compare = list(allowed) if args.compare is None else [] if args.compare == ["none"] else args.compare
     if args.plot and not report.have_matplotlib():
         parser.error(report.PLOT_MISSING)

@@ -371,7 +371,9 @@ def resolve_providers(providers=None, device="cpu"):
 
 
 def check_ops(ops, known):
-    """Raise a ValueError naming the unknown ops and the valid ones."""
+    """Raise a ValueError naming the unknown ops and the valid ones (or saying that none was given)."""
+    if not ops:
+        raise ValueError(f"bench: no op given; choose from {', '.join(known)}")
     unknown = [op for op in ops if op not in known]
     if unknown:
         raise ValueError(f"bench: unknown op{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "

@@ -2,6 +2,9 @@
 
 A dataset ``name`` lives in ``$MINIDL_DATA/<name>/`` (default ``~/.minidl/data/<name>/``) unless
 the caller passes ``path=``. Nothing here touches the network when the files are already present.
+Files in that default folder are checked against their published digest every time they are loaded, not
+only when downloaded (a file planted or damaged there is refused); a file the caller names with ``path=``
+is the caller's own and is read as is, by parsers that never execute code from it.
 """
 import hashlib
 import os
@@ -24,6 +27,23 @@ def file_digest(path, algorithm="sha256"):
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+_VERIFIED = {}      # (path, device, inode, size, mtime, ctime) -> digest already checked in this process
+
+
+def verify(path, expected):
+    """Raise ``ValueError`` naming ``path`` unless its digest is ``expected`` (cached while the file is unchanged)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if _VERIFIED.get(key) == expected:
+        return
+    got = file_digest(path, _algorithm(expected))
+    if got != expected:
+        raise ValueError(f"{path}: {_algorithm(expected).upper()} {got} does not match the published {expected}: "
+                         "the file is damaged or not the original. Delete it (it is downloaded again), or pass "
+                         "its path with path= (--data-path) to read your own copy as is")
+    _VERIFIED[key] = expected
 
 
 def _algorithm(expected):
@@ -72,10 +92,17 @@ def missing_error(name, folder, missing, reason=None, extra=""):
     return FileNotFoundError("\n".join(lines))
 
 
-def ensure_files(name, folder, files, mirrors, download_ok=True, hint=""):
-    """Return the paths of ``files`` (filename -> digest) in ``folder``, downloading the absent ones once."""
+def ensure_files(name, folder, files, mirrors, download_ok=True, hint="", check=True):
+    """Return the paths of ``files`` (filename -> digest) in ``folder``, downloading the absent ones once.
+
+    With ``check`` (for minidl's own data folder), files already there must have their published digest.
+    """
     paths = {f: os.path.join(folder, f) for f in files}
     missing = [f for f, p in paths.items() if not os.path.isfile(p)]
+    if check:
+        for f, p in paths.items():
+            if f not in missing:
+                verify(p, files[f])
     if missing and not download_ok:
         raise missing_error(name, folder, missing, extra=hint)
     for f in missing:

@@ -3,15 +3,16 @@
 Index ``i`` in the file stands for the ``i``-th most frequent word (1-based); ``load_data`` shifts the
 indices by ``index_from`` so that 0 (padding), ``start_char`` and ``oov_char`` stay free, as Keras does.
 Files are read from ``path`` or ``$MINIDL_DATA/imdb/`` (default ``~/.minidl/data/imdb/``), downloaded
-once when absent.
+once when absent; files in that default folder must match their published digest on every load.
+Keras stores the reviews as pickled object arrays; they are read without pickle (see ``_npz``), so a file
+can never run code: anything but int lists is a ``ValueError`` naming the file.
 """
 import json
 import os
-import zipfile
 
 import numpy as np
 
-from . import _files
+from . import _files, _npz
 
 MIRRORS = ("https://storage.googleapis.com/tensorflow/tf-keras-datasets/",)
 # Keras publishes a SHA-256 for imdb.npz and only an MD5 for the word index.
@@ -19,6 +20,7 @@ CHECKSUMS = {
     "imdb.npz": "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
     "imdb_word_index.json": "bfafd718b763782e994055a2d397834f",
 }
+MAX_WORD_INDEX_BYTES = 64 << 20
 
 
 def _resolve(path, filename, download):
@@ -27,32 +29,28 @@ def _resolve(path, filename, download):
     if path is not None and not os.path.isdir(path):
         raise FileNotFoundError(f"imdb: {path} does not exist: pass {filename} or the folder holding it")
     folder = path if path is not None else _files.data_home("imdb")
-    return _files.ensure_files("imdb", folder, {filename: CHECKSUMS[filename]}, MIRRORS, download_ok=download)[
-        filename]
+    return _files.ensure_files("imdb", folder, {filename: CHECKSUMS[filename]}, MIRRORS, download_ok=download,
+                               check=path is None)[filename]
 
 
 def _read_npz(path):
-    try:
-        # NOTE: Keras stores the reviews as object arrays of lists, which only pickle can hold.
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=True) as f:   # closes the file on any error
-            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in f.files]
-            if missing:
-                raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (found {', '.join(f.files)})")
-            arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
-    for x, y, split in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
-        if x.ndim != 1 or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(f"{path}: x_{split} {tuple(x.shape)} and y_{split} {tuple(y.shape)} should be 1-D "
-                             "and of equal length")
-    return arrays
+    # NOTE: Keras stores the reviews as pickled object arrays of lists; _npz reads exactly that shape of
+    # pickle without running it, so a planted file cannot execute code.
+    arrays = _npz.read_members(path, ("x_train", "y_train", "x_test", "y_test"), object_names=("x_train", "x_test"))
+    out = []
+    for split in ("train", "test"):
+        x, y = _object_array(arrays["x_" + split]), arrays["y_" + split]
+        if y.ndim != 1 or len(x) != len(y) or y.dtype.kind not in "biu":
+            raise ValueError(f"{path}: y_{split} should be 1-D integer labels, one per review of x_{split} "
+                             f"({len(x)}), got {y.dtype} {tuple(y.shape)}")
+        out += [x, y]
+    return out
 
 
 def _object_array(lists):
     out = np.empty(len(lists), dtype=object)      # 1-D even when every review has the same length
-    out[:] = lists
+    for i, x in enumerate(lists):
+        out[i] = x
     return out
 
 
@@ -119,11 +117,18 @@ def get_word_index(path=None, download=True):
         >>> words = {i + 3: w for w, i in index.items()}      # decode with load_data's default index_from=3
     """
     file = _resolve(path, "imdb_word_index.json", download)
+    size = os.path.getsize(file)
+    if size > MAX_WORD_INDEX_BYTES:
+        raise ValueError(f"{file}: {size} bytes, over the {MAX_WORD_INDEX_BYTES}-byte limit of a word index "
+                         "(Keras' is 1.6 MB)")
     try:
         with open(file, encoding="utf-8") as f:
             index = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{file}: not a valid word-index JSON file ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{file}: not a valid word-index JSON file ({type(exc).__name__}: {exc})") from None
     if not isinstance(index, dict):
         raise ValueError(f"{file}: expected a JSON object mapping words to indices, got {type(index).__name__}")
+    bad = next((k for k, v in index.items() if type(v) is not int), None)
+    if bad is not None:
+        raise ValueError(f"{file}: word {bad!r} maps to {index[bad]!r}, not an integer index")
     return index

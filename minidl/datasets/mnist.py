@@ -12,7 +12,8 @@ CHECKSUMS = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-# Keras' mnist.npz (https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz), for reference.
+# Keras' mnist.npz (https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz), checked when found in
+# the default folder.
 NPZ_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -28,6 +29,8 @@ def load_data(path=None, download=True):
             ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``)
             or Keras' ``mnist.npz``; or the path of an ``.npz`` file. Default: ``$MINIDL_DATA/mnist``.
         download: fetch absent IDX files from the public mirrors (default True).
+            Files in the default folder must match the published SHA-256 on every load; files under
+            your own ``path`` are read as is (never executing code, memory bounded by their real size).
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: ``x`` uint8 of shape ``(N, 28, 28)``, ``y`` uint8 labels 0-9.
@@ -37,4 +40,5 @@ def load_data(path=None, download=True):
         >>> x_train.shape, x_test.shape
         ((60000, 28, 28), (10000, 28, 28))
     """
-    return _mnist_like.load("mnist", path, CHECKSUMS, MIRRORS, ("mnist.npz",), download)
+    return _mnist_like.load("mnist", path, CHECKSUMS, MIRRORS, ("mnist.npz",), download,
+                            npz_checksums={"mnist.npz": NPZ_SHA256})

@@ -1,5 +1,14 @@
-"""``minidl train {mlp,cnn,rnn,autoencoder}``: train one of the four families and print its test metrics."""
+"""``minidl train {mlp,cnn,rnn,autoencoder}``: train one of the four families and print its test metrics.
+
+Every option is checked before any data is read or any training starts (a bad ``--save`` path, ``--lr``,
+``--device`` or option combination is a one-line usage error, exit status 2), so a finished training is never
+lost to a typo.
+"""
+import argparse
 import contextlib
+import math
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -8,8 +17,55 @@ FAMILIES = ("mlp", "cnn", "rnn", "autoencoder")
 IMAGE_SETS = ("digits", "mnist", "fashion_mnist", "synthetic")
 DATASETS = {"mlp": IMAGE_SETS, "cnn": IMAGE_SETS, "autoencoder": IMAGE_SETS, "rnn": ("synthetic", "imdb")}
 # Defaults that reach the accuracy targets on the offline sets in well under a minute on 2 cores.
+# Data sets read from files (``--data-path``); digits ships inside minidl and synthetic is generated.
+FILE_SETS = ("mnist", "fashion_mnist", "imdb")
 DEFAULTS = {"mlp": dict(epochs=30, batch_size=32, lr=1e-3), "cnn": dict(epochs=12, batch_size=32, lr=2e-3),
             "rnn": dict(epochs=8, batch_size=32, lr=3e-3), "autoencoder": dict(epochs=30, batch_size=32, lr=2e-3)}
+
+
+def _positive_int(text):
+    value = int(text) if text.strip().lstrip("+-").isdigit() else None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _learning_rate(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _device(text):
+    from ..device import Device  # noqa: PLC0415
+
+    try:
+        return str(Device(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}") from None
+
+
+def _save_path(text):
+    """``--save PATH``: refused now, before training, unless a file can be written there."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got an empty one")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file path such as "
+                                         f"{os.path.join(text, 'model.safetensors')}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"folder {folder} does not exist")
+    try:       # the real test (permission bits do not tell for root, read-only mounts or ACLs)
+        fd, probe = tempfile.mkstemp(prefix=".minidl-write-check-", dir=folder)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write in folder {folder}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.remove(probe)
+    return text
 
 
 def add_arguments(parser):
@@ -17,15 +73,17 @@ def add_arguments(parser):
                         help="network family (default: cnn)")
     parser.add_argument("--dataset", help="digits (default for images), mnist, fashion_mnist, synthetic "
                                           "(default for rnn), imdb")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--epochs", type=_positive_int)
+    parser.add_argument("--batch-size", type=_positive_int)
     parser.add_argument("--optimizer", default="adam", choices=("sgd", "adam", "rmsprop"))
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--lr", type=_learning_rate, help="learning rate, a finite number > 0")
+    parser.add_argument("--device", default="cpu", type=_device, help="cpu, cuda or cuda:N")
     parser.add_argument("--backend", help="force a kernel provider (native, numba, numpy, cuda, cupy, numba_cuda)")
-    parser.add_argument("--save", metavar="PATH", help="write the trained weights here (safetensors)")
+    parser.add_argument("--save", metavar="PATH", type=_save_path,
+                        help="write the trained weights here (safetensors); its folder must exist and be writable")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-path", help="folder holding the dataset files (else MINIDL_DATA)")
+    parser.add_argument("--data-path", help="folder (or .npz file) holding the files of mnist, fashion_mnist or "
+                                            "imdb (else MINIDL_DATA); read as is, without the digest check")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel over MPI: run as `mpirun -n N minidl train ... --distributed`; each "
@@ -77,6 +135,17 @@ def build(family, train, vocab=None):
     return models.Autoencoder(int(np.prod(x.shape[1:])), hidden=(128,), latent=16)
 
 
+def check(args, parser):
+    """Usage errors that need several options at once: end through ``parser.error`` (exit status 2)."""
+    dataset = args.dataset or ("synthetic" if args.family == "rnn" else "digits")
+    if dataset not in DATASETS[args.family]:
+        parser.error(f"dataset {dataset!r} does not fit the {args.family} family "
+                     f"(choose from {', '.join(DATASETS[args.family])})")
+    if args.data_path is not None and dataset not in FILE_SETS:
+        parser.error(f"--data-path is for the data sets read from files ({', '.join(FILE_SETS)}); {dataset} "
+                     + ("ships inside minidl" if dataset == "digits" else "is generated"))
+
+
 def run(args):
     import minidl as md  # noqa: PLC0415
 
@@ -92,8 +161,8 @@ def run(args):
     main = dist is None or dist.rank() == 0
     say = print if main else (lambda *a, **k: None)
     dataset = args.dataset or ("synthetic" if args.family == "rnn" else "digits")
-    if dataset not in DATASETS[args.family]:
-        raise SystemExit(f"minidl train: dataset {dataset!r} does not fit the {args.family} family "
+    if dataset not in DATASETS[args.family]:         # main() reports this as a usage error before we get here
+        raise ValueError(f"dataset {dataset!r} does not fit the {args.family} family "
                          f"(choose from {', '.join(DATASETS[args.family])})")
     if args.save:
         from ..serialization import _safetensors  # noqa: PLC0415
@@ -132,16 +201,24 @@ def run(args):
     with contextlib.ExitStack() as stack:
         if args.backend:
             stack.enter_context(md.backends.use(args.backend))    # an unavailable provider fails here, clearly
+        # a diverging run is reported once, as a clear error below, not as a stream of NumPy overflow warnings
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
         before = evaluate(model, loss, test, metrics=metrics)["loss"] if args.family == "autoencoder" else None
         # cosine decay to 0 over the run: the last epochs settle instead of bouncing around the optimum
         schedule = md.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opts["epochs"])
-        fit(model, loss, optimizer, train_data, epochs=opts["epochs"], batch_size=opts["batch_size"],
-            validation_data=test, metrics=metrics, seed=args.seed, verbose=(2 if args.quiet else 1) if main else 0,
-            device=args.device, scheduler=schedule)
+        try:
+            fit(model, loss, optimizer, train_data, epochs=opts["epochs"], batch_size=opts["batch_size"],
+                validation_data=test, metrics=metrics, seed=args.seed,
+                verbose=(2 if args.quiet else 1) if main else 0, device=args.device, scheduler=schedule)
+        except FloatingPointError as exc:
+            raise RuntimeError(f"training diverged: {exc}; nothing was saved") from exc
         result = evaluate(model, loss, test, metrics=metrics)
     say(f"trained in {time.perf_counter() - start:.1f} s")
     if args.save and main:
-        md.save((model.module if dist else model).state_dict(), args.save)    # plain keys, loadable by the model
+        try:
+            md.save((model.module if dist else model).state_dict(), args.save)    # plain keys, loadable by the model
+        except OSError as exc:     # checked before training, but the folder may have changed since
+            raise RuntimeError(f"--save {args.save}: {exc.strerror or exc}") from exc
         say(f"saved weights to {args.save}")
     if args.family == "autoencoder":
         say(f"initial test loss: {before:.4f}")
