@@ -4,7 +4,8 @@ safetensors (https://github.com/huggingface/safetensors) is a plain, safe contai
 little-endian header length, a JSON header of names, dtypes, shapes and byte offsets, then the raw
 bytes. Other tools (PyTorch, JAX, NumPy) read the files minidl writes, and minidl reads theirs.
 
-minidl reads and writes the format itself (no extra package needed), so that it can:
+minidl reads and writes the format itself (``minidl._safetensors``, which md.keras' weights use too; no
+extra package needed), so that it can:
 
 * keep every shape exactly (0-d tensors such as BatchNorm's ``num_batches_tracked`` included);
 * stream tensors to disk and read each one straight into its own array: loading needs about the
@@ -15,95 +16,24 @@ minidl reads and writes the format itself (no extra package needed), so that it 
 
 Loading never executes code: the header is JSON, the rest is raw numbers.
 """
-import json
 import os
 import re
-import reprlib
 import socket
 import tempfile
 
-import numpy as np
-
+from ._safetensors import check_loadable, read_header, read_tensors, writer
 from .tensor import Tensor
 
-_EXTRA = 'this needs the safetensors package: pip install "minidl[train]" (or pip install safetensors)'
-
-# safetensors dtype name <-> NumPy dtype, for the dtypes NumPy holds natively (all little-endian on disk).
-_CODES = {"BOOL": "|b1", "U8": "|u1", "I8": "|i1", "I16": "<i2", "U16": "<u2", "F16": "<f2", "I32": "<i4",
-          "U32": "<u4", "F32": "<f4", "F64": "<f8", "I64": "<i8", "U64": "<u8"}
-_NAME_OF = {np.dtype(v): k for k, v in _CODES.items()}
-# Dtypes minidl has no type for but holds exactly in a wider one: file dtype -> the dtype it loads as.
-_WIDEN = {"I8": np.int32, "I16": np.int32, "U16": np.int32, "U32": np.int64, "BF16": np.float32}
-_NATIVE = {"BOOL", "U8", "F16", "I32", "F32", "F64", "I64"}
-_ITEMSIZE = {**{k: np.dtype(v).itemsize for k, v in _CODES.items()}, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1,
-             "F8_E8M0": 1, "C64": 8, "C128": 16}
-_REFUSED_WHY = {"U64": "its values may not fit minidl's int64",
-                "C64": "minidl has no complex dtype", "C128": "minidl has no complex dtype"}
-_LOADABLE = "float16/32/64, int32/64, uint8, bool, and BF16, I8, I16, U16, U32 widened exactly"
-
-_MAX_HEADER = 100 * 2**20        # the safetensors library's own limit on the JSON header
-_MAX_DIMS = 64                  # NumPy's limit on the number of dimensions
 _TMP_PREFIX = ".minidl-save-"
 _TMP_RE = re.compile(r"^\.minidl-save-(\d+)@(.*)-[A-Za-z0-9_]+\.tmp$")
 
 
 def _safetensors():
-    """The safetensors library (md.keras' model files use it; md.save/md.load do not), or an ImportError saying
-    how to install it."""
-    try:
-        from safetensors import numpy as st  # noqa: PLC0415 -- optional dependency
-        from safetensors import SafetensorError  # noqa: PLC0415
-    except ImportError as exc:
-        raise ImportError(_EXTRA) from exc
-    return st, SafetensorError
+    """Nothing to check any more: minidl reads and writes safetensors itself (``minidl._safetensors``). Kept only
+    because ``minidl/train/command.py`` still calls it before ``--save``; delete it with that call."""
 
 
 # ---------------------------------------------------------------- saving
-
-def _host_array(name, value):
-    """``value`` as a NumPy array of exactly its shape (0-d stays 0-d), C-contiguous, in a dtype safetensors has."""
-    if isinstance(value, Tensor):
-        value = value.numpy()
-    elif hasattr(value, "get") and type(value).__module__.startswith("cupy"):
-        value = value.get()
-    if not isinstance(value, (np.ndarray, np.generic)):
-        raise TypeError(f"save: entry {name!r} is a {type(value).__name__}; only Tensors and arrays can be saved")
-    value = np.asarray(value)
-    if value.dtype not in _NAME_OF and value.dtype.newbyteorder("<") not in _NAME_OF:
-        raise TypeError(f"save: entry {name!r} has dtype {value.dtype}, which safetensors cannot store "
-                        f"(it stores bool, (u)int8-64, float16/32/64)")
-    if value.dtype != value.dtype.newbyteorder("<"):       # the format is little-endian
-        value = value.astype(value.dtype.newbyteorder("<"))
-    return value if value.flags.c_contiguous else np.ascontiguousarray(value).reshape(value.shape)
-
-
-def _check_metadata(metadata):
-    if metadata is None:
-        return None
-    if not hasattr(metadata, "items"):
-        raise TypeError(f"save: metadata must be a dict of str to str, got {type(metadata).__name__}")
-    for k, v in metadata.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise TypeError(f"save: metadata must be a dict of str to str; entry {k!r}: {v!r} is a "
-                            f"{type(k).__name__} to {type(v).__name__}")
-    return dict(metadata)
-
-
-def _header_bytes(arrays, order, metadata):
-    """The length-prefixed JSON header for ``arrays`` stored in ``order``, padded so the data starts 8-aligned."""
-    header, offset = {}, 0
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    offsets = {}
-    for name in order:
-        offsets[name] = (offset, offset + arrays[name].nbytes)
-        offset += arrays[name].nbytes
-    for name, a in arrays.items():          # the header lists the tensors in the caller's order
-        header[name] = {"dtype": _NAME_OF[a.dtype], "shape": list(a.shape), "data_offsets": list(offsets[name])}
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    text += b" " * (-len(text) % 8)
-    return len(text).to_bytes(8, "little") + text
-
 
 def save(state_dict, path, metadata=None):
     """Write a ``{name: Tensor or array}`` mapping to ``path`` in the safetensors format.
@@ -122,27 +52,7 @@ def save(state_dict, path, metadata=None):
         >>> md.save(model.state_dict(), "model.safetensors", metadata={"epoch": "3"})
         >>> model.load_state_dict(md.load("model.safetensors"))
     """
-    if not hasattr(state_dict, "items"):
-        raise TypeError(f"save: expected a mapping of names to tensors, got {type(state_dict).__name__}")
-    metadata = _check_metadata(metadata)
-    arrays = {}
-    for name, value in state_dict.items():
-        if not isinstance(name, str):
-            raise TypeError(f"save: keys must be strings, got {name!r}")
-        if name == "__metadata__":
-            raise ValueError("save: '__metadata__' is reserved by the safetensors format; pass metadata= instead")
-        arrays[name] = _host_array(name, value)
-    # wider elements first, so that every tensor starts at a multiple of its element size (as safetensors does)
-    order = sorted(arrays, key=lambda n: -arrays[n].dtype.itemsize)
-    head = _header_bytes(arrays, order, metadata)
-
-    def write(f):
-        f.write(head)
-        for name in order:
-            a = arrays[name]
-            if a.size:
-                f.write(a.reshape(-1).view(np.uint8).data)
-
+    _, write = writer(state_dict, metadata)
     _atomic_write(path, write)
 
 
@@ -284,141 +194,6 @@ def atomic_write(path, blob):
 
 # ---------------------------------------------------------------- loading
 
-_REPR = reprlib.Repr()
-_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 120, 120, 8, 4
-
-
-def _bad(source, why):
-    return ValueError(f"load: {source} is not a valid safetensors file: {why}")
-
-
-def _no_duplicates(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key {_REPR.repr(k)} appears twice in the header")
-        out[k] = v
-    return out
-
-
-def _is_count(v):
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
-
-
-def _check_entry(name, entry, source):
-    """The (dtype, shape, begin, end) of one header entry, with every field checked."""
-    what = f"tensor {_REPR.repr(name)}"
-    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise _bad(source, f"{what} is not a {{dtype, shape, data_offsets}} record: {_REPR.repr(entry)}")
-    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if not isinstance(dtype, str):
-        raise _bad(source, f"{what} has dtype {_REPR.repr(dtype)}, not a name")
-    if not isinstance(shape, list) or len(shape) > _MAX_DIMS or not all(_is_count(d) for d in shape):
-        raise _bad(source, f"{what} has shape {_REPR.repr(shape)} (want at most {_MAX_DIMS} sizes >= 0)")
-    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets) \
-            or offsets[0] > offsets[1]:
-        raise _bad(source, f"{what} has data_offsets {_REPR.repr(offsets)} (want [begin, end], 0 <= begin <= end)")
-    if dtype not in _ITEMSIZE:
-        raise ValueError(f"load: {source}: {what} has dtype {_REPR.repr(dtype)}, which minidl does not know "
-                         f"(it loads {_LOADABLE})")
-    count = 1
-    for d in shape:
-        count *= d
-    if count * _ITEMSIZE[dtype] != offsets[1] - offsets[0]:
-        raise _bad(source, f"{what} of shape {shape} and dtype {dtype} needs {count * _ITEMSIZE[dtype]} bytes "
-                           f"but its data_offsets {offsets} span {offsets[1] - offsets[0]}")
-    return dtype, tuple(shape), offsets[0], offsets[1]
-
-
-def _check_layout(entries, data_size, source):
-    """The tensors must tile the data area exactly (no gap, no overlap, nothing past the end), as safetensors
-    requires."""
-    end = 0
-    for name, (_, _, begin, stop) in sorted(entries.items(), key=lambda kv: (kv[1][2], kv[1][3])):
-        if begin != end:
-            raise _bad(source, f"tensor {_REPR.repr(name)} starts at byte {begin} of the data but the one before "
-                               f"ends at {end} (tensors must follow each other without gaps or overlaps)")
-        end = stop
-    if end != data_size:
-        raise _bad(source, f"the tensors cover {end} bytes of data but the file holds {data_size} "
-                           "(truncated, or trailing bytes)")
-
-
-def _read_header(f, size, source):
-    """Parse and check the header of a safetensors stream of ``size`` bytes: (metadata, {name: entry}, data_start)."""
-    if size < 8:
-        raise _bad(source, f"it has {size} bytes, fewer than the 8 of the header length")
-    raw = f.read(8)
-    if len(raw) != 8:
-        raise _bad(source, "it ends inside the header length")
-    n = int.from_bytes(raw, "little")
-    if n > size - 8 or n > _MAX_HEADER:
-        raise _bad(source, f"the header claims {n} bytes but the file holds {size - 8} after the length "
-                           f"(and at most {_MAX_HEADER} are allowed)")
-    text = f.read(n)
-    if len(text) != n:
-        raise _bad(source, f"it ends inside the {n}-byte header")
-    try:
-        header = json.loads(text.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _bad(source, f"the header is not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
-    if not isinstance(header, dict):
-        raise _bad(source, f"the header is a JSON {type(header).__name__}, not an object")
-    metadata = header.pop("__metadata__", None)
-    if metadata is not None and (not isinstance(metadata, dict)
-                                 or not all(isinstance(v, str) for v in metadata.values())):
-        raise _bad(source, f"__metadata__ is not an object of strings: {_REPR.repr(metadata)}")
-    entries = {name: _check_entry(name, entry, source) for name, entry in header.items()}
-    _check_layout(entries, size - 8 - n, source)
-    return metadata or {}, entries, 8 + n
-
-
-def _check_loadable(name, dtype, source):
-    if dtype in _NATIVE or dtype in _WIDEN:
-        return
-    why = _REFUSED_WHY.get(dtype, "minidl has no 8-bit float type")
-    raise ValueError(f"load: {source}: tensor {_REPR.repr(name)} has dtype {dtype}, which minidl cannot load "
-                     f"({why}; it loads {_LOADABLE})")
-
-
-def _read_tensor(f, name, entry, start, source):
-    """Read one checked entry straight from ``f`` into a new array of minidl's dtype for it."""
-    dtype, shape, begin, stop = entry
-    try:
-        arr = np.empty(shape, np.dtype("<u2") if dtype == "BF16" else np.dtype(_CODES[dtype]))
-    except (ValueError, MemoryError, OverflowError) as exc:
-        raise _bad(source, f"tensor {_REPR.repr(name)} of shape {list(shape)} cannot be allocated ({exc})") from None
-    if stop > begin:
-        f.seek(start + begin)
-        got = f.readinto(arr.reshape(-1).view(np.uint8))
-        if got != stop - begin:
-            raise _bad(source, f"it ended while reading tensor {_REPR.repr(name)} (did it change meanwhile?)")
-    if not arr.dtype.isnative:          # big-endian hosts
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    if dtype == "BF16":                 # bfloat16 is the top half of a float32: widening is exact
-        wide = arr.astype(np.uint32)
-        del arr
-        np.left_shift(wide, 16, out=wide)
-        return wide.view(np.float32)
-    return arr if dtype in _NATIVE else arr.astype(_WIDEN[dtype])
-
-
-def _read_arrays(f, size, source):
-    """``{name: ndarray}`` (in the header's order) from a binary stream ``f`` of ``size`` bytes positioned at 0.
-
-    Every size in the header is checked against ``size`` and every dtype against what minidl can
-    load before anything is allocated; then each tensor is read straight into its own array, so the
-    memory needed is the data's size (up to 4x for widened dtypes). Any defect is a ValueError naming
-    ``source``. (md.keras can read its zip member through this too.)
-    """
-    _, entries, start = _read_header(f, size, source)
-    for name, entry in entries.items():
-        _check_loadable(name, entry[0], source)
-    by_offset = sorted(entries, key=lambda n: entries[n][2])        # read front to back
-    arrays = {name: _read_tensor(f, name, entries[name], start, source) for name in by_offset}
-    return {name: arrays[name] for name in entries}
-
-
 def _open(path):
     path = os.fspath(path)
     return path, open(path, "rb")
@@ -438,8 +213,11 @@ def load(path, device="cpu"):
         ['classifier.1.bias', 'classifier.1.weight']
     """
     path, f = _open(path)
+    source = f"load: {path}"
     with f:
-        arrays = _read_arrays(f, os.fstat(f.fileno()).st_size, path)
+        _, entries, _ = read_header(f, os.fstat(f.fileno()).st_size, source)
+        check_loadable(entries, source)         # every dtype, before any tensor is allocated
+        arrays = read_tensors(f, entries, source)
     out = {}
     for name in list(arrays):
         t = Tensor._wrap(arrays.pop(name))      # each array is fresh, writable memory of its own
@@ -458,5 +236,5 @@ def load_metadata(path):
     """
     path, f = _open(path)
     with f:
-        metadata, _, _ = _read_header(f, os.fstat(f.fileno()).st_size, path)
+        metadata, _, _ = read_header(f, os.fstat(f.fileno()).st_size, f"load: {path}")
     return metadata

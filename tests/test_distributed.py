@@ -472,7 +472,6 @@ def test_public_collectives_refuse_tensors_that_differ_between_ranks(tmp_path):
 
 @needs_mpi
 def test_cli_trains_the_cnn_on_two_ranks_and_only_rank_0_reports(tmp_path):
-    pytest.importorskip("safetensors")
     rc, out, _ = _launch(2, ["-m", "minidl.cli", "train", "cnn", "--epochs", "1", "--distributed", "--quiet",
                              "--save", "w.safetensors"], tmp_path, timeout=300)
     assert rc == 0, out

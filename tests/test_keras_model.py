@@ -412,7 +412,7 @@ def test_corrupt_or_wrong_files_are_clear_errors(digits, tmp_path):
                                     "not valid JSON"),
                                    ("noweights.keras", {"config.json": config}, "lacks model.weights"),
                                    ("badweights.keras", {"config.json": config, "model.weights.safetensors": b"xx"},
-                                    "corrupt weights")):
+                                    "member model.weights.safetensors is not a valid safetensors file")):
         with zipfile.ZipFile(tmp_path / name, "w") as zf:
             for member, data in members.items():
                 zf.writestr(member, data)

@@ -205,31 +205,71 @@ def test_corrupt_archives_are_value_errors_with_the_cause_chained(saved, tmp_pat
 
 
 def test_corrupt_weights_headers_are_value_errors(saved, tmp_path):
+    # the weights member is checked by the same code as md.load's files (minidl._safetensors), so its messages
+    # name the member and say what is wrong as md.load's do
     config, weights = saved
     header, data = safetensors_header(weights)
     key = next(iter(header))
+    span = header[key]["data_offsets"][1] - header[key]["data_offsets"][0]
     edits = {
-        "dtype": (lambda h: h[key].update(dtype="BF16"), "has dtype 'BF16'"),
+        "dtype": (lambda h: h[key].update(dtype="F4"), "has dtype 'F4', which minidl does not know"),
+        "refused dtype": (lambda h: h[key].update(dtype="F8_E4M3", shape=[span]),
+                          "has dtype F8_E4M3, which minidl cannot load"),
         "shape": (lambda h: h[key].update(shape=[-1]), "has shape"),
-        "offsets": (lambda h: h[key].update(data_offsets=[0, 10 ** 12]), "spans bytes"),
+        "offsets": (lambda h: h[key].update(data_offsets=[0, 10 ** 12]), "span 1000000000000"),
         "hole": (lambda h: h.update(extra={"dtype": "F32", "shape": [1], "data_offsets": [10 ** 6, 10 ** 6 + 4]}),
                  "starts at byte"),
-        "not a dict": (lambda h: h.__setitem__(key, [1, 2]), "has dtype"),
+        "not a dict": (lambda h: h.__setitem__(key, [1, 2]), "is not a {dtype, shape, data_offsets} record"),
         "missing weight": (lambda h: h.__setitem__("renamed", h.pop(key)), "is missing"),
+        # refused since the weights share md.load's checks (md.keras' own reader let these through)
+        "extra field": (lambda h: h[key].update(note="x"), "is not a {dtype, shape, data_offsets} record"),
+        "bad metadata": (lambda h: h.update(__metadata__={"epoch": 3}), "__metadata__ is not an object of strings"),
+        "too many dims": (lambda h: h[key].update(shape=[1] * 63 + h[key]["shape"]), "want at most 64 sizes"),
     }
     for label, (edit, expect) in edits.items():
         h = copy.deepcopy(header)
         edit(h)
         path = tmp_path / f"{label.replace(' ', '_')}.keras"
         path.write_bytes(keras_file(config, safetensors(h, data)))
-        assert expect in _load_error(path), label
+        msg = _load_error(path)
+        assert expect in msg, (label, msg)
+        assert "member model.weights.safetensors" in msg or label == "missing weight", (label, msg)
+    text = json.dumps(header)
+    twice = (text[:-1] + f", {json.dumps(key)}: " + json.dumps(header[key]) + "}").encode()
+    utf16 = text.encode("utf-16")
+
+    def raw(head):                                           # a header json.dumps would not write
+        return struct.pack("<Q", len(head)) + head + data
+
     for label, blob, expect in (("huge header", struct.pack("<Q", 2 ** 62) + weights[8:], "header claims"),
-                                ("short", weights[:5], "too short"),
+                                ("short", weights[:5], "fewer than the 8 of the header length"),
                                 ("trailing", weights + b"\0" * 8, "the tensors cover"),
-                                ("not json", struct.pack("<Q", 4) + b"{{{{", "not valid JSON")):
+                                ("not json", struct.pack("<Q", 4) + b"{{{{", "not valid JSON"),
+                                ("duplicate key", raw(twice), "appears twice"),
+                                ("utf16 header", raw(utf16), "not valid JSON")):
         path = tmp_path / f"{label.replace(' ', '_')}.keras"
         path.write_bytes(keras_file(config, blob))
         assert expect in _load_error(path), label
+
+
+def test_weights_in_bf16_and_small_ints_load_widened_exactly(tmp_path):
+    # md.load's dtype table serves .keras files too: BF16 widens exactly to float32 (md.keras' own reader refused it)
+    model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(2, name="d")])
+    model.save(tmp_path / "f32.keras")
+    config, weights = members(tmp_path / "f32.keras")
+    header, data = safetensors_header(weights)
+    parts, offset, h = [], 0, {}
+    for name, entry in header.items():
+        values = np.frombuffer(data[entry["data_offsets"][0]:entry["data_offsets"][1]], "<f4")
+        top = (values.view("<u4") >> 16).astype("<u2").tobytes()          # bfloat16: the top half of a float32
+        h[name] = {"dtype": "BF16", "shape": entry["shape"], "data_offsets": [offset, offset + len(top)]}
+        parts.append(top)
+        offset += len(top)
+    (tmp_path / "bf16.keras").write_bytes(keras_file(config, safetensors(h, b"".join(parts))))
+    loaded = keras.models.load_model(tmp_path / "bf16.keras")
+    for got, want in zip(loaded.get_weights(), model.get_weights()):
+        truncated = (np.asarray(want, np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32)
+        np.testing.assert_array_equal(got, truncated)
 
 
 def test_load_weights_changes_nothing_when_the_file_is_bad(saved, tmp_path):

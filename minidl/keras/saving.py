@@ -11,9 +11,10 @@ Files are written atomically (temp file + rename). Loading treats the file as un
   checked against the constructors' signatures: nothing else in Python is reachable from a file;
 - memory stays bounded by what the file holds: ``config.json`` may inflate to at most ``CONFIG_LIMIT`` bytes, a
   zip member may not declare more bytes than its compressed data can inflate to, the weights' safetensors header
-  (at most ``HEADER_LIMIT`` bytes) must tile the member exactly, and the layers rebuilt from the config may not
-  claim more weight values than the file's tensors hold before they allocate them (``layers.base.weight_budget``);
-  the tensors are read in chunks only once names and shapes match the model.
+  is checked as ``md.load`` checks a file (``minidl._safetensors``: at most ``MAX_HEADER`` bytes, tensors that
+  tile the member exactly, dtypes minidl loads exactly), and the layers rebuilt from the config may not claim more
+  weight values than the file's tensors hold before they allocate them (``layers.base.weight_budget``); the
+  tensors are read in chunks only once names and shapes match the model.
 """
 import collections
 import contextlib
@@ -22,27 +23,22 @@ import json
 import math
 import os
 import struct
+import time
 import zipfile
 import zlib
 
-import numpy as np
-
+from .. import _safetensors as st
 from ..serialization import atomic_write
+from ..serialization import save as save_safetensors
 from ._config import check_kwargs
 
 FORMAT = "minidl-keras/1"
 CONFIG, WEIGHTS = "config.json", "model.weights.safetensors"
 CONFIG_LIMIT = 16 << 20         # bytes of config.json (a 1,000-layer model needs about 1 MB)
-HEADER_LIMIT = 16 << 20         # bytes of the safetensors JSON header (about 100,000 tensors)
 MAX_DEPTH = 100                 # nesting of the config's JSON (each nested model adds about 4)
 MAX_LAYERS = 20_000             # layer configs in a file, nested ones included
 MAX_NODES = 100_000             # layer calls in a functional model's graph
 _DEFLATE_RATIO = 1032           # deflate's largest possible expansion (zlib's technical details)
-_CHUNK = 16 << 20               # tensor bytes are read in pieces of this size
-# safetensors dtype codes <-> NumPy (little-endian); bf16/fp8 have no NumPy type and are refused with a clear error
-_ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2", "I32": "<i4", "I64": "<i8",
-              "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "?"}
-_ST_CODES = {np.dtype(v): k for k, v in _ST_DTYPES.items()}
 # what the zip module raises for a corrupt archive or member (all of them become a ValueError naming the file)
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError,
                RuntimeError, struct.error, UnicodeDecodeError)
@@ -209,23 +205,7 @@ def _weighted_layers(model):
 
 
 def _weights_dict(model):
-    return {f"{path}/{w.name}": np.ascontiguousarray(w.read()) for path, layer in _weighted_layers(model)
-            for w in layer._weights}
-
-
-def safetensors_bytes(arrays):
-    """``{name: array}`` as a safetensors file's bytes (header padded to 8 bytes, tensors in the given order)."""
-    header, offset = {}, 0
-    for name, a in arrays.items():
-        code = _ST_CODES.get(a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype)
-        if code is None:
-            raise ValueError(f"save: weight {name!r} has dtype {a.dtype}, which safetensors cannot hold here")
-        header[name] = {"dtype": code, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    return b"".join([struct.pack("<Q", len(text)), text] +
-                    [np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes() for a in arrays.values()])
+    return {f"{path}/{w.name}": w.read() for path, layer in _weighted_layers(model) for w in layer._weights}
 
 
 def _check_path(filepath, suffix, what):
@@ -242,11 +222,21 @@ def save_model(model, filepath, overwrite=True):
         raise FileExistsError(f"save: {filepath} exists and overwrite=False")
     model._require_built("save")
     config = {"format": FORMAT, "model": layer_config(model), "compile_config": model._compile_config}
+    size, write = st.writer(_weights_dict(model))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(CONFIG, json.dumps(config, indent=1))
-        zf.writestr(WEIGHTS, safetensors_bytes(_weights_dict(model)))
+        with zf.open(_new_member(WEIGHTS, size), "w") as member:    # streamed: no second copy of the weights
+            write(member)
     atomic_write(filepath, buf.getvalue())
+
+
+def _new_member(name, size):
+    """A deflated zip entry of ``size`` bytes, dated now (as ``writestr`` dates them); knowing the size lets
+    zipfile pick zip64 for members over 2 GiB."""
+    info = zipfile.ZipInfo(name, time.localtime()[:6])
+    info.compress_type, info.file_size = zipfile.ZIP_DEFLATED, size
+    return info
 
 
 def save_weights(model, filepath, overwrite=True):
@@ -257,89 +247,32 @@ def save_weights(model, filepath, overwrite=True):
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"save_weights: {filepath} exists and overwrite=False")
     model._require_built("save_weights")
-    atomic_write(filepath, safetensors_bytes(_weights_dict(model)))
+    save_safetensors(_weights_dict(model), filepath)
 
 
 # --- weights: reading ------------------------------------------------------------------------------------------------
-def _read_exact(stream, n, what):
-    """``n`` bytes from ``stream``, read in chunks (a short read means a truncated file)."""
-    out = bytearray(n)
-    view, pos = memoryview(out), 0
-    while pos < n:
-        got = stream.readinto(view[pos:pos + _CHUNK])
-        if not got:
-            raise ValueError(f"{what} is truncated: {n - pos} of {n} bytes are missing")
-        pos += got
-    return out
+class _WeightsReader:
+    """A safetensors stream of ``size`` bytes whose header is read and checked first (``minidl._safetensors``:
+    names, dtypes, shapes, offsets that tile the data exactly), so that the model can be built within the weight
+    budget ``values`` and tensors are read only once the caller knows it wants them."""
 
-
-class _SafetensorsReader:
-    """A safetensors stream of ``size`` bytes whose header is read and checked first (names, dtypes, shapes, and
-    offsets that tile the data exactly), so that tensors are read only once the caller knows it wants them."""
-
-    def __init__(self, stream, size, source):
-        self.stream, self.source = stream, source
-        self.what = f"{source} holds corrupt weights (not valid safetensors)"
-        if size < 8:
-            raise ValueError(f"{self.what}: {size} bytes, too short for a header")
-        n = struct.unpack("<Q", _read_exact(stream, 8, self.what))[0]
-        if n > min(HEADER_LIMIT, size - 8):
-            raise ValueError(f"{self.what}: the header claims {n} bytes (the weights hold {size - 8}, and md.keras "
-                             f"reads headers of at most {HEADER_LIMIT})")
-        try:
-            header = json.loads(bytes(_read_exact(stream, n, self.what)))
-        except (ValueError, RecursionError) as e:
-            raise ValueError(f"{self.what}: the header is not valid JSON ({e})") from e
-        if not isinstance(header, dict):
-            raise ValueError(f"{self.what}: the header is not a JSON object")
-        header.pop("__metadata__", None)
-        self.entries = sorted((self._entry(k, v) for k, v in header.items()), key=lambda e: e[3])
-        pos = 0
-        for name, _, _, begin, end in self.entries:
-            if begin != pos:
-                raise ValueError(f"{self.what}: tensor {name!r} starts at byte {begin} of the data, not {pos}")
-            pos = end
-        if pos != size - 8 - n:
-            raise ValueError(f"{self.what}: the tensors cover {pos} bytes but the data holds {size - 8 - n}")
-        self.values = sum(math.prod(e[2]) for e in self.entries)
-
-    def _entry(self, name, info):
-        if not isinstance(info, dict) or info.get("dtype") not in _ST_DTYPES:
-            dtype = info.get("dtype") if isinstance(info, dict) else info
-            raise ValueError(f"{self.what}: tensor {name!r} has dtype {dtype!r:.40} (md.keras reads "
-                             f"{', '.join(_ST_DTYPES)})")
-        shape, offsets = info.get("shape"), info.get("data_offsets")
-        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-            raise ValueError(f"{self.what}: tensor {name!r} has shape {shape!r:.80}")
-        if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets):
-            raise ValueError(f"{self.what}: tensor {name!r} has data_offsets {offsets!r:.80}")
-        dtype = np.dtype(_ST_DTYPES[info["dtype"]])
-        if offsets[1] - offsets[0] != math.prod(shape) * dtype.itemsize:
-            raise ValueError(f"{self.what}: tensor {name!r} of shape {shape} spans bytes {offsets}, not "
-                             f"{math.prod(shape) * dtype.itemsize}")
-        return name, dtype, tuple(shape), offsets[0], offsets[1]
+    def __init__(self, stream, size, source, what):
+        self.stream, self.source, self.what = stream, source, what
+        _, self.entries, _ = st.read_header(stream, size, what)
+        st.check_loadable(self.entries, what)
+        self.values = sum(math.prod(shape) for _, shape, _, _ in self.entries.values())
 
     def read(self, wanted):
         """``{name: array}`` of the tensors named in ``wanted`` (``{name: shape}``), after checking that each is
-        present with that shape; the others are skipped."""
-        held = {e[0]: e for e in self.entries}
+        present with that shape; the others are read past."""
         for name, shape in wanted.items():
-            if name not in held:
-                raise ValueError(f"{self.source}: weight {name!r} is missing (the file holds {sorted(held)[:8]}...)")
-            if held[name][2] != tuple(shape):
-                raise ValueError(f"{self.source}: weight {name!r} has shape {held[name][2]} in the file; the model's "
-                                 f"has shape {tuple(shape)}")
-        out = {}
-        for name, dtype, shape, begin, end in self.entries:
-            if name in wanted:
-                data = _read_exact(self.stream, end - begin, self.what)
-                out[name] = np.frombuffer(data, dtype).reshape(shape)
-            else:
-                for pos in range(begin, end, _CHUNK):
-                    _read_exact(self.stream, min(_CHUNK, end - pos), self.what)
-        if self.stream.read(1):             # also makes a zip member check its CRC
-            raise ValueError(f"{self.what}: bytes follow the last tensor")
-        return out
+            if name not in self.entries:
+                raise ValueError(f"{self.source}: weight {name!r} is missing (the file holds "
+                                 f"{sorted(self.entries)[:8]}...)")
+            if self.entries[name][1] != tuple(shape):
+                raise ValueError(f"{self.source}: weight {name!r} has shape {self.entries[name][1]} in the file; "
+                                 f"the model's has shape {tuple(shape)}")
+        return st.read_tensors(self.stream, self.entries, self.what, wanted)
 
 
 def _model_weights(model):
@@ -453,7 +386,7 @@ def _load_model(f, source, custom_objects, compile_):
     zf, config_info, weights_info = _open_archive(f, os.fstat(f.fileno()).st_size, source)
     config = _read_config(zf, config_info, source)
     with zf.open(weights_info) as stream:
-        reader = _SafetensorsReader(stream, weights_info.file_size, source)
+        reader = _WeightsReader(stream, weights_info.file_size, source, f"{source}: member {WEIGHTS}")
         with weight_budget(reader.values, source):
             model = layer_from_config(config["model"], custom_objects)
         if not model.built:
@@ -484,11 +417,11 @@ def load_model(filepath, custom_objects=None, compile=True):  # noqa: A002 -- Ke
 def _load_weights(model, f, source):
     if source.endswith(".keras"):
         zf, _, info = _open_archive(f, os.fstat(f.fileno()).st_size, source)
-        opened, size = zf.open(info), info.file_size
+        opened, size, what = zf.open(info), info.file_size, f"{source}: member {WEIGHTS}"
     else:
-        opened, size = contextlib.nullcontext(f), os.fstat(f.fileno()).st_size
+        opened, size, what = contextlib.nullcontext(f), os.fstat(f.fileno()).st_size, source
     with opened as stream:
-        _load_weights_from(model, _SafetensorsReader(stream, size, source), source)
+        _load_weights_from(model, _WeightsReader(stream, size, source, what), source)
 
 
 def load_weights(model, filepath):
