@@ -28,11 +28,6 @@ _TMP_PREFIX = ".minidl-save-"
 _TMP_RE = re.compile(r"^\.minidl-save-(\d+)@(.*)-[A-Za-z0-9_]+\.tmp$")
 
 
-def _safetensors():
-    """Nothing to check any more: minidl reads and writes safetensors itself (``minidl._safetensors``). Kept only
-    because ``minidl/train/command.py`` still calls it before ``--save``; delete it with that call."""
-
-
 # ---------------------------------------------------------------- saving
 
 def save(state_dict, path, metadata=None):

@@ -164,9 +164,6 @@ def run(args):
     if dataset not in DATASETS[args.family]:         # main() reports this as a usage error before we get here
         raise ValueError(f"dataset {dataset!r} does not fit the {args.family} family "
                          f"(choose from {', '.join(DATASETS[args.family])})")
-    if args.save:
-        from ..serialization import _safetensors  # noqa: PLC0415
-        _safetensors()                          # fail before training, not after
     opts = dict(DEFAULTS[args.family])
     opts.update({k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
                  if v is not None})
