@@ -59,7 +59,7 @@ PLANTED = [
      "return grad * Tensor._wrap(mask / mask.sum())", "return grad * Tensor._wrap(mask)", ["tests/test_ops.py"]),
     ("md.keras decoupled weight decay with the wrong sign", "minidl/keras/optimizers.py",
      "p.mul_(1.0 - lr * self.weight_decay)", "p.mul_(1.0 + lr * self.weight_decay)",
-     ["tests/test_keras_model.py", "tests/test_keras_saving_safety.py"]),
+     ["tests/test_keras_model.py"]),
     ("softmax composed from logsumexp (cancels with large logits)", "minidl/ops/reduce.py",
      "return _softmax_op(Softmax, \"softmax\", x, dim, axis)", "return exp(log_softmax(x, dim, axis=axis) * 1.0)",
      ["tests/test_numerics.py"]),
