@@ -71,6 +71,18 @@ def write_zip(path, members, compressed):
             z.writestr(name + ".npy", data)
 
 
+def write_case(folder, i, members, rng, flip_whole_file):
+    """Write case ``i``'s zip (stored or deflated at random); optionally flip bytes of the whole file after."""
+    path = os.path.join(folder, f"case{i}.npz")
+    write_zip(path, members, bool(rng.integers(2)))
+    if flip_whole_file:
+        with open(path, "rb") as f:
+            data = mutate_bytes(f.read(), rng)
+        with open(path, "wb") as f:
+            f.write(data)
+    return path
+
+
 def big_dim(rng):
     return int(rng.choice([0, 1, 2, 3, 28, 255, 2**16, 2**31 - 1, 2**31, 2**32 - 1, int(rng.integers(2**32))]))
 
@@ -140,14 +152,7 @@ def mnist_npz_case(rng, folder, i):
         del members[key]
     elif what == 5:
         members[key] = mutate_bytes(members[key], rng)
-    path = os.path.join(folder, f"case{i}.npz")
-    write_zip(path, members, bool(rng.integers(2)))
-    if what == 6:
-        with open(path, "rb") as f:
-            data = mutate_bytes(f.read(), rng)
-        with open(path, "wb") as f:
-            f.write(data)
-    return path
+    return write_case(folder, i, members, rng, flip_whole_file=what == 6)
 
 
 def check_mnist_npz(path):
@@ -219,14 +224,7 @@ def imdb_npz_case(rng, folder, i, marker):
         members[key] = mutate_bytes(members[key], rng)
     elif what == 4:
         members[key] = npy(np.array([1.5, 2.5, 3.5][:n]) if key.startswith("y") else ragged(["ab", "c", "d"][:n]))
-    path = os.path.join(folder, f"case{i}.npz")
-    write_zip(path, members, bool(rng.integers(2)))
-    if what == 5:
-        with open(path, "rb") as f:
-            data = mutate_bytes(f.read(), rng)
-        with open(path, "wb") as f:
-            f.write(data)
-    return path
+    return write_case(folder, i, members, rng, flip_whole_file=what == 5)
 
 
 def check_imdb_npz(path):
