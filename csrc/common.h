@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -78,5 +79,22 @@ inline int64_t Index4(int64_t n, int64_t c, int64_t h, int64_t w, int64_t C, int
 
 /** ceil(a / b) for b > 0, a >= 0. */
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/** The most elements a kernel allocates for one output (the Python layer checks the same bound
+ *  first: minidl/backends/geometry.py MAX_ELEMENTS). */
+constexpr double kMaxOutputElements = 281474976710656.0;  // 2^48
+
+/** Check, before allocating, that an output of these dims (each >= 0) is within
+ *  kMaxOutputElements; zero-length dims count as 1, as NumPy's own size check does. */
+inline void CheckOutputSize(const char* op, const char* what, std::initializer_list<int64_t> dims) {
+  double count = 1.0;
+  std::string shape = "(";
+  for (const int64_t d : dims) {
+    count *= d > 1 ? double(d) : 1.0;
+    shape += (shape.size() > 1 ? ", " : "") + std::to_string(d);
+  }
+  MINIDL_CHECK(count <= kMaxOutputElements, op,
+               std::string(what) + " would have shape " + shape + "), more than 2^48 elements");
+}
 
 }  // namespace minidl

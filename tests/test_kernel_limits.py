@@ -93,3 +93,84 @@ def test_matmul_inner_dimension_past_int32_finishes_correctly():
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0 and "ok 315.0" in proc.stdout, proc.stdout + proc.stderr
+
+
+# --- geometry: validated in Python before any allocation (item 11) ---------------------------------------------
+
+X = md.ones(1, 1, 4, 4)
+W = md.ones(1, 1, 1, 1)
+BIG = 2**63  # past int64: once pybind11's "Unable to cast Python instance"
+
+BAD_GEOMETRY = [
+    (lambda: F.max_pool2d(X, 2, stride=BIG), r"max_pool2d: stride \(9223372036854775808, 9223372036854775808\) is too large"),
+    (lambda: F.avg_pool2d(X, 2, stride=(1, BIG)), r"avg_pool2d: stride \(1, 9223372036854775808\) is too large"),
+    (lambda: F.max_pool2d(X, 2, dilation=BIG), r"max_pool2d: dilation .* is too large"),
+    (lambda: F.max_pool2d(X, BIG), r"max_pool2d: kernel_size .* is too large"),
+    (lambda: F.avg_pool2d(X, 2**31, padding=2**30), r"avg_pool2d: kernel_size .* is too large"),
+    (lambda: F.max_pool2d(X, 2.0), r"max_pool2d: kernel_size must be an int or a pair of ints, got 2.0"),
+    (lambda: F.max_pool2d(X, True), r"max_pool2d: kernel_size must be an int or a pair of ints, got True"),
+    (lambda: F.avg_pool2d(X, (2, 2, 2)), r"avg_pool2d: kernel_size must be an int or a pair of ints"),
+    (lambda: F.max_pool2d(X, 0), r"max_pool2d: kernel_size, stride, dilation must be >= 1"),
+    (lambda: F.conv2d(X, W, padding=2**30), r"conv2d: padding \(1073741824, 1073741824\) is too large"),  # was NumPy's "array is too big"
+    (lambda: F.conv2d(X, W, stride=BIG), r"conv2d: stride .* is too large"),
+    (lambda: F.conv2d(X, W, dilation=(1, BIG)), r"conv2d: dilation .* is too large"),
+    (lambda: F.conv2d(X, W, padding="same", dilation=2**40), r"conv2d: dilation .* is too large"),
+    (lambda: F.conv2d(X, W, padding="full"), r"conv2d: padding must be an int, a pair of ints, 'valid' or 'same'"),
+    (lambda: F.conv2d(X, W, groups=BIG), r"conv2d: groups=9223372036854775808 must divide"),
+    (lambda: F.conv2d(X, W, groups=1.0), r"conv2d: groups=1.0 must divide"),
+    (lambda: F.conv2d(X, W, stride=-1), r"conv2d: stride and dilation must be >= 1"),
+    (lambda: F.conv_transpose2d(X, W, stride=BIG), r"conv_transpose2d: stride .* is too large"),  # was "Maximum allowed dimension exceeded"
+    (lambda: F.conv_transpose2d(X, W, dilation=BIG), r"conv_transpose2d: dilation .* is too large"),
+    (lambda: F.conv_transpose2d(X, W, output_padding=BIG, stride=BIG), r"conv_transpose2d: stride .* is too large"),
+    # sizes that fit int64 but no memory: named ValueErrors, not NumPy's MemoryError / "array is too big"
+    (lambda: F.conv2d(X, W, padding=2**20), r"conv2d: the output would have shape \(1, 1, 2097156, 2097156\) .*"
+                                            r"input \(1, 1, 4, 4\), weight \(1, 1, 1, 1\)"),
+    (lambda: F.conv_transpose2d(X, W, stride=2**29, output_padding=2**29 - 1),
+     r"conv_transpose2d: the output would have shape \(1, 1, 2147483648, 2147483648\)"),
+    (lambda: md.ones(2**20, 1) @ md.ones(1, 2**20),
+     r"matmul: the output would have shape \(1048576, 1048576\) .* operands of shapes \(1048576, 1\) and \(1, 1048576\)"),
+    (lambda: md.ones(2**12, 1, 2**10, 1) @ md.ones(2**12, 1, 2**10), r"matmul: the output would have shape \(4096, 4096, 1024, 1024\)"),
+]
+
+
+@pytest.mark.parametrize("call,pattern", BAD_GEOMETRY, ids=range(len(BAD_GEOMETRY)))
+def test_absurd_geometry_is_a_value_error_naming_op_and_argument(call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call()
+
+
+def test_numpy_integer_geometry_is_accepted():
+    y = F.max_pool2d(X, np.int64(2), stride=(np.int32(2), 2))
+    assert y.shape == (1, 1, 2, 2)
+    assert F.conv2d(X, W, padding=np.int64(1), groups=np.int64(1)).shape == (1, 1, 6, 6)
+
+
+X_NP = np.ones((1, 1, 4, 4), np.float32)
+W_NP = np.ones((1, 1, 1, 1), np.float32)
+
+# The C++ kernels called directly (bypassing the Python checks) stay a last defense: a ValueError naming the op.
+BAD_NATIVE = [
+    (lambda: _C.max_pool2d(X_NP, (2, 2), (BIG, 1), (0, 0), (1, 1), False), r"max_pool2d: stride must be a pair"),
+    (lambda: _C.avg_pool2d(X_NP, (2, 2), (2, -2**64), (0, 0), False, True), r"avg_pool2d: stride must be a pair"),
+    (lambda: _C.max_pool2d_backward(X_NP, X_NP, np.zeros((1, 1, 4, 4), np.int64), (1, BIG), (1, 1), (0, 0), (1, 1),
+                                    False), r"max_pool2d_backward: kernel_size must be a pair"),
+    (lambda: _C.max_pool2d(np.ones((0, 1, 2**40, 4), np.float32), (3, 3), (1, 1), (1, 1), (1, 1), False),
+     r"max_pool2d: input too large"),
+    (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (2**30, 2**30), (1, 1), 1),
+     r"conv2d: the output would have shape \(1, 1, 2147483652, 2147483652\), more than 2\^48"),
+    (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (0, 0), (1, 1), BIG), r"conv2d: groups must be below 2\^63, got 9223372036854775808"),
+    (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (0, 0), (1, 1), True), r"conv2d: groups must be an int, got True"),
+    (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (0, 0), (1, 1), 1.0), r"conv2d: groups must be an int, got 1.0"),
+    (lambda: _C.conv2d_backward(X_NP, X_NP, W_NP, (1, 1), (0, 0), (1, 1), -5), r"conv2d_backward: groups must be >= 1, got -5"),
+    (lambda: _C.conv2d(X_NP, np.ones((0, 1, 2**40, 1), np.float32), (1, 1), (0, 0), (1, 1), 1), r"conv2d: kernel too large"),
+]
+
+
+@pytest.mark.parametrize("call,pattern", BAD_NATIVE, ids=range(len(BAD_NATIVE)))
+def test_native_kernels_refuse_absurd_geometry(call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call()
+
+
+def test_native_conv_accepts_numpy_integer_groups():
+    assert _C.conv2d(X_NP, W_NP, (1, 1), (0, 0), (1, 1), np.int64(1)).shape == (1, 1, 4, 4)
