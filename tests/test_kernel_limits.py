@@ -156,8 +156,10 @@ BAD_NATIVE = [
                                     False), r"max_pool2d_backward: kernel_size must be a pair"),
     (lambda: _C.max_pool2d(np.ones((0, 1, 2**40, 4), np.float32), (3, 3), (1, 1), (1, 1), (1, 1), False),
      r"max_pool2d: input too large"),
-    (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (2**30, 2**30), (1, 1), 1),
-     r"conv2d: the output would have shape \(1, 1, 2147483652, 2147483652\), more than 2\^48"),
+    (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (2**30, 2**30), (1, 1), 1), r"conv2d: padding must be .* below 2\^30"),
+    (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (2**29, 2**29), (1, 1), 1),
+     r"conv2d: the output would have shape \(1, 1, 1073741828, 1073741828\), more than 2\^48 elements"),
+    (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (2**22, 2**22), (1, 1), 1), r"conv2d: the output .* GiB of memory"),  # < 2^48, 281 TB
     (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (0, 0), (1, 1), BIG), r"conv2d: groups must be below 2\^63, got 9223372036854775808"),
     (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (0, 0), (1, 1), True), r"conv2d: groups must be an int, got True"),
     (lambda: _C.conv2d(X_NP, W_NP, (1, 1), (0, 0), (1, 1), 1.0), r"conv2d: groups must be an int, got 1.0"),
@@ -174,3 +176,15 @@ def test_native_kernels_refuse_absurd_geometry(call, pattern):
 
 def test_native_conv_accepts_numpy_integer_groups():
     assert _C.conv2d(X_NP, W_NP, (1, 1), (0, 0), (1, 1), np.int64(1)).shape == (1, 1, 4, 4)
+
+
+@pytest.mark.parametrize("call,pattern", [
+    (lambda: F.conv2d(X_NP, W), r"conv2d: input must be a Tensor, got ndarray"),
+    (lambda: F.conv2d(X, W_NP), r"conv2d: weight must be a Tensor, got ndarray"),
+    (lambda: F.conv_transpose2d(X, W, bias=[1.0]), r"conv_transpose2d: bias must be a Tensor, got list"),
+    (lambda: F.max_pool2d(X_NP, 2), r"max_pool2d: input must be a Tensor, got ndarray"),
+    (lambda: F.avg_pool2d([[1.0]], 2), r"avg_pool2d: input must be a Tensor, got list"),
+])
+def test_non_tensor_arguments_are_a_type_error_naming_the_op(call, pattern):
+    with pytest.raises(TypeError, match=pattern):   # was AttributeError: 'numpy.dtypes.Float32DType' ...
+        call()

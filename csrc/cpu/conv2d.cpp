@@ -46,18 +46,19 @@ struct ConvGeometry {
 // ---------------------------------------------------------------------------------------------
 // Argument checks (the Python layer validates first; these keep a bypassing caller from crashing)
 
-/** A geometry pair (h, w) of Python ints in [lo, 2^31). */
+/** A geometry pair (h, w) of Python ints in [lo, 2^30), the bound of the Python layer
+ *  (minidl/backends/geometry.py MAX_WINDOW). */
 std::pair<int64_t, int64_t> GeometryPair(const py::object& obj, const char* op, const char* name, int64_t lo) {
-  const std::string what = std::string(name) + " must be a pair (h, w) of ints >= " + std::to_string(lo) + ", got " +
-                           py::repr(obj).cast<std::string>();
+  const std::string what = std::string(name) + " must be a pair (h, w) of ints >= " + std::to_string(lo) +
+                           " and below 2^30, got " + py::repr(obj).cast<std::string>();
   const bool is_pair = (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) && py::len(obj) == 2;
   MINIDL_CHECK(is_pair, op, what);
   int64_t v[2];
   for (int i = 0; i < 2; ++i) {
     const py::object item = obj[py::int_(i)];
-    MINIDL_CHECK(py::isinstance<py::int_>(item), op, what);
+    MINIDL_CHECK(py::isinstance<py::int_>(item) && !py::isinstance<py::bool_>(item), op, what);
     const long long value = item.cast<py::int_>().cast<long long>();  // may throw for huge ints: below
-    MINIDL_CHECK(value >= lo && value < (int64_t{1} << 31), op, what);
+    MINIDL_CHECK(value >= lo && value < (int64_t{1} << 30), op, what);
     v[i] = value;
   }
   return {v[0], v[1]};
@@ -68,7 +69,7 @@ std::pair<int64_t, int64_t> CheckedPair(const py::object& obj, const char* op, c
     return GeometryPair(obj, op, name, lo);
   } catch (const py::cast_error&) {
     throw std::invalid_argument(std::string(op) + ": " + name + " must be a pair (h, w) of ints >= " +
-                                std::to_string(lo) + ", got " + py::repr(obj).cast<std::string>());
+                                std::to_string(lo) + " and below 2^30, got " + py::repr(obj).cast<std::string>());
   }
 }
 
@@ -120,7 +121,7 @@ ConvGeometry CheckConvArguments(const py::array& x, const py::array& w, const py
                    std::to_string(g.dh) + ", " + std::to_string(g.dw) + ")");
   g.OH = span_h / g.sh + 1;
   g.OW = span_w / g.sw + 1;
-  CheckOutputSize(op, "the output", {g.N, g.O, g.OH, g.OW});
+  CheckOutputSize(op, "the output", {g.N, g.O, g.OH, g.OW}, x.itemsize());
   g.Og = g.O / groups;
   g.P = g.OH * g.OW;
   g.HW = g.H * g.W;

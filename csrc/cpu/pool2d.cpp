@@ -131,7 +131,7 @@ Geometry CheckPool(const char* op, const py::array& x, const py::handle& kernel_
   Geometry g;
   g.h = MakeAxis(x.shape(2), k.h, s.h, p.h, d.h, ceil_mode);
   g.w = MakeAxis(x.shape(3), k.w, s.w, p.w, d.w, ceil_mode);
-  CheckOutputSize(op, "the output", {x.shape(0), x.shape(1), g.h.out, g.w.out});
+  CheckOutputSize(op, "the output", {x.shape(0), x.shape(1), g.h.out, g.w.out}, x.itemsize());
   g.planes = static_cast<int64_t>(x.shape(0)) * x.shape(1);
   g.out_shape = {x.shape(0), x.shape(1), static_cast<py::ssize_t>(g.h.out), static_cast<py::ssize_t>(g.w.out)};
   return g;

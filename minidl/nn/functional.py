@@ -8,7 +8,7 @@ from ..backends import kernels
 from ..backends.geometry import check_array_size, check_window, output_size
 from ..ops import (avg_pool2d, batch_norm, conv2d, gelu, layer_norm, leaky_relu, log_softmax, logsumexp, max_pool2d,
                    relu, sigmoid, softmax, softplus, tanh, where)
-from ..ops.conv import _batched, _check_float, _contig, _is_int, pair
+from ..ops.conv import _batched, _check_float, _check_tensors, _contig, _is_int, pair
 from ..random import generator
 from ..tensor import Tensor
 
@@ -131,6 +131,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         (1, 2, 11, 11)
     """
     op = "conv_transpose2d"
+    _check_tensors(op, weight=weight, bias=bias)
     x4, squeeze = _batched(op, x)
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-D (Cin, Cout/groups, KH, KW), got shape {weight.shape}")

@@ -35,8 +35,16 @@ def _check_float(op, *tensors):
             raise TypeError(f"{op}: dtypes differ: {ref.dtype.name} {ref.shape} and {t.dtype.name} {t.shape}")
 
 
+def _check_tensors(op, **named):
+    """TypeError naming the op for an argument that is not a Tensor (None allowed: optional arguments)."""
+    for name, t in named.items():
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+
+
 def _batched(op, x):
     """Accept (N, C, H, W) or unbatched (C, H, W) like PyTorch; return the 4-D tensor and whether to squeeze."""
+    _check_tensors(op, input=x)
     if x.ndim == 3:
         return x.unsqueeze(0), True
     if x.ndim != 4:
@@ -95,6 +103,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         (1, 4, 8, 8)
     """
     op = "conv2d"
+    _check_tensors(op, weight=weight, bias=bias)
     x4, squeeze = _batched(op, x)
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-D (O, C/groups, KH, KW), got shape {weight.shape}")
