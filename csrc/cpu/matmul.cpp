@@ -447,37 +447,36 @@ constexpr int64_t kMinKChunk = 8192;
 /** Split K only when each chunk's partial M x N result is at most this many elements. */
 constexpr int64_t kMaxSplitKOutput = int64_t{1} << 14;
 
-#if defined(__GNUC__)
-typedef float HalfVecF __attribute__((vector_size(MINIDL_VEC_BYTES / 2), __may_alias__));
-constexpr int kDoubleLanes = MINIDL_VEC_BYTES / static_cast<int>(sizeof(double));
+/** Elements a dot product sums in the input type before adding the block's sum to a double:
+ *  a few terms per vector lane, so the rounding stays that of a double accumulator while the
+ *  inner loop needs no conversions. */
+constexpr int64_t kDotBlock = 1024;
 
-/** kDoubleLanes consecutive elements (any alignment), widened to double. */
-inline VecD LoadAsDouble(const float* p) {
-  HalfVecF v;
-  std::memcpy(&v, p, sizeof(v));
-  return __builtin_convertvector(v, VecD);
-}
-inline VecD LoadAsDouble(const double* p) {
-  VecD v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-#endif
-
-/** sum_k a[k] * x[k] over n contiguous elements, in double. */
+/** sum_k a[k] * x[k] over n contiguous elements, returned in double. */
 template <typename T>
 double Dot(const T* a, const T* x, int64_t n) {
-  int64_t k = 0;
   double total = 0.0;
+  int64_t k = 0;
 #if defined(__GNUC__)
-  constexpr int L = kDoubleLanes;
-  VecD acc[4] = {};
-  for (; k + 4 * L <= n; k += 4 * L) {
+  using V = typename VecOf<T>::type;
+  constexpr int L = Blocking<T>::kVL;
+  for (; k + 4 * L <= n;) {
+    const int64_t end = std::min(n, k + kDotBlock) - 4 * L;
+    V acc[4] = {};
+    for (; k <= end; k += 4 * L) {
 #pragma GCC unroll 4
-    for (int u = 0; u < 4; ++u) acc[u] += LoadAsDouble(a + k + u * L) * LoadAsDouble(x + k + u * L);
+      for (int u = 0; u < 4; ++u) {
+        V va, vx;
+        std::memcpy(&va, a + k + u * L, sizeof(V));
+        std::memcpy(&vx, x + k + u * L, sizeof(V));
+        acc[u] += va * vx;
+      }
+    }
+    const V sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    double block = 0.0;
+    for (int l = 0; l < L; ++l) block += double(sum[l]);
+    total += block;
   }
-  const VecD sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-  for (int l = 0; l < L; ++l) total += sum[l];
 #endif
   for (; k < n; ++k) total += double(a[k]) * double(x[k]);
   return total;
