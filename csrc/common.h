@@ -4,7 +4,12 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>  // sysconf: the physical-memory bound of CheckOutputSize
+#endif
+
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -78,5 +83,38 @@ inline int64_t Index4(int64_t n, int64_t c, int64_t h, int64_t w, int64_t C, int
 
 /** ceil(a / b) for b > 0, a >= 0. */
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/** The most elements a kernel allocates for one output (the Python layer checks the same bound
+ *  first: minidl/backends/geometry.py MAX_ELEMENTS). */
+constexpr double kMaxOutputElements = 281474976710656.0;  // 2^48
+
+/** This machine's physical memory in bytes (0 where the OS does not say). */
+inline double PhysicalMemoryBytes() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? double(pages) * double(page) : 0.0;
+#else
+  return 0.0;
+#endif
+}
+
+/** Check, before allocating, that an output of these dims (each >= 0) and element size is within
+ *  kMaxOutputElements and the machine's memory (a ValueError naming the op, not NumPy's
+ *  MemoryError); zero-length dims count as 1, as NumPy's own size check does. */
+inline void CheckOutputSize(const char* op, const char* what, std::initializer_list<int64_t> dims,
+                            int64_t itemsize) {
+  double count = 1.0;
+  bool empty = false;
+  std::string shape = "(";
+  for (const int64_t d : dims) {
+    count *= d > 1 ? double(d) : 1.0;
+    empty = empty || d == 0;
+    shape += (shape.size() > 1 ? ", " : "") + std::to_string(d);
+  }
+  const double memory = PhysicalMemoryBytes();
+  MINIDL_CHECK(count <= kMaxOutputElements && (empty || memory == 0.0 || count * double(itemsize) <= memory), op,
+               std::string(what) + " would have shape " + shape + "), more than 2^48 elements or this machine's " +
+                   std::to_string(static_cast<int64_t>(memory / double(1 << 30))) + " GiB of memory");
+}
 
 }  // namespace minidl

@@ -97,10 +97,21 @@ def _sim():
     return report, _signature_mismatches(nc, ref)
 
 
+CC = (7, 5)  # the compute capability the ptx check compiles for
+
+
 def _ptx():
     import numba  # noqa: PLC0415
     from numba import cuda, types  # noqa: PLC0415
     cuda.is_available = lambda: True        # no GPU needed to compile; the provider refuses to load otherwise
+    from numba.cuda import dispatcher  # noqa: PLC0415
+
+    class _NoGpu:
+        compute_capability = CC
+
+    # NOTE: numba-cuda compiles a kernel's device functions for the current device's compute capability, which
+    # needs the CUDA driver; with no GPU, name the target of compile_ptx instead.
+    dispatcher.get_current_device = lambda: _NoGpu()
     from minidl.backends import ops_numba_cuda as nc  # noqa: PLC0415
 
     report = {}
@@ -121,7 +132,7 @@ def _ptx():
             "col2im": (nc._col2im, (a3, a4) + (i64,) * 11),
         }
         for kname, (kern, sig) in sigs.items():
-            ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=(7, 5))
+            ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=CC)
             report[f"{kname}/{name}"] = {"ok": ".entry" in ptx, "bar_sync": "bar.sync" in ptx}
     return report, []
 

@@ -46,18 +46,19 @@ struct ConvGeometry {
 // ---------------------------------------------------------------------------------------------
 // Argument checks (the Python layer validates first; these keep a bypassing caller from crashing)
 
-/** A geometry pair (h, w) of Python ints in [lo, 2^31). */
+/** A geometry pair (h, w) of Python ints in [lo, 2^30), the bound of the Python layer
+ *  (minidl/backends/geometry.py MAX_WINDOW). */
 std::pair<int64_t, int64_t> GeometryPair(const py::object& obj, const char* op, const char* name, int64_t lo) {
-  const std::string what = std::string(name) + " must be a pair (h, w) of ints >= " + std::to_string(lo) + ", got " +
-                           py::repr(obj).cast<std::string>();
+  const std::string what = std::string(name) + " must be a pair (h, w) of ints >= " + std::to_string(lo) +
+                           " and below 2^30, got " + py::repr(obj).cast<std::string>();
   const bool is_pair = (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) && py::len(obj) == 2;
   MINIDL_CHECK(is_pair, op, what);
   int64_t v[2];
   for (int i = 0; i < 2; ++i) {
     const py::object item = obj[py::int_(i)];
-    MINIDL_CHECK(py::isinstance<py::int_>(item), op, what);
+    MINIDL_CHECK(py::isinstance<py::int_>(item) && !py::isinstance<py::bool_>(item), op, what);
     const long long value = item.cast<py::int_>().cast<long long>();  // may throw for huge ints: below
-    MINIDL_CHECK(value >= lo && value < (int64_t{1} << 31), op, what);
+    MINIDL_CHECK(value >= lo && value < (int64_t{1} << 30), op, what);
     v[i] = value;
   }
   return {v[0], v[1]};
@@ -68,12 +69,30 @@ std::pair<int64_t, int64_t> CheckedPair(const py::object& obj, const char* op, c
     return GeometryPair(obj, op, name, lo);
   } catch (const py::cast_error&) {
     throw std::invalid_argument(std::string(op) + ": " + name + " must be a pair (h, w) of ints >= " +
-                                std::to_string(lo) + ", got " + py::repr(obj).cast<std::string>());
+                                std::to_string(lo) + " and below 2^30, got " + py::repr(obj).cast<std::string>());
   }
 }
 
+/** groups: an integer >= 1 (a Python or NumPy int; bools, floats and values past int64 are a
+ *  ValueError, not a cast error). */
+int64_t CheckedGroups(const py::object& obj, const char* op) {
+  const std::string repr = py::repr(obj).cast<std::string>();
+  MINIDL_CHECK(!py::isinstance<py::bool_>(obj), op, "groups must be an int, got " + repr);
+  const py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  if (!index) PyErr_Clear();
+  MINIDL_CHECK(static_cast<bool>(index), op, "groups must be an int, got " + repr);
+  int64_t groups = 0;
+  try {
+    groups = index.cast<int64_t>();
+  } catch (const py::cast_error&) {
+    throw std::invalid_argument(std::string(op) + ": groups must be below 2^63, got " + repr);
+  }
+  MINIDL_CHECK(groups >= 1, op, "groups must be >= 1, got " + repr);
+  return groups;
+}
+
 ConvGeometry CheckConvArguments(const py::array& x, const py::array& w, const py::object& stride,
-                                const py::object& padding, const py::object& dilation, int64_t groups,
+                                const py::object& padding, const py::object& dilation, const py::object& groups_obj,
                                 const char* op) {
   CheckFloatArray(x, 4, op, "x");
   CheckFloatArray(w, 4, op, "w");
@@ -83,7 +102,7 @@ ConvGeometry CheckConvArguments(const py::array& x, const py::array& w, const py
   std::tie(g.ph, g.pw) = CheckedPair(padding, op, "padding", 0);
   std::tie(g.dh, g.dw) = CheckedPair(dilation, op, "dilation", 1);
   const std::string shapes = "x " + ShapeString(x) + ", w " + ShapeString(w);
-  MINIDL_CHECK(groups >= 1, op, "groups must be >= 1, got " + std::to_string(groups));
+  const int64_t groups = CheckedGroups(groups_obj, op);
   g.N = x.shape(0), g.C = x.shape(1), g.H = x.shape(2), g.W = x.shape(3);
   g.O = w.shape(0), g.Cg = w.shape(1), g.KH = w.shape(2), g.KW = w.shape(3);
   g.G = groups;
@@ -93,6 +112,7 @@ ConvGeometry CheckConvArguments(const py::array& x, const py::array& w, const py
                "w.shape[1] must be x.shape[1] // groups (groups=" + std::to_string(groups) + "): " + shapes);
   MINIDL_CHECK(g.KH >= 1 && g.KW >= 1, op, "the kernel must be at least 1x1: " + shapes);
   MINIDL_CHECK(g.H < (int64_t{1} << 31) && g.W < (int64_t{1} << 31), op, "input too large: " + shapes);
+  MINIDL_CHECK(g.KH < (int64_t{1} << 31) && g.KW < (int64_t{1} << 31), op, "kernel too large: " + shapes);
   const int64_t span_h = g.H + 2 * g.ph - g.dh * (g.KH - 1) - 1;
   const int64_t span_w = g.W + 2 * g.pw - g.dw * (g.KW - 1) - 1;
   MINIDL_CHECK(span_h >= 0 && span_w >= 0, op,
@@ -101,6 +121,7 @@ ConvGeometry CheckConvArguments(const py::array& x, const py::array& w, const py
                    std::to_string(g.dh) + ", " + std::to_string(g.dw) + ")");
   g.OH = span_h / g.sh + 1;
   g.OW = span_w / g.sw + 1;
+  CheckOutputSize(op, "the output", {g.N, g.O, g.OH, g.OW}, x.itemsize());
   g.Og = g.O / groups;
   g.P = g.OH * g.OW;
   g.HW = g.H * g.W;
@@ -560,7 +581,7 @@ void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, con
  *  Returns y (N, O, OH, OW), OH = (H + 2ph - dh(KH-1) - 1) // sh + 1, a new C-contiguous array
  *  (cross-correlation with zero padding, as reference.conv2d). Releases the GIL while computing. */
 py::array Conv2dForward(const py::array& x, const py::array& w, const py::object& stride, const py::object& padding,
-                        const py::object& dilation, int64_t groups) {
+                        const py::object& dilation, const py::object& groups) {
   const ConvGeometry g = CheckConvArguments(x, w, stride, padding, dilation, groups, "conv2d");
   return DispatchFloat(x.dtype(), "conv2d", [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -581,7 +602,7 @@ py::array Conv2dForward(const py::array& x, const py::array& w, const py::object
  *  grad_x with x's shape (pixels no window reaches get 0) and grad_w with w's shape (summed over
  *  the batch; zeros for an empty batch). Releases the GIL while computing. */
 py::tuple Conv2dBackward(const py::array& grad, const py::array& x, const py::array& w, const py::object& stride,
-                         const py::object& padding, const py::object& dilation, int64_t groups) {
+                         const py::object& padding, const py::object& dilation, const py::object& groups) {
   const char* op = "conv2d_backward";
   const ConvGeometry g = CheckConvArguments(x, w, stride, padding, dilation, groups, op);
   CheckFloatArray(grad, 4, op, "grad");

@@ -38,9 +38,9 @@ py::tuple BatchNormBackward(const py::array& grad, const py::array& x, const py:
 
 // conv2d.cpp
 py::array Conv2dForward(const py::array& x, const py::array& w, const py::object& stride, const py::object& padding,
-                        const py::object& dilation, int64_t groups);
+                        const py::object& dilation, const py::object& groups);
 py::tuple Conv2dBackward(const py::array& grad, const py::array& x, const py::array& w, const py::object& stride,
-                         const py::object& padding, const py::object& dilation, int64_t groups);
+                         const py::object& padding, const py::object& dilation, const py::object& groups);
 
 // memory.cpp
 py::dict TuneAllocator(int64_t mmap_threshold, int64_t trim_threshold);

@@ -332,11 +332,13 @@ void GemmTeam(const Team& team, int64_t M, int64_t N, int64_t K, const StridedMa
   const int64_t mc_max = BalancedBlock(M, Blk::kMC, MR);
   const int64_t kc_max = BalancedBlock(K, Blk::kKC, 1);
   // A round packs B[k0:k0+round_k, jc:jc+nc]: all of K if that leaves at least 8 panels of
-  // columns per round, else KC rows at a time.
+  // columns per round, else as many KC slabs as the buffer holds (a narrow B with a long K then
+  // takes few rounds, and so few barriers, instead of one round per KC rows).
   const int64_t nc_fit = (kCapacity / K) / NR * NR;
   const bool whole_k = nc_fit >= std::min<int64_t>(8 * NR, CeilDiv(N, NR) * NR);
-  const int64_t round_k = whole_k ? K : kc_max;
   const int64_t nc_max = BalancedBlock(N, whole_k ? std::min<int64_t>(nc_fit, Blk::kNC) : Blk::kNC, NR);
+  const int64_t slabs = std::max<int64_t>(1, kCapacity / (kc_max * CeilDiv(nc_max, NR) * NR));
+  const int64_t round_k = whole_k ? K : slabs * kc_max;
   int64_t round = 0;
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = std::min(nc_max, N - jc);
@@ -400,8 +402,8 @@ int ThreadsFor(double flops) {
 #ifdef _OPENMP
   if (omp_in_parallel()) return 1;
   const int max_threads = omp_get_max_threads();
-  const double by_work = flops / double(1 << 20);
-  return std::max(1, std::min(max_threads, static_cast<int>(by_work)));
+  const double by_work = flops / double(1 << 20);  // compared as a double: it may exceed INT_MAX
+  return by_work >= max_threads ? max_threads : std::max(1, static_cast<int>(by_work));
 #else
   (void)flops;
   return 1;
@@ -431,6 +433,212 @@ void GemmSerial(int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& a, cons
               ws.packed_b.Get(PackedBSize<T>()), counters);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Skinny products. A GEMM whose M or N is 1 is a matrix-vector product (GEMV): the micro-kernel
+// would waste all but one row or column of its MR x NR tile, so these get their own loops, which
+// read each matrix element once and accumulate in double (one output can sum 2^31 terms). A
+// product whose M x N is too small to give every thread a tile, but whose K is long, is cut
+// along K instead: each chunk of K is an independent partial product, summed at the end.
+
+/** Rows of a GEMV output handled as one block: their double accumulators stay in L1. */
+constexpr int64_t kGemvRowBlock = 2048;
+/** The shortest K chunk worth giving a thread (the partial sums cost M x N each). */
+constexpr int64_t kMinKChunk = 8192;
+/** Split K only when each chunk's partial M x N result is at most this many elements. */
+constexpr int64_t kMaxSplitKOutput = int64_t{1} << 14;
+
+/** Elements a dot product sums in the input type before adding the block's sum to a double:
+ *  a few terms per vector lane, so the rounding stays that of a double accumulator while the
+ *  inner loop needs no conversions. */
+constexpr int64_t kDotBlock = 1024;
+
+/** sum_k a[k] * x[k] over n contiguous elements, returned in double. */
+template <typename T>
+double Dot(const T* a, const T* x, int64_t n) {
+  double total = 0.0;
+  int64_t k = 0;
+#if defined(__GNUC__)
+  using V = typename VecOf<T>::type;
+  constexpr int L = Blocking<T>::kVL;
+  for (; k + 4 * L <= n;) {
+    const int64_t end = std::min(n, k + kDotBlock) - 4 * L;
+    V acc[4] = {};
+    for (; k <= end; k += 4 * L) {
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        V va, vx;
+        std::memcpy(&va, a + k + u * L, sizeof(V));
+        std::memcpy(&vx, x + k + u * L, sizeof(V));
+        acc[u] += va * vx;
+      }
+    }
+    const V sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    double block = 0.0;
+    for (int l = 0; l < L; ++l) block += double(sum[l]);
+    total += block;
+  }
+#endif
+  for (; k < n; ++k) total += double(a[k]) * double(x[k]);
+  return total;
+}
+
+/** acc[i] += sum_k x[k * xs] * col_k[i] for i < rows, where column k of A starts at
+ *  a + k * col_stride and is contiguous (A's row stride is 1). */
+template <typename T>
+void AxpyColumns(const T* a, int64_t col_stride, int64_t rows, const T* x, int64_t xs, int64_t k0, int64_t k1,
+                 double* __restrict acc) {
+  int64_t k = k0;
+  for (; k + 4 <= k1; k += 4) {
+    const double x0 = x[k * xs], x1 = x[(k + 1) * xs], x2 = x[(k + 2) * xs], x3 = x[(k + 3) * xs];
+    const T* __restrict c0 = a + k * col_stride;
+    const T* __restrict c1 = c0 + col_stride;
+    const T* __restrict c2 = c1 + col_stride;
+    const T* __restrict c3 = c2 + col_stride;
+#pragma GCC ivdep
+    for (int64_t i = 0; i < rows; ++i) acc[i] += (x0 * c0[i] + x1 * c1[i]) + (x2 * c2[i] + x3 * c3[i]);
+  }
+  for (; k < k1; ++k) {
+    const double xk = x[k * xs];
+    const T* __restrict col = a + k * col_stride;
+#pragma GCC ivdep
+    for (int64_t i = 0; i < rows; ++i) acc[i] += xk * col[i];
+  }
+}
+
+/** One row block's share of a GEMV: acc[i - i0] = sum over k in [k0, k1) of A(i, k) x[k * xs]
+ *  for rows [i0, i1), i1 - i0 <= kGemvRowBlock. Reads A along whichever stride is 1. */
+template <typename T>
+void GemvBlock(const StridedMatrix<T>& A, const T* x, int64_t xs, int64_t i0, int64_t i1, int64_t k0, int64_t k1,
+               double* acc) {
+  const int64_t rows = i1 - i0;
+  std::fill(acc, acc + rows, 0.0);
+  const bool rows_contiguous = A.col_stride == 1 && (A.row_stride != 1 || k1 - k0 >= rows);
+  if (rows_contiguous && xs == 1) {
+    for (int64_t i = i0; i < i1; ++i) acc[i - i0] = Dot(A.data + i * A.row_stride + k0, x + k0, k1 - k0);
+  } else if (A.row_stride == 1) {
+    AxpyColumns(A.data + i0, A.col_stride, rows, x, xs, k0, k1, acc);
+  } else {
+    // Neither stride is 1 (or x is strided): plain loops, still one pass over A.
+    for (int64_t i = i0; i < i1; ++i) {
+      const T* row = A.data + i * A.row_stride;
+      double s = 0.0;
+      for (int64_t k = k0; k < k1; ++k) s += double(row[k * A.col_stride]) * double(x[k * xs]);
+      acc[i - i0] = s;
+    }
+  }
+}
+
+/** y[i * ys] = sum_k A(i, k) x[k * xs] (+ y[i * ys] when accumulate) for rows [i0, i1), k in
+ *  [k0, k1), on the calling thread. */
+template <typename T>
+void GemvRange(const StridedMatrix<T>& A, const T* x, int64_t xs, int64_t i0, int64_t i1, int64_t k0, int64_t k1,
+               T* y, int64_t ys, bool accumulate) {
+  double acc[kGemvRowBlock];
+  for (int64_t b0 = i0; b0 < i1; b0 += kGemvRowBlock) {
+    const int64_t b1 = std::min(i1, b0 + kGemvRowBlock);
+    GemvBlock(A, x, xs, b0, b1, k0, k1, acc);
+    for (int64_t i = b0; i < b1; ++i) {
+      T& out = y[i * ys];
+      out = accumulate ? static_cast<T>(double(out) + acc[i - b0]) : static_cast<T>(acc[i - b0]);
+    }
+  }
+}
+
+/** A matrix-vector view of a GEMM with M == 1 or N == 1: y (rows) = A (rows x K) @ x. */
+template <typename T>
+struct GemvView {
+  int64_t rows;
+  StridedMatrix<T> A;
+  const T* x;
+  int64_t xs;
+  int64_t ys;
+};
+
+template <typename T>
+GemvView<T> AsGemv(int64_t M, int64_t N, const StridedMatrix<T>& a, const StridedMatrix<T>& b, int64_t ldc) {
+  if (N == 1) return {M, a, b.data, b.row_stride, ldc};  // c[:, 0] = A @ b[:, 0]
+  return {N, b.Transposed(), a.data, a.col_stride, 1};    // c[0, :]^T = B^T @ a[0, :]^T
+}
+
+/** C (M x N, leading dimension ldc) = the partial products over K chunks, computed by the team
+ *  and summed in chunk order (the result does not depend on which thread took which chunk).
+ *  partial(k0, k1, out, ldo) writes out = the product over k in [k0, k1). Threads take chunks
+ *  from a shared counter, so one slowed down by another process takes fewer. */
+template <typename T, typename Partial>
+void SplitK(int threads, int64_t M, int64_t N, int64_t K, T* c, int64_t ldc, bool accumulate, Partial&& partial) {
+  const int64_t out_size = M * N;
+  int64_t chunk = std::max(kMinKChunk, CeilDiv(K, 8 * int64_t{threads}));
+  chunk = std::max(chunk, CeilDiv(K * out_size, int64_t{1} << 22));  // bounds the partials' memory
+  const int64_t chunks = CeilDiv(K, chunk);
+  std::vector<T> partials(static_cast<size_t>(chunks * out_size));
+  std::atomic<int64_t> next{0};
+#ifdef _OPENMP
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(threads, chunks)))
+#endif
+  for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < chunks;
+       i = next.fetch_add(1, std::memory_order_relaxed)) {
+    const int64_t k0 = i * chunk;
+    partial(k0, std::min(K, k0 + chunk), partials.data() + i * out_size, N);
+  }
+  for (int64_t r = 0; r < M; ++r) {
+    for (int64_t j = 0; j < N; ++j) {
+      T s = accumulate ? c[r * ldc + j] : T(0);
+      for (int64_t i = 0; i < chunks; ++i) s += partials[i * out_size + r * N + j];
+      c[r * ldc + j] = s;
+    }
+  }
+}
+
+/** A GEMV (M == 1 or N == 1) with `threads` threads: blocks of rows when there are enough, else
+ *  chunks of K. */
+template <typename T>
+void Gemv(int threads, int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* c,
+          int64_t ldc, bool accumulate) {
+  const GemvView<T> v = AsGemv(M, N, a, b, ldc);
+  if (threads <= 1) {
+    GemvRange(v.A, v.x, v.xs, 0, v.rows, 0, K, c, v.ys, accumulate);
+    return;
+  }
+  // About 4 row chunks per thread, each a multiple of 64 rows (whole vectors) and at most a block.
+  const int64_t row_chunk = std::min(kGemvRowBlock, CeilDiv(CeilDiv(v.rows, 4 * int64_t{threads}), 64) * 64);
+  const int64_t row_chunks = CeilDiv(v.rows, row_chunk);
+  if (row_chunks >= 2 * int64_t{threads} || K < 2 * kMinKChunk) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t chunk = 0; chunk < row_chunks; ++chunk) {
+      const int64_t i0 = chunk * row_chunk;
+      GemvRange(v.A, v.x, v.xs, i0, std::min(v.rows, i0 + row_chunk), 0, K, c, v.ys, accumulate);
+    }
+    return;
+  }
+  // Few rows, long K: each chunk's partial (M x N, so `rows` long) is a GEMV over that chunk.
+  SplitK<T>(threads, M, N, K, c, ldc, accumulate, [&](int64_t k0, int64_t k1, T* out, int64_t ldo) {
+    const GemvView<T> w = AsGemv(M, N, a, b, ldo);
+    GemvRange(w.A, w.x, w.xs, 0, w.rows, k0, k1, out, w.ys, false);
+  });
+}
+
+/** Whether a product is better cut along K than into tiles: too few MR x NR tiles to keep
+ *  `threads` busy, a small result, and a K long enough for several chunks. */
+template <typename T>
+bool PreferSplitK(int threads, int64_t M, int64_t N, int64_t K) {
+  const int64_t tiles = CeilDiv(M, Blocking<T>::kMR) * CeilDiv(N, Blocking<T>::kNR);
+  return threads > 1 && tiles < 4 * int64_t{threads} && M * N <= kMaxSplitKOutput && K >= 2 * kMinKChunk;
+}
+
+/** Any product on the calling thread alone. */
+template <typename T>
+void ProductSerial(int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* c,
+                   int64_t ldc, bool accumulate) {
+  if (GemmDegenerate(M, N, K, c, ldc, accumulate)) return;
+  if (M == 1 || N == 1) {
+    Gemv<T>(1, M, N, K, a, b, c, ldc, accumulate);
+  } else {
+    GemmSerial<T>(M, N, K, a, b, c, ldc, accumulate);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -439,7 +647,19 @@ void Gemm(int64_t M, int64_t N, int64_t K, StridedMatrix<T> a, StridedMatrix<T> 
   if (GemmDegenerate(M, N, K, c, ldc, accumulate)) return;
   const int threads = ThreadsFor(2.0 * double(M) * double(N) * double(K));
   if (threads <= 1) {
-    GemmSerial<T>(M, N, K, a, b, c, ldc, accumulate);
+    ProductSerial<T>(M, N, K, a, b, c, ldc, accumulate);
+    return;
+  }
+  if (M == 1 || N == 1) {
+    Gemv<T>(threads, M, N, K, a, b, c, ldc, accumulate);
+    return;
+  }
+  if (PreferSplitK<T>(threads, M, N, K)) {
+    SplitK<T>(threads, M, N, K, c, ldc, accumulate, [&](int64_t k0, int64_t k1, T* out, int64_t ldo) {
+      const StridedMatrix<T> ak{a.data + k0 * a.col_stride, a.row_stride, a.col_stride};
+      const StridedMatrix<T> bk{b.data + k0 * b.row_stride, b.row_stride, b.col_stride};
+      GemmSerial<T>(M, N, k1 - k0, ak, bk, out, ldo, false);
+    });
     return;
   }
 #ifdef _OPENMP
@@ -479,7 +699,7 @@ void GemmBatched(int64_t batch, int64_t M, int64_t N, int64_t K, StridedMatrix<T
   for (int64_t i = 0; i < batch; ++i) {
     const StridedMatrix<T> ai{a.data + i * a_batch_stride, a.row_stride, a.col_stride};
     const StridedMatrix<T> bi{b.data + i * b_batch_stride, b.row_stride, b.col_stride};
-    GemmSerial<T>(M, N, K, ai, bi, c + i * c_batch_stride, N, false);
+    ProductSerial<T>(M, N, K, ai, bi, c + i * c_batch_stride, N, false);
   }
 }
 

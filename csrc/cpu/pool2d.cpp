@@ -91,7 +91,12 @@ Pair ParsePair(const py::handle& obj, const char* op, const char* name) {
   for (int i = 0; i < 2; ++i) {
     const py::handle v = seq[i];
     MINIDL_CHECK(py::isinstance<py::int_>(v) && !py::isinstance<py::bool_>(v), op, what);
-    (i == 0 ? p.h : p.w) = v.cast<int64_t>();
+    try {
+      (i == 0 ? p.h : p.w) = v.cast<int64_t>();
+    } catch (const py::cast_error&) {  // outside int64: the bound check below would refuse it anyway
+      throw std::invalid_argument(std::string(op) + ": " + name + " must be a pair of ints (h, w) below 2^30, got " +
+                                  py::repr(obj).cast<std::string>());
+    }
   }
   return p;
 }
@@ -117,13 +122,16 @@ Geometry CheckPool(const char* op, const py::array& x, const py::handle& kernel_
   MINIDL_CHECK(k.h >= 1 && k.w >= 1 && s.h >= 1 && s.w >= 1 && d.h >= 1 && d.w >= 1 && p.h >= 0 && p.w >= 0, op,
                "kernel_size, stride, dilation must be >= 1 and padding >= 0, got " + geom);
   MINIDL_CHECK(p.h <= k.h / 2 && p.w <= k.w / 2, op, "padding must be at most half the kernel size, got " + geom);
-  // Bounded geometry keeps every index product below 2^62.
+  // Bounded geometry and input keep every index product below 2^62.
   constexpr int64_t kLimit = int64_t{1} << 30;
   MINIDL_CHECK(k.h < kLimit && k.w < kLimit && s.h < kLimit && s.w < kLimit && d.h < kLimit && d.w < kLimit, op,
                "geometry too large: " + geom);
+  MINIDL_CHECK(x.shape(2) < (int64_t{1} << 40) && x.shape(3) < (int64_t{1} << 40), op,
+               "input too large: x " + ShapeString(x));
   Geometry g;
   g.h = MakeAxis(x.shape(2), k.h, s.h, p.h, d.h, ceil_mode);
   g.w = MakeAxis(x.shape(3), k.w, s.w, p.w, d.w, ceil_mode);
+  CheckOutputSize(op, "the output", {x.shape(0), x.shape(1), g.h.out, g.w.out}, x.itemsize());
   g.planes = static_cast<int64_t>(x.shape(0)) * x.shape(1);
   g.out_shape = {x.shape(0), x.shape(1), static_cast<py::ssize_t>(g.h.out), static_cast<py::ssize_t>(g.w.out)};
   return g;

@@ -5,10 +5,10 @@ import math
 
 from ..autograd.function import Function, once_differentiable
 from ..backends import kernels
-from ..backends.geometry import output_size
+from ..backends.geometry import check_array_size, check_window, output_size
 from ..ops import (avg_pool2d, batch_norm, conv2d, gelu, layer_norm, leaky_relu, log_softmax, logsumexp, max_pool2d,
                    relu, sigmoid, softmax, softplus, tanh, where)
-from ..ops.conv import _batched, _check_float, _contig, pair
+from ..ops.conv import _batched, _check_float, _check_tensors, _contig, _is_int, pair
 from ..random import generator
 from ..tensor import Tensor
 
@@ -131,6 +131,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         (1, 2, 11, 11)
     """
     op = "conv_transpose2d"
+    _check_tensors(op, weight=weight, bias=bias)
     x4, squeeze = _batched(op, x)
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-D (Cin, Cout/groups, KH, KW), got shape {weight.shape}")
@@ -140,8 +141,10 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
         raise ValueError(f"{op}: stride and dilation must be >= 1, padding and output_padding >= 0, got {stride}, "
                          f"{dilation}, {padding}, {output_padding}")
+    check_window(op, stride=stride, padding=padding, dilation=dilation, output_padding=output_padding,
+                 kernel_size=tuple(weight.shape[2:]))
     n, c, h, w = x4.shape
-    if not isinstance(groups, int) or groups < 1 or c % groups:
+    if not _is_int(groups) or groups < 1 or c % groups:
         raise ValueError(f"{op}: groups={groups} must divide the input channels {c} (input shape {x.shape})")
     if weight.shape[0] != c:
         raise ValueError(f"{op}: input of shape {x.shape} has {c} channels but weight of shape {weight.shape} "
@@ -167,7 +170,10 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     c_out = weight.shape[1] * groups
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"{op}: bias must have shape ({c_out},), got {bias.shape}")
-    y = ConvTranspose2d.apply(x4, weight, stride, padding, dilation, groups, out_hw)
+    check_array_size(op, "output", (n, c_out) + out_hw, x4.data.dtype.itemsize,
+                     f"input {x.shape}, weight {weight.shape}, stride {stride}, padding {padding}, dilation "
+                     f"{dilation}, output_padding {output_padding}")
+    y = ConvTranspose2d.apply(x4, weight, stride, padding, dilation, int(groups), out_hw)
     if bias is not None:
         y = y + bias.reshape(1, c_out, 1, 1)
     return y.squeeze(0) if squeeze else y

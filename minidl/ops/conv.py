@@ -1,16 +1,25 @@
 """Convolution and pooling: kernel-backed Functions plus the validating functional forms."""
+import numbers
+
 from ..autograd.function import Function, once_differentiable
 from ..backends import kernels
-from ..backends.geometry import output_size
+from ..backends.geometry import check_array_size, check_window, output_size
 from ..tensor import Tensor
 
 
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
 def pair(op, name, v):
-    """An int or a pair of ints as a pair of ints."""
-    t = (v, v) if isinstance(v, int) else tuple(v)
-    if len(t) != 2 or not all(isinstance(i, int) for i in t):
+    """An int or a pair of ints (NumPy integers too, bools not) as a pair of Python ints."""
+    try:
+        t = (v, v) if _is_int(v) else tuple(v)
+    except TypeError:
+        t = ()
+    if len(t) != 2 or not all(_is_int(i) for i in t):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-    return t
+    return int(t[0]), int(t[1])
 
 
 def _contig(t):
@@ -26,8 +35,16 @@ def _check_float(op, *tensors):
             raise TypeError(f"{op}: dtypes differ: {ref.dtype.name} {ref.shape} and {t.dtype.name} {t.shape}")
 
 
+def _check_tensors(op, **named):
+    """TypeError naming the op for an argument that is not a Tensor (None allowed: optional arguments)."""
+    for name, t in named.items():
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+
+
 def _batched(op, x):
     """Accept (N, C, H, W) or unbatched (C, H, W) like PyTorch; return the 4-D tensor and whether to squeeze."""
+    _check_tensors(op, input=x)
     if x.ndim == 3:
         return x.unsqueeze(0), True
     if x.ndim != 4:
@@ -86,12 +103,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         (1, 4, 8, 8)
     """
     op = "conv2d"
+    _check_tensors(op, weight=weight, bias=bias)
     x4, squeeze = _batched(op, x)
     if weight.ndim != 4:
         raise ValueError(f"{op}: weight must be 4-D (O, C/groups, KH, KW), got shape {weight.shape}")
     _check_float(op, x4, weight, *([bias] if bias is not None else []))
     stride, dilation = pair(op, "stride", stride), pair(op, "dilation", dilation)
+    check_window(op, stride=stride, dilation=dilation)
     kh, kw = weight.shape[2:]
+    if isinstance(padding, str) and padding not in ("valid", "same"):
+        raise ValueError(f"{op}: padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
     if padding == "valid":
         padding = (0, 0)
     elif padding == "same":
@@ -106,9 +127,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
         raise ValueError(f"{op}: stride and dilation must be >= 1 and padding >= 0, got {stride}, {dilation}, "
                          f"{padding}")
+    check_window(op, padding=padding, kernel_size=(kh, kw))
     n, c, h, w = x4.shape
     o = weight.shape[0]
-    if not isinstance(groups, int) or groups < 1 or c % groups or o % groups:
+    if not _is_int(groups) or groups < 1 or c % groups or o % groups:
         raise ValueError(f"{op}: groups={groups} must divide both input channels {c} and output channels {o}")
     if weight.shape[1] * groups != c:
         raise ValueError(f"{op}: input of shape {x.shape} has {c} channels but weight of shape {weight.shape} "
@@ -120,7 +142,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"smaller than the dilated kernel of weight {weight.shape}")
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"{op}: bias must have shape ({o},), got {bias.shape}")
-    y = Conv2d.apply(x4, weight, bias, stride, padding, dilation, groups)
+    context = f"input {x.shape}, weight {weight.shape}, stride {stride}, padding {padding}, dilation {dilation}"
+    check_array_size(op, "output", (n, o, oh, ow), x4.data.dtype.itemsize, context)
+    # some providers copy the input into a zero-padded buffer
+    check_array_size(op, "padded input", (n, c, h + 2 * padding[0], w + 2 * padding[1]), x4.data.dtype.itemsize,
+                     context)
+    y = Conv2d.apply(x4, weight, bias, stride, padding, dilation, int(groups))
     return y.squeeze(0) if squeeze else y
 
 
@@ -134,11 +161,14 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
         raise ValueError(f"{op}: kernel_size, stride, dilation must be >= 1 and padding >= 0, got {k}, {s}, {d}, {p}")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    check_window(op, kernel_size=k, stride=s, padding=p, dilation=d)
     oh = output_size(x4.shape[2], k[0], s[0], p[0], d[0], ceil_mode)
     ow = output_size(x4.shape[3], k[1], s[1], p[1], d[1], ceil_mode)
     if oh < 1 or ow < 1:
         raise ValueError(f"{op}: input of shape {x.shape} is too small for kernel {k} with padding {p} and "
                          f"dilation {d} (output would be {oh}x{ow})")
+    check_array_size(op, "output", x4.shape[:2] + (oh, ow), x4.data.dtype.itemsize,
+                     f"input {x.shape}, kernel_size {k}, stride {s}, padding {p}, dilation {d}")
     return x4, squeeze, k, s, p, d
 
 

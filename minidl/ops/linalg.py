@@ -6,6 +6,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..backends import kernels
+from ..backends.geometry import check_array_size
 from ..tensor import Tensor
 
 
@@ -51,6 +52,15 @@ class MatMul(Function):
         return Tensor._wrap(ga.reshape(lead + a.shape[-2:])), Tensor._wrap(gb.reshape(lead + b.shape[-2:]))
 
 
+def _check_sizes(a, b, a2, b2, batch):
+    """The output, and the broadcast copies of the operands, must be allocatable (ValueError naming the shapes)."""
+    itemsize, context = a.data.dtype.itemsize, f"operands of shapes {a.shape} and {b.shape}"
+    check_array_size("matmul", "output", batch + (a2.shape[-2], b2.shape[-1]), itemsize, context)
+    if a2.ndim > 2 and b2.ndim > 2:
+        check_array_size("matmul", "broadcast first operand", batch + a2.shape[-2:], itemsize, context)
+        check_array_size("matmul", "broadcast second operand", batch + b2.shape[-2:], itemsize, context)
+
+
 def matmul(a, b):
     """Matrix product with PyTorch's rules: 1-D operands are vectors, leading dims broadcast.
 
@@ -71,9 +81,10 @@ def matmul(a, b):
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: {a2.shape[-1]} (last dim of the "
                          f"first) != {b2.shape[-2]} ({'only' if b.ndim == 1 else 'second-to-last'} dim of the second)")
     try:
-        np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch dims of shapes {a.shape} and {b.shape} cannot be broadcast") from None
+    _check_sizes(a, b, a2, b2, batch)
     if a.dtype.is_floating_point:
         out = MatMul.apply(a2, b2)
     else:                               # integer matmul: no kernel, no gradient
