@@ -6,8 +6,7 @@ Profiles (pick one with the environment variable ``HYPOTHESIS_PROFILE``):
     thorough  300 examples, for hunting rare failures
 
 Fuzz tests (``tests/test_fuzz_*.py``) run a small seeded budget in CI; ``pytest --fuzz-budget 50`` (or the
-environment variable ``MINIDL_FUZZ_BUDGET=50``) multiplies their case counts for a longer hunt. Tests marked ``slow``
-(long or memory-hungry) run only with ``pytest --run-slow`` or ``MINIDL_RUN_SLOW=1``.
+environment variable ``MINIDL_FUZZ_BUDGET=50``) multiplies their case counts for a longer hunt.
 """
 import importlib
 import os
@@ -32,8 +31,6 @@ TORCH_MISSING = "PyTorch is not installed: the comparison against it is skipped"
 def pytest_addoption(parser):
     parser.addoption("--fuzz-budget", type=int, default=int(os.environ.get("MINIDL_FUZZ_BUDGET", "1")),
                      help="multiplier for the case counts of the fuzz tests (default 1, the CI budget)")
-    parser.addoption("--run-slow", action="store_true", default=os.environ.get("MINIDL_RUN_SLOW") == "1",
-                     help="also run the tests marked slow (deselected by default; MINIDL_RUN_SLOW=1 does the same)")
 
 
 @pytest.fixture(scope="session")
@@ -56,21 +53,9 @@ def torch():
     return import_torch()
 
 
-def _deselect_slow(config, items):
-    """Tests marked ``slow`` run only with ``--run-slow`` (or ``-m slow``): deselected, not skipped, so the default
-    run stays fast and still reports no skips."""
-    if config.getoption("--run-slow") or "slow" in (config.getoption("markexpr") or ""):
-        return
-    slow = [item for item in items if item.get_closest_marker("slow") is not None]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
-
-
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``cuda`` need a usable GPU: they run where ``md.cuda.is_available()`` and are skipped, with the
-    reason, elsewhere. Tests marked ``slow`` are deselected unless asked for."""
-    _deselect_slow(config, items)
+    reason, elsewhere."""
     marked = [item for item in items if item.get_closest_marker("cuda") is not None]
     if not marked:
         return
