@@ -271,6 +271,7 @@ def test_cnn_training_steps_on_cuda_match_the_cpu(cupy_module):
     assert {r.provider for r in log} == {"cupy"}               # the reference on CuPy served every kernel
     assert {r.kernel for r in log} >= {"conv2d", "conv2d_backward", "batch_norm", "matmul", "max_pool2d"}
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-6)
+    assert list(gpu_model.state_dict()) == list(cpu_model.state_dict())
     for (name, p), (_, q) in zip(gpu_model.state_dict().items(), cpu_model.state_dict().items()):
         assert isinstance(p.data, cp.ndarray), name
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)

@@ -517,5 +517,6 @@ def test_saved_and_loaded_model_predicts_identically(tmp_path):
     loaded = keras.models.load_model(path)
     assert [type(la).__name__ for la in loaded.layers] == [type(la).__name__ for la in model.layers]
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert len(loaded.get_weights()) == len(model.get_weights())
     for a, b in zip(loaded.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -451,6 +451,7 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     model.fit(x, y, epochs=30, batch_size=32, verbose=0, validation_data=(x, y), callbacks=[Worsen(), stop])
     assert stop.stopped_epoch > 0
+    assert len(model.get_weights()) == len(best["weights"])
     for got, want in zip(model.get_weights(), best["weights"]):
         np.testing.assert_array_equal(got, want)
 

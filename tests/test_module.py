@@ -112,6 +112,7 @@ def test_state_dict_values_are_detached_shared_tensors():
 def test_load_state_dict_round_trip_from_arrays_and_tensors():
     a, b = Net(), Net()
     b.load_state_dict({k: v.numpy().copy() for k, v in a.state_dict().items()})
+    assert list(a.state_dict()) == list(b.state_dict())
     for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
         np.testing.assert_array_equal(v.numpy(), w.numpy(), err_msg=k)
     c = Net()
