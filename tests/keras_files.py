@@ -3,7 +3,6 @@ raw zip writer for archives `zipfile` will not write (duplicated members, forged
 process with a memory limit and a timeout to load hostile files in."""
 import functools
 import json
-import os
 import pathlib
 import struct
 import subprocess
@@ -13,9 +12,9 @@ import zlib
 
 import numpy as np
 
-import minidl as md
 from minidl import keras
 from minidl.keras import layers
+import child_process  # tests/ helper: children import the same minidl
 
 HERE = pathlib.Path(__file__).resolve().parent
 CONFIG, WEIGHTS = "config.json", "model.weights.safetensors"
@@ -130,8 +129,5 @@ def run_child(code, *args, memory=1 << 30, timeout=300):
     """Run ``code`` in a fresh Python with ``RLIMIT_AS`` = ``memory`` bytes and ``timeout`` seconds; return the
     CompletedProcess. The child imports the same minidl as this process (and this folder's helpers)."""
     prelude = f"import resource\nresource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory}))\n"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(pathlib.Path(md.__file__).resolve().parent.parent), str(HERE)]
-                                        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    return subprocess.run([sys.executable, "-c", prelude + code, *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-c", prelude + code, *map(str, args)], env=child_process.env(),
+                          cwd=child_process.CWD, capture_output=True, text=True, timeout=timeout)

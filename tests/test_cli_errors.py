@@ -9,13 +9,14 @@ import sys
 import pytest
 
 import minidl as md
+import child_process  # tests/ helper: children import the same minidl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def minidl(*argv, timeout=300):
     return subprocess.run([sys.executable, "-m", "minidl.cli", *map(str, argv)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+                          timeout=timeout, cwd=child_process.CWD, env=child_process.env())
 
 
 def assert_one_line_error(got, status, *fragments, prefix="minidl train: error: "):

@@ -18,6 +18,7 @@ import pytest
 import minidl as md
 from minidl.datasets import _files, fashion_mnist, imdb, mnist, pad_sequences, synthetic
 from minidl.datasets._mnist_like import FILES
+import child_process  # tests/ helper: children import the same minidl
 
 
 @pytest.fixture(autouse=True)
@@ -410,9 +411,9 @@ def run_python(code, *args, limit_as=None, timeout=120, env=None):
     prefix = "import resource, sys\n"
     if limit_as:
         prefix += f"resource.setrlimit(resource.RLIMIT_AS, ({limit_as}, {limit_as}))\n"
-    full_env = dict(os.environ, PYTHONPATH=ROOT, **(env or {}))
+    full_env = child_process.env(**(env or {}))
     return subprocess.run([sys.executable, "-c", prefix + code, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=ROOT)
+                          timeout=timeout, env=full_env, cwd=child_process.CWD)
 
 
 class RunsCode:
@@ -459,7 +460,7 @@ def test_planted_imdb_pickle_through_the_command_line(tmp_path):
     planted_imdb(tmp_path / "imdb.npz", marker)
     got = subprocess.run([sys.executable, "-m", "minidl.cli", "train", "rnn", "--dataset", "imdb", "--data-path",
                           str(tmp_path), "--epochs", "1", "--quiet"], capture_output=True, text=True, timeout=120,
-                         cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT))
+                         cwd=child_process.CWD, env=child_process.env())
     assert not marker.exists()
     assert got.returncode == 1 and "Traceback" not in got.stderr
     assert got.stderr.startswith(f"minidl train: error: {tmp_path / 'imdb.npz'}: array x_train: pickle global")

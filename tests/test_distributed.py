@@ -31,6 +31,7 @@ WORKER = HERE / "distributed_worker.py"
 HAVE_MPI4PY = importlib.util.find_spec("mpi4py") is not None
 needs_mpi = pytest.mark.skipif(not HAVE_MPI4PY, reason='mpi4py is not installed (pip install "minidl[distributed]")')
 sys.path.insert(0, str(HERE))
+import child_process  # noqa: E402 -- tests/ helper: children import the same minidl
 import distributed_worker as worker  # noqa: E402
 
 
@@ -299,11 +300,7 @@ def test_cuda_tensors_use_nccl_when_cupy_has_it(cupy_module, monkeypatch):
 
 # --- real jobs under mpiexec --------------------------------------------------------------------------------------
 def _env(**extra):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(pathlib.Path(md.__file__).parent.parent), str(HERE)]
-                                        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env.update({"OMP_NUM_THREADS": "1", "MINIDL_DIST_TIMEOUT": "60", **extra})
-    return env
+    return child_process.env(**{"OMP_NUM_THREADS": "1", "MINIDL_DIST_TIMEOUT": "60", **extra})
 
 
 def _mpiexec():

@@ -18,6 +18,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import child_process  # tests/ helper: children import the same minidl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_CASES = {"idx": 60, "mnist_npz": 40, "imdb_npz": 60, "word_index": 20}
@@ -287,8 +288,8 @@ def test_fuzz_dataset_readers(kind, fuzz_budget, tmp_path):
             "print(json.dumps(t.fuzz(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])))\n")
     got = subprocess.run([sys.executable, "-c", code, os.path.dirname(os.path.abspath(__file__)), kind,
                           str(1234 + sorted(BASE_CASES).index(kind)), str(n), str(tmp_path)],
-                         capture_output=True, text=True, timeout=60 + 2 * n, cwd=ROOT,
-                         env=dict(os.environ, PYTHONPATH=ROOT))
+                         capture_output=True, text=True, timeout=60 + 2 * n, cwd=child_process.CWD,
+                         env=child_process.env())
     assert got.returncode == 0, got.stderr[-3000:]
     bad = json.loads(got.stdout.strip().splitlines()[-1])
     assert bad == [], "\n".join(bad[:20])

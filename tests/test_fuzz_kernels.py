@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+import child_process  # tests/ helper: children import the same minidl
 
 BASE_CASES = 200          # per seed at fuzz budget 1: a few seconds
 SEEDS = (0, 1)
@@ -25,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_fuzz_native_kernels(seed, fuzz_budget):
     pytest.importorskip("minidl._C", reason="the native extension is not built")
     cases = BASE_CASES * fuzz_budget
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="2")
+    env = child_process.env(OMP_NUM_THREADS="2")
     try:
         proc = subprocess.run([sys.executable, os.path.abspath(__file__), str(cases), str(seed)], capture_output=True,
                               text=True, env=env, timeout=60 + cases * 2)

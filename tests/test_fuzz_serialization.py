@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import child_process  # tests/ helper: children import the same minidl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_CASES = 300
@@ -159,7 +160,7 @@ def test_fuzzed_safetensors_files_load_or_raise_a_value_error_naming_the_file(tm
     cases = BASE_CASES * fuzz_budget
     timeout = 60 + cases // 10
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(_FUZZER), str(tmp_path), str(cases),
-                           str(timeout - 10)], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+                           str(timeout - 10)], cwd=child_process.CWD, env=child_process.env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"the fuzzer crashed or hung ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not out["failures"], "\n".join(out["failures"])

@@ -10,6 +10,7 @@ import pytest
 
 import minidl as md
 from native_ext import import_native
+import child_process  # tests/ helper: children import the same minidl
 
 F = md.nn.functional
 _C = import_native()
@@ -91,7 +92,8 @@ def test_matmul_inner_dimension_past_int32_finishes_correctly():
         assert c.shape == (1, 1) and float(c[0, 0]) == 2 + 15 + 77 + 221, c
         print("ok", float(c[0, 0]))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=child_process.CWD, env=child_process.env())
     assert proc.returncode == 0 and "ok 315.0" in proc.stdout, proc.stdout + proc.stderr
 
 

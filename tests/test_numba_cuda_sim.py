@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from minidl.backends import kernel_names
+import child_process  # tests/ helper: children import the same minidl
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None
                                 or importlib.util.find_spec("numba_cuda") is None,
@@ -22,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(SCRIPT))
 
 
 def _run(mode):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = child_process.env()
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     proc = subprocess.run([sys.executable, SCRIPT, mode], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -73,7 +74,7 @@ def test_kernels_compile_to_ptx():
 
 
 def test_without_gpu_or_simulator_the_provider_refuses_with_a_reason():
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = child_process.env()
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     code = ("from minidl import backends; import json; "
             "print(json.dumps(backends.available()['numba_cuda']))")

@@ -16,14 +16,15 @@ import pytest
 
 import minidl as md
 from minidl import serialization
+import child_process  # tests/ helper: children import the same minidl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _child(code, *args, timeout=120):
     """Run ``code`` in a fresh interpreter with this tree's minidl; its stdout's last line is JSON."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+                          cwd=child_process.CWD, env=child_process.env(), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -330,8 +331,8 @@ _KILLED_WRITER = """
 
 def _kill_mid_save(path):
     """Start a save of 80 MB into ``path``, SIGKILL it once its data is written but not yet renamed; its pid."""
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_KILLED_WRITER), str(path)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_KILLED_WRITER), str(path)],
+                            cwd=child_process.CWD, env=child_process.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 120)
         assert ready and proc.stdout.readline().strip() == "writing", proc.stderr.read() if not ready else ""

@@ -7,6 +7,7 @@ import pytest
 
 import minidl as md
 from minidl.nn import functional as F
+import child_process  # tests/ helper: children import the same minidl
 
 
 def _blobs(n=240, classes=3, features=6, seed=0):
@@ -74,7 +75,7 @@ def test_saving_and_loading_need_no_safetensors_package(tmp_path):
     import sys
 
     proc = subprocess.run([sys.executable, "-c", _NO_SAFETENSORS, str(tmp_path)], capture_output=True, text=True,
-                          timeout=300, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          timeout=300, cwd=child_process.CWD, env=child_process.env())
     assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stderr[-3000:]
 
 
