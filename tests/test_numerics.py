@@ -106,3 +106,17 @@ def test_nll_loss_with_every_target_ignored_has_zero_gradient():
     x = md.tensor(np.log(np.full((2, 3), 1 / 3)), requires_grad=True)
     F.nll_loss(x, md.tensor([-100, -100])).backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pow_gradient_of_the_exponent_is_zero_at_a_zero_base_as_torch(dtype, torch):
+    # d/db a**b = a**b log a, defined as 0 where a == 0 (0 * log 0 would be nan); the op table never draws a == 0
+    a = np.array([0.0, 0.0, 2.0, 0.5], dtype=dtype)
+    b = np.array([2.0, 0.5, 3.0, 1.5], dtype=dtype)
+    x, y = md.tensor(a, requires_grad=True), md.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (x ** y).sum().backward()
+    (tx ** ty).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+    assert y.grad.numpy()[0] == 0 and y.grad.numpy()[1] == 0
