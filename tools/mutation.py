@@ -4,11 +4,12 @@ A test suite that passes proves little until it is seen to fail: this script cop
 folder, changes one operator or constant of the code under test there (``a + b`` -> ``a - b``, ``<`` -> ``<=``,
 ``and`` -> ``or``, ``1`` -> ``2``, ``-x`` -> ``x``, ``True`` -> ``False``), runs the tests that execute the
 changed line, and counts the mutant *killed* when they fail (or hang past the time limit), *survived* when they
-pass. The kill rate is killed / all mutants; a mutant on a line no test runs counts as survived.
+pass. The kill rate is killed / all mutants.
 
 Which tests run: a first, unmutated run of each target's test files under coverage with per-test contexts
 (coverage.py's ``--cov-context=test`` through pytest-cov) records which tests execute each line; a mutant runs only
-those tests, so most mutants take seconds. ``planted`` is a list of realistic bugs written by hand (the ones issue
+those tests, so most mutants take seconds (a line coverage never saw, such as one inside a Numba-compiled function,
+runs all of the target's test files). ``planted`` is a list of realistic bugs written by hand (the ones issue
 12 found the suite missing); the others are drawn at random, with a fixed seed, from every site of each file.
 
 Usage (from the repository root, with the ``[test]`` extra, ``coverage`` and ``pytest-cov`` installed and the
@@ -60,9 +61,9 @@ PLANTED = [
     ("md.keras decoupled weight decay with the wrong sign", "minidl/keras/optimizers.py",
      "p.mul_(1.0 - lr * self.weight_decay)", "p.mul_(1.0 + lr * self.weight_decay)",
      ["tests/test_keras_model.py"]),
-    ("softmax composed from logsumexp (cancels with large logits)", "minidl/ops/reduce.py",
-     "return _softmax_op(Softmax, \"softmax\", x, dim, axis)", "return exp(log_softmax(x, dim, axis=axis) * 1.0)",
-     ["tests/test_numerics.py"]),
+    ("log_softmax composed as x - logsumexp(x) (cancels with large logits)", "minidl/ops/reduce.py",
+     "return _softmax_op(LogSoftmax, \"log_softmax\", x, dim, axis)",
+     "return x - logsumexp(x, dim if axis is None else axis, keepdim=True)", ["tests/test_numerics.py"]),
     ("slicing copies instead of viewing", "minidl/ops/movement.py",
      "        return out      # basic indexing", "        return out.copy()      # basic indexing",
      ["tests/test_views.py"]),
@@ -217,7 +218,7 @@ def _coverage_map(work, test_files, source_paths):
     return lines, seconds
 
 
-def _tests_for(mutant, cover, source):
+def _tests_for(mutant, cover, source, test_files):
     node_lines = range(mutant.line, mutant.line + 1)
     if mutant.index >= 0:
         node = _sites(ast.parse(source))[mutant.index][0]
@@ -225,7 +226,9 @@ def _tests_for(mutant, cover, source):
     found = set()
     for ln in node_lines:
         found |= cover.get(mutant.path, {}).get(ln, set())
-    return sorted(found)
+    # NOTE: coverage cannot see inside Numba-compiled functions, so a line it never saw runs every test file of
+    # the target instead of counting as uncovered (a line no test runs still survives, just more slowly)
+    return sorted(found) or list(test_files)
 
 
 def run(mutants, timeout, log=print):
@@ -247,19 +250,19 @@ def run(mutants, timeout, log=print):
             log(f"== {target}: coverage run of {' '.join(test_files)}")
             cover, seconds = _coverage_map(work, test_files, files)
             log(f"   {seconds:.0f} s")
-            _run_group(work, group, cover, timeout or max(120.0, 3 * seconds), log)
+            _run_group(work, group, cover, timeout or max(120.0, 3 * seconds), log, test_files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return mutants
 
 
-def _run_group(work, group, cover, timeout, log):
+def _run_group(work, group, cover, timeout, log, test_files=()):
     for m in group:
         path = os.path.join(work, m.path)
         with open(path) as f:
             original = f.read()
         if m.index >= 0:
-            m.tests = _tests_for(m, cover, original)
+            m.tests = _tests_for(m, cover, original, test_files)
             mutated = mutate_source(original, m.index)[0]
         else:
             mutated = original.replace(m.old, m.new, 1)
