@@ -340,3 +340,20 @@ def test_reduce_on_plateau_errors():
     sched.step(1.0)
     sched.step(math.nan)                    # NaN never counts as an improvement
     assert sched.get_last_lr() == [0.5]
+
+
+@pytest.mark.parametrize("betas", [(0.4, 0.999), (0.0, 0.3)])
+def test_adam_with_small_betas_matches_torch(betas, torch):
+    # 1 - beta >= 0.5 takes lerp's other formula (b - (b - a) * (1 - w)), which the default betas never reach
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal((3, 4))
+    p = md.nn.Parameter(md.tensor(w0))
+    q = torch.nn.Parameter(torch.tensor(w0))
+    opt = md.optim.Adam([p], lr=0.1, betas=betas)
+    topt = torch.optim.Adam([q], lr=0.1, betas=betas)
+    for _ in range(4):
+        g = rng.standard_normal((3, 4))
+        p.grad, q.grad = md.tensor(g), torch.tensor(g)
+        opt.step()
+        topt.step()
+    np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-10, atol=1e-12)
