@@ -298,6 +298,7 @@ PLATEAU = [
     dict(mode="max", factor=0.5, patience=1, threshold=0.1, threshold_mode="abs"),
     dict(patience=0, cooldown=2, min_lr=[0.02, 0.05]),
     dict(mode="min", factor=0.2, patience=2, threshold=0.05, threshold_mode="rel", min_lr=1e-3, eps=1e-3),
+    dict(mode="min", factor=0.5, patience=1, threshold=0.02, threshold_mode="abs"),
 ]
 
 
