@@ -139,3 +139,27 @@ def test_minidl_info_lists_providers_and_reasons():
     for name, why in backends.available().items():
         line = next(ln for ln in out.stdout.splitlines() if ln.split()[:2] in (["cpu", name], ["cuda", name]))
         assert ("available" in line) if why is None else (why in line)
+
+
+def test_dispatch_cache_follows_use_env_and_patched_providers(monkeypatch):
+    monkeypatch.delenv("MINIDL_BACKEND", raising=False)
+    a = np.ones((2, 3), np.float32)
+    b = np.ones((3, 2), np.float32)
+
+    def provider_of_call():
+        with backends.trace() as log:
+            backends.kernels.matmul(a, b)
+        return log[0].provider
+    first = provider_of_call()
+    with backends.use("numpy"):
+        assert provider_of_call() == "numpy"
+    assert provider_of_call() == first
+    monkeypatch.setenv("MINIDL_BACKEND", "numpy")
+    assert provider_of_call() == "numpy"
+    monkeypatch.delenv("MINIDL_BACKEND")
+    calls = []
+    monkeypatch.setattr(backends._load(first), "matmul", lambda x, y: calls.append(1) or x @ y)
+    provider_of_call()
+    assert calls == [1]                 # the patched function runs: the cached entry was seen to be stale
+    monkeypatch.undo()
+    assert backends.supports("matmul") and not backends.supports("no_such_kernel")

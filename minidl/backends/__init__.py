@@ -13,6 +13,8 @@ import pkgutil
 import threading
 import time
 
+import numpy as np
+
 from ..device import device_of
 
 ORDER = {"cpu": ("native", "numba", "numpy"), "cuda": ("cuda", "cupy", "numba_cuda")}
@@ -24,6 +26,9 @@ _why = {}               # provider -> sentence saying why it is unusable
 _lock = threading.Lock()
 _forced = contextvars.ContextVar("minidl_backend", default=None)
 _trace = contextvars.ContextVar("minidl_backend_trace", default=None)
+# (kernel, device type, forced provider) -> what _resolve found. The forced provider is part of the key, so use() and
+# MINIDL_BACKEND select another entry instead of invalidating; _forget() (a provider loaded again) clears it.
+_resolved = {}
 
 
 def _discover():
@@ -54,6 +59,7 @@ def _forget(*names):
     again. For tests that install or remove a (fake) CuPy; a provider's import is otherwise tried once."""
     import sys  # noqa: PLC0415
     with _lock:
+        _resolved.clear()
         for name in names or PROVIDERS:
             _modules.pop(name, None)
             _why.pop(name, None)
@@ -134,8 +140,35 @@ def forced():
 
 
 def _resolve(kernel, device):
-    """(function, provider, reasons the providers ahead of it were passed over)."""
+    """(function, provider, reasons the providers ahead of it were passed over), cached per forced provider."""
     name = forced()
+    key = (kernel, device, name)
+    hit = _resolved.get(key)
+    # NOTE: an entry stands while each provider looked at still has (or still lacks) the kernel it had, so a
+    # patched provider module (tests, users' monkeypatching) is seen at the next call; one getattr when the
+    # first provider runs it
+    if hit is None or any(getattr(mod, kernel, None) is not fn for mod, fn in hit[3]):
+        hit = _resolved[key] = _resolve_uncached(kernel, device, name)
+    return hit
+
+
+def supports(kernel, device="cpu"):
+    """Whether a call of ``kernel`` on ``device`` would find an implementation now (under any forced provider).
+
+    Ops with a fused kernel use it to fall back to composing basic kernels when the forced provider lacks it.
+
+    Example:
+        >>> md.backends.supports("matmul")
+        True
+    """
+    try:
+        _resolve(kernel, str(device).split(":")[0])
+    except (NotImplementedError, RuntimeError):
+        return False
+    return True
+
+
+def _resolve_uncached(kernel, device, name):
     if name is not None:
         _check_name(name)
         if DEVICE_OF_PROVIDER[name] != device:
@@ -147,13 +180,16 @@ def _resolve(kernel, device):
         fn = getattr(mod, kernel, None)
         if fn is None:
             raise NotImplementedError(f"{kernel}: backend {name!r} is forced but does not implement this kernel")
-        return fn, name, {p: "not chosen: another backend is forced" for p in ORDER[device] if p != name}
-    skipped = {}
+        return fn, name, {p: "not chosen: another backend is forced" for p in ORDER[device] if p != name}, \
+            ((mod, fn),)
+    skipped, looked = {}, []
     for p in ORDER[device]:
         mod = _load(p)
         fn = getattr(mod, kernel, None)
+        if mod is not None:
+            looked.append((mod, fn))
         if fn is not None:
-            return fn, p, skipped
+            return fn, p, skipped, tuple(looked)
         skipped[p] = _why[p] if mod is None else f"{p} does not implement {kernel}"
     raise NotImplementedError(f"{kernel}: no provider for device {device!r} ({skipped})")
 
@@ -162,10 +198,19 @@ def _shape_of(a):
     return tuple(a.shape) if hasattr(a, "shape") else None
 
 
+def _device_type(args):
+    for a in args:
+        if type(a) is np.ndarray:       # the common case, without building a Device
+            return "cpu"
+        if hasattr(a, "shape"):
+            return device_of(a).type
+    raise TypeError("dispatch: no array argument")
+
+
 def dispatch(kernel, *args, **kwargs):
     """Run ``kernel`` on the first usable provider for the device of the first array argument."""
-    device = device_of(next(a for a in args if hasattr(a, "shape"))).type
-    fn, provider, skipped = _resolve(kernel, device)
+    device = _device_type(args)
+    fn, provider, skipped, _ = _resolve(kernel, device)
     log = _trace.get()
     if log is None:
         return fn(*args, **kwargs)
@@ -238,4 +283,4 @@ class trace:
 
 
 __all__ = ["ORDER", "PROVIDERS", "available", "dispatch", "forced", "kernel_names", "kernels", "provider_kernel",
-           "trace", "usable", "use"]
+           "supports", "trace", "usable", "use"]
