@@ -1,4 +1,7 @@
 """The backward engine: an iterative topological walk over recorded nodes (no recursion limit)."""
+import numpy as np
+
+from ..dtypes import to_dtype as of_array_dtype
 from .grad_mode import set_grad_enabled
 
 
@@ -68,43 +71,51 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
     with set_grad_enabled(create_graph):
         while ready:
             node = ready.pop()
-            if node.ctx._released:
+            ctx = node.ctx
+            if ctx._released:
                 raise RuntimeError(f"backward: trying to go through the graph a second time at {node.name}; its "
                                    "saved tensors were freed. Pass retain_graph=True to the first backward")
             slots = pending.pop(node)
             for nr, (shape, dtype, device) in enumerate(node.out_meta):
                 if slots[nr] is None:
-                    slots[nr] = Tensor._zeros(shape, dtype, device)
-                if (node, nr) in capture:
+                    slots[nr] = Tensor._wrap(np.zeros(shape, dtype) if device is None else
+                                             Tensor._zeros(shape, of_array_dtype(dtype), device).data)
+                if capture and (node, nr) in capture:
                     add(found, (node, nr), slots[nr])
                 if node.retained and nr in node.retained:
                     node.retained[nr].grad = slots[nr] if create_graph else slots[nr].detach()
-            in_grads = node.fn.backward(node.ctx, *slots)
-            if not isinstance(in_grads, tuple):
+            in_grads = node.fn.backward(ctx, *slots)
+            if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
-            if len(in_grads) > len(node.edges):
+            edges = node.edges
+            if len(in_grads) > len(edges):
                 raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
-                                   f"{len(node.edges)} forward inputs")
-            for edge, g in zip(node.edges, in_grads):
-                if edge is None or g is None:
+                                   f"{len(edges)} forward inputs")
+            for i, edge in enumerate(edges):
+                if edge is None:
                     continue
-                if not isinstance(g, Tensor):
-                    g = Tensor._wrap(g)
-                g = _reduce_to(g, edge.shape, node)
-                if g.dtype != edge.dtype:
-                    g = g.astype(edge.dtype)
-                if edge.leaf is not None:
-                    to_leaf(edge.leaf, g)
-                else:
-                    slots = pending.setdefault(edge.node, [None] * len(edge.node.out_meta))
-                    slots[edge.nr] = g if slots[edge.nr] is None else slots[edge.nr] + g
-            for edge in node.edges:
-                if edge is not None and edge.node is not None:
-                    deps[edge.node] -= 1
-                    if deps[edge.node] == 0:
-                        ready.append(edge.node)
+                parent = edge.node
+                g = in_grads[i] if i < len(in_grads) else None
+                if g is not None:
+                    if not isinstance(g, Tensor):
+                        g = Tensor._wrap(g)
+                    if g.data.shape != edge.shape:
+                        g = _reduce_to(g, edge.shape, node)
+                    if g.data.dtype != edge.dtype:
+                        g = g.astype(of_array_dtype(edge.dtype))
+                    if parent is None:
+                        to_leaf(edge.leaf, g)
+                    else:
+                        slots = pending.get(parent)
+                        if slots is None:
+                            slots = pending[parent] = [None] * len(parent.out_meta)
+                        slots[edge.nr] = g if slots[edge.nr] is None else slots[edge.nr] + g
+                if parent is not None:
+                    deps[parent] -= 1
+                    if deps[parent] == 0:
+                        ready.append(parent)
             if not retain_graph:
-                node.ctx._release()
+                ctx._release()
     return found
 
 
@@ -118,10 +129,11 @@ def _root_grads(outputs, grad_outputs, op):
             raise RuntimeError(f"{op}: output {i} of shape {t.shape} does not require grad and has no graph "
                                "(was it computed under no_grad, or from tensors without requires_grad=True?)")
         if g is None:
-            if t.numel() != 1:
+            if t.data.size != 1:
                 raise RuntimeError(f"{op}: grad can be created implicitly only for scalar outputs; output {i} has "
                                    f"shape {t.shape}: pass gradient= of that shape")
-            g = Tensor._ones(t.shape, t.dtype, t.device)
+            g = Tensor._wrap(np.ones(t.data.shape, t.data.dtype) if type(t.data) is np.ndarray else
+                             Tensor._ones(t.shape, t.dtype, t.device).data)
         elif not isinstance(g, Tensor):
             g = Tensor._wrap(t._xp.asarray(g, dtype=t.dtype.np))
         if g.shape != t.shape:

@@ -3,18 +3,19 @@ import functools
 
 import numpy as np
 
-from .grad_mode import is_grad_enabled, no_grad
+from ..device import device_of
+from .grad_mode import _enabled, is_grad_enabled, no_grad
 
 
 class Context:
     """What ``forward`` leaves for ``backward``: saved tensors, flags, any attribute you set."""
 
-    def __init__(self):
-        self._saved = ()
-        self._versions = ()
-        self._released = False
-        self.needs_input_grad = ()
-        self._non_differentiable = ()
+    # class-level defaults: an op that saves nothing pays for no attribute writes
+    _saved = ()
+    _versions = ()
+    _released = False
+    needs_input_grad = ()
+    _non_differentiable = ()
 
     def save_for_backward(self, *tensors):
         """Keep tensors (or None) for backward; in-place changes to them before backward are detected."""
@@ -44,12 +45,14 @@ class Context:
 class Edge:
     """Where a gradient goes: into a leaf's ``.grad``, or into output ``nr`` of a parent node."""
 
+    # dtype: the input's array dtype (NumPy's); the engine casts a gradient of another dtype to it
     __slots__ = ("leaf", "node", "nr", "shape", "dtype")
 
     def __init__(self, t):
         self.leaf = t if t._node is None else None
         self.node, self.nr = t._node, t._nr
-        self.shape, self.dtype = t.shape, t.dtype
+        data = t.data
+        self.shape, self.dtype = tuple(data.shape), data.dtype
 
 
 class Node:
@@ -106,32 +109,43 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         Tensor = _tensor_class()
-        tensors = [a for a in args if isinstance(a, Tensor)]
-        # NOTE: host arrays all live on the cpu; only a mix that involves a GPU array needs the device compare
-        if len(tensors) > 1 and not all(type(t.data) is np.ndarray for t in tensors):
-            dev = tensors[0].device
-            for t in tensors[1:]:
-                if t.device != dev:
-                    raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {dev} and "
-                                       f"{t.device} (shapes {tensors[0].shape} and {t.shape}); move one with .to()")
-        ctx = Context()
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._rg for a in args)
-        enabled = is_grad_enabled()
-        record = enabled and any(ctx.needs_input_grad)
-        if enabled:
-            with no_grad():
-                raw = cls.forward(ctx, *args, **kwargs)
-        else:
-            raw = cls.forward(ctx, *args, **kwargs)
-        many = isinstance(raw, tuple)
-        outs = []
-        for o in (raw if many else (raw,)):
-            if isinstance(o, Tensor):
-                if any(o is a for a in args):   # never re-parent an input: return an alias instead
-                    o = Tensor._wrap(o.data)._share_memory_of(o)
+        # NOTE: the per-op cost of this method is what a small op costs (PyTorch's is ~3 us): no list of the tensor
+        # arguments, no Device objects, no context-manager object for the grad mode
+        needs, host = [], True
+        for a in args:
+            if isinstance(a, Tensor):
+                needs.append(a._rg)
+                if type(a.data) is not np.ndarray:
+                    host = False
             else:
-                o = Tensor._wrap(o)
-            outs.append(o)
+                needs.append(False)
+        needs = tuple(needs)
+        if not host:
+            _check_one_device(cls, [a for a in args if isinstance(a, Tensor)])
+        ctx = Context()
+        ctx.needs_input_grad = needs
+        if _enabled.get():
+            record = True in needs
+            token = _enabled.set(False)
+            try:
+                raw = cls.forward(ctx, *args, **kwargs)
+            finally:
+                _enabled.reset(token)
+        else:
+            record = False
+            raw = cls.forward(ctx, *args, **kwargs)
+        many = type(raw) is tuple
+        if type(raw) is np.ndarray:            # the common case: one host array
+            outs = [Tensor._wrap(raw)]
+        else:
+            outs = []
+            for o in (raw if many else (raw,)):
+                if isinstance(o, Tensor):
+                    if any(o is a for a in args):   # never re-parent an input: return an alias instead
+                        o = Tensor._wrap(o.data)._share_memory_of(o)
+                else:
+                    o = Tensor._wrap(o)
+                outs.append(o)
         if cls.returns_view:
             base = args[0]
             may_share = np.may_share_memory if type(base.data) is np.ndarray else base._xp.may_share_memory
@@ -139,13 +153,26 @@ class Function:
                 if o._base is None and may_share(o.data, base.data):
                     o._share_memory_of(base)
         if record:
-            edges = tuple(Edge(a) if need else None for a, need in zip(args, ctx.needs_input_grad))
-            node = Node(cls, ctx, edges, tuple((o.shape, o.dtype, o.device) for o in outs))
-            skip = {id(t) for t in ctx._non_differentiable}
+            edges = tuple([Edge(a) if need else None for a, need in zip(args, needs)])
+            node = Node(cls, ctx, edges, tuple([_out_meta(o.data) for o in outs]))
+            skip = ctx._non_differentiable
             for i, o in enumerate(outs):
-                if o.data.dtype.kind == "f" and id(o) not in skip:
+                if o.data.dtype.kind == "f" and not (skip and any(o is t for t in skip)):
                     o._node, o._nr, o._rg = node, i, True     # floating, so the setter's check holds
         return tuple(outs) if many else outs[0]
+
+
+def _out_meta(arr):
+    """(shape, array dtype, device or None for the host): enough for the engine to build a zero gradient."""
+    return tuple(arr.shape), arr.dtype, (None if type(arr) is np.ndarray else device_of(arr))
+
+
+def _check_one_device(cls, tensors):
+    dev = tensors[0].device
+    for t in tensors[1:]:
+        if t.device != dev:
+            raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {dev} and "
+                               f"{t.device} (shapes {tensors[0].shape} and {t.shape}); move one with .to()")
 
 
 @functools.lru_cache(maxsize=None)
