@@ -118,6 +118,22 @@ def _pixels(rng, dtype, batch, shape):
     return x, x
 
 
+def _digits(rng, dtype, batch, image, classes, **_):
+    return _images(rng, dtype, batch, (1, image, image), classes)
+
+
+def _feature_maps(rng, dtype, batch, channels, image, classes, **_):
+    return _images(rng, dtype, batch, (channels, image, image), classes)
+
+
+def _pixel_vectors(rng, dtype, batch, widths, **_):
+    return _pixels(rng, dtype, batch, (widths[0],))
+
+
+def _pixel_images(rng, dtype, batch, image, **_):
+    return _pixels(rng, dtype, batch, (1, image, image))
+
+
 def _tokens(rng, dtype, batch, vocab, steps, classes, **_):
     return rng.integers(0, vocab, (batch, steps)), rng.integers(0, classes, batch)
 
@@ -164,8 +180,7 @@ CASES = (
          _mlp, _vectors, _cross_entropy, ADAM,
          {"widths": (784, 512, 256, 10), "batch": 128}, {"widths": (12, 8, 6, 3), "batch": 4}),
     Case("mnist_cnn batch {batch}", "MNIST CNN + Adam",
-         _mnist_cnn, lambda rng, dtype, batch, image, classes, **_: _images(rng, dtype, batch, (1, image, image),
-                                                                             classes),
+         _mnist_cnn, _digits,
          _cross_entropy, ADAM,
          {"channels": (32, 64), "image": 28, "hidden": 128, "classes": 10, "batch": 64},
          {"channels": (2, 3), "image": 8, "hidden": 5, "classes": 3, "batch": 2}),
@@ -176,18 +191,17 @@ CASES = (
          {"vocab": 20, "embed": 4, "hidden": 5, "steps": 3, "classes": 2, "batch": 2}),
     Case("autoencoder {widths[0]}-{widths[1]}-{widths[2]}-{widths[1]}-{widths[0]} batch {batch}",
          "autoencoder, MSE + Adam",
-         _autoencoder, lambda rng, dtype, batch, widths, **_: _pixels(rng, dtype, batch, (widths[0],)),
+         _autoencoder, _pixel_vectors,
          _mse_to_input, ADAM,
          {"widths": (784, 256, 64), "batch": 128}, {"widths": (10, 6, 3), "batch": 3}),
     Case("conv_autoencoder 1x{image}x{image} {channels[0]}-{channels[1]} batch {batch}",
          "conv autoencoder, MSE + Adam",
-         _conv_autoencoder, lambda rng, dtype, batch, image, **_: _pixels(rng, dtype, batch, (1, image, image)),
+         _conv_autoencoder, _pixel_images,
          _mse_to_input, ADAM,
          {"channels": (16, 32), "image": 28, "batch": 64}, {"channels": (2, 3), "image": 8, "batch": 2}),
     Case("resnet_block {channels}x{image}x{image} batch {batch}",
          "ResNet basic block + SGD momentum",
-         _resnet_block, lambda rng, dtype, batch, channels, image, classes, **_: _images(
-             rng, dtype, batch, (channels, image, image), classes),
+         _resnet_block, _feature_maps,
          _cross_entropy, SGD_MOMENTUM,
          {"channels": 64, "image": 32, "classes": 10, "batch": 32},
          {"channels": 3, "image": 4, "classes": 3, "batch": 2}),
