@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from minidl import backends
-from minidl.bench import RECORD_KEYS, kernels, report, run, shapes, train_step
+from minidl.bench import RECORD_KEYS, kernels, processes, report, run, shapes, train_step
 from minidl.cli import main
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -111,15 +111,94 @@ def test_api_without_baselines_has_no_ratio():
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed: the train-step comparison needs it")
-def test_train_step_rows_and_same_losses():
+@pytest.mark.parametrize("case", train_step.CASES, ids=lambda c: c.shape.split()[0])
+def test_train_step_case_rows_and_same_losses(case):
     import torch
-    # Same weights, same batch, same Adam: the two frameworks' losses agree step after step.
-    md_step, torch_step = train_step.minidl_step(), train_step.torch_step(torch)
-    for _ in range(2):
-        assert md_step() == pytest.approx(torch_step(), rel=1e-4)
-    rep = run(ops=["train_step"], compare=("torch",), repeat=1)
-    by_case = _check_records(rep.records(), with_torch=True)
-    assert set(by_case[("train_step", train_step.SHAPE, "step")]) == {"minidl", "torch"}
+    # Same weights, same batch, same optimizer: the two frameworks' losses agree step after step.
+    state = train_step.initial_state(case, tiny=True)
+    md_step = train_step.minidl_step(case, tiny=True, state=state)
+    torch_step = train_step.torch_step(torch, case, tiny=True, state=state)
+    for _ in range(3):
+        assert md_step() == pytest.approx(torch_step(), rel=1e-4, abs=1e-6)
+    rows = train_step.run_train_step(("torch",), repeat=1, tiny=True, cases=[case])
+    assert [r.provider for r in rows] == ["minidl", "torch"]
+    assert all(r.ms > 0 and r.repeats == 1 and r.note == "" for r in rows)
+    assert rows[0].first_loss == pytest.approx(rows[1].first_loss, rel=1e-4, abs=1e-6)
+    by_case = _check_records([r.record() for r in rows], with_torch=True)
+    assert set(by_case) == {("train_step", case.name(tiny=True), case.direction)}
+
+
+def test_train_step_cases_are_the_benchmarked_networks():
+    assert [c.name() for c in train_step.CASES] == [
+        "mlp 784-512-256-10 batch 128", "mnist_cnn batch 64",
+        "lstm_classifier vocab 10000 embed 128 hidden 128 T 100 batch 64",
+        "autoencoder 784-256-64-256-784 batch 128", "conv_autoencoder 1x28x28 16-32 batch 64",
+        "resnet_block 64x32x32 batch 32", "lstm 128->128 T 100 batch 64"]
+    assert train_step.SHAPE == "mnist_cnn batch 64"                  # the name earlier records used
+
+    def count(case):
+        return sum(v.size for k, v in train_step.initial_state(case).items() if "running" not in k
+                   and "num_batches" not in k)
+    mlp, _, lstm_clf, ae, _, block, lstm = train_step.CASES
+    assert count(mlp) == 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10
+    assert count(lstm) == 4 * 128 * (128 + 128 + 2)
+    assert count(lstm_clf) == 10000 * 128 + count(lstm) + 128 * 2 + 2
+    assert count(ae) == 2 * (784 * 256 + 256 * 64) + 256 + 64 + 256 + 784
+    assert count(block) == 2 * (64 * 64 * 9 + 2 * 64) + 64 * 10 + 10
+
+
+def test_train_step_disagreeing_losses_are_not_timed(monkeypatch):
+    monkeypatch.setattr(train_step, "losses_disagree", lambda *a: "step 1 loss: minidl 1, torch 2")
+    rows = train_step.run_train_step(repeat=1, tiny=True, cases=train_step.CASES[:1])
+    assert rows and all(r.ms is None and r.ratio_vs_torch is None and "NOT TIMED" in r.note for r in rows)
+    assert report.records(rows) == []                                 # never in the JSON as a time
+
+
+def test_losses_disagree_tolerance():
+    assert train_step.losses_disagree([2.3, 2.1], [2.3001, 2.1001]) is None
+    assert train_step.losses_disagree([2.3, 2.1], [2.3, 2.2]) == "step 2 loss: minidl 2.1, torch 2.2"
+    assert train_step.losses_disagree([float("nan")], [1.0]) is not None
+    assert train_step.losses_disagree([2.3], [2.3001], "float64") is not None
+
+
+def test_measure_interleaved_alternates_blocks():
+    calls = []
+    out = train_step.measure_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                                         repeat=5, rounds=5)
+    assert {k: n for k, (_, n) in out.items()} == {"a": 5, "b": 5}
+    assert calls == ["a"] * 3 + ["b"] * 3 + ["a", "b"] * 5           # warm-up, then alternating blocks
+    out = train_step.measure_interleaved({"a": lambda: None}, budget=0.001)
+    assert kernels.MIN_REPEAT <= out["a"][1] <= kernels.MAX_REPEAT
+
+
+def test_merge_takes_medians_across_processes():
+    def row(provider, ms, ratio, gflops=None):
+        return kernels.Result("matmul", "8x8x8", "tiny", "forward", provider, "float32", ms=ms, gflops=gflops,
+                              ratio_vs_torch=ratio, repeats=2)
+    runs = [[row("native", ms, t / ms, 1.0 / ms), row("torch", t, 1.0)] for ms, t in ((1, 2), (3, 3), (2, 8))]
+    native, torch_row = processes.merge(runs)
+    assert native.ms == 2 and torch_row.ms == 3 and native.repeats == 6
+    assert native.ratio_vs_torch == pytest.approx(1.5)                 # torch's median / this median
+    assert native.gflops == pytest.approx(0.5)                         # the work over the median time
+    assert native.note == "3 processes: vs torch 1.00-4.00x" and torch_row.note == ""
+    assert processes.merge([[row("numpy", None, None)]])[0].ms is None  # timed nowhere: stays untimed
+
+
+def test_processes_option_runs_fresh_processes(tmp_path, capsys):
+    path = tmp_path / "p.json"          # no baseline: a child importing PyTorch takes seconds (merge is tested above)
+    assert main(["bench", "--tiny", "--repeat", "1", "--ops", "avg_pool2d", "--providers", "numpy",
+                 "--compare", "none", "--processes", "2", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "the median of 2 processes" in out
+    by_case = _check_records(report.read_json(path), with_torch=False)
+    assert len(by_case) == 2                                          # forward and backward, once each
+    with pytest.raises(SystemExit):
+        main(["bench", "--processes", "0"])
+    assert "--processes must be at least 1" in capsys.readouterr().err
+    assert processes.child_argv(["train_step"], ["native"], ["torch"], "float64", False, None, 1.5, True,
+                                "cpu") == ["--ops", "train_step", "--compare", "torch", "--dtype", "float64",
+                                           "--device", "cpu", "--providers", "native", "--tiny", "--budget",
+                                           "1.5"]
 
 
 def test_unknown_op_is_a_clear_error(capsys):

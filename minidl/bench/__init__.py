@@ -2,19 +2,23 @@
 
 Every kernel (matmul, conv2d, max_pool2d, avg_pool2d, batch_norm), forward and backward, is timed
 for each provider usable here, beside PyTorch and plain NumPy when installed, on the shapes of real
-models (``shapes.py``), all in one process; plus a whole MNIST-CNN training step (``train_step.py``).
+models (``shapes.py``), all in one process; plus whole training steps of the four families and a
+ResNet basic block, and an LSTM forward+backward, each beside PyTorch's same step (``train_step.py``).
+``processes=N`` repeats it all in N fresh processes and reports the median per row (``processes.py``).
 
 Example:
     >>> from minidl import bench
     >>> report = bench.run(ops=["matmul"], quick=True)
     >>> print(report.table())
 """
+import argparse
 import sys
 import time
 
-from . import kernels, report, shapes, train_step
+from . import kernels, processes, report, shapes, train_step
 from .kernels import (BASELINES, GPU_BASELINES, RECORD_KEYS, Result, gemm_peak, gpu_name, gpu_unavailable, measure,
                       measure_cuda, peak_fraction, run_kernels)
+from .processes import child_argv, run_in_processes, write_rows
 from .report import format_summary, format_table, plot, records, write_json
 from .shapes import KERNEL_OPS
 
@@ -62,11 +66,13 @@ class BenchReport:
 
 
 def run(ops=OPS, providers=None, compare=None, dtype="float32", quick=False, repeat=None, budget=None,
-        tiny=False, progress=None, device="cpu"):
+        tiny=False, progress=None, device="cpu", processes=1):
     """Run the benchmark and return a ``BenchReport``. Arguments as ``kernels.run_kernels``; ``ops`` may also
-    name ``"train_step"`` (the MNIST-CNN training step). Invalid arguments raise ValueError before any timing;
-    ``device="cuda"`` without a usable GPU raises RuntimeError. ``compare`` defaults to every baseline of the
-    device (torch and numpy on the CPU; torch and cupy on cuda).
+    name ``"train_step"`` (the training steps of ``train_step.CASES``; ``tiny`` shrinks them too). Invalid
+    arguments raise ValueError before any timing; ``device="cuda"`` without a usable GPU raises RuntimeError.
+    ``compare`` defaults to every baseline of the device (torch and numpy on the CPU; torch and cupy on cuda).
+    ``processes`` > 1 runs the whole measurement in that many fresh processes, one after another, and reports
+    the median per row (``processes.merge``).
 
     Example:
         >>> rep = run(ops=["matmul", "train_step"], compare=("torch",), tiny=True, repeat=1)
@@ -83,17 +89,27 @@ def run(ops=OPS, providers=None, compare=None, dtype="float32", quick=False, rep
         raise RuntimeError(f"bench --device cuda: no usable GPU here: {gpu_unavailable()}")
     device = "cuda" if gpu else "cpu"
     kernels.resolve_providers(providers, device)       # unknown/unusable provider: fail now, not halfway
+    if processes < 1:
+        raise ValueError(f"bench: processes must be at least 1, got {processes}")
     start = time.perf_counter()
+    if processes > 1:
+        argv = child_argv(ops, providers, compare, dtype, quick, repeat, budget, tiny, device)
+        results = run_in_processes(processes, argv, progress)
+    else:
+        results = _measure(ops, providers, compare, dtype, quick, repeat, budget, tiny, progress, device)
+    peak = {"gpu": gpu_name()} if gpu else gemm_peak(dtype)
+    return BenchReport(results, peak, time.perf_counter() - start, device)
+
+
+def _measure(ops, providers, compare, dtype, quick, repeat, budget, tiny, progress, device):
+    """The rows of one process: the kernels, then the training steps."""
     kernel_ops = [op for op in ops if op in KERNEL_OPS]
     results = run_kernels(kernel_ops, providers, compare, dtype, quick, repeat, budget, tiny, progress, device) \
         if kernel_ops else []
     if "train_step" in ops:
-        if progress:
-            progress("train_step MNIST CNN batch 64")
         results += train_step.run_train_step(compare, dtype, repeat, budget if budget is not None else
-                                             (0.5 if quick else 2.0), device)
-    peak = {"gpu": gpu_name()} if gpu else gemm_peak(dtype)
-    return BenchReport(results, peak, time.perf_counter() - start, device)
+                                             (0.5 if quick else 2.0), device, tiny, progress=progress)
+    return results
 
 
 def _csv(text):
@@ -104,7 +120,9 @@ def _csv(text):
 def add_arguments(parser):
     """The options of ``minidl bench`` and ``bench/run.py``, added to an argparse parser."""
     parser.add_argument("--ops", type=_csv, default=list(OPS),
-                        help=f"comma-separated subset of {','.join(OPS)} (default: all)")
+                        help=f"comma-separated subset of {','.join(OPS)} (default: all); train_step is the "
+                             "training steps of an MLP, the MNIST CNN, an LSTM classifier, two autoencoders and a "
+                             "ResNet basic block, and an LSTM forward+backward")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cpu (default), or cuda: the cuda providers (cuda, cupy, numba_cuda) on CuPy arrays, "
                              "timed with CUDA events, beside cupy.matmul (cuBLAS) and PyTorch on CUDA")
@@ -119,10 +137,13 @@ def add_arguments(parser):
                         help="timed calls per measurement (default: adaptive, as many as fit in --budget, >= 3)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds of timed calls per measurement when --repeat is not given "
-                             "(default 0.5, 0.2 with --quick; 2.0/0.5 for the training step)")
+                             "(default 0.5, 0.2 with --quick; 2.0/0.5 per side for each training step)")
     parser.add_argument("--tiny", action="store_true",
-                        help="tiny smoke-test kernel shapes (seconds; numbers meaningless; the training step keeps "
-                             "its size)")
+                        help="tiny smoke-test shapes and training-step networks (seconds; numbers meaningless)")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="run the whole measurement in N fresh processes, one after another, and report the "
+                             "median per row (default 1: this process)")
+    parser.add_argument("--rows-out", metavar="PATH", help=argparse.SUPPRESS)   # a --processes child's rows
     parser.add_argument("--json", metavar="PATH", help="write the records {op, provider, shape, ...} here")
     parser.add_argument("--plot", metavar="PATH", help="draw the ratio-vs-torch bar chart (PNG; needs matplotlib)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -160,6 +181,8 @@ def main(args, parser):
         parser.error("--repeat must be at least 1")
     if args.budget is not None and args.budget <= 0:
         parser.error("--budget must be positive")
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
     unknown = [c for c in compare if c not in allowed]
     if unknown:
         parser.error(f"unknown --compare {', '.join(unknown)}; choose from {', '.join(allowed)} or none"
@@ -178,7 +201,9 @@ def main(args, parser):
         print(f"  timing {msg} ...", file=sys.stderr, flush=True)
 
     rep = run(args.ops, args.providers, compare, args.dtype, args.quick, args.repeat, args.budget, args.tiny,
-              progress, device)
+              progress, device, args.processes)
+    if args.rows_out:
+        write_rows(rep.results, args.rows_out)
     print(rep.summary(args.markdown) if args.summary else rep.table(args.markdown))
     print()
     print(rep.peak_line())
@@ -191,6 +216,8 @@ def main(args, parser):
         print(f"timing: CUDA events around each call; {rep.seconds:.1f} s in all")
     else:
         print(f"threads: {kernels.minidl_threads()} (minidl and PyTorch); {rep.seconds:.1f} s in all")
+    if args.processes > 1:
+        print(f"each row: the median of {args.processes} processes; vs torch = torch's median / this median")
     if args.json:
         print(f"records: {write_json(rep.results, args.json)}")
     if args.plot:
@@ -199,5 +226,5 @@ def main(args, parser):
 
 
 __all__ = ["GPU_BASELINES", "OPS", "RECORD_KEYS", "BenchReport", "Result", "add_arguments", "format_summary",
-           "format_table", "gemm_peak", "kernels", "main", "measure", "measure_cuda", "plot", "records", "report",
-           "run", "run_kernels", "shapes", "train_step", "write_json"]
+           "format_table", "gemm_peak", "kernels", "main", "measure", "measure_cuda", "plot", "processes", "records",
+           "report", "run", "run_kernels", "shapes", "train_step", "write_json"]

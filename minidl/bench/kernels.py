@@ -55,6 +55,7 @@ class Result:
     repeats: int = 0
     note: str = ""
     first_ms: float = None      # the first call (JIT compilation for numba), reported apart from ``ms``
+    first_loss: float = None    # training steps: this side's first loss (checked against the other side's)
 
     @classmethod
     def from_record(cls, rec):
