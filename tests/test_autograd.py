@@ -224,3 +224,31 @@ def test_dtype_cast_gradient_comes_back_in_the_input_dtype():
     (x.double() * 2).sum().backward()
     assert x.grad.dtype == md.float32
     np.testing.assert_allclose(x.grad.numpy(), [2.0] * 3)
+
+
+def test_leaf_gradients_never_alias_each_other_or_saved_arrays():
+    # the engine keeps (does not copy) a gradient a built-in backward made for one leaf alone; every other
+    # gradient is copied, so changing one .grad in place can never change another tensor
+    a = md.tensor(np.ones((2, 3)), requires_grad=True)
+    b = md.tensor(np.ones((2, 3)), requires_grad=True)
+    (a + b).sum().backward()                    # Add hands one array to both inputs
+    a.grad.mul_(5)
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones((2, 3)))
+    x = md.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    w = md.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    root = md.tensor(np.ones((2, 4)))
+    y = x @ w
+    y.backward(root)
+    gx, gw = x.grad.numpy().copy(), w.grad.numpy().copy()
+    for t in (x, w):
+        assert not np.may_share_memory(t.grad.data, root.data)
+        assert not np.may_share_memory(t.grad.data, x.data) and not np.may_share_memory(t.grad.data, w.data)
+    (x @ w).backward(root)                      # accumulates in place into the kept arrays
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * gx)
+    np.testing.assert_array_equal(w.grad.numpy(), 2 * gw)
+    np.testing.assert_array_equal(root.numpy(), np.ones((2, 4)))
+    c = md.tensor(np.ones(3), requires_grad=True)
+    g = md.tensor(np.full(3, 2.0))
+    c.reshape(3).backward(g)                    # a view op hands the root gradient straight back
+    c.grad.add_(1)
+    np.testing.assert_array_equal(g.numpy(), np.full(3, 2.0))

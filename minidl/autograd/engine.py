@@ -19,6 +19,27 @@ def _reduce_to(grad, shape, node):
     return grad.reshape(shape)
 
 
+_BUILTIN = "minidl."
+
+
+def _passed_on(slots, ctx, in_grads):
+    """ids of the arrays a backward received or saved: a gradient that is one of them is not its own."""
+    known = {id(s.data) for s in slots if s is not None}
+    known.update(id(t.data) for t in ctx._saved if t is not None and hasattr(t, "data"))
+    return known
+
+
+def _made_here(arr, known, in_grads, i):
+    """Whether gradient ``i`` is a new array made by a built-in backward for that input alone: not a view, not an
+    array it received or saved, not returned for another input too."""
+    if type(arr) is not np.ndarray or arr.base is not None or not arr.flags.owndata or id(arr) in known:
+        return False
+    for j, other in enumerate(in_grads):
+        if j != i and other is not None and (other.data if hasattr(other, "data") else other) is arr:
+            return False
+    return True
+
+
 def _toposort_counts(roots):
     """For every node reachable from ``roots``: how many edges from reachable nodes point at it."""
     deps, seen, stack = {}, set(roots), list(roots)
@@ -47,12 +68,15 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
     def add(store, key, g):
         store[key] = g if store.get(key) is None else store[key] + g
 
-    def to_leaf(t, g):
+    def to_leaf(t, g, fresh=False):
         if id(t) in capture:
             add(found, id(t), g)
         elif accumulate:
             if t.grad is None:
-                t.grad = g if create_graph else Tensor._wrap(g.data.copy())   # own the array: it may be shared
+                # the leaf must own its .grad (later backwards add into it in place): an array that may be
+                # shared is copied; one a built-in backward has just made for this edge alone is kept (as
+                # PyTorch's AccumulateGrad steals a gradient nobody else holds)
+                t.grad = g if create_graph else Tensor._wrap(g.data if fresh else g.data.copy())
             elif create_graph:
                 t.grad = t.grad + g
             else:
@@ -91,6 +115,7 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
             if len(in_grads) > len(edges):
                 raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "
                                    f"{len(edges)} forward inputs")
+            known = None                # arrays this backward may have passed on rather than made
             for i, edge in enumerate(edges):
                 if edge is None:
                     continue
@@ -99,12 +124,18 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                 if g is not None:
                     if not isinstance(g, Tensor):
                         g = Tensor._wrap(g)
+                    fresh = False
                     if g.data.shape != edge.shape:
-                        g = _reduce_to(g, edge.shape, node)
+                        reduced = _reduce_to(g, edge.shape, node)
+                        fresh, g = not np.may_share_memory(reduced.data, g.data), reduced
                     if g.data.dtype != edge.dtype:
-                        g = g.astype(of_array_dtype(edge.dtype))
+                        g, fresh = g.astype(of_array_dtype(edge.dtype)), True
                     if parent is None:
-                        to_leaf(edge.leaf, g)
+                        if not fresh and not create_graph and node.fn.__module__.startswith(_BUILTIN):
+                            if known is None:
+                                known = _passed_on(slots, ctx, in_grads)
+                            fresh = _made_here(g.data, known, in_grads, i)
+                        to_leaf(edge.leaf, g, fresh)
                     else:
                         slots = pending.get(parent)
                         if slots is None:
