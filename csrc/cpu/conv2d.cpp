@@ -644,13 +644,7 @@ int& ForcedAlgo() {
   return forced;
 }
 
-/** Per geometry: the best time seen for each algorithm and, once both are measured, the choice. */
-struct AlgoRecord {
-  double best[2] = {1e300, 1e300};
-  int tries[2] = {0, 0};
-  int chosen = -1;
-};
-
+/** Per geometry: the algorithm measured faster (-1: not measured yet). */
 using AlgoKey = std::array<int64_t, 13>;
 
 std::mutex& AlgoMutex() {
@@ -658,46 +652,55 @@ std::mutex& AlgoMutex() {
   return m;
 }
 
-std::map<AlgoKey, AlgoRecord>& AlgoTable() {
-  static std::map<AlgoKey, AlgoRecord> table;
+std::map<AlgoKey, int>& AlgoTable() {
+  static std::map<AlgoKey, int> table;
   return table;
 }
 
-constexpr int kTimedRuns = 2;  // calls timed per algorithm before choosing (the first may be cold)
+/** The measured times, kept for conv2d_algorithm_choices(). */
+std::map<AlgoKey, std::array<double, 2>>& AlgoTimes() {
+  static std::map<AlgoKey, std::array<double, 2>> times;
+  return times;
+}
+
+constexpr int kTimedRuns = 2;  // runs timed per algorithm (the best counts: the first may be cold)
 
 bool WinogradApplies(const ConvGeometry& g) {
   return g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
 }
 
 /** Runs run(algo) with the algorithm chosen for this geometry (pass: 0 forward, else the
- *  backward's output mask + 1): while undecided, the two algorithms take turns on real calls, and
- *  after kTimedRuns each the faster is kept for the process (re-measured after conv2d_algorithm()). */
+ *  backward's output mask + 1). The first call of a geometry times both algorithms (kTimedRuns
+ *  each, alternating, on this very call's arrays) and keeps the faster for the process; the call's
+ *  result always comes from the kept one, so results are the same from call to call.
+ *  conv2d_algorithm() forgets the choices (re-measures) or forces one. */
 template <typename Fn>
 void RunChosen(const ConvGeometry& g, int64_t itemsize, int64_t pass, Fn&& run) {
   if (!WinogradApplies(g)) return run(kIm2col);
-  int algo;
-  bool timed = false;
   const AlgoKey key{pass, itemsize, g.N, g.C, g.H, g.W, g.O, g.G, g.ph, g.pw, g.OH, g.OW, MaxThreads()};
+  int known = -1;
   {
     std::lock_guard<std::mutex> lock(AlgoMutex());
-    if (ForcedAlgo() >= 0) {
-      algo = ForcedAlgo();
-    } else {
-      const AlgoRecord& rec = AlgoTable()[key];
-      timed = rec.chosen < 0;
-      algo = !timed ? rec.chosen : (rec.tries[kWinograd] < rec.tries[kIm2col] ? kWinograd : kIm2col);
-    }
+    const auto it = AlgoTable().find(key);
+    known = ForcedAlgo() >= 0 ? ForcedAlgo() : it != AlgoTable().end() ? it->second : -1;
   }
-  if (!timed) return run(algo);
-  const auto start = std::chrono::steady_clock::now();
-  run(algo);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::lock_guard<std::mutex> lock(AlgoMutex());
-  AlgoRecord& rec = AlgoTable()[key];
-  rec.best[algo] = std::min(rec.best[algo], seconds);
-  rec.tries[algo] += 1;
-  if (rec.chosen < 0 && rec.tries[kIm2col] >= kTimedRuns && rec.tries[kWinograd] >= kTimedRuns)
-    rec.chosen = rec.best[kWinograd] < rec.best[kIm2col] ? kWinograd : kIm2col;
+  if (known >= 0) return run(known);
+  std::array<double, 2> best{1e300, 1e300};
+  int last = kIm2col;
+  for (int i = 0; i < 2 * kTimedRuns; ++i) {
+    last = i % 2 == 0 ? kWinograd : kIm2col;
+    const auto start = std::chrono::steady_clock::now();
+    run(last);
+    best[last] = std::min(best[last], std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  int chosen;
+  {
+    std::lock_guard<std::mutex> lock(AlgoMutex());
+    // Another thread may have decided this geometry meanwhile: its choice stands.
+    chosen = AlgoTable().emplace(key, best[kWinograd] < best[kIm2col] ? kWinograd : kIm2col).first->second;
+    AlgoTimes()[key] = best;
+  }
+  if (chosen != last) run(chosen);
 }
 
 WinogradShape ToWinograd(const ConvGeometry& g) { return {g.N, g.C, g.H, g.W, g.O, g.G, g.ph, g.pw, g.OH, g.OW}; }
@@ -711,8 +714,9 @@ py::array ForwardImpl(const char* op, const py::array& x, const py::array& w, co
                       const py::object& stride, const py::object& padding, const py::object& dilation,
                       const py::object& groups) {
   const ConvGeometry g = CheckConvArguments(x, w, stride, padding, dilation, groups, op);
-  py::array b;
-  if (!bias.is_none()) {
+  py::array b;  // (a default py::array is an empty array, not null: has_bias says whether there is one)
+  const bool has_bias = !bias.is_none();
+  if (has_bias) {
     b = py::array::ensure(bias);
     MINIDL_CHECK(b && b.ndim() == 1 && b.shape(0) == g.O && (b.flags() & py::array::c_style), op,
                  "b must be a C-contiguous 1-D array of " + std::to_string(g.O) + " elements (w " + ShapeString(w) +
@@ -724,7 +728,7 @@ py::array ForwardImpl(const char* op, const py::array& x, const py::array& w, co
     py::array_t<T> y({g.N, g.O, g.OH, g.OW});
     const T* px = DataOf<T>(x);
     const T* pw = DataOf<T>(w);
-    const T* pb = b ? DataOf<T>(b) : nullptr;
+    const T* pb = has_bias ? DataOf<T>(b) : nullptr;
     T* py_ = y.mutable_data();
     {
       py::gil_scoped_release release;
@@ -851,6 +855,7 @@ std::string Conv2dAlgorithm(const py::object& mode) {
                "mode must be 'auto', 'im2col' or 'winograd', got " + py::repr(mode).cast<std::string>());
   ForcedAlgo() = m == "im2col" ? int(kIm2col) : m == "winograd" ? int(kWinograd) : -1;
   AlgoTable().clear();
+  AlgoTimes().clear();
   return previous;
 }
 
@@ -858,7 +863,7 @@ std::string Conv2dAlgorithm(const py::object& mode) {
 py::list Conv2dAlgorithmChoices() {
   std::lock_guard<std::mutex> lock(AlgoMutex());
   py::list out;
-  for (const auto& [key, rec] : AlgoTable()) {
+  for (const auto& [key, chosen] : AlgoTable()) {
     py::dict d;
     d["pass"] = key[0] == 0 ? "forward" : "backward";
     d["x"] = py::make_tuple(key[2], key[3], key[4], key[5]);
@@ -867,9 +872,10 @@ py::list Conv2dAlgorithmChoices() {
     d["padding"] = py::make_tuple(key[8], key[9]);
     d["itemsize"] = key[1];
     d["threads"] = key[12];
-    d["im2col_s"] = rec.tries[kIm2col] ? py::object(py::float_(rec.best[kIm2col])) : py::object(py::none());
-    d["winograd_s"] = rec.tries[kWinograd] ? py::object(py::float_(rec.best[kWinograd])) : py::object(py::none());
-    d["chosen"] = rec.chosen < 0 ? py::object(py::none()) : py::object(py::str(rec.chosen ? "winograd" : "im2col"));
+    const auto& t = AlgoTimes()[key];
+    d["im2col_s"] = t[kIm2col];
+    d["winograd_s"] = t[kWinograd];
+    d["chosen"] = chosen == kWinograd ? "winograd" : "im2col";
     out.append(d);
   }
   return out;
