@@ -180,7 +180,8 @@ def _conv2d_backward(x, wt, g3, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, 
     own grad_w partial (reduced by the caller), so nothing is shared. wt is (G*R, Og): each group's W_g^T.
     """
     nb = x.shape[0]
-    workers, o, r = gw_part.shape
+    workers, o = gw_part.shape[0], gw_part.shape[1]
+    r = wt.shape[0] // groups
     og, cg = o // groups, r // (kh * kw)
     for t in prange(workers):
         cols = np.empty((r, oh * ow), dtype=x.dtype)
