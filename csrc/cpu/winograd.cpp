@@ -171,22 +171,30 @@ void TransformInput(const Tiles& tl, const T* x, int64_t t0, int64_t count, T* V
   const int64_t plane = s.H * s.W;
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t j0 = 0; j0 < count; j0 += kLanes) {
-      alignas(64) T d[6][6][kLanes] = {};
-      for (int l = 0; l < kLanes && j0 + l < count; ++l) {
+      alignas(64) T d[6][6][kLanes];
+      for (int l = 0; l < kLanes; ++l) {
+        if (j0 + l >= count) {  // past the chunk: zeros (their results are never read)
+          for (int i = 0; i < 6; ++i)
+            for (int k = 0; k < 6; ++k) d[i][k][l] = T(0);
+          continue;
+        }
         int64_t n, r, col;
         tl.Locate(t0 + j0 + l, &n, &r, &col);
         const T* src = x + (n * s.C + c) * plane;
         r -= s.ph;
         col -= s.pw;
-        if (r >= 0 && col >= 0 && r + 6 <= s.H && col + 6 <= s.W) {
-          for (int i = 0; i < 6; ++i)
-            for (int k = 0; k < 6; ++k) d[i][k][l] = src[(r + i) * s.W + col + k];
-        } else {
-          for (int i = 0; i < 6; ++i) {
-            if (r + i < 0 || r + i >= s.H) continue;
-            for (int k = 0; k < 6; ++k)
-              if (col + k >= 0 && col + k < s.W) d[i][k][l] = src[(r + i) * s.W + col + k];
+        // the rows [i0, i1) and columns [k0, k1) of the patch inside the input; zeros around them
+        const int i0 = int(std::max<int64_t>(0, -r)), i1 = int(std::max<int64_t>(i0, std::min<int64_t>(6, s.H - r)));
+        const int k0 = int(std::max<int64_t>(0, -col)), k1 = int(std::max<int64_t>(k0, std::min<int64_t>(6, s.W - col)));
+        for (int i = 0; i < 6; ++i) {
+          if (i < i0 || i >= i1) {
+            for (int k = 0; k < 6; ++k) d[i][k][l] = T(0);
+            continue;
           }
+          const T* row = src + (r + i) * s.W + col;
+          for (int k = 0; k < k0; ++k) d[i][k][l] = T(0);
+          for (int k = k0; k < k1; ++k) d[i][k][l] = row[k];
+          for (int k = k1; k < 6; ++k) d[i][k][l] = T(0);
         }
       }
       Vec<T> tmp[6][6];
@@ -250,14 +258,19 @@ void TransformGrad(const Tiles& tl, const T* grad, int64_t t0, int64_t count, T*
   const int64_t plane = s.OH * s.OW;
   for (int64_t o = 0; o < s.O; ++o) {
     for (int64_t j0 = 0; j0 < count; j0 += kLanes) {
-      alignas(64) T g[4][4][kLanes] = {};
-      for (int l = 0; l < kLanes && j0 + l < count; ++l) {
-        int64_t n, r, col;
-        tl.Locate(t0 + j0 + l, &n, &r, &col);
-        const T* src = grad + (n * s.O + o) * plane;
-        const int rows = int(std::min<int64_t>(4, s.OH - r)), cols = int(std::min<int64_t>(4, s.OW - col));
-        for (int i = 0; i < rows; ++i)
-          for (int k = 0; k < cols; ++k) g[i][k][l] = src[(r + i) * s.OW + col + k];
+      alignas(64) T g[4][4][kLanes];
+      for (int l = 0; l < kLanes; ++l) {
+        int rows = 0, cols = 0;
+        const T* src = nullptr;
+        if (j0 + l < count) {
+          int64_t n, r, col;
+          tl.Locate(t0 + j0 + l, &n, &r, &col);
+          src = grad + (n * s.O + o) * plane + r * s.OW + col;
+          rows = int(std::min<int64_t>(4, s.OH - r));
+          cols = int(std::min<int64_t>(4, s.OW - col));
+        }
+        for (int i = 0; i < 4; ++i)  // zeros past the output's edge
+          for (int k = 0; k < 4; ++k) g[i][k][l] = i < rows && k < cols ? src[i * s.OW + k] : T(0);
       }
       Vec<T> tmp[6][4];
       for (int k = 0; k < 4; ++k) {  // columns: A g
