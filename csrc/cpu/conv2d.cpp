@@ -663,7 +663,7 @@ std::map<AlgoKey, std::array<double, 2>>& AlgoTimes() {
   return times;
 }
 
-constexpr int kTimedRuns = 2;  // runs timed per algorithm (the best counts: the first may be cold)
+constexpr int kTimedRuns = 3;  // runs timed per algorithm (the best counts: the first may be cold, others noisy)
 
 bool WinogradApplies(const ConvGeometry& g) {
   return g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
@@ -866,6 +866,7 @@ py::list Conv2dAlgorithmChoices() {
   for (const auto& [key, chosen] : AlgoTable()) {
     py::dict d;
     d["pass"] = key[0] == 0 ? "forward" : "backward";
+    if (key[0] > 0) d["need"] = py::make_tuple((key[0] - 1) & 1 ? true : false, (key[0] - 1) & 2 ? true : false);
     d["x"] = py::make_tuple(key[2], key[3], key[4], key[5]);
     d["out_channels"] = key[6];
     d["groups"] = key[7];
