@@ -13,7 +13,13 @@
 // partials summed at the end). With a batch of 1 (or one that splits badly) the samples run one
 // after another and the GEMMs use all threads.
 #include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -27,6 +33,7 @@
 #include "common.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
+#include "cpu/winograd.h"
 
 namespace minidl {
 namespace cpu {
@@ -452,22 +459,23 @@ void BackwardRange(const ConvGeometry& g, const T* grad, const T* x, const T* w,
         const T* xg = x + n * x_step + grp * g.Cg * g.HW;
         const StridedMatrix<T> gg{grad + n * y_step + grp * g.Og * g.P, g.P, 1};
         const StridedMatrix<T> wg_t = StridedMatrix<T>{w + grp * g.Og * g.Kg, g.Kg, 1}.Transposed();
-        if (gw_transposed) {
+        if (gw && gw_transposed) {
           Gemm<T>(g.Cg, g.Og, g.P, {xg, g.HW, 1}, gg.Transposed(), gw + grp * g.Og * g.Kg, g.Og, true);
-        } else {
+        } else if (gw) {
           Gemm<T>(g.Og, g.Cg, g.P, gg, StridedMatrix<T>{xg, g.HW, 1}.Transposed(), gw + grp * g.Og * g.Kg, g.Kg, true);
         }
-        Gemm<T>(g.Cg, g.HW, g.Og, wg_t, gg, gx + n * x_step + grp * g.Cg * g.HW, g.HW, false);
+        if (gx) Gemm<T>(g.Cg, g.HW, g.Og, wg_t, gg, gx + n * x_step + grp * g.Cg * g.HW, g.HW, false);
       }
     }
     return;
   }
-  std::fill(gx + n0 * x_step, gx + n1 * x_step, T(0));
-  T* cols = Scratch<T>(0, static_cast<size_t>(g.Kg * chunk));
-  T* dcols = Scratch<T>(1, static_cast<size_t>(g.Kg * chunk));
+  // gx or gw null: that gradient is not wanted (and its im2col or col2im is skipped too).
+  if (gx) std::fill(gx + n0 * x_step, gx + n1 * x_step, T(0));
+  T* cols = gw ? Scratch<T>(0, static_cast<size_t>(g.Kg * chunk)) : nullptr;
+  T* dcols = gx ? Scratch<T>(1, static_cast<size_t>(g.Kg * chunk)) : nullptr;
   for (int64_t grp = 0; grp < g.G; ++grp) {
     const StridedMatrix<T> wg_t = StridedMatrix<T>{w + grp * g.Og * g.Kg, g.Kg, 1}.Transposed();  // (Kg, Og)
-    T* gwg = gw + grp * g.Og * g.Kg;
+    T* gwg = gw ? gw + grp * g.Og * g.Kg : nullptr;
     for (int64_t q0 = n0 * g.P; q0 < n1 * g.P; q0 += chunk) {
       const int64_t q1 = std::min(n1 * g.P, q0 + chunk);
       const int64_t qc = q1 - q0;
@@ -484,14 +492,17 @@ void BackwardRange(const ConvGeometry& g, const T* grad, const T* x, const T* w,
         });
         gmat = {tmp, qc, 1};
       }
-      ForEachSegment(g, q0, q1, [&](const Segment& s) {
-        Im2Col<T>(g, x + s.n * x_step + grp * g.Cg * g.HW, s.p0, s.p1, cols + s.col, qc, parallel);
-      });
-      if (gw_transposed) {
-        Gemm<T>(g.Kg, g.Og, qc, {cols, qc, 1}, gmat.Transposed(), gwg, g.Og, true);
-      } else {
-        Gemm<T>(g.Og, g.Kg, qc, gmat, StridedMatrix<T>{cols, qc, 1}.Transposed(), gwg, g.Kg, true);
+      if (gw) {
+        ForEachSegment(g, q0, q1, [&](const Segment& s) {
+          Im2Col<T>(g, x + s.n * x_step + grp * g.Cg * g.HW, s.p0, s.p1, cols + s.col, qc, parallel);
+        });
+        if (gw_transposed) {
+          Gemm<T>(g.Kg, g.Og, qc, {cols, qc, 1}, gmat.Transposed(), gwg, g.Og, true);
+        } else {
+          Gemm<T>(g.Og, g.Kg, qc, gmat, StridedMatrix<T>{cols, qc, 1}.Transposed(), gwg, g.Kg, true);
+        }
       }
+      if (!gx) continue;
       Gemm<T>(g.Kg, qc, g.Og, wg_t, gmat, dcols, qc, false);
       ForEachSegment(g, q0, q1, [&](const Segment& s) {
         Col2Im<T>(g, dcols + s.col, qc, s.p0, s.p1, gx + s.n * x_step + grp * g.Cg * g.HW, parallel);
@@ -520,11 +531,32 @@ inline std::pair<int64_t, int64_t> SampleRange(int64_t n, int threads, int t) {
   return {n * t / threads, n * (t + 1) / threads};
 }
 
+/** y[n, o] = y[n, o] + bias[o] (bias may be null), then max(., 0) when relu, for samples [n0, n1). */
 template <typename T>
-void Conv2dCompute(const ConvGeometry& g, const T* x, const T* w, T* y) {
+void BiasRelu(const ConvGeometry& g, T* y, const T* bias, bool relu, int64_t n0, int64_t n1) {
+  if (!bias && !relu) return;
+  for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t o = 0; o < g.O; ++o) {
+      T* row = y + (n * g.O + o) * g.P;
+      const T b = bias ? bias[o] : T(0);
+      if (relu) {
+        for (int64_t p = 0; p < g.P; ++p) row[p] = std::max(row[p] + b, T(0));
+      } else {
+        for (int64_t p = 0; p < g.P; ++p) row[p] += b;
+      }
+    }
+  }
+}
+
+template <typename T>
+void Conv2dCompute(const ConvGeometry& g, const T* x, const T* w, const T* bias, bool relu, T* y) {
   const ThreadPlan plan = PlanThreads(g, 2.0 * double(g.O) * double(g.Kg) * double(g.P));
   if (!plan.over_batch) {
     ForwardRange<T>(g, x, w, y, 0, g.N, ChunkColumns<T>(g, g.N, plan.threads == 1), plan.threads > 1);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(plan.threads) if (plan.threads > 1)
+#endif
+    for (int64_t n = 0; n < g.N; ++n) BiasRelu(g, y, bias, relu, n, n + 1);
     return;
   }
 #ifdef _OPENMP
@@ -533,19 +565,21 @@ void Conv2dCompute(const ConvGeometry& g, const T* x, const T* w, T* y) {
   {
     const auto [n0, n1] = SampleRange(g.N, plan.threads, ThreadId());
     ForwardRange<T>(g, x, w, y, n0, n1, ChunkColumns<T>(g, n1 - n0, true), false);
+    BiasRelu(g, y, bias, relu, n0, n1);  // while this thread's output is still in its cache
   }
 }
 
 template <typename T>
 void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, const T* w, T* gx, T* gw) {
   const int64_t w_size = g.O * g.Kg;
-  const ThreadPlan plan = PlanThreads(g, 4.0 * double(g.O) * double(g.Kg) * double(g.P));
+  const double passes = (gx ? 2.0 : 0.0) + (gw ? 2.0 : 0.0);
+  const ThreadPlan plan = PlanThreads(g, passes * double(g.O) * double(g.Kg) * double(g.P));
   const int parts = plan.over_batch ? plan.threads : 1;
   // grad_w accumulates in partials: one per thread when the threads split the batch (no races;
   // the fixed split keeps grad_w bitwise reproducible from call to call), and summed at the end.
-  T* partials = Scratch<T>(2, static_cast<size_t>(w_size * parts));
+  T* partials = gw ? Scratch<T>(2, static_cast<size_t>(w_size * parts)) : nullptr;
   if (!plan.over_batch) {
-    std::fill(partials, partials + w_size, T(0));
+    if (gw) std::fill(partials, partials + w_size, T(0));
     BackwardRange<T>(g, grad, x, w, gx, partials, 0, g.N, ChunkColumns<T>(g, g.N, plan.threads == 1),
                      plan.threads > 1);
   } else {
@@ -554,12 +588,13 @@ void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, con
 #endif
     {
       const int t = ThreadId();
-      T* mine = partials + t * w_size;
-      std::fill(mine, mine + w_size, T(0));
+      T* mine = gw ? partials + t * w_size : nullptr;
+      if (gw) std::fill(mine, mine + w_size, T(0));
       const auto [n0, n1] = SampleRange(g.N, plan.threads, t);
       BackwardRange<T>(g, grad, x, w, gx, mine, n0, n1, ChunkColumns<T>(g, n1 - n0, true), false);
     }
   }
+  if (!gw) return;
   for (int t = 1; t < parts; ++t) {
     const T* part = partials + t * w_size;
     for (int64_t i = 0; i < w_size; ++i) partials[i] += part[i];
@@ -573,38 +608,190 @@ void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, con
   }
 }
 
+/** gb[o] = sum of grad[n, o, :, :] over n (accumulated in double), channels in parallel. */
+template <typename T>
+void BiasGrad(const ConvGeometry& g, const T* grad, T* gb) {
+  const int threads = static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(MaxThreads(), g.N * g.O * g.P / (int64_t{1} << 16))));
+  (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#endif
+  for (int64_t o = 0; o < g.O; ++o) {
+    double acc = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* row = grad + (n * g.O + o) * g.P;
+      T part = 0;
+      for (int64_t p = 0; p < g.P; ++p) part += row[p];
+      acc += double(part);
+    }
+    gb[o] = T(acc);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Choosing between im2col + GEMM and Winograd F(4x4, 3x3), by measurement
+
+enum Algo { kIm2col = 0, kWinograd = 1 };
+
+/** The forced algorithm (-1: choose by measurement); MINIDL_CONV_ALGO=im2col|winograd|auto at load. */
+int& ForcedAlgo() {
+  static int forced = [] {
+    const char* env = std::getenv("MINIDL_CONV_ALGO");
+    const std::string v = env ? env : "auto";
+    return v == "im2col" ? int(kIm2col) : v == "winograd" ? int(kWinograd) : -1;
+  }();
+  return forced;
+}
+
+/** Per geometry: the algorithm measured faster (-1: not measured yet). */
+using AlgoKey = std::array<int64_t, 13>;
+
+std::mutex& AlgoMutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::map<AlgoKey, int>& AlgoTable() {
+  static std::map<AlgoKey, int> table;
+  return table;
+}
+
+/** The measured times, kept for conv2d_algorithm_choices(). */
+std::map<AlgoKey, std::array<double, 2>>& AlgoTimes() {
+  static std::map<AlgoKey, std::array<double, 2>> times;
+  return times;
+}
+
+constexpr int kTimedRuns = 3;  // runs timed per algorithm (the best counts: the first may be cold, others noisy)
+
+bool WinogradApplies(const ConvGeometry& g) {
+  return g.KH == 3 && g.KW == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+}
+
+/** Runs run(algo) with the algorithm chosen for this geometry (pass: 0 forward, else the
+ *  backward's output mask + 1). The first call of a geometry times both algorithms (kTimedRuns
+ *  each, alternating, on this very call's arrays) and keeps the faster for the process; the call's
+ *  result always comes from the kept one, so results are the same from call to call.
+ *  conv2d_algorithm() forgets the choices (re-measures) or forces one. */
+template <typename Fn>
+void RunChosen(const ConvGeometry& g, int64_t itemsize, int64_t pass, Fn&& run) {
+  if (!WinogradApplies(g)) return run(kIm2col);
+  const AlgoKey key{pass, itemsize, g.N, g.C, g.H, g.W, g.O, g.G, g.ph, g.pw, g.OH, g.OW, MaxThreads()};
+  int known = -1;
+  {
+    std::lock_guard<std::mutex> lock(AlgoMutex());
+    const auto it = AlgoTable().find(key);
+    known = ForcedAlgo() >= 0 ? ForcedAlgo() : it != AlgoTable().end() ? it->second : -1;
+  }
+  if (known >= 0) return run(known);
+  std::array<double, 2> best{1e300, 1e300};
+  int last = kIm2col;
+  for (int i = 0; i < 2 * kTimedRuns; ++i) {
+    last = i % 2 == 0 ? kWinograd : kIm2col;
+    const auto start = std::chrono::steady_clock::now();
+    run(last);
+    best[last] = std::min(best[last], std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  int chosen;
+  {
+    std::lock_guard<std::mutex> lock(AlgoMutex());
+    // Another thread may have decided this geometry meanwhile: its choice stands.
+    chosen = AlgoTable().emplace(key, best[kWinograd] < best[kIm2col] ? kWinograd : kIm2col).first->second;
+    AlgoTimes()[key] = best;
+  }
+  if (chosen != last) run(chosen);
+}
+
+WinogradShape ToWinograd(const ConvGeometry& g) { return {g.N, g.C, g.H, g.W, g.O, g.G, g.ph, g.pw, g.OH, g.OW}; }
+
+}  // namespace
+
+namespace {
+
+/** The forward of conv2d and conv2d_bias: bias may be None. */
+py::array ForwardImpl(const char* op, const py::array& x, const py::array& w, const py::object& bias, bool relu,
+                      const py::object& stride, const py::object& padding, const py::object& dilation,
+                      const py::object& groups) {
+  const ConvGeometry g = CheckConvArguments(x, w, stride, padding, dilation, groups, op);
+  py::array b;  // (a default py::array is an empty array, not null: has_bias says whether there is one)
+  const bool has_bias = !bias.is_none();
+  if (has_bias) {
+    b = py::array::ensure(bias);
+    MINIDL_CHECK(b && b.ndim() == 1 && b.shape(0) == g.O && (b.flags() & py::array::c_style), op,
+                 "b must be a C-contiguous 1-D array of " + std::to_string(g.O) + " elements (w " + ShapeString(w) +
+                     ")");
+    CheckSameDtype(x, b, op);
+  }
+  return DispatchFloat(x.dtype(), op, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    py::array_t<T> y({g.N, g.O, g.OH, g.OW});
+    const T* px = DataOf<T>(x);
+    const T* pw = DataOf<T>(w);
+    const T* pb = has_bias ? DataOf<T>(b) : nullptr;
+    T* py_ = y.mutable_data();
+    {
+      py::gil_scoped_release release;
+      if (y.size() > 0) {
+        RunChosen(g, sizeof(T), 0, [&](int algo) {
+          if (algo == kWinograd) {
+            WinogradForward<T>(ToWinograd(g), px, pw, pb, relu, py_);
+          } else {
+            Conv2dCompute<T>(g, px, pw, pb, relu, py_);
+          }
+        });
+      }
+    }
+    return y;
+  });
+}
+
+/** need: None (both) or a tuple/list of 2 or 3 truth values (grad_x, grad_w[, grad_b]). */
+std::vector<bool> NeedMask(const py::object& need, const char* op) {
+  if (need.is_none()) return {true, true};
+  const bool ok = (py::isinstance<py::tuple>(need) || py::isinstance<py::list>(need)) &&
+                  (py::len(need) == 2 || py::len(need) == 3);
+  MINIDL_CHECK(ok, op, "need must be a tuple of 2 or 3 bools (grad_x, grad_w[, grad_b]), got " +
+                           py::repr(need).cast<std::string>());
+  std::vector<bool> mask;
+  for (const auto& item : need) mask.push_back(py::bool_(py::reinterpret_borrow<py::object>(item)));
+  return mask;
+}
+
 }  // namespace
 
 /** conv2d(x, w, stride, padding, dilation, groups) -> y
  *  x (N, C, H, W), w (O, C // groups, KH, KW), C-contiguous, one dtype (float32 or float64);
  *  stride, dilation: pairs of ints >= 1, padding: pair of ints >= 0; groups >= 1 dividing C and O.
  *  Returns y (N, O, OH, OW), OH = (H + 2ph - dh(KH-1) - 1) // sh + 1, a new C-contiguous array
- *  (cross-correlation with zero padding, as reference.conv2d). Releases the GIL while computing. */
+ *  (cross-correlation with zero padding, as reference.conv2d). Releases the GIL while computing.
+ *  3x3 stride-1 convolutions run as im2col + GEMM or Winograd F(4x4, 3x3), whichever measured
+ *  faster for the geometry (conv2d_algorithm). */
 py::array Conv2dForward(const py::array& x, const py::array& w, const py::object& stride, const py::object& padding,
                         const py::object& dilation, const py::object& groups) {
-  const ConvGeometry g = CheckConvArguments(x, w, stride, padding, dilation, groups, "conv2d");
-  return DispatchFloat(x.dtype(), "conv2d", [&](auto tag) -> py::array {
-    using T = decltype(tag);
-    py::array_t<T> y({g.N, g.O, g.OH, g.OW});
-    const T* px = DataOf<T>(x);
-    const T* pw = DataOf<T>(w);
-    T* py_ = y.mutable_data();
-    {
-      py::gil_scoped_release release;
-      if (y.size() > 0) Conv2dCompute<T>(g, px, pw, py_);
-    }
-    return y;
-  });
+  return ForwardImpl("conv2d", x, w, py::none(), false, stride, padding, dilation, groups);
 }
 
-/** conv2d_backward(grad, x, w, stride, padding, dilation, groups) -> (grad_x, grad_w)
+/** conv2d_bias(x, w, b, stride, padding, dilation, groups, relu) -> conv2d(...) + b[o] (then
+ *  max(., 0) when relu), the bias and activation applied in the kernel's epilogue. */
+py::array Conv2dBiasForward(const py::array& x, const py::array& w, const py::array& b, const py::object& stride,
+                            const py::object& padding, const py::object& dilation, const py::object& groups,
+                            bool relu) {
+  return ForwardImpl("conv2d_bias", x, w, b, relu, stride, padding, dilation, groups);
+}
+
+/** conv2d_backward(grad, x, w, stride, padding, dilation, groups, need=None) -> (grad_x, grad_w[, grad_b])
  *  grad (N, O, OH, OW) is the gradient of conv2d(x, w, ...); the rest as in conv2d. Returns
  *  grad_x with x's shape (pixels no window reaches get 0) and grad_w with w's shape (summed over
- *  the batch; zeros for an empty batch). Releases the GIL while computing. */
+ *  the batch; zeros for an empty batch); with need = (gx, gw, gb) also grad_b (O,), the bias
+ *  gradient. An entry of need that is false gives None and its work is skipped.
+ *  Releases the GIL while computing. */
 py::tuple Conv2dBackward(const py::array& grad, const py::array& x, const py::array& w, const py::object& stride,
-                         const py::object& padding, const py::object& dilation, const py::object& groups) {
+                         const py::object& padding, const py::object& dilation, const py::object& groups,
+                         const py::object& need) {
   const char* op = "conv2d_backward";
   const ConvGeometry g = CheckConvArguments(x, w, stride, padding, dilation, groups, op);
+  const std::vector<bool> mask = NeedMask(need, op);
   CheckFloatArray(grad, 4, op, "grad");
   CheckSameDtype(grad, x, op);
   MINIDL_CHECK(grad.shape(0) == g.N && grad.shape(1) == g.O && grad.shape(2) == g.OH && grad.shape(3) == g.OW, op,
@@ -613,25 +800,86 @@ py::tuple Conv2dBackward(const py::array& grad, const py::array& x, const py::ar
                    ShapeString(x) + " and w " + ShapeString(w));
   return DispatchFloat(x.dtype(), op, [&](auto tag) -> py::tuple {
     using T = decltype(tag);
-    py::array_t<T> grad_x({g.N, g.C, g.H, g.W});
-    py::array_t<T> grad_w({g.O, g.Cg, g.KH, g.KW});
+    py::object out_x = py::none(), out_w = py::none(), out_b = py::none();
+    T *pgx = nullptr, *pgw = nullptr, *pgb = nullptr;
+    if (mask[0]) {
+      py::array_t<T> a({g.N, g.C, g.H, g.W});
+      pgx = a.mutable_data();
+      out_x = a;
+    }
+    if (mask[1]) {
+      py::array_t<T> a({g.O, g.Cg, g.KH, g.KW});
+      pgw = a.mutable_data();
+      out_w = a;
+    }
+    if (mask.size() == 3 && mask[2]) {
+      py::array_t<T> a({g.O});
+      pgb = a.mutable_data();
+      out_b = a;
+    }
     const T* pg = DataOf<T>(grad);
     const T* px = DataOf<T>(x);
     const T* pw = DataOf<T>(w);
-    T* pgx = grad_x.mutable_data();
-    T* pgw = grad_w.mutable_data();
     {
       py::gil_scoped_release release;
+      if (pgb) BiasGrad<T>(g, pg, pgb);
       if (g.N == 0 || g.O == 0 || g.C == 0) {
         // Nothing to sum over (or nothing to sum into): the gradients are zero.
-        std::fill(pgx, pgx + grad_x.size(), T(0));
-        std::fill(pgw, pgw + grad_w.size(), T(0));
-      } else {
-        Conv2dBackwardCompute<T>(g, pg, px, pw, pgx, pgw);
+        if (pgx) std::fill(pgx, pgx + g.N * g.C * g.HW, T(0));
+        if (pgw) std::fill(pgw, pgw + g.O * g.Kg, T(0));
+      } else if (pgx || pgw) {
+        RunChosen(g, sizeof(T), 1 + (pgx ? 1 : 0) + (pgw ? 2 : 0), [&](int algo) {
+          if (algo == kWinograd) {
+            WinogradBackward<T>(ToWinograd(g), pg, px, pw, pgx, pgw);
+          } else {
+            Conv2dBackwardCompute<T>(g, pg, px, pw, pgx, pgw);
+          }
+        });
       }
     }
-    return py::make_tuple(grad_x, grad_w);
+    if (mask.size() == 3) return py::make_tuple(out_x, out_w, out_b);
+    return py::make_tuple(out_x, out_w);
   });
+}
+
+/** conv2d_algorithm(mode=None) -> the previous mode. mode "auto" (choose by measurement),
+ *  "im2col" or "winograd" (forced, for 3x3 stride-1 convolutions); setting any mode forgets the
+ *  measured choices, so "auto" re-tunes. None only reads the mode. */
+std::string Conv2dAlgorithm(const py::object& mode) {
+  std::lock_guard<std::mutex> lock(AlgoMutex());
+  const int old = ForcedAlgo();
+  const std::string previous = old == kIm2col ? "im2col" : old == kWinograd ? "winograd" : "auto";
+  if (mode.is_none()) return previous;
+  const std::string m = py::str(mode);
+  MINIDL_CHECK(m == "auto" || m == "im2col" || m == "winograd", "conv2d_algorithm",
+               "mode must be 'auto', 'im2col' or 'winograd', got " + py::repr(mode).cast<std::string>());
+  ForcedAlgo() = m == "im2col" ? int(kIm2col) : m == "winograd" ? int(kWinograd) : -1;
+  AlgoTable().clear();
+  AlgoTimes().clear();
+  return previous;
+}
+
+/** The measured choices so far: a list of dicts (pass, shape, times, chosen) for inspection. */
+py::list Conv2dAlgorithmChoices() {
+  std::lock_guard<std::mutex> lock(AlgoMutex());
+  py::list out;
+  for (const auto& [key, chosen] : AlgoTable()) {
+    py::dict d;
+    d["pass"] = key[0] == 0 ? "forward" : "backward";
+    if (key[0] > 0) d["need"] = py::make_tuple((key[0] - 1) & 1 ? true : false, (key[0] - 1) & 2 ? true : false);
+    d["x"] = py::make_tuple(key[2], key[3], key[4], key[5]);
+    d["out_channels"] = key[6];
+    d["groups"] = key[7];
+    d["padding"] = py::make_tuple(key[8], key[9]);
+    d["itemsize"] = key[1];
+    d["threads"] = key[12];
+    const auto& t = AlgoTimes()[key];
+    d["im2col_s"] = t[kIm2col];
+    d["winograd_s"] = t[kWinograd];
+    d["chosen"] = chosen == kWinograd ? "winograd" : "im2col";
+    out.append(d);
+  }
+  return out;
 }
 
 }  // namespace cpu

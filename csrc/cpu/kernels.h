@@ -40,7 +40,13 @@ py::tuple BatchNormBackward(const py::array& grad, const py::array& x, const py:
 py::array Conv2dForward(const py::array& x, const py::array& w, const py::object& stride, const py::object& padding,
                         const py::object& dilation, const py::object& groups);
 py::tuple Conv2dBackward(const py::array& grad, const py::array& x, const py::array& w, const py::object& stride,
-                         const py::object& padding, const py::object& dilation, const py::object& groups);
+                         const py::object& padding, const py::object& dilation, const py::object& groups,
+                         const py::object& need);
+py::array Conv2dBiasForward(const py::array& x, const py::array& w, const py::array& b, const py::object& stride,
+                            const py::object& padding, const py::object& dilation, const py::object& groups,
+                            bool relu);
+std::string Conv2dAlgorithm(const py::object& mode);
+py::list Conv2dAlgorithmChoices();
 
 // memory.cpp
 py::dict TuneAllocator(int64_t mmap_threshold, int64_t trim_threshold);

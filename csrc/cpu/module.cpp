@@ -32,9 +32,18 @@ PYBIND11_MODULE(_C, m) {
         py::arg("dilation"), py::arg("groups"),
         "2-D cross-correlation, NCHW: x (N, C, H, W), w (O, C // groups, KH, KW) -> y (N, O, OH, OW).");
   m.def("conv2d_backward", &Conv2dBackward, py::arg("grad"), py::arg("x"), py::arg("w"), py::arg("stride"),
-        py::arg("padding"), py::arg("dilation"), py::arg("groups"),
-        "(grad_x, grad_w) for the gradient grad of y = conv2d(x, w, stride, padding, dilation, groups).");
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("need") = py::none(),
+        "(grad_x, grad_w[, grad_b]) for the gradient grad of y = conv2d(x, w, stride, padding, dilation, groups); "
+        "need=(gx, gw[, gb]) says which are computed (None for the others).");
   m.def("tune_allocator", &TuneAllocator, py::arg("mmap_threshold"), py::arg("trim_threshold"),
         "Raise glibc's mmap and trim thresholds so freed large arrays are reused (process-wide).");
   m.def("build_info", &BuildInfo, "Compiler, OpenMP, threads, SIMD and GEMM blocking of this build.");
+  // conv2d.cpp: fused bias (+ ReLU) forward; the 3x3 algorithm choice
+  m.def("conv2d_bias", &Conv2dBiasForward, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("relu") = false,
+        "conv2d(x, w, ...) + b[o] (then ReLU when relu), the bias added in the kernel's epilogue.");
+  m.def("conv2d_algorithm", &Conv2dAlgorithm, py::arg("mode") = py::none(),
+        "Set the 3x3 stride-1 conv2d algorithm: 'auto' (measured; re-tunes), 'im2col' or 'winograd'. "
+        "Returns the previous mode.");
+  m.def("conv2d_algorithm_choices", &Conv2dAlgorithmChoices, "The measured per-geometry conv2d choices.");
 }

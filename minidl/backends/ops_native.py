@@ -97,6 +97,13 @@ def conv2d(x, w, stride, padding, dilation, groups):
     return _C.conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), stride, padding, dilation, groups)
 
 
-def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
+def conv2d_backward(grad, x, w, stride, padding, dilation, groups, need=(True, True)):
     return _C.conv2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(w),
-                              stride, padding, dilation, groups)
+                              stride, padding, dilation, groups, tuple(bool(v) for v in need))
+
+
+# conv2d with the bias (and optionally ReLU) in the kernel's epilogue: a native-only fused kernel (the composed
+# conv2d + broadcast add is its reference); minidl/ops/conv.py uses it when md.backends.supports("conv2d_bias").
+def conv2d_bias(x, w, b, stride, padding, dilation, groups, relu=False):
+    return _C.conv2d_bias(np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(b), stride, padding,
+                          dilation, groups, bool(relu))

@@ -172,14 +172,16 @@ def _conv2d(x, w2, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, y):
 
 
 @njit(parallel=True, cache=True, fastmath=_FM)
-def _conv2d_backward(x, wt, g3, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, gx, gw_part):
-    """gx (N, C, H, W) and the per-worker partial weight gradients gw_part (T, O, R), all zeroed.
+def _conv2d_backward(x, wt, g3, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, gx, gw_part, need_x, need_w):
+    """gx (N, C, H, W) and the per-worker partial weight gradients gw_part (T, O, R), all zeroed; only those
+    flagged by need_x / need_w are computed.
 
     Worker t takes samples t, t+T, ...: grad_x of a sample is written by one worker only, and each worker sums its
     own grad_w partial (reduced by the caller), so nothing is shared. wt is (G*R, Og): each group's W_g^T.
     """
     nb = x.shape[0]
-    workers, o, r = gw_part.shape
+    workers, o = gw_part.shape[0], gw_part.shape[1]
+    r = wt.shape[0] // groups
     og, cg = o // groups, r // (kh * kw)
     for t in prange(workers):
         cols = np.empty((r, oh * ow), dtype=x.dtype)
@@ -187,8 +189,11 @@ def _conv2d_backward(x, wt, g3, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, 
         for n in range(t, nb, workers):
             gn = g3[n]
             for g in range(groups):
-                _im2col(x, n, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols)
-                _gemm_nt_acc(gn, g * og, cols, gw_part[t], g * og, og)
+                if need_w:
+                    _im2col(x, n, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols)
+                    _gemm_nt_acc(gn, g * og, cols, gw_part[t], g * og, og)
+                if not need_x:
+                    continue
                 dcols[:] = 0
                 _gemm_acc(wt, g * r, gn, g * og, dcols, 0, r, og)
                 _col2im(dcols, gx, n, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
@@ -215,7 +220,7 @@ def conv2d(x, w, stride, padding, dilation, groups):
     return y.reshape(x.shape[0], w.shape[0], oh, ow)
 
 
-def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
+def conv2d_backward(grad, x, w, stride, padding, dilation, groups, need=(True, True)):
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     groups = int(groups)
     geom, oh, ow = _conv_out(x, w, stride, padding, dilation)
@@ -223,11 +228,16 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
     g3 = np.ascontiguousarray(grad).reshape(x.shape[0], o, oh * ow)
     wt = np.ascontiguousarray(w.reshape(groups, o // groups, r).transpose(0, 2, 1)).reshape(groups * r, o // groups)
     workers = max(1, min(numba.get_num_threads(), x.shape[0]))
-    gx = np.zeros(x.shape, dtype=x.dtype)
-    gw_part = np.zeros((workers, o, r), dtype=x.dtype)
-    if x.shape[0] and oh * ow:
-        _conv2d_backward(x, wt, g3, groups, *geom, oh, ow, gx, gw_part)
-    return gx, np.ascontiguousarray(gw_part.sum(axis=0).reshape(w.shape), dtype=x.dtype)
+    need_x, need_w = bool(need[0]), bool(need[1])
+    gx = np.zeros(x.shape if need_x else (0, 0, 0, 0), dtype=x.dtype)
+    gw_part = np.zeros((workers, o, r) if need_w else (workers, o, 0), dtype=x.dtype)
+    if x.shape[0] and oh * ow and (need_x or need_w):
+        _conv2d_backward(x, wt, g3, groups, *geom, oh, ow, gx, gw_part, need_x, need_w)
+    out = (gx if need_x else None,
+           np.ascontiguousarray(gw_part.sum(axis=0).reshape(w.shape), dtype=x.dtype) if need_w else None)
+    if len(need) == 3:
+        out += (g3.sum(axis=(0, 2), dtype=np.float64).astype(x.dtype) if need[2] else None,)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -146,28 +146,40 @@ def conv2d(x, w, stride, padding, dilation, groups):
     return xp.ascontiguousarray(y)
 
 
-def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
+def conv2d_backward(grad, x, w, stride, padding, dilation, groups, need=(True, True)):
     """Gradients of ``conv2d``.
 
     Args:
         grad: gradient of the output, (N, O, OH, OW).
         x, w, stride, padding, dilation, groups: as in ``conv2d``.
+        need: which gradients to compute, ``(grad_x, grad_w)`` or ``(grad_x, grad_w, grad_b)`` truth values; the
+            ones not needed are returned as None and never computed (a first layer's input gradient, frozen weights).
 
     Returns:
-        (grad_x, grad_w): shapes and dtype of x (N, C, H, W) and w (O, C // groups, KH, KW). Input pixels that no
-        window reaches (stride larger than the kernel) get zero gradient.
+        (grad_x, grad_w) -- or (grad_x, grad_w, grad_b) when ``need`` has three entries: shapes and dtype of x
+        (N, C, H, W), w (O, C // groups, KH, KW) and, for grad_b, (O,) -- the gradient of a bias added to every
+        output position, ``grad.sum((0, 2, 3))``. Input pixels that no window reaches (stride larger than the kernel)
+        get zero gradient.
     """
     xp = _xp(x)
     n, c = x.shape[:2]
     o, cg, kh, kw = w.shape
-    cols, (oh, ow) = _im2col(x, w.shape, stride, padding, dilation, groups)
-    g = grad.transpose(1, 0, 2, 3).reshape(groups, o // groups, n * oh * ow)   # copies: contiguous GEMM operand
-    wg = w.reshape(groups, o // groups, cg * kh * kw)
-    grad_w = xp.matmul(g, xp.swapaxes(cols, 1, 2)).reshape(w.shape)
-    dcols = xp.matmul(xp.swapaxes(wg, 1, 2), g)                               # (G, Cg*KH*KW, N*OH*OW)
-    dcols = dcols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
-    grad_x = _col2im(dcols, x.shape, (oh, ow), (kh, kw), stride, padding, dilation)
-    return grad_x, xp.ascontiguousarray(grad_w)
+    oh, ow = grad.shape[2:]
+    grad_x = grad_w = None
+    if need[0] or need[1]:
+        g = grad.transpose(1, 0, 2, 3).reshape(groups, o // groups, n * oh * ow)   # copies: contiguous GEMM operand
+    if need[1]:
+        cols, _ = _im2col(x, w.shape, stride, padding, dilation, groups)
+        grad_w = xp.ascontiguousarray(xp.matmul(g, xp.swapaxes(cols, 1, 2)).reshape(w.shape))
+    if need[0]:
+        wg = w.reshape(groups, o // groups, cg * kh * kw)
+        dcols = xp.matmul(xp.swapaxes(wg, 1, 2), g)                               # (G, Cg*KH*KW, N*OH*OW)
+        dcols = dcols.reshape(c, kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
+        grad_x = _col2im(dcols, x.shape, (oh, ow), (kh, kw), stride, padding, dilation)
+    if len(need) == 3:
+        grad_b = grad.sum(axis=(0, 2, 3), dtype=numpy.float64).astype(grad.dtype) if need[2] else None
+        return grad_x, grad_w, grad_b
+    return grad_x, grad_w
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from ..backends.geometry import check_array_size, check_window, output_size
 from ..ops import (avg_pool2d, batch_norm, conv2d, gelu, layer_norm, leaky_relu, log_softmax, logsumexp, max_pool2d,
                    relu, sigmoid, softmax, softplus, tanh, where)
 from ..ops.conv import _batched, _check_float, _check_tensors, _contig, _is_int, pair
+from ..ops.conv import conv2d_backward as _conv2d_backward_masked
 from ..random import generator
 from ..tensor import Tensor
 
@@ -91,9 +92,8 @@ class ConvTranspose2d(Function):
         ctx.save_for_backward(x, w)
         xp = x._xp
         zeros = xp.zeros((n, c_out) + tuple(out_hw), dtype=x.data.dtype)
-        # NOTE: conv2d_backward also computes a weight gradient we drop; the kernel set has no input-gradient-only
-        # entry, and that extra GEMM is cheaper than a second transposed-conv kernel in every provider.
-        gx, _ = kernels.conv2d_backward(_grow(_contig(x), ch, cw), zeros, _contig(w), *ctx.geom)
+        # conv2d's input gradient only: the output mask skips its weight gradient
+        gx, _ = _conv2d_backward_masked(_grow(_contig(x), ch, cw), zeros, _contig(w), ctx.geom, (True, False))
         return gx
 
     @staticmethod
@@ -106,7 +106,7 @@ class ConvTranspose2d(Function):
             gx = kernels.conv2d(g, _contig(w), *ctx.geom)[:, :, :x.shape[2], :x.shape[3]]
             gx = Tensor._wrap(x._xp.ascontiguousarray(gx))
         if ctx.needs_input_grad[1]:
-            _, gw = kernels.conv2d_backward(_grow(_contig(x), *ctx.conv_hw), g, _contig(w), *ctx.geom)
+            _, gw = _conv2d_backward_masked(_grow(_contig(x), *ctx.conv_hw), g, _contig(w), ctx.geom, (False, True))
             gw = Tensor._wrap(gw)
         return gx, gw
 

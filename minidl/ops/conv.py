@@ -1,8 +1,10 @@
 """Convolution and pooling: kernel-backed Functions plus the validating functional forms."""
 import numbers
 
+import numpy
+
 from ..autograd.function import Function, once_differentiable
-from ..backends import kernels
+from ..backends import kernels, supports
 from ..backends.geometry import check_array_size, check_window, output_size
 from ..tensor import Tensor
 
@@ -63,13 +65,38 @@ def _pad_end(x, rows, cols):
     return x
 
 
+def _device_type(t):
+    return "cpu" if type(t.data) is numpy.ndarray else t.device.type
+
+
+def conv2d_backward(grad, x, w, geom, need):
+    """``kernels.conv2d_backward`` with the output mask ``need`` = (grad_x, grad_w[, grad_b]) truth values: a tuple
+    of the same length, None where not needed. A provider that does not take ``need`` computes everything and the
+    extra is dropped here (and grad_b is then ``grad.sum((0, 2, 3))``)."""
+    try:
+        out = kernels.conv2d_backward(grad, x, w, *geom, need=tuple(need))
+    except TypeError as e:
+        if "need" not in str(e):
+            raise
+        out = kernels.conv2d_backward(grad, x, w, *geom)
+    out = tuple(a if n else None for a, n in zip(out, need))
+    if len(need) == 3 and len(out) == 2:
+        out += (grad.sum(axis=(0, 2, 3)) if need[2] else None,)
+    return out
+
+
 class Conv2d(Function):
-    # NOTE: the bias is fused: added in place into the kernel's fresh output, and its gradient is one
-    # reduction of grad; a separate broadcast add would cost an extra output-sized array each way.
+    # The bias is fused: added in the native kernel's epilogue (conv2d_bias) and its gradient is a reduction in the
+    # C++ backward (conv2d_backward's need mask). A provider without conv2d_bias (md.backends.supports) gets the
+    # composed form: the bias added in place into the kernel's fresh output. Gradients nobody needs (a first
+    # layer's input, frozen weights) are never computed.
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, dilation, groups):
         ctx.save_for_backward(x, w)
         ctx.geom = (stride, padding, dilation, groups)
+        ctx.has_bias = b is not None
+        if b is not None and supports("conv2d_bias", _device_type(x)):
+            return kernels.conv2d_bias(_contig(x), _contig(w), _contig(b), *ctx.geom)
         y = kernels.conv2d(_contig(x), _contig(w), *ctx.geom)
         if b is not None:
             y += b.data.reshape(1, -1, 1, 1)
@@ -79,10 +106,9 @@ class Conv2d(Function):
     @once_differentiable
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
-        g = _contig(grad)
-        gx, gw = kernels.conv2d_backward(g, _contig(x), _contig(w), *ctx.geom)
-        gb = Tensor._wrap(g.sum(axis=(0, 2, 3))) if ctx.needs_input_grad[2] else None
-        return Tensor._wrap(gx), Tensor._wrap(gw), gb
+        need = ctx.needs_input_grad[:3] if ctx.has_bias else ctx.needs_input_grad[:2]
+        grads = conv2d_backward(_contig(grad), _contig(x), _contig(w), ctx.geom, need)
+        return tuple(None if g is None else Tensor._wrap(g) for g in grads) + (None,) * (3 - len(grads))
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
