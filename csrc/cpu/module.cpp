@@ -37,4 +37,19 @@ PYBIND11_MODULE(_C, m) {
   m.def("tune_allocator", &TuneAllocator, py::arg("mmap_threshold"), py::arg("trim_threshold"),
         "Raise glibc's mmap and trim thresholds so freed large arrays are reused (process-wide).");
   m.def("build_info", &BuildInfo, "Compiler, OpenMP, threads, SIMD and GEMM blocking of this build.");
+  // optim.cpp: one call updates every parameter of a group in place (lists of arrays of one float dtype)
+  m.def("sgd_step", &SgdStep, py::arg("first"), py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"),
+        py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
+        py::arg("maximize"), "SGD; first[i]: momentum_buffers[i] was just created and takes the gradient.");
+  m.def("adam_step", &AdamStep, py::arg("steps"), py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
+        py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("eps"), py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"), py::arg("decoupled"),
+        "Adam (decoupled: AdamW); steps[i]: parameter i's step count including this step.");
+  m.def("rmsprop_step", &RmspropStep, py::arg("params"), py::arg("grads"), py::arg("square_avgs"),
+        py::arg("grad_avgs"), py::arg("momentum_buffers"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("momentum"), py::arg("centered"), py::arg("maximize"), "RMSprop.");
+  m.def("adagrad_step", &AdagradStep, py::arg("steps"), py::arg("params"), py::arg("grads"), py::arg("sums"),
+        py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"),
+        "Adagrad; steps[i]: parameter i's step count including this step.");
+  m.def("optim_tuning", &OptimTuning, "The measured costs behind the fused optimizers' single-thread cut-over.");
 }
