@@ -123,10 +123,17 @@ def test_fused_step_equals_per_parameter_reference(dtype, case):
                                      ("AdamW", dict(lr=0.01, amsgrad=True)),
                                      ("RMSprop", dict(momentum=0.9, centered=True, weight_decay=0.1)),
                                      ("Adagrad", dict(lr_decay=0.1, weight_decay=0.1))])
-def test_large_group_split_across_threads_equals_reference(name, kw, dtype):
-    # big enough to run on several threads; the split lands inside parameters of very different sizes
-    shapes = [(301, 257), (5,), (0,), (1,), (70001,), (3, 1111)]
-    fused, _ = _run(name, kw, dtype, steps=2, shapes=shapes)
+@pytest.mark.parametrize("parallel", [True, False], ids=["threads", "one-thread"])
+def test_large_group_split_across_threads_equals_reference(name, kw, dtype, parallel):
+    # the threads' split lands inside parameters of very different sizes; the cut-over is forced either way
+    from minidl import _C
+    shapes = [(301, 257), (5,), (0,), (1,), (70001,), (3, 1111), (2,)]
+    saved = _C.optim_tuning()
+    _C.optim_tuning(fork_ns=0.0 if parallel else 1e30)
+    try:
+        fused, _ = _run(name, kw, dtype, steps=2, shapes=shapes)
+    finally:
+        _C.optim_tuning(fork_ns=saved["fork_ns"])
     ref, _ = _run(name, kw, dtype, steps=2, shapes=shapes, provider="numpy")
     for a, b in zip(fused, ref):
         _assert_identical(a.numpy(), b.numpy())

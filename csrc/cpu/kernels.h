@@ -65,7 +65,7 @@ void AdagradStep(const py::array_t<double, py::array::c_style | py::array::force
                  const std::vector<py::array>& params, const std::vector<py::array>& grads,
                  const std::vector<py::array>& sums, double lr, double lr_decay, double weight_decay, double eps,
                  bool maximize);
-py::dict OptimTuning();
+py::dict OptimTuning(double fork_ns, double byte_ns);
 
 }  // namespace cpu
 }  // namespace minidl

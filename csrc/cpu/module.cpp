@@ -51,5 +51,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("adagrad_step", &AdagradStep, py::arg("steps"), py::arg("params"), py::arg("grads"), py::arg("sums"),
         py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"),
         "Adagrad; steps[i]: parameter i's step count including this step.");
-  m.def("optim_tuning", &OptimTuning, "The measured costs behind the fused optimizers' single-thread cut-over.");
+  m.def("optim_tuning", &OptimTuning, py::arg("fork_ns") = -1.0, py::arg("byte_ns") = -1.0,
+        "The costs (measured at first use) behind the fused optimizers' single-thread cut-over; a value >= 0 (fork) "
+        "or > 0 (per byte) replaces the measurement.");
 }
