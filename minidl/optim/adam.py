@@ -57,7 +57,6 @@ class Adam(Optimizer):
                   group["eps"], group["weight_decay"], amsgrad, group["maximize"], self._decoupled)
 
 
-
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): ``p *= 1 - lr * weight_decay`` before the step.
 
