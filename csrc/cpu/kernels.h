@@ -54,5 +54,24 @@ py::dict TuneAllocator(int64_t mmap_threshold, int64_t trim_threshold);
 // build_info.cpp
 py::dict BuildInfo();
 
+// optim.cpp: fused optimizer updates of a whole parameter group, in place (lists of same-size arrays, one dtype)
+void SgdStep(const py::array& first, const std::vector<py::array>& params, const std::vector<py::array>& grads,
+             const std::vector<py::array>& momentum_buffers, double lr, double momentum, double dampening,
+             double weight_decay, bool nesterov, bool maximize);
+void AdamStep(const py::array_t<double, py::array::c_style | py::array::forcecast>& steps,
+              const std::vector<py::array>& params, const std::vector<py::array>& grads,
+              const std::vector<py::array>& exp_avgs, const std::vector<py::array>& exp_avg_sqs,
+              const std::vector<py::array>& max_exp_avg_sqs, double lr, double beta1, double beta2, double eps,
+              double weight_decay, bool amsgrad, bool maximize, bool decoupled);
+void RmspropStep(const std::vector<py::array>& params, const std::vector<py::array>& grads,
+                 const std::vector<py::array>& square_avgs, const std::vector<py::array>& grad_avgs,
+                 const std::vector<py::array>& momentum_buffers, double lr, double alpha, double eps,
+                 double weight_decay, double momentum, bool centered, bool maximize);
+void AdagradStep(const py::array_t<double, py::array::c_style | py::array::forcecast>& steps,
+                 const std::vector<py::array>& params, const std::vector<py::array>& grads,
+                 const std::vector<py::array>& sums, double lr, double lr_decay, double weight_decay, double eps,
+                 bool maximize);
+py::dict OptimTuning(double fork_ns, double byte_ns);
+
 }  // namespace cpu
 }  // namespace minidl

@@ -46,4 +46,21 @@ PYBIND11_MODULE(_C, m) {
         "Set the 3x3 stride-1 conv2d algorithm: 'auto' (measured; re-tunes), 'im2col' or 'winograd'. "
         "Returns the previous mode.");
   m.def("conv2d_algorithm_choices", &Conv2dAlgorithmChoices, "The measured per-geometry conv2d choices.");
+  // optim.cpp: one call updates every parameter of a group in place (lists of arrays of one float dtype)
+  m.def("sgd_step", &SgdStep, py::arg("first"), py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"),
+        py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"),
+        py::arg("maximize"), "SGD; first[i]: momentum_buffers[i] was just created and takes the gradient.");
+  m.def("adam_step", &AdamStep, py::arg("steps"), py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
+        py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("eps"), py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"), py::arg("decoupled"),
+        "Adam (decoupled: AdamW); steps[i]: parameter i's step count including this step.");
+  m.def("rmsprop_step", &RmspropStep, py::arg("params"), py::arg("grads"), py::arg("square_avgs"),
+        py::arg("grad_avgs"), py::arg("momentum_buffers"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("momentum"), py::arg("centered"), py::arg("maximize"), "RMSprop.");
+  m.def("adagrad_step", &AdagradStep, py::arg("steps"), py::arg("params"), py::arg("grads"), py::arg("sums"),
+        py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"),
+        "Adagrad; steps[i]: parameter i's step count including this step.");
+  m.def("optim_tuning", &OptimTuning, py::arg("fork_ns") = -1.0, py::arg("byte_ns") = -1.0,
+        "The costs (measured at first use) behind the fused optimizers' single-thread cut-over; a value >= 0 (fork) "
+        "or > 0 (per byte) replaces the measurement.");
 }

@@ -107,3 +107,28 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups, need=(True, T
 def conv2d_bias(x, w, b, stride, padding, dilation, groups, relu=False):
     return _C.conv2d_bias(np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(b), stride, padding,
                           dilation, groups, bool(relu))
+
+
+# --- optimizer steps (csrc/cpu/optim.cpp): the arrays are updated in place, so they are passed as they are; the
+# extension refuses (ValueError) any that is not a writeable C-contiguous array of the parameters' float dtype.
+
+def sgd_step(first, params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    _C.sgd_step(np.asarray(first, dtype=np.uint8), params, grads, momentum_buffers, float(lr), float(momentum),
+                float(dampening), float(weight_decay), bool(nesterov), bool(maximize))
+
+
+def adam_step(steps, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps, weight_decay,
+              amsgrad, maximize, decoupled):
+    _C.adam_step(steps, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, float(lr), float(beta1), float(beta2),
+                 float(eps), float(weight_decay), bool(amsgrad), bool(maximize), bool(decoupled))
+
+
+def rmsprop_step(steps, params, grads, square_avgs, grad_avgs, momentum_buffers, lr, alpha, eps, weight_decay,
+                 momentum, centered, maximize):
+    _C.rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, float(lr), float(alpha), float(eps),
+                    float(weight_decay), float(momentum), bool(centered), bool(maximize))
+
+
+def adagrad_step(steps, params, grads, sums, lr, lr_decay, weight_decay, eps, maximize):
+    _C.adagrad_step(steps, params, grads, sums, float(lr), float(lr_decay), float(weight_decay), float(eps),
+                    bool(maximize))

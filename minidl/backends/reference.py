@@ -404,3 +404,145 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training):
     else:
         grad_x = grad * scale
     return xp.ascontiguousarray(grad_x), grad_weight.astype(x.dtype), grad_bias.astype(x.dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# optimizer steps: one call updates every parameter of a group in place
+#
+# Shared contract: ``params``, ``grads`` and each state list hold arrays of equal shapes, pairwise (any dtype and module
+# per parameter here; the native provider needs C-contiguous arrays of one float dtype). Every array except the grads
+# is updated in place; nothing is returned. ``steps`` (float64, one entry per parameter) holds each parameter's step
+# count with this step included, as the optimizer keeps it. The operations and their order follow PyTorch's
+# single-tensor kernels so that float32 rounds like PyTorch: ``lerp`` switches formula at weight 0.5, ``addcmul`` and
+# ``addcdiv`` scale their first operand before the multiply/divide, and every Python scalar is rounded to the array's
+# dtype before it is used.
+
+def _lerp_(a, b, weight):
+    """a <- lerp(a, b, weight), with the two-sided formula that is exact at both ends."""
+    if abs(weight) < 0.5:
+        a += weight * (b - a)
+    else:
+        a[...] = b - (b - a) * (1 - weight)
+    return a
+
+
+def _addcmul_(a, t1, t2, value=1.0):
+    """a <- a + value * t1 * t2 (multiplied left to right)."""
+    a += value * t1 * t2
+    return a
+
+
+def _addcdiv_(a, t1, t2, value=1.0):
+    """a <- a + value * t1 / t2."""
+    a += value * t1 / t2
+    return a
+
+
+def _direction(param, grad, maximize, weight_decay):
+    """The gradient the update follows: negated when maximizing, plus the L2 term ``weight_decay * param``."""
+    g = -grad if maximize else grad
+    return g + weight_decay * param if weight_decay != 0 else g
+
+
+def sgd_step(first, params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """SGD (PyTorch's formulation) over a group, in place.
+
+    ``g = grad (negated when maximize) + weight_decay * p``. With ``momentum != 0`` the buffer becomes ``g`` where
+    ``first[i]`` (bool, one per parameter: the buffer was just created; its old content is ignored), else
+    ``b = momentum * b + (1 - dampening) * g``; the direction is ``g + momentum * b`` (nesterov) or ``b``. Then
+    ``p -= lr * direction``. ``momentum_buffers`` may be empty when ``momentum == 0``.
+    """
+    lr, momentum, weight_decay = float(lr), float(momentum), float(weight_decay)
+    for i, (param, grad) in enumerate(zip(params, grads)):
+        g = _direction(param, grad, maximize, weight_decay)
+        if momentum != 0:
+            buf = momentum_buffers[i]
+            if first[i]:
+                buf[...] = g
+            else:
+                buf *= momentum
+                buf += (1 - float(dampening)) * g
+            g = g + momentum * buf if nesterov else buf
+        param += -lr * g
+
+
+def adam_step(steps, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps, weight_decay,
+              amsgrad, maximize, decoupled):
+    """Adam, or AdamW when ``decoupled`` (PyTorch's formulation), over a group, in place.
+
+    Decoupled decay first scales ``p *= 1 - lr * weight_decay``; otherwise ``g = grad + weight_decay * p``. Then
+    ``m = lerp(m, g, 1 - beta1)``, ``v = beta2 * v + (1 - beta2) * g * g``, with ``amsgrad`` ``vmax = max(vmax, v)``
+    replacing ``v`` below (``max_exp_avg_sqs`` may be empty otherwise), and at step ``t = steps[i]``
+    ``p += -lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``.
+    """
+    lr, eps, weight_decay, beta1, beta2 = float(lr), float(eps), float(weight_decay), float(beta1), float(beta2)
+    for i, (param, grad) in enumerate(zip(params, grads)):
+        step = float(steps[i])
+        if weight_decay != 0 and decoupled:
+            param *= 1 - lr * weight_decay
+        g = _direction(param, grad, maximize, 0.0 if decoupled else weight_decay)
+        m, v = exp_avgs[i], exp_avg_sqs[i]
+        _lerp_(m, g, 1 - beta1)
+        v *= beta2
+        _addcmul_(v, g, g, 1 - beta2)
+        step_size = lr / (1 - beta1 ** step)
+        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+        if amsgrad:
+            vmax = max_exp_avg_sqs[i]
+            _xp(v).maximum(vmax, v, out=vmax)
+            v = vmax
+        denom = _xp(v).sqrt(v) / bias_correction2_sqrt
+        denom += eps
+        _addcdiv_(param, m, denom, -step_size)
+
+
+def rmsprop_step(steps, params, grads, square_avgs, grad_avgs, momentum_buffers, lr, alpha, eps, weight_decay,
+                 momentum, centered, maximize):
+    """RMSprop (PyTorch's formulation) over a group, in place; the formula does not use ``steps``.
+
+    ``g = grad (negated when maximize) + weight_decay * p``; ``s = alpha * s + (1 - alpha) * g * g``; the
+    denominator is ``sqrt(s) + eps``, or with ``centered`` ``sqrt(s - a * a) + eps`` where
+    ``a = lerp(a, g, 1 - alpha)``. Without momentum ``p += -lr * g / denom``; with it
+    ``b = momentum * b + g / denom`` and ``p += -lr * b``. ``grad_avgs`` / ``momentum_buffers`` may be empty
+    when not centered / ``momentum == 0``.
+    """
+    lr, alpha, eps, weight_decay, momentum = float(lr), float(alpha), float(eps), float(weight_decay), float(momentum)
+    for i, (param, grad) in enumerate(zip(params, grads)):
+        xp = _xp(param)
+        g = _direction(param, grad, maximize, weight_decay)
+        square_avg = square_avgs[i]
+        square_avg *= alpha
+        _addcmul_(square_avg, g, g, 1 - alpha)
+        if centered:
+            grad_avg = _lerp_(grad_avgs[i], g, 1 - alpha)
+            avg = xp.sqrt(_addcmul_(square_avg.copy(), grad_avg, grad_avg, -1.0))
+        else:
+            avg = xp.sqrt(square_avg)
+        avg += eps
+        if momentum > 0:
+            buf = momentum_buffers[i]
+            buf *= momentum
+            _addcdiv_(buf, g, avg)
+            param += -lr * buf
+        else:
+            _addcdiv_(param, g, avg, -lr)
+
+
+def adagrad_step(steps, params, grads, sums, lr, lr_decay, weight_decay, eps, maximize):
+    """Adagrad (PyTorch's formulation) over a group, in place.
+
+    ``g = grad (negated when maximize) + weight_decay * p``; ``s += g * g``;
+    ``p += -clr * g / (sqrt(s) + eps)`` with ``clr = lr / (1 + (t - 1) * lr_decay)`` at step ``t = steps[i]``.
+    """
+    lr, lr_decay, weight_decay, eps = float(lr), float(lr_decay), float(weight_decay), float(eps)
+    for i, (param, grad) in enumerate(zip(params, grads)):
+        step = float(steps[i])
+        g = _direction(param, grad, maximize, weight_decay)
+        clr = lr / (1 + (step - 1) * lr_decay)
+        _addcmul_(sums[i], g, g)
+        std = _xp(param).sqrt(sums[i])
+        std += eps
+        _addcdiv_(param, g, std, -clr)
+
+
+__all__ += ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]

@@ -1,5 +1,5 @@
 """Adagrad (Duchi et al., 2011) with learning-rate decay."""
-from ._kernels import addcdiv_, addcmul_, full_like, sqrt
+from ..device import array_module
 from .optimizer import Optimizer, _check
 
 
@@ -36,16 +36,8 @@ class Adagrad(Optimizer):
         _check(g["eps"] >= 0, f"Invalid epsilon value: {g['eps']}")
 
     def _init_state(self, p, group):
-        return {"step": 0.0, "sum": full_like(p.data, float(group["initial_accumulator_value"]))}
+        return {"step": 0.0, "sum": array_module(p.data).full_like(p.data, float(group["initial_accumulator_value"]))}
 
-    def _update(self, param, grad, state, group):
-        lr, lr_decay, wd, eps = (float(group[k]) for k in ("lr", "lr_decay", "weight_decay", "eps"))
-        state["step"] = step = state["step"] + 1
-        g = -grad if group["maximize"] else grad
-        if wd != 0:
-            g = g + wd * param
-        clr = lr / (1 + (step - 1) * lr_decay)
-        addcmul_(state["sum"], g, g)
-        std = sqrt(state["sum"])
-        std += eps
-        addcdiv_(param, g, std, -clr)
+    def _step_group(self, group, params, grads, states):
+        self._run("adagrad_step", self._advance(states), (params, grads, [s["sum"] for s in states]), group["lr"],
+                  group["lr_decay"], group["weight_decay"], group["eps"], group["maximize"])

@@ -1,6 +1,5 @@
 """Adam and AdamW (decoupled weight decay), with the AMSGrad variant."""
 from ..device import array_module
-from ._kernels import addcdiv_, addcmul_, lerp_, sqrt, zeros_like
 from .optimizer import Optimizer, _check
 
 
@@ -43,34 +42,19 @@ class Adam(Optimizer):
         _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
 
     def _init_state(self, p, group):
+        zeros_like = array_module(p.data).zeros_like
         state = {"step": 0.0, "exp_avg": zeros_like(p.data), "exp_avg_sq": zeros_like(p.data)}
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = zeros_like(p.data)
         return state
 
-    def _update(self, param, grad, state, group):
-        lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
-        beta1, beta2 = (float(b) for b in group["betas"])
-        state["step"] = step = state["step"] + 1
-        g = -grad if group["maximize"] else grad
-        if wd != 0:
-            if self._decoupled:
-                param *= 1 - lr * wd
-            else:
-                g = g + wd * param
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(m, g, 1 - beta1)
-        v *= beta2
-        addcmul_(v, g, g, 1 - beta2)
-        step_size = lr / (1 - beta1 ** step)
-        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-        if group["amsgrad"]:
-            vmax = state["max_exp_avg_sq"]
-            array_module(v).maximum(vmax, v, out=vmax)
-            v = vmax
-        denom = sqrt(v) / bias_correction2_sqrt
-        denom += eps
-        addcdiv_(param, m, denom, -step_size)
+    def _step_group(self, group, params, grads, states):
+        beta1, beta2 = group["betas"]
+        amsgrad = group["amsgrad"]
+        state_lists = ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                       [s["max_exp_avg_sq"] for s in states] if amsgrad else [])
+        self._run("adam_step", self._advance(states), (params, grads, *state_lists), group["lr"], beta1, beta2,
+                  group["eps"], group["weight_decay"], amsgrad, group["maximize"], self._decoupled)
 
 
 class AdamW(Adam):

@@ -1,14 +1,18 @@
 """The optimizer base class: parameter groups, per-parameter state, ``zero_grad`` and state dicts.
 
 Updates run directly on ``p.data`` (a NumPy or CuPy array), so no graph is recorded and the
-state arrays live on the parameter's device. Subclasses write ``_update(p, grad, state, group)``
-with the same order of floating-point operations as PyTorch's single-tensor kernels.
+state arrays live on the parameter's device. Subclasses write ``_step_group(group, params, grads,
+states)``, which hands every parameter of the group to one update kernel of ``minidl.backends``
+(``sgd_step``, ``adam_step``, ...): the native provider updates them all in one fused pass; the
+reference has PyTorch's single-tensor order of floating-point operations.
 """
 import warnings
 
 import numpy as np
 
+from .. import backends
 from ..autograd.grad_mode import enable_grad
+from ..backends import reference
 from ..device import array_module, move
 from ..tensor import Tensor
 
@@ -19,6 +23,23 @@ class _Required:
 
 
 required = _Required()
+
+
+def _fusable(arrays):
+    """Whether every array of the lists ``arrays`` is a writeable C-contiguous NumPy array of one float dtype."""
+    dtype = None
+    for group in arrays:
+        for a in group:
+            if type(a) is not np.ndarray:
+                return False
+            if dtype is None:
+                dtype = a.dtype
+                if dtype != np.float32 and dtype != np.float64:
+                    return False
+            flags = a.flags
+            if a.dtype != dtype or not flags.c_contiguous or not flags.writeable:
+                return False
+    return True
 
 
 def _check(cond, message):
@@ -139,24 +160,50 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            tensors, params, grads, states = [], [], [], []
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                grad = p.grad.data
-                if grad.shape != p.data.shape:
+                param, grad = p.data, grad.data
+                if grad.shape != param.shape:
                     raise ValueError(f"{type(self).__name__}.step: gradient of shape {tuple(grad.shape)} does not "
                                      f"match its parameter of shape {p.shape}")
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = self._init_state(p, group)
-                self._update(p.data, grad, state, group)
-                p._version += 1            # an in-place change: graphs that saved p must notice
+                tensors.append(p)
+                params.append(param)
+                grads.append(grad)
+                states.append(state)
+            if tensors:
+                self._step_group(group, params, grads, states)
+                for p in tensors:
+                    p._version += 1        # an in-place change: graphs that saved p must notice
         return loss
 
-    def _init_state(self, p, group):
+    def _step_group(self, group, params, grads, states):
+        """Update the parameters of one group that have gradients (arrays; ``states`` are their state dicts)."""
         raise NotImplementedError
 
-    def _update(self, param, grad, state, group):
+    @staticmethod
+    def _advance(states):
+        """Count this step in each state; the counts (float64 array), as the update kernels take them."""
+        for state in states:
+            state["step"] += 1
+        return np.array([state["step"] for state in states], dtype=np.float64)
+
+    @staticmethod
+    def _run(kernel, first, arrays, *scalars):
+        """Run update kernel ``kernel(first, *arrays, *scalars)`` of ``minidl.backends``: the dispatched (fused,
+        native) one when every array is a C-contiguous NumPy array of one float dtype and a provider has it, else
+        the reference, which loops over the parameters and takes any arrays (CuPy, mixed dtypes, strided)."""
+        if _fusable(arrays) and backends.supports(kernel):
+            backends.dispatch(kernel, first, *arrays, *scalars)
+        else:
+            getattr(reference, kernel)(first, *arrays, *scalars)
+
+    def _init_state(self, p, group):
         raise NotImplementedError
 
     # --- state dicts (PyTorch's layout: state keyed by parameter index) ---------------------------------

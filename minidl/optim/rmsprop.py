@@ -1,5 +1,5 @@
 """RMSprop (Hinton's lecture 6e), with momentum and the centered variant."""
-from ._kernels import addcdiv_, addcmul_, lerp_, sqrt, zeros_like
+from ..device import array_module
 from .optimizer import Optimizer, _check
 
 
@@ -38,6 +38,7 @@ class RMSprop(Optimizer):
         _check(g["alpha"] >= 0, f"Invalid alpha value: {g['alpha']}")
 
     def _init_state(self, p, group):
+        zeros_like = array_module(p.data).zeros_like
         state = {"step": 0.0, "square_avg": zeros_like(p.data)}
         if group["momentum"] > 0:
             state["momentum_buffer"] = zeros_like(p.data)
@@ -45,26 +46,9 @@ class RMSprop(Optimizer):
             state["grad_avg"] = zeros_like(p.data)
         return state
 
-    def _update(self, param, grad, state, group):
-        lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
-        wd, momentum = float(group["weight_decay"]), float(group["momentum"])
-        g = -grad if group["maximize"] else grad
-        state["step"] += 1
-        if wd != 0:
-            g = g + wd * param
-        square_avg = state["square_avg"]
-        square_avg *= alpha
-        addcmul_(square_avg, g, g, 1 - alpha)
-        if group["centered"]:
-            grad_avg = lerp_(state["grad_avg"], g, 1 - alpha)
-            avg = sqrt(addcmul_(square_avg.copy(), grad_avg, grad_avg, -1.0))
-        else:
-            avg = sqrt(square_avg)
-        avg += eps
-        if momentum > 0:
-            buf = state["momentum_buffer"]
-            buf *= momentum
-            addcdiv_(buf, g, avg)
-            param += -lr * buf
-        else:
-            addcdiv_(param, g, avg, -lr)
+    def _step_group(self, group, params, grads, states):
+        centered, momentum = group["centered"], float(group["momentum"])
+        state_lists = ([s["square_avg"] for s in states], [s["grad_avg"] for s in states] if centered else [],
+                       [s["momentum_buffer"] for s in states] if momentum > 0 else [])
+        self._run("rmsprop_step", self._advance(states), (params, grads, *state_lists), group["lr"], group["alpha"],
+                  group["eps"], group["weight_decay"], momentum, centered, group["maximize"])

@@ -1,4 +1,7 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay."""
+import numpy as np
+
+from ..device import array_module
 from .optimizer import Optimizer, _check
 
 
@@ -39,17 +42,16 @@ class SGD(Optimizer):
     def _init_state(self, p, group):
         return {}                           # the momentum buffer starts as a copy of the first gradient
 
-    def _update(self, param, grad, state, group):
-        lr, momentum, wd = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
-        g = -grad if group["maximize"] else grad
-        if wd != 0:
-            g = g + wd * param
+    def _step_group(self, group, params, grads, states):
+        momentum = float(group["momentum"])
+        first, bufs = [False] * len(params) if momentum == 0 else [], []
         if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
-            else:
-                buf *= momentum
-                buf += (1 - float(group["dampening"])) * g
-            g = g + momentum * buf if group["nesterov"] else buf
-        param += -lr * g
+            for param, grad, state in zip(params, grads, states):
+                buf = state.get("momentum_buffer")
+                first.append(buf is None)
+                if buf is None:             # takes this step's direction: the gradient's dtype, as g.copy() had
+                    dtype = array_module(param).result_type(grad, param) if group["weight_decay"] else grad.dtype
+                    buf = state["momentum_buffer"] = array_module(param).empty(param.shape, dtype=dtype)
+                bufs.append(buf)
+        self._run("sgd_step", np.array(first, dtype=bool), (params, grads, bufs), group["lr"], momentum,
+                  group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"])
