@@ -37,4 +37,24 @@ PYBIND11_MODULE(_C, m) {
   m.def("tune_allocator", &TuneAllocator, py::arg("mmap_threshold"), py::arg("trim_threshold"),
         "Raise glibc's mmap and trim thresholds so freed large arrays are reused (process-wide).");
   m.def("build_info", &BuildInfo, "Compiler, OpenMP, threads, SIMD and GEMM blocking of this build.");
+  // elementwise.cpp
+  m.def("unary", &UnaryForward, py::arg("x"), py::arg("op"), py::arg("threads"),
+        "y = op(x) for op in relu, sigmoid, tanh, exp, log, sqrt, gelu, gelu_tanh.");
+  m.def("unary_backward", &UnaryBackward, py::arg("grad"), py::arg("saved"), py::arg("op"), py::arg("threads"),
+        "grad_x of unary; saved is the output (relu, sigmoid, tanh, exp, sqrt) or the input (log, gelu*).");
+  m.def("binary", &BinaryForward, py::arg("a"), py::arg("b"), py::arg("op"), py::arg("threads"),
+        "a op b with NumPy broadcasting, op in add, sub, mul, div.");
+  m.def("reduce_sum", &SumOrkiForward, py::arg("x"), py::arg("O"), py::arg("R"), py::arg("K"), py::arg("I"),
+        py::arg("threads"), "out (O, K): x viewed as (O, R, K, I) summed over R and I.");
+  m.def("softmax", &SoftmaxForward, py::arg("x"), py::arg("O"), py::arg("C"), py::arg("I"), py::arg("log"),
+        py::arg("threads"), "(log_)softmax of x viewed as (O, C, I) along C, from x - max.");
+  m.def("softmax_backward", &SoftmaxBackward, py::arg("grad"), py::arg("y"), py::arg("O"), py::arg("C"),
+        py::arg("I"), py::arg("log"), py::arg("threads"), "grad_x of (log_)softmax from its output y.");
+  m.def("cross_entropy", &CrossEntropyForward, py::arg("x"), py::arg("target"), py::arg("weight").none(true),
+        py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("threads"),
+        "(loss per row, logsumexp per row) of logits x (N, C) against int64 class indices.");
+  m.def("cross_entropy_backward", &CrossEntropyBackward, py::arg("grad"), py::arg("x"), py::arg("lse"),
+        py::arg("target"), py::arg("weight").none(true), py::arg("ignore_index"), py::arg("label_smoothing"),
+        py::arg("threads"), "grad_x (N, C) for per-row loss gradients grad (N,).");
+  m.def("max_threads", &MaxThreads, "omp_get_max_threads() (1 without OpenMP).");
 }
