@@ -387,6 +387,26 @@ double ContiguousSum(const T* p, int64_t n) {
   return total;
 }
 
+/** out[k] = sum over r of x[r, k] for k in [lo, hi): blocks of kRows rows summed in T, block totals in double. */
+template <typename T>
+void ColumnSums(const T* x, int64_t R, int64_t K, int64_t lo, int64_t hi, T* out) {
+  const int64_t w = hi - lo;
+  std::vector<double> acc(w, 0.0);
+  std::vector<T> blk(w);
+  constexpr int64_t kRows = 64;  // rows summed in T per block: the error of a sequential sum grows with its length
+  for (int64_t r0 = 0; r0 < R; r0 += kRows) {
+    const int64_t r1 = std::min(R, r0 + kRows);
+    std::fill(blk.begin(), blk.end(), T(0));
+    T* __restrict q = blk.data();
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* __restrict row = x + r * K + lo;
+      for (int64_t k = 0; k < w; ++k) q[k] += row[k];
+    }
+    for (int64_t k = 0; k < w; ++k) acc[k] += static_cast<double>(q[k]);
+  }
+  for (int64_t k = 0; k < w; ++k) out[lo + k] = static_cast<T>(acc[k]);
+}
+
 template <typename T>
 void SumOrki(const T* x, int64_t O, int64_t R, int64_t K, int64_t I, T* out, int threads) {
   if (I > 1) {  // each output sums R contiguous runs of I
@@ -426,23 +446,17 @@ void SumOrki(const T* x, int64_t O, int64_t R, int64_t K, int64_t I, T* out, int
     }
     return;
   }
-  // I == 1: column sums out[o, :] = sum over r of rows x[o, r, :]; columns split across threads
-  for (int64_t o = 0; o < O; ++o) {
-    const T* base = x + o * R * K;
-    ParallelRanges(K, K >= 64 ? threads : 1, [&](int64_t lo, int64_t hi) {
-      std::vector<double> acc(hi - lo, 0.0);
-      for (int64_t r0 = 0; r0 < R; r0 += kBlock) {  // blocks of rows summed in T, block totals in double
-        const int64_t r1 = std::min(R, r0 + kBlock);
-        std::vector<T> blk(hi - lo, T(0));
-        T* __restrict q = blk.data();
-        for (int64_t r = r0; r < r1; ++r) {
-          const T* __restrict row = base + r * K + lo;
-          for (int64_t k = 0; k < hi - lo; ++k) q[k] += row[k];
-        }
-        for (int64_t k = 0; k < hi - lo; ++k) acc[k] += static_cast<double>(q[k]);
-      }
-      for (int64_t k = lo; k < hi; ++k) out[o * K + k] = static_cast<T>(acc[k - lo]);
+  // I == 1: column sums out[o, :] = sum over r of rows x[o, r, :]; split over o when there are enough of them,
+  // else over columns
+  if (O >= threads) {
+    ParallelRanges(O, threads, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = lo; o < hi; ++o) ColumnSums(x + o * R * K, R, K, 0, K, out + o * K);
     });
+    return;
+  }
+  for (int64_t o = 0; o < O; ++o) {
+    ParallelRanges(K, K >= 64 ? threads : 1,
+                   [&](int64_t lo, int64_t hi) { ColumnSums(x + o * R * K, R, K, lo, hi, out + o * K); });
   }
 }
 

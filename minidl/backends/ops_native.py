@@ -278,7 +278,8 @@ def _orki(shape, dims):
         runs.insert(0, [False, 1])
     if len(runs) > 4:
         return None
-    sizes = [r[1] for r in runs] + [1] * (4 - len(runs))
+    sizes = [r[1] for r in runs]
+    sizes = [sizes[0], 1, 1, sizes[1]] if len(sizes) == 2 else sizes + [1] * (4 - len(sizes))
     return tuple(int(s) for s in sizes)
 
 

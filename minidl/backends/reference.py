@@ -408,7 +408,7 @@ BINARY_OPS = ("add", "sub", "mul", "div")
 
 def _erf(x):
     from ..ops.elementwise import _erf_array  # noqa: PLC0415 -- SciPy when present, a series otherwise
-    return _erf_array(x)
+    return _erf_array(numpy.asarray(x) if _xp(x) is numpy else x)
 
 
 def _sigmoid(xp, x):
