@@ -164,7 +164,7 @@ def test_softmax_rows_of_infinities_and_nan_match_the_reference(dtype):
         for fwd in ("softmax", "log_softmax"):
             with np.errstate(all="ignore"):
                 want = getattr(ref, fwd)(x, dim)
-                _each_mode(lambda: _close(getattr(native, fwd)(np.ascontiguousarray(x), dim), want, dtype))
+                _each_mode(lambda f=fwd, d=dim, w=want: _close(getattr(native, f)(np.ascontiguousarray(x), d), w, dtype))
 
 
 @needs_native
@@ -178,14 +178,14 @@ def test_cross_entropy_forward_and_backward_match_the_reference(data, n, c, dtyp
     t[rng.random(n) < 0.2] = ignore
     w = rng.uniform(0.2, 2.0, c).astype(dtype) if weighted else None
     g = rng.standard_normal(n).astype(dtype)
-    loss, lse = ref.cross_entropy(x, t, w, ignore, smoothing)
-    gx = ref.cross_entropy_backward(g, x, lse, t, w, ignore, smoothing)
+    loss, stats = ref.cross_entropy(x, t, w, ignore, smoothing)
+    gx = ref.cross_entropy_backward(g, x, stats, t, w, ignore, smoothing)
 
     def check():
-        got_loss, got_lse = native.cross_entropy(x, t, w, ignore, smoothing)
+        got_loss, got_stats = native.cross_entropy(x, t, w, ignore, smoothing)
         _close(got_loss, loss, dtype, atol=1e-5 if dtype == np.float32 else 1e-12)
-        _close(got_lse, lse, dtype)
-        _close(native.cross_entropy_backward(g, x, lse, t, w, ignore, smoothing), gx, dtype)
+        _close(got_stats, stats, dtype)
+        _close(native.cross_entropy_backward(g, x, stats, t, w, ignore, smoothing), gx, dtype)
     _each_mode(check)
 
 
@@ -318,6 +318,20 @@ def test_cross_entropy_matches_torch(case, shape, dtype):
     assert lm.shape == tuple(lt.shape)
     np.testing.assert_allclose(lm.numpy(), lt.detach().numpy(), **tol)
     np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("v", [1e7, 1e30])
+def test_cross_entropy_with_huge_logits_matches_torch_forward_and_backward(v, dtype):
+    a = np.array([[v, v, 0.0], [0.0, -v, v], [v, v / 2, v]], dtype=dtype)
+    t = np.array([0, 2, 1])
+    xm, xt = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    lm = F.cross_entropy(xm, md.tensor(t), label_smoothing=0.1)
+    lt = torch.nn.functional.cross_entropy(xt, torch.tensor(t), label_smoothing=0.1)
+    lm.backward()
+    lt.backward()
+    np.testing.assert_allclose(lm.numpy(), lt.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_cross_entropy_with_every_target_ignored_is_nan_with_zero_gradient_as_torch():

@@ -593,9 +593,11 @@ void CheckTargets(const int64_t* t, int64_t n, int64_t c, int64_t ignore_index, 
                  "target " + std::to_string(t[i]) + " out of range for " + std::to_string(c) + " classes");
 }
 
-/** loss[i] = (1 - eps) w[t] (lse - x[t]) + eps / C sum_c w[c] (lse - x[c]), 0 for ignored rows; lse[i] saved. */
+/** loss[i] = (1 - eps) w[t] (ls - (x[t] - m)) + eps / C sum_c w[c] (ls - (x[c] - m)), 0 for ignored rows, with
+ *  m the row max and ls = log sum exp(x - m): every term stays small, so huge logits lose nothing (lse = m + ls
+ *  would round ls away). stats[i] = (m, ls) for the backward. */
 template <typename T>
-void CrossEntropyRows(const T* x, int64_t N, int64_t C, const CeArgs& a, T* loss, T* lse, int threads) {
+void CrossEntropyRows(const T* x, int64_t N, int64_t C, const CeArgs& a, T* loss, T* stats, int threads) {
   const T* w = static_cast<const T*>(a.weight);
   double wsum = 0;
   if (w) for (int64_t c = 0; c < C; ++c) wsum += static_cast<double>(w[c]);
@@ -605,27 +607,30 @@ void CrossEntropyRows(const T* x, int64_t N, int64_t C, const CeArgs& a, T* loss
       const T* p = x + i * C;
       T m = RowMax(p, C, 1);
       if (!std::isfinite(m)) m = 0;
-      const double l = static_cast<double>(m) + std::log(ExpShiftSum(p, m, scratch.data(), C));
-      lse[i] = static_cast<T>(l);
+      const double ls = std::log(ExpShiftSum(p, m, scratch.data(), C));
+      stats[2 * i] = m;
+      stats[2 * i + 1] = static_cast<T>(ls);
       const int64_t t = a.target[i];
       if (t == a.ignore_index) {
         loss[i] = 0;
         continue;
       }
-      double v = (1.0 - a.smoothing) * (w ? static_cast<double>(w[t]) : 1.0) * (l - static_cast<double>(p[t]));
+      double v = (1.0 - a.smoothing) * (w ? static_cast<double>(w[t]) : 1.0) * (ls - static_cast<double>(p[t] - m));
       if (a.smoothing != 0) {
-        double dot = 0;  // sum_c w[c] x[c]
-        for (int64_t c = 0; c < C; ++c) dot += (w ? static_cast<double>(w[c]) : 1.0) * static_cast<double>(p[c]);
-        v += a.smoothing / static_cast<double>(C) * ((w ? wsum : static_cast<double>(C)) * l - dot);
+        double dot = 0;  // sum_c w[c] (x[c] - m)
+        for (int64_t c = 0; c < C; ++c)
+          dot += (w ? static_cast<double>(w[c]) : 1.0) * static_cast<double>(p[c] - m);
+        v += a.smoothing / static_cast<double>(C) * ((w ? wsum : static_cast<double>(C)) * ls - dot);
       }
       loss[i] = static_cast<T>(v);
     }
   });
 }
 
-/** gx[i, j] = g[i] ((1 - eps) w[t] (p_j - [j = t]) + eps / C (W p_j - w[j])), p = exp(x - lse); 0 if ignored. */
+/** gx[i, j] = g[i] ((1 - eps) w[t] (p_j - [j = t]) + eps / C (W p_j - w[j])), p = exp(x - m) / exp(ls); 0 if
+ *  ignored. */
 template <typename T>
-void CrossEntropyBackwardRows(const T* g, const T* x, const T* lse, int64_t N, int64_t C, const CeArgs& a, T* gx,
+void CrossEntropyBackwardRows(const T* g, const T* x, const T* stats, int64_t N, int64_t C, const CeArgs& a, T* gx,
                               int threads) {
   const T* w = static_cast<const T*>(a.weight);
   double wsum = static_cast<double>(C);
@@ -643,10 +648,10 @@ void CrossEntropyBackwardRows(const T* g, const T* x, const T* lse, int64_t N, i
         std::fill(q, q + C, T(0));
         continue;
       }
-      ExpShiftSum(p, lse[i], q, C);  // q = softmax row
+      ExpShiftSum(p, stats[2 * i], q, C);  // q = exp(x - m): the softmax row times exp(ls)
       const T gt = g[i] * (T(1) - eps) * (w ? w[t] : T(1));
       const T gs = g[i] * eps / static_cast<T>(C);
-      const T scale = gt + gs * static_cast<T>(wsum);
+      const T scale = (gt + gs * static_cast<T>(wsum)) * static_cast<T>(std::exp(-static_cast<double>(stats[2 * i + 1])));
       if (w) {
         for (int64_t c = 0; c < C; ++c) q[c] = q[c] * scale - gs * w[c];
       } else {
@@ -811,35 +816,36 @@ py::tuple CrossEntropyForward(const py::array& x, const py::array& target, std::
   const int64_t N = x.shape(0), C = x.shape(1);
   MINIDL_CHECK(C > 0 || N == 0, "cross_entropy", "no classes in logits of shape " + ShapeString(x));
   py::array loss(x.dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(N)});
-  py::array lse(x.dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(N)});
+  py::array stats(x.dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(N), 2});
   const int nt = ThreadCount(threads);
   DispatchFloat(x.dtype(), "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
     const T* px = DataOf<T>(x);
-    T *pl = MutableDataOf<T>(loss), *ps = MutableDataOf<T>(lse);
+    T *pl = MutableDataOf<T>(loss), *ps = MutableDataOf<T>(stats);
     py::gil_scoped_release release;
     CrossEntropyRows<T>(px, N, C, args, pl, ps, nt);
   });
-  return py::make_tuple(loss, lse);
+  return py::make_tuple(loss, stats);
 }
 
-py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const py::array& lse,
+py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const py::array& stats,
                                const py::array& target, std::optional<py::array> weight, int64_t ignore_index,
                                double label_smoothing, int threads) {
   CheckFloatArray(x, 2, "cross_entropy_backward", "x");
   CheckFloatArray(grad, 1, "cross_entropy_backward", "grad");
-  CheckFloatArray(lse, 1, "cross_entropy_backward", "lse");
+  CheckFloatArray(stats, 2, "cross_entropy_backward", "stats");
   CheckSameDtype(x, grad, "cross_entropy_backward");
-  CheckSameDtype(x, lse, "cross_entropy_backward");
-  MINIDL_CHECK(grad.shape(0) == x.shape(0) && lse.shape(0) == x.shape(0), "cross_entropy_backward",
-               "grad " + ShapeString(grad) + " / lse " + ShapeString(lse) + " do not match x " + ShapeString(x));
+  CheckSameDtype(x, stats, "cross_entropy_backward");
+  MINIDL_CHECK(grad.shape(0) == x.shape(0) && stats.shape(0) == x.shape(0) && stats.shape(1) == 2,
+               "cross_entropy_backward",
+               "grad " + ShapeString(grad) + " / stats " + ShapeString(stats) + " do not match x " + ShapeString(x));
   const CeArgs args = MakeCeArgs(x, target, weight, ignore_index, label_smoothing, "cross_entropy_backward");
   const int64_t N = x.shape(0), C = x.shape(1);
   py::array gx = EmptyLike(x);
   const int nt = ThreadCount(threads);
   DispatchFloat(x.dtype(), "cross_entropy_backward", [&](auto tag) {
     using T = decltype(tag);
-    const T *pg = DataOf<T>(grad), *px = DataOf<T>(x), *ps = DataOf<T>(lse);
+    const T *pg = DataOf<T>(grad), *px = DataOf<T>(x), *ps = DataOf<T>(stats);
     T* pgx = MutableDataOf<T>(gx);
     py::gil_scoped_release release;
     CrossEntropyBackwardRows<T>(pg, px, ps, N, C, args, pgx, nt);

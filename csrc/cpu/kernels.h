@@ -59,7 +59,7 @@ py::array SoftmaxBackward(const py::array& grad, const py::array& y, int64_t O, 
                           int threads);
 py::tuple CrossEntropyForward(const py::array& x, const py::array& target, std::optional<py::array> weight,
                               int64_t ignore_index, double label_smoothing, int threads);
-py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const py::array& lse,
+py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const py::array& stats,
                                const py::array& target, std::optional<py::array> weight, int64_t ignore_index,
                                double label_smoothing, int threads);
 int MaxThreads();

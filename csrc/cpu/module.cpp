@@ -52,8 +52,8 @@ PYBIND11_MODULE(_C, m) {
         py::arg("I"), py::arg("log"), py::arg("threads"), "grad_x of (log_)softmax from its output y.");
   m.def("cross_entropy", &CrossEntropyForward, py::arg("x"), py::arg("target"), py::arg("weight").none(true),
         py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("threads"),
-        "(loss per row, logsumexp per row) of logits x (N, C) against int64 class indices.");
-  m.def("cross_entropy_backward", &CrossEntropyBackward, py::arg("grad"), py::arg("x"), py::arg("lse"),
+        "(loss per row, stats (N, 2): row max and log-sum-exp of x - max) for logits x (N, C) and int64 classes.");
+  m.def("cross_entropy_backward", &CrossEntropyBackward, py::arg("grad"), py::arg("x"), py::arg("stats"),
         py::arg("target"), py::arg("weight").none(true), py::arg("ignore_index"), py::arg("label_smoothing"),
         py::arg("threads"), "grad_x (N, C) for per-row loss gradients grad (N,).");
   m.def("max_threads", &MaxThreads, "omp_get_max_threads() (1 without OpenMP).");

@@ -112,9 +112,9 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
 # from which the faster side wins at every larger measured size: ``native_min`` (extension beats NumPy) and
 # ``parallel_min`` (all threads beat one). ``cutovers()`` shows the table; MINIDL_ELEMENTWISE_CUTOVER="N,P" sets
 # both sizes instead of measuring (N=0 always runs the extension, P=0 always uses every thread).
-import time as _time
+import time as _time  # noqa: E402 -- this block is appended to the provider, imports included
 
-from . import reference as _ref
+from . import reference as _ref  # noqa: E402
 
 _SIZES = tuple(4 ** k for k in range(2, 9))
 _cut_table = {}         # family -> (native_min, parallel_min)
@@ -154,8 +154,8 @@ def _measure(make):
     native_wins, parallel_wins = [], []
     for n in _SIZES:
         ref, nat = make(n)
-        t_ref, t_one = _seconds(ref), _seconds(lambda: nat(1))
-        t_all = _seconds(lambda: nat(0)) if many else _INF
+        t_ref, t_one = _seconds(ref), _seconds(lambda nat=nat: nat(1))
+        t_all = _seconds(lambda nat=nat: nat(0)) if many else _INF
         native_wins.append(min(t_one, t_all) < t_ref)
         parallel_wins.append(t_all < t_one)
     return _first_winning(_SIZES, native_wins), _first_winning(_SIZES, parallel_wins)
@@ -368,9 +368,9 @@ def cross_entropy(x, target, weight, ignore_index, label_smoothing):
     return _C.cross_entropy(x, np.ascontiguousarray(target), weight, int(ignore_index), float(label_smoothing), t)
 
 
-def cross_entropy_backward(grad, x, lse, target, weight, ignore_index, label_smoothing):
-    if not (_ce_ok(x, target, weight) and _native_ok(x, grad, lse)):
-        return _ref.cross_entropy_backward(grad, x, lse, target, weight, ignore_index, label_smoothing)
+def cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing):
+    if not (_ce_ok(x, target, weight) and _native_ok(x, grad, stats)):
+        return _ref.cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing)
 
     def make(n):
         a, t = _ce_sample(n, x.dtype)
@@ -379,6 +379,6 @@ def cross_entropy_backward(grad, x, lse, target, weight, ignore_index, label_smo
             (lambda th: _C.cross_entropy_backward(g, a, s, t, None, -100, 0.0, th))
     t = _threads(x.size, _cut(("cross_entropy_backward", "", x.dtype.name), make))
     if t is None:
-        return _ref.cross_entropy_backward(grad, x, lse, target, weight, ignore_index, label_smoothing)
-    return _C.cross_entropy_backward(grad, x, lse, np.ascontiguousarray(target), weight, int(ignore_index),
+        return _ref.cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing)
+    return _C.cross_entropy_backward(grad, x, stats, np.ascontiguousarray(target), weight, int(ignore_index),
                                      float(label_smoothing), t)

@@ -527,11 +527,12 @@ def log_softmax_backward(grad, y, dim):
 def cross_entropy(x, target, weight, ignore_index, label_smoothing):
     """Per-row softmax cross-entropy of logits x (N, C) against int64 class indices target (N,).
 
-    Row i (t = target[i], lse = logsumexp of row i, w = weight or ones):
-    ``loss[i] = (1 - eps) w[t] (lse - x[i, t]) + eps / C * sum_c w[c] (lse - x[i, c])`` with
-    eps = label_smoothing, and 0 where t == ignore_index. Targets are in [0, C) or ignore_index (checked by the
-    ops layer). Returns (loss (N,), lse (N,)) in x's dtype; lse is what ``cross_entropy_backward`` needs.
-    The reduction (mean over the weight of the kept rows, sum, none) is the ops layer's.
+    Row i (t = target[i], m = the row max (0 if not finite), ls = log sum exp(x[i] - m), w = weight or ones):
+    ``loss[i] = (1 - eps) w[t] (ls - (x[i, t] - m)) + eps / C * sum_c w[c] (ls - (x[i, c] - m))`` with
+    eps = label_smoothing, and 0 where t == ignore_index: the log-softmax from ``x - max``, so huge logits lose
+    nothing. Targets are in [0, C) or ignore_index (checked by the ops layer). Returns (loss (N,), stats (N, 2))
+    in x's dtype, stats[i] = (m, ls) for ``cross_entropy_backward``. The reduction (mean over the weight of the
+    kept rows, sum, none) is the ops layer's.
     """
     xp = _xp(x)
     n, c = x.shape
@@ -540,7 +541,7 @@ def cross_entropy(x, target, weight, ignore_index, label_smoothing):
         log_total = xp.log(total)
         logp = shifted - log_total
         m = xp.max(x, axis=1, keepdims=True) if x.size else xp.zeros((n, 1), x.dtype)
-        lse = (xp.where(xp.isfinite(m), m, 0) + log_total)[:, 0]
+        stats = xp.concatenate([xp.where(xp.isfinite(m), m, 0), log_total], axis=1)
     keep = target != ignore_index
     safe = xp.where(keep, target, 0)
     w_t = weight[safe] if weight is not None else xp.ones(n, x.dtype)
@@ -549,16 +550,18 @@ def cross_entropy(x, target, weight, ignore_index, label_smoothing):
     if label_smoothing:
         wl = logp if weight is None else logp * weight
         loss = loss - label_smoothing / c * wl.sum(axis=1)
-    return xp.where(keep, loss, 0).astype(x.dtype, copy=False), lse.astype(x.dtype, copy=False)
+    return xp.where(keep, loss, 0).astype(x.dtype, copy=False), stats.astype(x.dtype, copy=False)
 
 
-def cross_entropy_backward(grad, x, lse, target, weight, ignore_index, label_smoothing):
+def cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing):
     """Gradient of the per-row losses of ``cross_entropy`` for their gradients grad (N,):
     ``grad_x[i, j] = grad[i] ((1 - eps) w[t] (p_ij - [j == t]) + eps / C (W p_ij - w[j]))`` with
-    ``p = exp(x - lse)``, W the sum of the weights (C without weights), and 0 on ignored rows."""
+    ``p = exp((x - m) - ls)`` from stats = (m, ls), W the sum of the weights (C without weights), and 0 on
+    ignored rows."""
     xp = _xp(x)
     n, c = x.shape
-    p = xp.exp(x - lse[:, None])
+    with numpy.errstate(invalid="ignore", over="ignore"):
+        p = xp.exp((x - stats[:, :1]) - stats[:, 1:])
     keep = target != ignore_index
     safe = xp.where(keep, target, 0)
     w = weight if weight is not None else xp.ones(c, x.dtype)

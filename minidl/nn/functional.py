@@ -392,8 +392,8 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, reduction, smoothing):
         w = None if weight is None else weight.data.astype(x.data.dtype, copy=False)
-        loss, lse = _kernel("cross_entropy", x.data, target, w, ignore_index, smoothing)
-        ctx.x, ctx.target, ctx.w, ctx.lse = x, target, w, lse
+        loss, stats = _kernel("cross_entropy", x.data, target, w, ignore_index, smoothing)
+        ctx.x, ctx.target, ctx.w, ctx.stats = x, target, w, stats
         ctx.ignore_index, ctx.reduction, ctx.smoothing = ignore_index, reduction, smoothing
         if reduction == "none":
             return loss
@@ -417,7 +417,7 @@ class CrossEntropy(Function):
         if is_grad_enabled():
             return _cross_entropy_grad_composed(ctx, rows)
         g = x._xp.ascontiguousarray(rows.data)
-        return Tensor._wrap(_kernel("cross_entropy_backward", g, x.data, ctx.lse, ctx.target, ctx.w,
+        return Tensor._wrap(_kernel("cross_entropy_backward", g, x.data, ctx.stats, ctx.target, ctx.w,
                                     ctx.ignore_index, ctx.smoothing))
 
 
