@@ -206,7 +206,7 @@ def test_extension_rejects_what_would_read_out_of_bounds():
 
 @needs_native
 def test_cut_overs_are_measured_once_and_can_be_set():
-    native._cut_table.pop(("unary", "exp", "float32"), None)
+    native._cut_table.pop(("unary", "exp", "f"), None)
     native.unary(np.ones(10, np.float32), "exp")
     native_min, parallel_min = native.cutovers()[("unary", "exp", "float32")]
     assert native_min in native._SIZES + (0, math.inf) and parallel_min in native._SIZES + (0, math.inf)
@@ -216,8 +216,10 @@ def test_cut_overs_are_measured_once_and_can_be_set():
 def test_bad_cut_over_setting_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("MINIDL_ELEMENTWISE_CUTOVER", "lots")
     with pytest.raises(ValueError, match="MINIDL_ELEMENTWISE_CUTOVER"):
-        native.unary(np.ones(3, np.float32), "exp")
+        native._env_cutover()
     monkeypatch.setenv("MINIDL_ELEMENTWISE_CUTOVER", "0,0")
+    monkeypatch.setattr(native, "_cut_env", native._env_cutover())
+    assert native._cut(("unary", "exp", "f"), None) == (0, 0)
     np.testing.assert_allclose(native.unary(np.ones(3, np.float32), "exp"), np.full(3, np.e, np.float32))
 
 

@@ -110,8 +110,8 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
 # (kernel, op, dtype) times the NumPy reference, the extension on one thread and on all threads at 16, 64, ...,
 # 65536 elements (a few milliseconds once per process) and keeps two cut-overs, each the smallest measured size
 # from which the faster side wins at every larger measured size: ``native_min`` (extension beats NumPy) and
-# ``parallel_min`` (all threads beat one). ``cutovers()`` shows the table; MINIDL_ELEMENTWISE_CUTOVER="N,P" sets
-# both sizes instead of measuring (N=0 always runs the extension, P=0 always uses every thread).
+# ``parallel_min`` (all threads beat one). ``cutovers()`` shows the table; MINIDL_ELEMENTWISE_CUTOVER="N,P" (read at
+# import) sets both sizes instead of measuring (N=0 always runs the extension, P=0 always uses every thread).
 import time as _time  # noqa: E402 -- this block is appended to the provider, imports included
 
 from . import reference as _ref  # noqa: E402
@@ -162,6 +162,8 @@ def _measure(make):
 
 
 def _env_cutover():
+    """MINIDL_ELEMENTWISE_CUTOVER as (native_min, parallel_min), or None; read once (os.environ costs microseconds
+    per call, as much as a small kernel)."""
     value = os.environ.get("MINIDL_ELEMENTWISE_CUTOVER")
     if not value:
         return None
@@ -172,8 +174,11 @@ def _env_cutover():
     return native_min, parallel_min
 
 
+_cut_env = _env_cutover()
+
+
 def _cut(family, make):
-    forced = _cut_forced or _env_cutover()
+    forced = _cut_forced or _cut_env
     if forced is not None:
         return forced
     hit = _cut_table.get(family)
@@ -183,14 +188,14 @@ def _cut(family, make):
 
 
 def cutovers():
-    """The measured cut-overs so far: {(kernel, op, dtype): (native_min, parallel_min)} in elements.
+    """The measured cut-overs so far: {(kernel, op, dtype name): (native_min, parallel_min)} in elements.
 
     Example:
         >>> from minidl.backends import ops_native
         >>> ops_native.cutovers()[("unary", "relu", "float32")]
         (1024, 16384)
     """
-    return dict(_cut_table)
+    return {(k, op, np.dtype(ch).name): v for (k, op, ch), v in _cut_table.items()}
 
 
 class forced_cutovers:
@@ -236,7 +241,7 @@ def unary(x, op):
     def make(n):
         a = _sample(n, x.dtype)
         return (lambda: _ref.unary(a, op)), (lambda t: _C.unary(a, op, t))
-    t = _threads(x.size, _cut(("unary", op, x.dtype.name), make))
+    t = _threads(x.size, _cut(("unary", op, x.dtype.char), make))
     return _ref.unary(x, op) if t is None else _C.unary(x, op, t)
 
 
@@ -247,7 +252,7 @@ def unary_backward(grad, saved, op):
     def make(n):
         g, s = _sample(n, grad.dtype), _sample(n, grad.dtype)
         return (lambda: _ref.unary_backward(g, s, op)), (lambda t: _C.unary_backward(g, s, op, t))
-    t = _threads(grad.size, _cut(("unary_backward", op, grad.dtype.name), make))
+    t = _threads(grad.size, _cut(("unary_backward", op, grad.dtype.char), make))
     return _ref.unary_backward(grad, saved, op) if t is None else _C.unary_backward(grad, saved, op, t)
 
 
@@ -258,7 +263,7 @@ def binary(a, b, op):
     def make(n):
         u, v = _sample(n, a.dtype), _sample(n, a.dtype)
         return (lambda: _ref.binary(u, v, op)), (lambda t: _C.binary(u, v, op, t))
-    t = _threads(max(a.size, b.size), _cut(("binary", op, a.dtype.name), make))
+    t = _threads(max(a.size, b.size), _cut(("binary", op, a.dtype.char), make))
     return _ref.binary(a, b, op) if t is None else _C.binary(a, b, op, t)
 
 
@@ -294,7 +299,7 @@ def reduce_sum(x, dims):
         shape = (1, a.shape[0], 16, 1) if kind == "columns" else (1, 1, a.shape[0], 16)
         axes = (0,) if kind == "columns" else (1,)
         return (lambda: _ref.reduce_sum(a, axes)), (lambda t: _C.reduce_sum(a, *shape, t))
-    t = _threads(x.size, _cut(("reduce_sum", kind, x.dtype.name), make))
+    t = _threads(x.size, _cut(("reduce_sum", kind, x.dtype.char), make))
     if t is None:
         return _ref.reduce_sum(x, dims)
     keep = tuple(1 if i in dims else s for i, s in enumerate(x.shape))
@@ -310,7 +315,7 @@ def _softmax_native(x, dim, log):
         a = _sample(n, x.dtype, -4.0).reshape(-1, 16)
         ref = _ref.log_softmax if log else _ref.softmax
         return (lambda: ref(a, 1)), (lambda t: _C.softmax(a, a.shape[0], 16, 1, log, t))
-    return _threads(x.size, _cut(("log_softmax" if log else "softmax", "", x.dtype.name), make))
+    return _threads(x.size, _cut(("log_softmax" if log else "softmax", "", x.dtype.char), make))
 
 
 def _softmax_backward_native(grad, y, log):
@@ -318,7 +323,7 @@ def _softmax_backward_native(grad, y, log):
         g, s = _sample(n, y.dtype).reshape(-1, 16), _sample(n, y.dtype).reshape(-1, 16)
         ref = _ref.log_softmax_backward if log else _ref.softmax_backward
         return (lambda: ref(g, s, 1)), (lambda t: _C.softmax_backward(g, s, g.shape[0], 16, 1, log, t))
-    return _threads(y.size, _cut(("log_softmax_backward" if log else "softmax_backward", "", y.dtype.name), make))
+    return _threads(y.size, _cut(("log_softmax_backward" if log else "softmax_backward", "", y.dtype.char), make))
 
 
 def softmax(x, dim):
@@ -362,7 +367,7 @@ def cross_entropy(x, target, weight, ignore_index, label_smoothing):
         a, t = _ce_sample(n, x.dtype)
         return (lambda: _ref.cross_entropy(a, t, None, -100, 0.0)), \
             (lambda th: _C.cross_entropy(a, t, None, -100, 0.0, th))
-    t = _threads(x.size, _cut(("cross_entropy", "", x.dtype.name), make))
+    t = _threads(x.size, _cut(("cross_entropy", "", x.dtype.char), make))
     if t is None:
         return _ref.cross_entropy(x, target, weight, ignore_index, label_smoothing)
     return _C.cross_entropy(x, np.ascontiguousarray(target), weight, int(ignore_index), float(label_smoothing), t)
@@ -377,7 +382,7 @@ def cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_s
         g, s = np.ones(a.shape[0], x.dtype), _ref.cross_entropy(a, t, None, -100, 0.0)[1]
         return (lambda: _ref.cross_entropy_backward(g, a, s, t, None, -100, 0.0)), \
             (lambda th: _C.cross_entropy_backward(g, a, s, t, None, -100, 0.0, th))
-    t = _threads(x.size, _cut(("cross_entropy_backward", "", x.dtype.name), make))
+    t = _threads(x.size, _cut(("cross_entropy_backward", "", x.dtype.char), make))
     if t is None:
         return _ref.cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing)
     return _C.cross_entropy_backward(grad, x, stats, np.ascontiguousarray(target), weight, int(ignore_index),
