@@ -402,21 +402,22 @@ class CrossEntropy(Function):
             return total
         keep = target != ignore_index
         ctx.denom = float(keep.sum() if w is None else (w[x._xp.where(keep, target, 0)] * keep).sum())
-        # every target ignored: nan, as PyTorch (the gradient is then 0, see _row_grads)
+        # every target ignored: nan, as PyTorch (and a zero gradient, see backward)
         return x._xp.asarray(total / ctx.denom if ctx.denom else np.nan, dtype=x.data.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         x, n = ctx.x, ctx.x.shape[0]
-        if ctx.reduction == "none":
-            rows = grad
-        elif ctx.reduction == "sum" or not ctx.denom:
-            rows = (grad * (0.0 if ctx.reduction == "mean" else 1.0)).expand((n,))
-        else:
-            rows = (grad * (1.0 / ctx.denom)).expand((n,))
+        # d loss / d row loss: 1 (sum, none) or 1 / the kept weight (mean; 0 when every target was ignored)
+        scale = 1.0 if ctx.reduction != "mean" else (1.0 / ctx.denom if ctx.denom else 0.0)
         if is_grad_enabled():
+            rows = grad if ctx.reduction == "none" else (grad * scale).expand((n,))
             return _cross_entropy_grad_composed(ctx, rows)
-        g = x._xp.ascontiguousarray(rows.data)
+        xp = x._xp
+        if ctx.reduction == "none":
+            g = xp.ascontiguousarray(grad.data, dtype=x.data.dtype)
+        else:
+            g = xp.full(n, float(grad.data) * scale, dtype=x.data.dtype)
         return Tensor._wrap(_kernel("cross_entropy_backward", g, x.data, ctx.stats, ctx.target, ctx.w,
                                     ctx.ignore_index, ctx.smoothing))
 
