@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <utility>
 
 namespace minidl {
@@ -72,6 +73,20 @@ void AdagradStep(const py::array_t<double, py::array::c_style | py::array::force
                  const std::vector<py::array>& sums, double lr, double lr_decay, double weight_decay, double eps,
                  bool maximize);
 py::dict OptimTuning(double fork_ns, double byte_ns);
+// elementwise.cpp (threads: 1 = the caller's thread, 0 = omp_get_max_threads(); chosen by ops_native.py)
+py::array UnaryForward(const py::array& x, const std::string& op, int threads);
+py::array UnaryBackward(const py::array& grad, const py::array& saved, const std::string& op, int threads);
+py::array BinaryForward(const py::array& a, const py::array& b, const std::string& op, int threads);
+py::array SumOrkiForward(const py::array& x, int64_t O, int64_t R, int64_t K, int64_t I, int threads);
+py::array SoftmaxForward(const py::array& x, int64_t O, int64_t C, int64_t I, bool log, int threads);
+py::array SoftmaxBackward(const py::array& grad, const py::array& y, int64_t O, int64_t C, int64_t I, bool log,
+                          int threads);
+py::tuple CrossEntropyForward(const py::array& x, const py::array& target, std::optional<py::array> weight,
+                              int64_t ignore_index, double label_smoothing, int threads);
+py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const py::array& stats,
+                               const py::array& target, std::optional<py::array> weight, int64_t ignore_index,
+                               double label_smoothing, int threads);
+int MaxThreads();
 
 }  // namespace cpu
 }  // namespace minidl

@@ -63,4 +63,24 @@ PYBIND11_MODULE(_C, m) {
   m.def("optim_tuning", &OptimTuning, py::arg("fork_ns") = -1.0, py::arg("byte_ns") = -1.0,
         "The costs (measured at first use) behind the fused optimizers' single-thread cut-over; a value >= 0 (fork) "
         "or > 0 (per byte) replaces the measurement.");
+  // elementwise.cpp
+  m.def("unary", &UnaryForward, py::arg("x"), py::arg("op"), py::arg("threads"),
+        "y = op(x) for op in relu, sigmoid, tanh, exp, log, sqrt, gelu, gelu_tanh.");
+  m.def("unary_backward", &UnaryBackward, py::arg("grad"), py::arg("saved"), py::arg("op"), py::arg("threads"),
+        "grad_x of unary; saved is the output (relu, sigmoid, tanh, exp, sqrt) or the input (log, gelu*).");
+  m.def("binary", &BinaryForward, py::arg("a"), py::arg("b"), py::arg("op"), py::arg("threads"),
+        "a op b with NumPy broadcasting, op in add, sub, mul, div.");
+  m.def("reduce_sum", &SumOrkiForward, py::arg("x"), py::arg("O"), py::arg("R"), py::arg("K"), py::arg("I"),
+        py::arg("threads"), "out (O, K): x viewed as (O, R, K, I) summed over R and I.");
+  m.def("softmax", &SoftmaxForward, py::arg("x"), py::arg("O"), py::arg("C"), py::arg("I"), py::arg("log"),
+        py::arg("threads"), "(log_)softmax of x viewed as (O, C, I) along C, from x - max.");
+  m.def("softmax_backward", &SoftmaxBackward, py::arg("grad"), py::arg("y"), py::arg("O"), py::arg("C"),
+        py::arg("I"), py::arg("log"), py::arg("threads"), "grad_x of (log_)softmax from its output y.");
+  m.def("cross_entropy", &CrossEntropyForward, py::arg("x"), py::arg("target"), py::arg("weight").none(true),
+        py::arg("ignore_index"), py::arg("label_smoothing"), py::arg("threads"),
+        "(loss per row, stats (N, 2): row max and log-sum-exp of x - max) for logits x (N, C) and int64 classes.");
+  m.def("cross_entropy_backward", &CrossEntropyBackward, py::arg("grad"), py::arg("x"), py::arg("stats"),
+        py::arg("target"), py::arg("weight").none(true), py::arg("ignore_index"), py::arg("label_smoothing"),
+        py::arg("threads"), "grad_x (N, C) for per-row loss gradients grad (N,).");
+  m.def("max_threads", &MaxThreads, "omp_get_max_threads() (1 without OpenMP).");
 }

@@ -132,3 +132,290 @@ def rmsprop_step(steps, params, grads, square_avgs, grad_avgs, momentum_buffers,
 def adagrad_step(steps, params, grads, sums, lr, lr_decay, weight_decay, eps, maximize):
     _C.adagrad_step(steps, params, grads, sums, float(lr), float(lr_decay), float(weight_decay), float(eps),
                     bool(maximize))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# elementwise ops, sums, softmax, cross-entropy (issue 13)
+#
+# These kernels pay only above some size: below it NumPy's call is cheaper than forking threads (or than this
+# extension's call at all). The sizes are measured here, never assumed: the first call of each family
+# (kernel, op, dtype) times the NumPy reference, the extension on one thread and on all threads at 16, 64, ...,
+# 65536 elements (a few milliseconds once per process) and keeps two cut-overs, each the smallest measured size
+# from which the faster side wins at every larger measured size: ``native_min`` (extension beats NumPy) and
+# ``parallel_min`` (all threads beat one). ``cutovers()`` shows the table; MINIDL_ELEMENTWISE_CUTOVER="N,P" (read at
+# import) sets both sizes instead of measuring (N=0 always runs the extension, P=0 always uses every thread).
+import time as _time  # noqa: E402 -- this block is appended to the provider, imports included
+
+from . import reference as _ref  # noqa: E402
+
+_SIZES = tuple(4 ** k for k in range(2, 9))
+_cut_table = {}         # family -> (native_min, parallel_min)
+_cut_forced = None      # (native_min, parallel_min) from the environment or forced_cutovers()
+_INF = float("inf")
+
+
+def _seconds(fn):
+    """Best of three mean times of ``fn()``, each over enough calls to last about 20 microseconds."""
+    fn()
+    start = _time.perf_counter()
+    fn()
+    once = _time.perf_counter() - start
+    reps = max(1, min(200, int(2e-5 / max(once, 1e-8))))
+    best = _INF
+    for _ in range(3):
+        start = _time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (_time.perf_counter() - start) / reps)
+    return best
+
+
+def _first_winning(sizes, wins):
+    """The smallest size from which ``wins`` holds at every larger size (inf when it does not hold at the last)."""
+    cut = _INF
+    for size, won in zip(reversed(sizes), reversed(wins)):
+        if not won:
+            break
+        cut = size
+    return 0 if cut == sizes[0] else cut
+
+
+def _measure(make):
+    """(native_min, parallel_min) for the calls ``make(n)`` returns: (reference call, native call of threads)."""
+    many = _C.max_threads() > 1
+    native_wins, parallel_wins = [], []
+    for n in _SIZES:
+        ref, nat = make(n)
+        t_ref, t_one = _seconds(ref), _seconds(lambda nat=nat: nat(1))
+        t_all = _seconds(lambda nat=nat: nat(0)) if many else _INF
+        native_wins.append(min(t_one, t_all) < t_ref)
+        parallel_wins.append(t_all < t_one)
+    return _first_winning(_SIZES, native_wins), _first_winning(_SIZES, parallel_wins)
+
+
+def _env_cutover():
+    """MINIDL_ELEMENTWISE_CUTOVER as (native_min, parallel_min), or None; read once (os.environ costs microseconds
+    per call, as much as a small kernel)."""
+    value = os.environ.get("MINIDL_ELEMENTWISE_CUTOVER")
+    if not value:
+        return None
+    try:
+        native_min, parallel_min = (int(v) for v in value.split(","))
+    except ValueError:
+        raise ValueError(f"MINIDL_ELEMENTWISE_CUTOVER must be two integers 'N,P', got {value!r}") from None
+    return native_min, parallel_min
+
+
+_cut_env = _env_cutover()
+
+
+def _cut(family, make):
+    forced = _cut_forced or _cut_env
+    if forced is not None:
+        return forced
+    hit = _cut_table.get(family)
+    if hit is None:
+        hit = _cut_table[family] = _measure(make)
+    return hit
+
+
+def cutovers():
+    """The measured cut-overs so far: {(kernel, op, dtype name): (native_min, parallel_min)} in elements.
+
+    Example:
+        >>> from minidl.backends import ops_native
+        >>> ops_native.cutovers()[("unary", "relu", "float32")]
+        (1024, 16384)
+    """
+    return {(k, op, np.dtype(ch).name): v for (k, op, ch), v in _cut_table.items()}
+
+
+class forced_cutovers:
+    """Use fixed cut-overs inside the block (tests: ``forced_cutovers(0, 0)`` runs every call multi-threaded in
+    the extension, ``forced_cutovers(0, inf)`` single-threaded); ``None`` restores measuring."""
+
+    def __init__(self, native_min, parallel_min):
+        global _cut_forced
+        self._previous, _cut_forced = _cut_forced, (native_min, parallel_min)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _cut_forced
+        _cut_forced = self._previous
+        return False
+
+
+def _native_ok(*arrays):
+    """Float32/float64 C-contiguous NumPy arrays of one dtype: what the extension serves (else the reference)."""
+    dt = arrays[0].dtype
+    return all(type(a) is np.ndarray and a.dtype == dt and a.flags.c_contiguous for a in arrays) \
+        and dt.char in "fd"
+
+
+def _threads(n, cut):
+    """None: run the reference; else the extension's thread argument (1, or 0 for all)."""
+    native_min, parallel_min = cut
+    if n < native_min:
+        return None
+    return 0 if n >= parallel_min else 1
+
+
+def _sample(n, dtype, low=0.5):
+    return np.random.default_rng(n).uniform(low, 2.0, n).astype(dtype)
+
+
+def unary(x, op):
+    if not _native_ok(x):
+        return _ref.unary(x, op)
+
+    def make(n):
+        a = _sample(n, x.dtype)
+        return (lambda: _ref.unary(a, op)), (lambda t: _C.unary(a, op, t))
+    t = _threads(x.size, _cut(("unary", op, x.dtype.char), make))
+    return _ref.unary(x, op) if t is None else _C.unary(x, op, t)
+
+
+def unary_backward(grad, saved, op):
+    if not _native_ok(grad, saved) or grad.shape != saved.shape:
+        return _ref.unary_backward(grad, saved, op)
+
+    def make(n):
+        g, s = _sample(n, grad.dtype), _sample(n, grad.dtype)
+        return (lambda: _ref.unary_backward(g, s, op)), (lambda t: _C.unary_backward(g, s, op, t))
+    t = _threads(grad.size, _cut(("unary_backward", op, grad.dtype.char), make))
+    return _ref.unary_backward(grad, saved, op) if t is None else _C.unary_backward(grad, saved, op, t)
+
+
+def binary(a, b, op):
+    if not _native_ok(a, b):
+        return _ref.binary(a, b, op)
+
+    def make(n):
+        u, v = _sample(n, a.dtype), _sample(n, a.dtype)
+        return (lambda: _ref.binary(u, v, op)), (lambda t: _C.binary(u, v, op, t))
+    t = _threads(max(a.size, b.size), _cut(("binary", op, a.dtype.char), make))
+    return _ref.binary(a, b, op) if t is None else _C.binary(a, b, op, t)
+
+
+def _orki(shape, dims):
+    """x viewed as (O, R, K, I) so that summing ``dims`` sums R and I; None when the reduced axes do not form at
+    most two runs of that pattern (the reference handles those)."""
+    runs = []                     # [reduced?, size] with neighbours of one kind merged, size-1 axes dropped
+    for i, s in enumerate(shape):
+        if s == 1:
+            continue
+        red = i in dims
+        if runs and runs[-1][0] == red:
+            runs[-1][1] *= s
+        else:
+            runs.append([red, s])
+    if runs and runs[0][0]:
+        runs.insert(0, [False, 1])
+    if len(runs) > 4:
+        return None
+    sizes = [r[1] for r in runs]
+    sizes = [sizes[0], 1, 1, sizes[1]] if len(sizes) == 2 else sizes + [1] * (4 - len(sizes))
+    return tuple(int(s) for s in sizes)
+
+
+def reduce_sum(x, dims):
+    view = _orki(x.shape, dims) if _native_ok(x) else None
+    if view is None:
+        return _ref.reduce_sum(x, dims)
+    kind = "columns" if view[3] == 1 else "runs"
+
+    def make(n):
+        a = _sample(n, x.dtype).reshape(-1, 16)
+        shape = (1, a.shape[0], 16, 1) if kind == "columns" else (1, 1, a.shape[0], 16)
+        axes = (0,) if kind == "columns" else (1,)
+        return (lambda: _ref.reduce_sum(a, axes)), (lambda t: _C.reduce_sum(a, *shape, t))
+    t = _threads(x.size, _cut(("reduce_sum", kind, x.dtype.char), make))
+    if t is None:
+        return _ref.reduce_sum(x, dims)
+    keep = tuple(1 if i in dims else s for i, s in enumerate(x.shape))
+    return _C.reduce_sum(x, *view, t).reshape(keep)
+
+
+def _oci(shape, dim):
+    return int(np.prod(shape[:dim], dtype=np.int64)), int(shape[dim]), int(np.prod(shape[dim + 1:], dtype=np.int64))
+
+
+def _softmax_native(x, dim, log):
+    def make(n):
+        a = _sample(n, x.dtype, -4.0).reshape(-1, 16)
+        ref = _ref.log_softmax if log else _ref.softmax
+        return (lambda: ref(a, 1)), (lambda t: _C.softmax(a, a.shape[0], 16, 1, log, t))
+    return _threads(x.size, _cut(("log_softmax" if log else "softmax", "", x.dtype.char), make))
+
+
+def _softmax_backward_native(grad, y, log):
+    def make(n):
+        g, s = _sample(n, y.dtype).reshape(-1, 16), _sample(n, y.dtype).reshape(-1, 16)
+        ref = _ref.log_softmax_backward if log else _ref.softmax_backward
+        return (lambda: ref(g, s, 1)), (lambda t: _C.softmax_backward(g, s, g.shape[0], 16, 1, log, t))
+    return _threads(y.size, _cut(("log_softmax_backward" if log else "softmax_backward", "", y.dtype.char), make))
+
+
+def softmax(x, dim):
+    t = _softmax_native(x, dim, False) if _native_ok(x) else None
+    return _ref.softmax(x, dim) if t is None else _C.softmax(x, *_oci(x.shape, dim), False, t)
+
+
+def log_softmax(x, dim):
+    t = _softmax_native(x, dim, True) if _native_ok(x) else None
+    return _ref.log_softmax(x, dim) if t is None else _C.softmax(x, *_oci(x.shape, dim), True, t)
+
+
+def softmax_backward(grad, y, dim):
+    t = _softmax_backward_native(grad, y, False) if _native_ok(grad, y) and grad.shape == y.shape else None
+    return _ref.softmax_backward(grad, y, dim) if t is None else \
+        _C.softmax_backward(grad, y, *_oci(y.shape, dim), False, t)
+
+
+def log_softmax_backward(grad, y, dim):
+    t = _softmax_backward_native(grad, y, True) if _native_ok(grad, y) and grad.shape == y.shape else None
+    return _ref.log_softmax_backward(grad, y, dim) if t is None else \
+        _C.softmax_backward(grad, y, *_oci(y.shape, dim), True, t)
+
+
+def _ce_ok(x, target, weight):
+    return _native_ok(x) and x.ndim == 2 and type(target) is np.ndarray and target.dtype == np.int64 \
+        and (weight is None or _native_ok(x, weight))
+
+
+def _ce_sample(n, dtype):
+    rows = max(1, n // 10)
+    x = _sample(rows * 10, dtype, -4.0).reshape(rows, 10)
+    return x, np.arange(rows, dtype=np.int64) % 10
+
+
+def cross_entropy(x, target, weight, ignore_index, label_smoothing):
+    if not _ce_ok(x, target, weight):
+        return _ref.cross_entropy(x, target, weight, ignore_index, label_smoothing)
+
+    def make(n):
+        a, t = _ce_sample(n, x.dtype)
+        return (lambda: _ref.cross_entropy(a, t, None, -100, 0.0)), \
+            (lambda th: _C.cross_entropy(a, t, None, -100, 0.0, th))
+    t = _threads(x.size, _cut(("cross_entropy", "", x.dtype.char), make))
+    if t is None:
+        return _ref.cross_entropy(x, target, weight, ignore_index, label_smoothing)
+    return _C.cross_entropy(x, np.ascontiguousarray(target), weight, int(ignore_index), float(label_smoothing), t)
+
+
+def cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing):
+    if not (_ce_ok(x, target, weight) and _native_ok(x, grad, stats)):
+        return _ref.cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing)
+
+    def make(n):
+        a, t = _ce_sample(n, x.dtype)
+        g, s = np.ones(a.shape[0], x.dtype), _ref.cross_entropy(a, t, None, -100, 0.0)[1]
+        return (lambda: _ref.cross_entropy_backward(g, a, s, t, None, -100, 0.0)), \
+            (lambda th: _C.cross_entropy_backward(g, a, s, t, None, -100, 0.0, th))
+    t = _threads(x.size, _cut(("cross_entropy_backward", "", x.dtype.char), make))
+    if t is None:
+        return _ref.cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing)
+    return _C.cross_entropy_backward(grad, x, stats, np.ascontiguousarray(target), weight, int(ignore_index),
+                                     float(label_smoothing), t)

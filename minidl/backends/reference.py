@@ -22,6 +22,9 @@ from .geometry import output_size
 __all__ = [
     "avg_pool2d", "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "conv2d", "conv2d_backward",
     "matmul", "matmul_backward", "max_pool2d", "max_pool2d_backward",
+    # issue 13: elementwise, sums, softmax, cross-entropy
+    "binary", "cross_entropy", "cross_entropy_backward", "log_softmax", "log_softmax_backward", "reduce_sum",
+    "softmax", "softmax_backward", "unary", "unary_backward",
 ]
 
 
@@ -546,3 +549,175 @@ def adagrad_step(steps, params, grads, sums, lr, lr_decay, weight_decay, eps, ma
 
 
 __all__ += ["adagrad_step", "adam_step", "rmsprop_step", "sgd_step"]
+# elementwise ops, sums, softmax and the fused softmax + cross-entropy (issue 13). Unlike the heavy kernels above,
+# these take any dtype the array module handles (providers may serve float32/float64 themselves and hand the rest
+# back to these bodies) and broadcast where NumPy does.
+
+UNARY_OPS = ("relu", "sigmoid", "tanh", "exp", "log", "sqrt", "gelu", "gelu_tanh")
+BINARY_OPS = ("add", "sub", "mul", "div")
+
+
+def _erf(x):
+    from ..ops.elementwise import _erf_array  # noqa: PLC0415 -- SciPy when present, a series otherwise
+    return _erf_array(numpy.asarray(x) if _xp(x) is numpy else x)
+
+
+def _sigmoid(xp, x):
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def unary(x, op):
+    """``op(x)`` elementwise, op one of UNARY_OPS, as PyTorch defines it.
+
+    ``relu`` is ``maximum(x, 0)`` (NaN stays NaN); ``sigmoid`` is computed from ``exp(-|x|)`` so it never
+    overflows; ``gelu`` is the exact ``x Phi(x)`` and ``gelu_tanh`` the tanh approximation. Output: x's shape and
+    dtype.
+    """
+    xp = _xp(x)
+    if op == "relu":
+        return xp.maximum(x, 0).astype(x.dtype, copy=False)
+    if op == "sigmoid":
+        return _sigmoid(xp, x)
+    if op == "gelu":
+        return (0.5 * x * (1 + _erf(x * (1 / numpy.sqrt(2))))).astype(x.dtype, copy=False)
+    if op == "gelu_tanh":
+        u = numpy.sqrt(2 / numpy.pi) * (x + 0.044715 * x * x * x)
+        return (0.5 * x * (1 + xp.tanh(u))).astype(x.dtype, copy=False)
+    return getattr(xp, op)(x)
+
+
+def unary_backward(grad, saved, op):
+    """Gradient of ``unary(x, op)``. ``saved`` is the forward OUTPUT for relu, sigmoid, tanh, exp and sqrt and
+    the forward INPUT for log, gelu and gelu_tanh. relu passes ``grad`` where the output is > 0 and 0 elsewhere
+    (a select, so an inf/nan gradient does not leak through a zero mask), as PyTorch's threshold_backward."""
+    xp = _xp(grad)
+    s = saved
+    if op == "relu":
+        return xp.where(s > 0, grad, 0).astype(grad.dtype, copy=False)
+    if op == "sigmoid":
+        return grad * s * (1 - s)
+    if op == "tanh":
+        return grad * (1 - s * s)
+    if op == "exp":
+        return grad * s
+    if op == "log":
+        return grad / s
+    if op == "sqrt":
+        return grad / (2 * s)
+    if op == "gelu":
+        pdf = xp.exp(-0.5 * s * s) * (1 / numpy.sqrt(2 * numpy.pi))
+        return (grad * (0.5 * (1 + _erf(s * (1 / numpy.sqrt(2)))) + s * pdf)).astype(grad.dtype, copy=False)
+    if op == "gelu_tanh":
+        k = numpy.sqrt(2 / numpy.pi)
+        t = xp.tanh(k * (s + 0.044715 * s * s * s))
+        du = k * (1 + 3 * 0.044715 * s * s)
+        return (grad * (0.5 * (1 + t) + 0.5 * s * (1 - t * t) * du)).astype(grad.dtype, copy=False)
+    raise ValueError(f"unary_backward: unknown op {op!r}")
+
+
+def binary(a, b, op):
+    """``a op b`` with NumPy broadcasting, op one of BINARY_OPS (``div`` is true division). Inputs share a dtype
+    (the ops layer promotes); the output has the broadcast shape."""
+    if op == "add":
+        return a + b
+    if op == "sub":
+        return a - b
+    if op == "mul":
+        return a * b
+    if op == "div":
+        return a / b
+    raise ValueError(f"binary: unknown op {op!r}")
+
+
+def reduce_sum(x, dims):
+    """Sum of float x over the sorted axes ``dims``, kept as size-1 axes (``keepdims=True``); float64 accumulation
+    is allowed, the result has x's dtype. Also the reduction that undoes broadcasting in backward."""
+    return _xp(x).sum(x, axis=tuple(dims), keepdims=True, dtype=x.dtype)
+
+
+def _shifted_exp(x, dim):
+    """(x - m, exp(x - m), sum of exp) along dim, m the max (0 where the max is not finite: all -inf rows)."""
+    xp = _xp(x)
+    if x.size:
+        m = xp.max(x, axis=dim, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+    else:
+        m = xp.zeros(x.shape[:dim] + (1,) + x.shape[dim + 1:], x.dtype)
+    shifted = x - m
+    e = xp.exp(shifted)
+    return shifted, e, xp.sum(e, axis=dim, keepdims=True)
+
+
+def softmax(x, dim):
+    """``exp(x) / sum(exp(x))`` along axis ``dim`` (non-negative), computed from ``x - max`` so large logits lose
+    no precision (float32 [1e5, 1e5, 0] gives [0.5, 0.5, 0]); an all -inf slice gives NaN, as PyTorch."""
+    _, e, total = _shifted_exp(x, dim)
+    with numpy.errstate(invalid="ignore"):
+        return e / total
+
+
+def softmax_backward(grad, y, dim):
+    """Gradient of ``softmax`` from its output y: ``y * (grad - sum(grad * y, dim))``."""
+    return y * (grad - _xp(y).sum(grad * y, axis=dim, keepdims=True))
+
+
+def log_softmax(x, dim):
+    """``x - logsumexp(x)`` along ``dim``, computed as ``(x - max) - log(sum(exp(x - max)))``."""
+    shifted, _, total = _shifted_exp(x, dim)
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        return shifted - _xp(x).log(total)
+
+
+def log_softmax_backward(grad, y, dim):
+    """Gradient of ``log_softmax`` from its output y: ``grad - exp(y) * sum(grad, dim)``."""
+    xp = _xp(y)
+    return grad - xp.exp(y) * xp.sum(grad, axis=dim, keepdims=True)
+
+
+def cross_entropy(x, target, weight, ignore_index, label_smoothing):
+    """Per-row softmax cross-entropy of logits x (N, C) against int64 class indices target (N,).
+
+    Row i (t = target[i], m = the row max (0 if not finite), ls = log sum exp(x[i] - m), w = weight or ones):
+    ``loss[i] = (1 - eps) w[t] (ls - (x[i, t] - m)) + eps / C * sum_c w[c] (ls - (x[i, c] - m))`` with
+    eps = label_smoothing, and 0 where t == ignore_index: the log-softmax from ``x - max``, so huge logits lose
+    nothing. Targets are in [0, C) or ignore_index (checked by the ops layer). Returns (loss (N,), stats (N, 2))
+    in x's dtype, stats[i] = (m, ls) for ``cross_entropy_backward``. The reduction (mean over the weight of the
+    kept rows, sum, none) is the ops layer's.
+    """
+    xp = _xp(x)
+    n, c = x.shape
+    shifted, _, total = _shifted_exp(x, 1)
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        log_total = xp.log(total)
+        logp = shifted - log_total
+        m = xp.max(x, axis=1, keepdims=True) if x.size else xp.zeros((n, 1), x.dtype)
+        stats = xp.concatenate([xp.where(xp.isfinite(m), m, 0), log_total], axis=1)
+    keep = target != ignore_index
+    safe = xp.where(keep, target, 0)
+    w_t = weight[safe] if weight is not None else xp.ones(n, x.dtype)
+    picked = xp.take_along_axis(logp, safe[:, None], axis=1)[:, 0] if c else xp.zeros(n, x.dtype)
+    loss = -(1 - label_smoothing) * w_t * picked
+    if label_smoothing:
+        wl = logp if weight is None else logp * weight
+        loss = loss - label_smoothing / c * wl.sum(axis=1)
+    return xp.where(keep, loss, 0).astype(x.dtype, copy=False), stats.astype(x.dtype, copy=False)
+
+
+def cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing):
+    """Gradient of the per-row losses of ``cross_entropy`` for their gradients grad (N,):
+    ``grad_x[i, j] = grad[i] ((1 - eps) w[t] (p_ij - [j == t]) + eps / C (W p_ij - w[j]))`` with
+    ``p = exp((x - m) - ls)`` from stats = (m, ls), W the sum of the weights (C without weights), and 0 on
+    ignored rows."""
+    xp = _xp(x)
+    n, c = x.shape
+    with numpy.errstate(invalid="ignore", over="ignore"):
+        p = xp.exp((x - stats[:, :1]) - stats[:, 1:])
+    keep = target != ignore_index
+    safe = xp.where(keep, target, 0)
+    w = weight if weight is not None else xp.ones(c, x.dtype)
+    gt = grad * (1 - label_smoothing) * w[safe]
+    gs = grad * (label_smoothing / c) if c else grad * 0
+    out = p * (gt + gs * w.sum())[:, None] - gs[:, None] * w[None, :]
+    out[xp.arange(n), safe] -= gt
+    return xp.where(keep[:, None], out, 0).astype(x.dtype, copy=False)

@@ -4,10 +4,12 @@ import numpy as np
 import math
 
 from ..autograd.function import Function, once_differentiable
+from ..autograd.grad_mode import is_grad_enabled
 from ..backends import kernels
 from ..backends.geometry import check_array_size, check_window, output_size
 from ..ops import (avg_pool2d, batch_norm, conv2d, gelu, layer_norm, leaky_relu, log_softmax, logsumexp, max_pool2d,
                    relu, sigmoid, softmax, softplus, tanh, where)
+from ..ops.elementwise import kernel as _kernel
 from ..ops.conv import _batched, _check_float, _check_tensors, _contig, _is_int, pair
 from ..ops.conv import conv2d_backward as _conv2d_backward_masked
 from ..random import generator
@@ -289,11 +291,11 @@ def _weighted_mean(total, weight_sum):
     return total / weight_sum
 
 
-def _nll(input, target, weight, ignore_index, reduction, op):
+def _class_targets(op, input, target, weight, ignore_index):
+    """Validate class-index targets for ``input`` (N, C, d...) or (C,); return (input as (N, C, d...), target)."""
     if input.ndim < 1 or target.dtype.is_floating_point:
         raise TypeError(f"{op}: expects log-probabilities (N, C, ...) and integer targets, got {input.shape} "
                         f"and {target.dtype.name} {target.shape}")
-    out_shape = target.shape
     if input.ndim == 1:                 # unbatched (C,) with a 0-d target
         if target.shape != ():
             raise ValueError(f"{op}: an unbatched input of shape {input.shape} needs a 0-d target, got "
@@ -311,6 +313,14 @@ def _nll(input, target, weight, ignore_index, reduction, op):
     if valid.any() and (int(t[valid].min()) < 0 or int(t[valid].max()) >= c):
         raise IndexError(f"{op}: target values must be in [0, {c}) (or ignore_index={ignore_index}) for input of "
                          f"shape {input.shape}, got range {int(t[valid].min())}..{int(t[valid].max())}")
+    return input, target
+
+
+def _nll(input, target, weight, ignore_index, reduction, op):
+    out_shape = target.shape
+    input, target = _class_targets(op, input, target, weight, ignore_index)
+    t = target.data.reshape(-1)
+    valid = t != ignore_index
     xp = input._xp
     safe = Tensor._wrap(xp.where(valid, t, 0))
     rows = Tensor._wrap(xp.arange(t.shape[0]))
@@ -336,6 +346,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     class_dim = 1 if input.ndim > 1 else 0
+    if not target.dtype.is_floating_point and input.dtype.is_floating_point:
+        return _cross_entropy_indices(input, target, weight, ignore_index, reduction, label_smoothing)
     logp = log_softmax(input, dim=class_dim)
     c = input.shape[class_dim]
     wshape = [1] * input.ndim
@@ -349,6 +361,16 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     nll = _nll(logp, target, weight, ignore_index, reduction, op)
     if not label_smoothing:
         return nll
+    return _smoothed(input, logp, target, nll, weight, ignore_index, reduction, label_smoothing)
+
+
+def _smoothed(input, logp, target, nll, weight, ignore_index, reduction, label_smoothing):
+    """The composed label-smoothing loss for class indices: nll (1 - eps) + the uniform part eps / C."""
+    op = "cross_entropy"
+    class_dim = 1 if input.ndim > 1 else 0
+    c = input.shape[class_dim]
+    wshape = [1] * input.ndim
+    wshape[class_dim] = c
     keep = Tensor._wrap((target.data != ignore_index).astype(input.dtype.np))
     smooth = -(logp if weight is None else logp * weight.reshape(wshape)).sum(dim=class_dim) * keep
     if reduction == "mean":
@@ -360,6 +382,81 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     else:
         smooth = _reduce(smooth, reduction, op)
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+class CrossEntropy(Function):
+    """Softmax + cross-entropy of logits (M, C) against class indices, forward and backward each one kernel pass
+    (``cross_entropy`` / ``cross_entropy_backward``; the composed form makes about fifteen temporaries). The
+    class weight is a constant here; under create_graph the backward is composed from differentiable ops."""
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, reduction, smoothing):
+        w = None if weight is None else weight.data.astype(x.data.dtype, copy=False)
+        loss, stats = _kernel("cross_entropy", x.data, target, w, ignore_index, smoothing)
+        ctx.x, ctx.target, ctx.w, ctx.stats = x, target, w, stats
+        ctx.ignore_index, ctx.reduction, ctx.smoothing = ignore_index, reduction, smoothing
+        if reduction == "none":
+            return loss
+        total = loss.sum()
+        if reduction == "sum":
+            return total
+        keep = target != ignore_index
+        ctx.denom = float(keep.sum() if w is None else (w[x._xp.where(keep, target, 0)] * keep).sum())
+        # every target ignored: nan, as PyTorch (and a zero gradient, see backward)
+        return x._xp.asarray(total / ctx.denom if ctx.denom else np.nan, dtype=x.data.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, n = ctx.x, ctx.x.shape[0]
+        # d loss / d row loss: 1 (sum, none) or 1 / the kept weight (mean; 0 when every target was ignored)
+        scale = 1.0 if ctx.reduction != "mean" else (1.0 / ctx.denom if ctx.denom else 0.0)
+        if is_grad_enabled():
+            rows = grad if ctx.reduction == "none" else (grad * scale).expand((n,))
+            return _cross_entropy_grad_composed(ctx, rows)
+        xp = x._xp
+        if ctx.reduction == "none":
+            g = xp.ascontiguousarray(grad.data, dtype=x.data.dtype)
+        else:
+            g = xp.full(n, float(grad.data) * scale, dtype=x.data.dtype)
+        return Tensor._wrap(_kernel("cross_entropy_backward", g, x.data, ctx.stats, ctx.target, ctx.w,
+                                    ctx.ignore_index, ctx.smoothing))
+
+
+def _cross_entropy_grad_composed(ctx, rows):
+    """The backward of CrossEntropy as differentiable ops of x and the incoming gradient (double backward)."""
+    x, xp = ctx.x, ctx.x._xp
+    n, c = x.shape
+    keep = ctx.target != ctx.ignore_index
+    safe = xp.where(keep, ctx.target, 0)
+    w = ctx.w if ctx.w is not None else xp.ones(c, x.data.dtype)
+    onehot = xp.zeros((n, c), x.data.dtype)
+    onehot[xp.arange(n), safe] = 1
+    eps = ctx.smoothing
+    coef = Tensor._wrap(((1 - eps) * w[safe] * keep).astype(x.data.dtype)[:, None])
+    p = softmax(x, dim=1)
+    out = coef * (p - Tensor._wrap(onehot))
+    if eps:
+        keep_col = Tensor._wrap(keep.astype(x.data.dtype)[:, None])
+        out = out + (p * float(w.sum()) - Tensor._wrap(w[None, :])) * keep_col * (eps / c)
+    return rows.reshape((n, 1)) * out
+
+
+def _cross_entropy_indices(input, target, weight, ignore_index, reduction, label_smoothing):
+    """cross_entropy for class-index targets: the fused CrossEntropy, or composed when the weight needs a grad."""
+    op = "cross_entropy"
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if weight is not None and weight.requires_grad and is_grad_enabled():
+        logp = log_softmax(input, dim=1 if input.ndim > 1 else 0)
+        nll = _nll(logp, target, weight, ignore_index, reduction, op)
+        if not label_smoothing:
+            return nll
+        return _smoothed(input, logp, target, nll, weight, ignore_index, reduction, label_smoothing)
+    out_shape = target.shape
+    x, target = _class_targets(op, input, target, weight, ignore_index)
+    t = input._xp.ascontiguousarray(target.data.reshape(-1).astype(np.int64, copy=False))
+    out = CrossEntropy.apply(_class_last(x), t, weight, ignore_index, reduction, float(label_smoothing))
+    return out.reshape(out_shape) if reduction == "none" else out
 
 
 def mse_loss(input, target, reduction="mean"):

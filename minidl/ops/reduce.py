@@ -7,7 +7,8 @@ import numpy as np
 from .. import dtypes
 from ..autograd.function import Function
 from ..tensor import Tensor
-from .elementwise import exp, saved_output, where
+from ..autograd.grad_mode import is_grad_enabled
+from .elementwise import exp, kernel, saved_output, where
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
@@ -40,8 +41,12 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.shape, ctx.dims = x.shape, dims
-        acc = np.int64 if not x.dtype.is_floating_point else None   # ints and bools sum to int64
-        return x._xp.sum(x.data, axis=dims, keepdims=keepdim, dtype=acc)
+        if not x.dtype.is_floating_point:       # ints and bools sum to int64
+            return x._xp.sum(x.data, axis=dims, keepdims=keepdim, dtype=np.int64)
+        if not dims:
+            return x.data.copy()
+        out = kernel("reduce_sum", x.data, dims)
+        return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
 
     @staticmethod
     def backward(ctx, grad):
@@ -270,29 +275,22 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
     return LogSumExp.apply(x, normalize_dims("logsumexp", x, dim), keepdim)
 
 
-def _shifted(x, dim):
-    """``x`` minus its max along ``dim`` (0 where the max is not finite), and the sum of exp of that."""
-    xp = x._xp
-    m = xp.max(x.data, axis=dim, keepdims=True) if x.numel() else xp.zeros(_keep_shape(x.shape, (dim,)), x.data.dtype)
-    shifted = x.data - xp.where(xp.isfinite(m), m, 0)
-    e = xp.exp(shifted)
-    return shifted, e, xp.sum(e, axis=dim, keepdims=True)
-
-
 # NOTE: softmax and log_softmax are fused rather than composed from logsumexp: ``x - logsumexp(x)`` rounds the
 # large logsumexp first and then cancels it (float32 logits [1e5, 1e5, 0] would give softmax 0.4989, and rows
 # summing to 2 from 2e7); working from ``x - max`` keeps every step small, as PyTorch does.
+# The kernels (reference.log_softmax / softmax and their backwards) follow exactly this recipe; under create_graph the
+# backward is composed from differentiable ops instead.
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
-        shifted, _, total = _shifted(x, dim)
-        with np.errstate(divide="ignore", invalid="ignore"):   # an all -inf row gives nan, as in PyTorch
-            ctx.out = shifted - x._xp.log(total)
+        ctx.out = kernel("log_softmax", x.data, dim)    # an all -inf row gives nan, as in PyTorch
         ctx.x, ctx.dim = x, dim         # x only to rebuild the output as a graph under create_graph
         return ctx.out
 
     @staticmethod
     def backward(ctx, grad):
+        if not is_grad_enabled():
+            return Tensor._wrap(kernel("log_softmax_backward", grad.data, ctx.out, ctx.dim))
         out = saved_output(ctx, lambda: LogSoftmax.apply(ctx.x, ctx.dim))
         return grad - exp(out) * Sum.apply(grad, (ctx.dim,), True)
 
@@ -300,14 +298,14 @@ class LogSoftmax(Function):
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
-        _, e, total = _shifted(x, dim)
-        with np.errstate(invalid="ignore"):
-            ctx.out = e / total
+        ctx.out = kernel("softmax", x.data, dim)
         ctx.x, ctx.dim = x, dim
         return ctx.out
 
     @staticmethod
     def backward(ctx, grad):
+        if not is_grad_enabled():
+            return Tensor._wrap(kernel("softmax_backward", grad.data, ctx.out, ctx.dim))
         out = saved_output(ctx, lambda: Softmax.apply(ctx.x, ctx.dim))
         return out * (grad - Sum.apply(grad * out, (ctx.dim,), True))
 
