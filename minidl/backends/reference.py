@@ -403,7 +403,8 @@ _RNN_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
 
 def _sigmoid(xp, v):
-    return 1 / (1 + xp.exp(-v))
+    e = xp.exp(-xp.abs(v))          # never overflows
+    return xp.where(v >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _rnn_times(steps, reverse):
