@@ -13,6 +13,7 @@
 //   lstm: W = 5H: the activated gates i, f, g, o, then the cell state c_t
 //   gru:  W = 4H: the activated gates r, z, n, then hn = h_{t-1} W_hn^T + b_hn
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -27,6 +28,12 @@
 #include "common.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
+
+// The gate loops must become SIMD: GCC keeps a float compare (the clamp in FastExp) as a branch unless it may
+// assume that FP operations do not trap. This changes no result: no code here reads the FP exception flags.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 
 namespace minidl {
 namespace cpu {
@@ -71,11 +78,22 @@ struct ExpConst<double> {
   static constexpr int kDegree = 13;                       // error < 2e-16 relative
 };
 
+/** 1 + r/I (1 + r/(I+1) (... (1 + r/N))): the Taylor series of exp(r) in Horner form, unrolled at compile time. */
+template <typename T, int I, int N>
+inline __attribute__((always_inline)) T ExpTaylor(T r) {
+  if constexpr (I > N) {
+    return T(1);
+  } else {
+    return T(1) + r * (T(1) / T(I)) * ExpTaylor<T, I + 1, N>(r);
+  }
+}
+
 template <typename T>
 inline __attribute__((always_inline)) T FastExp(T x) {
   using C = ExpConst<T>;
   using Bits = typename C::Bits;
-  x = x < C::kLo ? C::kLo : (x > C::kHi ? C::kHi : x);
+  x = x < T(C::kLo) ? T(C::kLo) : x;                      // not std::min/max: compiled outside the pragma above
+  x = x > T(C::kHi) ? T(C::kHi) : x;
   const T k = x * T(1.4426950408889634) + C::kShifter;   // round(x / ln2) sits in k's low mantissa bits
   const T n = k - C::kShifter;
   Bits kb;
@@ -84,9 +102,7 @@ inline __attribute__((always_inline)) T FastExp(T x) {
   T scale;
   std::memcpy(&scale, &sb, sizeof(T));
   const T r = (x - n * T(0.693145751953125)) - n * T(1.4286068203094172321e-6);  // Cody-Waite ln2 = hi + lo
-  T p = T(1);
-  for (int i = C::kDegree; i >= 1; --i) p = T(1) + p * (r * (T(1) / T(i)));  // Taylor series, Horner form
-  return p * scale;
+  return ExpTaylor<T, 1, C::kDegree>(r) * scale;
 }
 
 template <typename T>
@@ -96,14 +112,13 @@ inline __attribute__((always_inline)) T Sigmoid(T x) {
 
 template <typename T>
 inline __attribute__((always_inline)) T Tanh(T x) {
-  const T a = x < T(0) ? -x : x;
+  const T a = std::fabs(x);
   const T e = FastExp<T>(T(-2) * a);
   const T big = (T(1) - e) / (T(1) + e);
   // near 0 the quotient loses relative precision to cancellation: the odd series is exact there
   const T a2 = a * a;
   const T small = a * (T(1) + a2 * (T(-1) / 3 + a2 * (T(2) / 15 + a2 * (T(-17) / 315 + a2 * (T(62) / 2835)))));
-  const T t = a < T(0.0625) ? small : big;
-  return x < T(0) ? -t : t;
+  return std::copysign(a < T(0.0625) ? small : big, x);    // a select (vblendv), not a branch
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -300,7 +315,7 @@ void GatesBackward(const Rnn<T>& r, const T* gy, T* dh, T* dc, const T* y, const
       case Mode::kRelu: {
         const T* h = y + b * H;
 #pragma omp simd
-        for (int64_t j = 0; j < H; ++j) ox[j] = h[j] > T(0) ? d[j] + g[j] : T(0);
+        for (int64_t j = 0; j < H; ++j) ox[j] = T(h[j] > T(0)) * (d[j] + g[j]);
         break;
       }
       case Mode::kLstm: {
