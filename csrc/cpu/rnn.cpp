@@ -13,7 +13,6 @@
 //   lstm: W = 5H: the activated gates i, f, g, o, then the cell state c_t
 //   gru:  W = 4H: the activated gates r, z, n, then hn = h_{t-1} W_hn^T + b_hn
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -112,13 +111,14 @@ inline __attribute__((always_inline)) T Sigmoid(T x) {
 
 template <typename T>
 inline __attribute__((always_inline)) T Tanh(T x) {
-  const T a = std::fabs(x);
+  const T a = x < T(0) ? -x : x;          // not std::fabs/copysign: cmath's float overloads would not inline here
   const T e = FastExp<T>(T(-2) * a);
   const T big = (T(1) - e) / (T(1) + e);
   // near 0 the quotient loses relative precision to cancellation: the odd series is exact there
   const T a2 = a * a;
   const T small = a * (T(1) + a2 * (T(-1) / 3 + a2 * (T(2) / 15 + a2 * (T(-17) / 315 + a2 * (T(62) / 2835)))));
-  return std::copysign(a < T(0.0625) ? small : big, x);    // a select (vblendv), not a branch
+  const T t = a < T(0.0625) ? small : big;                 // selects (vblendv), not branches
+  return x < T(0) ? -t : t;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
