@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace minidl {
 namespace cpu {
@@ -87,6 +88,16 @@ py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const 
                                const py::array& target, std::optional<py::array> weight, int64_t ignore_index,
                                double label_smoothing, int threads);
 int MaxThreads();
+// rnn.cpp (mode: "rnn_tanh", "rnn_relu", "lstm" or "gru"; one layer, one direction)
+py::tuple RnnForward(const std::string& mode, const py::array& x, const py::array& h0,
+                     const std::optional<py::array>& c0, const py::array& w_ih, const py::array& w_hh,
+                     const std::optional<py::array>& b_ih, const std::optional<py::array>& b_hh, bool reverse);
+py::tuple RnnBackward(const std::string& mode, const py::array& grad_y, const py::array& grad_hn,
+                      const std::optional<py::array>& grad_cn, const py::array& x, const py::array& h0,
+                      const std::optional<py::array>& c0, const py::array& w_ih, const py::array& w_hh,
+                      const std::optional<py::array>& b_ih, const std::optional<py::array>& b_hh,
+                      const py::array& y, const py::array& workspace, bool reverse,
+                      const std::vector<bool>& output_mask);
 
 }  // namespace cpu
 }  // namespace minidl

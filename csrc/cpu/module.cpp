@@ -83,4 +83,12 @@ PYBIND11_MODULE(_C, m) {
         py::arg("target"), py::arg("weight").none(true), py::arg("ignore_index"), py::arg("label_smoothing"),
         py::arg("threads"), "grad_x (N, C) for per-row loss gradients grad (N,).");
   m.def("max_threads", &MaxThreads, "omp_get_max_threads() (1 without OpenMP).");
+  m.def("rnn_forward", &RnnForward, py::arg("mode"), py::arg("x"), py::arg("h0"), py::arg("c0").none(true),
+        py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih").none(true), py::arg("b_hh").none(true), py::arg("reverse"),
+        "(y, h_n, c_n, workspace) of one RNN/LSTM/GRU layer and direction over a whole sequence (T, B, I).");
+  m.def("rnn_backward", &RnnBackward, py::arg("mode"), py::arg("grad_y"), py::arg("grad_hn"),
+        py::arg("grad_cn").none(true), py::arg("x"), py::arg("h0"), py::arg("c0").none(true), py::arg("w_ih"),
+        py::arg("w_hh"), py::arg("b_ih").none(true), py::arg("b_hh").none(true), py::arg("y"), py::arg("workspace"),
+        py::arg("reverse"), py::arg("output_mask"),
+        "(grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh), None where not asked for.");
 }

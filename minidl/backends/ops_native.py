@@ -419,3 +419,21 @@ def cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_s
         return _ref.cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_smoothing)
     return _C.cross_entropy_backward(grad, x, stats, np.ascontiguousarray(target), weight, int(ignore_index),
                                      float(label_smoothing), t)
+
+
+def _contig_or_none(a):
+    return None if a is None else np.ascontiguousarray(a)
+
+
+def rnn_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    return _C.rnn_forward(mode, np.ascontiguousarray(x), np.ascontiguousarray(h0), _contig_or_none(c0),
+                          np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), _contig_or_none(b_ih),
+                          _contig_or_none(b_hh), bool(reverse))
+
+
+def rnn_backward(mode, grad_y, grad_hn, grad_cn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, y, workspace, reverse,
+                 output_mask):
+    c = np.ascontiguousarray
+    return _C.rnn_backward(mode, c(grad_y), c(grad_hn), _contig_or_none(grad_cn), c(x), c(h0), _contig_or_none(c0),
+                           c(w_ih), c(w_hh), _contig_or_none(b_ih), _contig_or_none(b_hh), c(y), c(workspace),
+                           bool(reverse), [bool(m) for m in output_mask])

@@ -721,3 +721,130 @@ def cross_entropy_backward(grad, x, stats, target, weight, ignore_index, label_s
     out = p * (gt + gs * w.sum())[:, None] - gs[:, None] * w[None, :]
     out[xp.arange(n), safe] -= gt
     return xp.where(keep[:, None], out, 0).astype(x.dtype, copy=False)
+# recurrent layers: one layer and one direction of an RNN (tanh, relu), LSTM or GRU over a whole sequence
+
+__all__ += ["rnn_backward", "rnn_forward"]
+
+_RNN_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+def _sigmoid(xp, v):
+    e = xp.exp(-xp.abs(v))          # never overflows
+    return xp.where(v >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _rnn_times(steps, reverse):
+    return range(steps - 1, -1, -1) if reverse else range(steps)
+
+
+def rnn_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    """One layer and one direction of a recurrent layer over a whole sequence, PyTorch's formulas.
+
+    Args:
+        mode: "rnn_tanh", "rnn_relu" (h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)), "lstm" (gates i, f, g, o
+            stacked in W's rows; c' = f c + i g, h' = o tanh(c')) or "gru" (gates r, z, n;
+            n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn)), h' = (1 - z) n + z h).
+        x: (T, B, I), T >= 1; h0: (B, H); c0: (B, H) for "lstm", else None.
+        w_ih: (G H, I), w_hh: (G H, H) with G = 1, 4, 3 gates; b_ih, b_hh: (G H,) each, or both None.
+        reverse: run from t = T - 1 down to 0 (the backward direction of a bidirectional layer).
+
+    Returns:
+        (y, h_n, c_n, workspace): y (T, B, H) the hidden state at every time t (in time order also when
+        reverse), h_n (B, H) the last one processed, c_n (B, H) the final cell state ("lstm"; else None), and
+        workspace (T, B, W) what ``rnn_backward`` reads: W = 0 for the RNNs; "lstm": W = 5H, the activated gates
+        i, f, g, o then c_t; "gru": W = 4H, the activated r, z, n then hn = h_{t-1} W_hn^T + b_hn.
+    """
+    xp = _xp(x)
+    steps, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+    proj = xp.matmul(x.reshape(steps * batch, -1), w_ih.T).reshape(steps, batch, -1)
+    if b_ih is not None:
+        proj = proj + b_ih
+    width = {"lstm": 5 * hidden, "gru": 4 * hidden}.get(mode, 0)
+    ws = xp.zeros((steps, batch, width), x.dtype)
+    y = xp.empty((steps, batch, hidden), x.dtype)
+    h, c = h0, c0
+    for t in _rnn_times(steps, reverse):
+        gh = xp.matmul(h, w_hh.T)
+        if b_hh is not None:
+            gh = gh + b_hh
+        if mode == "lstm":
+            pre = proj[t] + gh
+            i, f, o = (_sigmoid(xp, pre[:, k * hidden:(k + 1) * hidden]) for k in (0, 1, 3))
+            g = xp.tanh(pre[:, 2 * hidden:3 * hidden])
+            c = f * c + i * g
+            h = o * xp.tanh(c)
+            ws[t] = xp.concatenate([i, f, g, o, c], axis=1)
+        elif mode == "gru":
+            xr, xz, xn = (proj[t][:, k * hidden:(k + 1) * hidden] for k in range(3))
+            hr, hz, hn = (gh[:, k * hidden:(k + 1) * hidden] for k in range(3))
+            r, z = _sigmoid(xp, xr + hr), _sigmoid(xp, xz + hz)
+            n = xp.tanh(xn + r * hn)
+            h = n + z * (h - n)
+            ws[t] = xp.concatenate([r, z, n, hn], axis=1)
+        else:
+            pre = proj[t] + gh
+            h = xp.tanh(pre) if mode == "rnn_tanh" else xp.maximum(pre, 0)
+        y[t] = h
+    c_n = xp.ascontiguousarray(c) if mode == "lstm" else None
+    return y, xp.ascontiguousarray(h), c_n, ws
+
+
+def rnn_backward(mode, grad_y, grad_hn, grad_cn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, y, workspace, reverse,
+                 output_mask):
+    """Gradients of ``rnn_forward`` (backpropagation through time).
+
+    Args:
+        mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse: the forward's arguments.
+        grad_y: (T, B, H) gradient of y; grad_hn: (B, H) of h_n; grad_cn: (B, H) of c_n ("lstm"; else None).
+        y, workspace: the forward's outputs.
+        output_mask: 7 booleans, which of the results to compute.
+
+    Returns:
+        (grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh) in the shapes of the forward's
+        arguments; None where output_mask is False or the argument is None (c0 outside "lstm", absent biases).
+    """
+    xp = _xp(x)
+    steps, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+    gates = _RNN_GATES[mode] * hidden
+    dgx = xp.empty((steps, batch, gates), x.dtype)
+    dgh = xp.empty((steps, batch, gates), x.dtype) if mode == "gru" else dgx
+    dh, dc = grad_hn.copy(), (grad_cn.copy() if mode == "lstm" else None)
+    h_prev = {}
+    order = list(_rnn_times(steps, reverse))
+    for k, t in enumerate(order):
+        h_prev[t] = h0 if k == 0 else y[order[k - 1]]
+    for k in range(steps - 1, -1, -1):
+        t = order[k]
+        d = dh + grad_y[t]
+        if mode == "lstm":
+            i, f, g, o, c = (workspace[t][:, j * hidden:(j + 1) * hidden] for j in range(5))
+            cp = c0 if k == 0 else workspace[order[k - 1]][:, 4 * hidden:]
+            tc = xp.tanh(c)
+            dct = dc + d * o * (1 - tc * tc)
+            dgx[t] = xp.concatenate([dct * g * i * (1 - i), dct * cp * f * (1 - f), dct * i * (1 - g * g),
+                                     d * tc * o * (1 - o)], axis=1)
+            dc = dct * f
+            dh = xp.matmul(dgx[t], w_hh)
+        elif mode == "gru":
+            r, z, n, hn = (workspace[t][:, j * hidden:(j + 1) * hidden] for j in range(4))
+            dan = d * (1 - z) * (1 - n * n)
+            dar = dan * hn * r * (1 - r)
+            daz = d * (h_prev[t] - n) * z * (1 - z)
+            dgx[t] = xp.concatenate([dar, daz, dan], axis=1)
+            dgh[t] = xp.concatenate([dar, daz, dan * r], axis=1)
+            dh = d * z + xp.matmul(dgh[t], w_hh)
+        else:
+            dgx[t] = d * (1 - y[t] * y[t]) if mode == "rnn_tanh" else d * (y[t] > 0)
+            dh = xp.matmul(dgx[t], w_hh)
+    want = list(output_mask)
+    want[2] = want[2] and mode == "lstm"
+    want[5] = want[5] and b_ih is not None
+    want[6] = want[6] and b_hh is not None
+    flat_x, flat_gx, flat_gh = x.reshape(steps * batch, -1), dgx.reshape(steps * batch, -1), dgh.reshape(-1, gates)
+    h_all = xp.stack([h_prev[t] for t in range(steps)]).reshape(steps * batch, hidden)
+    results = (lambda: xp.matmul(flat_gx, w_ih).reshape(x.shape), lambda: dh, lambda: dc,
+               lambda: xp.matmul(flat_gx.T, flat_x), lambda: xp.matmul(flat_gh.T, h_all),
+               lambda: flat_gx.sum(axis=0), lambda: flat_gh.sum(axis=0))
+    return tuple(xp.ascontiguousarray(fn()) if w else None for fn, w in zip(results, want))

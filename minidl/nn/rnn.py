@@ -1,70 +1,20 @@
 """Recurrent layers: ``RNN`` (tanh/relu), ``LSTM`` and ``GRU``, with PyTorch's parameters, gates and outputs.
 
-Each layer and direction projects the whole input sequence with one matmul, then loops over time doing only the
-hidden-to-hidden product and the gate math per step.
+Each layer and direction is one op over the whole sequence (``minidl.ops.rnn.rnn_layer``: one input-projection GEMM,
+per step a recurrent GEMM and fused gate math, backpropagation through time in one kernel).
 """
 import math
 
-from ..autograd.function import Function
 from ..creation import zeros
-from ..ops import cat, relu, sigmoid, stack, tanh
+from ..ops import cat, stack
+from ..ops.rnn import rnn_layer
 from . import functional as F
 from . import init
 from .module import Module
 from .parameter import empty_parameter
 
 
-class Unbind(Function):
-    """Split ``x`` along ``dim`` into its slices in one op; the backward stacks their gradients.
-
-    NOTE: not ``split``/indexing per step: each of those scatters into a full-size zero gradient, which makes the
-    backward of a length-L loop O(L^2) in memory traffic.
-    """
-
-    @staticmethod
-    def forward(ctx, x, dim):
-        ctx.dim = dim
-        lead = (slice(None),) * dim
-        return tuple(x.data[lead + (i,)].copy() for i in range(x.shape[dim]))
-
-    @staticmethod
-    def backward(ctx, *grads):
-        return stack(grads, ctx.dim), None
-
-
-def unbind(x, dim=0):
-    return Unbind.apply(x, dim) if x.shape[dim] > 1 else (x.squeeze(dim),)
-
-
-def _rnn_tanh_cell(step, h, c, w_hh_t, b_hh):
-    return tanh(step + h @ w_hh_t), None
-
-
-def _rnn_relu_cell(step, h, c, w_hh_t, b_hh):
-    return relu(step + h @ w_hh_t), None
-
-
-def _lstm_cell(step, h, c, w_hh_t, b_hh):
-    gates = step + h @ w_hh_t                           # b_ih + b_hh are folded into step
-    i, f, g, o = unbind(gates.reshape(gates.shape[0], 4, -1), 1)
-    c = sigmoid(f) * c + sigmoid(i) * tanh(g)
-    return sigmoid(o) * tanh(c), c
-
-
-def _gru_cell(step, h, c, w_hh_t, b_hh):
-    gh = h @ w_hh_t
-    if b_hh is not None:        # b_hn sits inside r * (...), so b_hh cannot be folded into step
-        gh = gh + b_hh
-    n_rows = step.shape[0]
-    xr, xz, xn = unbind(step.reshape(n_rows, 3, -1), 1)
-    hr, hz, hn = unbind(gh.reshape(n_rows, 3, -1), 1)
-    r, z = sigmoid(xr + hr), sigmoid(xz + hz)
-    n = tanh(xn + r * hn)
-    return n + z * (h - n), None
-
-
-_CELLS = {"RNN_TANH": (1, _rnn_tanh_cell), "RNN_RELU": (1, _rnn_relu_cell), "LSTM": (4, _lstm_cell),
-          "GRU": (3, _gru_cell)}
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 class RNNBase(Module):
@@ -82,7 +32,7 @@ class RNNBase(Module):
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional = bidirectional
-        gates = _CELLS[mode][0] * hidden_size
+        gates = _GATES[mode] * hidden_size
         for layer in range(num_layers):
             in_size = input_size if layer == 0 else hidden_size * self._dirs
             for suffix in self._suffixes(layer):
@@ -155,9 +105,7 @@ class RNNBase(Module):
 
     def _run(self, x, h0, c0):
         """x (L, N, in), states (layers * dirs, N, H) -> output (L, N, dirs * H), h_n, c_n."""
-        cell = _CELLS[self.mode][1]
-        steps, batch = x.shape[:2]
-        fold_hh = self.mode != "GRU"
+        mode = self.mode.lower()
         h_last, c_last = [], []
         for layer in range(self.num_layers):
             outs = []
@@ -165,18 +113,10 @@ class RNNBase(Module):
                 w_ih, w_hh = getattr(self, f"weight_ih{suffix}"), getattr(self, f"weight_hh{suffix}")
                 b_ih = getattr(self, f"bias_ih{suffix}") if self.bias else None
                 b_hh = getattr(self, f"bias_hh{suffix}") if self.bias else None
-                proj = x.reshape(steps * batch, x.shape[2]) @ w_ih.T
-                if self.bias:
-                    proj = proj + (b_ih + b_hh if fold_hh else b_ih)
-                inputs = unbind(proj.reshape(steps, batch, -1), 0)
                 k = layer * self._dirs + d
-                h, c = h0[k], (None if c0 is None else c0[k])
-                w_hh_t = w_hh.T
-                seq = [None] * steps
-                for t in (reversed(range(steps)) if d else range(steps)):
-                    h, c = cell(inputs[t], h, c, w_hh_t, b_hh)
-                    seq[t] = h
-                outs.append(stack(seq, 0))
+                y, h, c = rnn_layer(mode, x, h0[k], None if c0 is None else c0[k], w_ih, w_hh, b_ih, b_hh,
+                                    reverse=bool(d))
+                outs.append(y)
                 h_last.append(h)
                 c_last.append(c)
             x = outs[0] if len(outs) == 1 else cat(outs, dim=2)
