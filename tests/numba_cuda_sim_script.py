@@ -20,8 +20,14 @@ def _signature_mismatches(nc, ref):
     """Kernels whose parameter names differ from the reference's (test_backends skips an unloadable provider)."""
     import inspect  # noqa: PLC0415
     from minidl.backends import kernel_names  # noqa: PLC0415
-    return [k for k in kernel_names() if not hasattr(nc, k)
-            or list(inspect.signature(getattr(nc, k)).parameters) != list(inspect.signature(getattr(ref, k)).parameters)]
+    return [k for k in kernel_names() if hasattr(nc, k)
+            and list(inspect.signature(getattr(nc, k)).parameters) != list(inspect.signature(getattr(ref, k)).parameters)]
+
+
+def _defined(nc):
+    """The kernels this provider implements (a provider may leave a kernel out: dispatch then falls through)."""
+    from minidl.backends import kernel_names  # noqa: PLC0415
+    return [k for k in kernel_names() if hasattr(nc, k)]
 
 
 def _sim():
@@ -167,5 +173,9 @@ def _ptx():
 if __name__ == "__main__":
     start = time.perf_counter()
     result, mismatches = _sim() if MODE == "sim" else _ptx()
+    defined = None
+    if MODE == "sim":
+        from minidl.backends import ops_numba_cuda  # noqa: PLC0415
+        defined = _defined(ops_numba_cuda)
     print(json.dumps({"mode": MODE, "seconds": round(time.perf_counter() - start, 2), "kernels": result,
-                      "signature_mismatches": mismatches}))
+                      "signature_mismatches": mismatches, "defined": defined}))
