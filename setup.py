@@ -421,7 +421,7 @@ if NVCC:
         CUDA_EXT,
         # the bindings go through the host compiler (pybind11 through nvcc is slow); the .cu
         # objects come from BuildExt._nvcc_objects
-        sorted(glob("csrc/cuda/bind_*.cpp")) + ["csrc/cuda/module.cpp", "csrc/cuda/registry.cpp"],
+        sorted(glob("csrc/cuda/bind_*.cpp")) + ["csrc/cuda/module.cpp"],
         cxx_std=17,
         include_dirs=["csrc", os.path.join(_cuda_home, "include")],
         define_macros=[("MINIDL_CUDA_MODULE_NAME", "_C_cuda")],
