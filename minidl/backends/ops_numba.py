@@ -214,7 +214,7 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     groups = int(groups)
     geom, oh, ow = _conv_out(x, w, stride, padding, dilation)
-    o, r = w.shape[0], w[0].size
+    o, r = w.shape[0], int(np.prod(w.shape[1:]))  # w[0] fails when there are no output channels
     g3 = np.ascontiguousarray(grad).reshape(x.shape[0], o, oh * ow)
     wt = np.ascontiguousarray(w.reshape(groups, o // groups, r).transpose(0, 2, 1)).reshape(groups * r, o // groups)
     workers = max(1, min(numba.get_num_threads(), x.shape[0]))
