@@ -132,7 +132,9 @@ class Row:
     """One kernel pair. ``cases(dtype)``: a strategy of the forward's argument tuples; ``examples``: named
     functions ``dtype -> args`` run for every provider too; ``backward``: ``(args, reference output, grad) ->
     the backward's arguments`` (default ``(grad, *args)``), or None for a kernel without one; ``compare``:
-    ``Exact()``, ``Sums(terms)`` or ``Close(...)`` (``backward_compare`` when the backward differs)."""
+    ``Exact()``, ``Sums(terms)`` or ``Close(...)`` (``backward_compare`` when the backward differs);
+    ``max_examples``: the hypothesis budget under the default "ci" profile (30 examples), scaled with the
+    profile's (``HYPOTHESIS_PROFILE=dev`` runs a third of it, ``thorough`` ten times)."""
 
     kernel: str
     cases: Callable
@@ -293,11 +295,11 @@ def _batch_norm_backward(args, out, grad):
 _BN = Close(float32=(1e-3, 2e-3), float64=(1e-7, 1e-8))
 
 KERNELS = [
-    Row("matmul", matmul_cases, Sums(_matmul_terms), examples={"nan-inf": _nan_inf_matmul}, max_examples=60),
-    Row("conv2d", conv2d_cases, Sums(_conv_terms), examples=CONV_EXAMPLES, max_examples=80),
-    Row("max_pool2d", max_pool2d_cases, Exact(), _max_pool_backward, Sums(_pool_terms), MAX_POOL_EXAMPLES, 80),
-    Row("avg_pool2d", avg_pool2d_cases, Sums(_pool_terms), examples=AVG_POOL_EXAMPLES, max_examples=80),
-    Row("batch_norm", batch_norm_cases, _BN, _batch_norm_backward, max_examples=60),
+    Row("matmul", matmul_cases, Sums(_matmul_terms), examples={"nan-inf": _nan_inf_matmul}, max_examples=90),
+    Row("conv2d", conv2d_cases, Sums(_conv_terms), examples=CONV_EXAMPLES, max_examples=300),
+    Row("max_pool2d", max_pool2d_cases, Exact(), _max_pool_backward, Sums(_pool_terms), MAX_POOL_EXAMPLES, 300),
+    Row("avg_pool2d", avg_pool2d_cases, Sums(_pool_terms), examples=AVG_POOL_EXAMPLES, max_examples=300),
+    Row("batch_norm", batch_norm_cases, _BN, _batch_norm_backward, max_examples=200),
 ]
 
 
@@ -344,7 +346,7 @@ def check(row, provider, args, dtype, layout="C"):
 
 @pytest.mark.parametrize("row, provider, _", _pairs())
 def test_kernel_matches_reference_on_drawn_cases(row, provider, _):
-    @settings(max_examples=row.max_examples, deadline=None)
+    @settings(max_examples=max(1, row.max_examples * settings.default.max_examples // 30), deadline=None)
     @given(data=st.data(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(["C", "strided"]))
     def run(data, dtype, layout):
         check(row, provider, data.draw(row.cases(dtype), label="args"), dtype, layout)
