@@ -7,8 +7,14 @@ own copies of the arguments, some of them non-contiguous; its outputs, and any a
 running statistics of batch_norm), are compared with the reference's. Provider-specific tests (threading, large
 shapes crossing block sizes, argument errors) stay in tests/test_native*.py and tests/test_numba_provider.py; the
 reference itself is checked against PyTorch and finite differences in tests/test_reference_kernels.py.
+
+Besides the usable CPU providers, the table runs ``cuda-emulated``: minidl's CUDA kernels compiled for the CPU
+(tests/cuda_emu) behind the GPU provider's own glue (minidl/backends/_cuda_glue.py), as tests/test_cuda_emu.py does.
 """
+import functools
 import inspect
+import os
+import subprocess
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -20,14 +26,38 @@ from hypothesis import strategies as st
 import minidl as md
 from minidl import backends
 from minidl.backends import reference
+from minidl.backends._cuda_glue import Glue
 from minidl.testing import assert_gradcheck, conv2d_geometries, pool2d_geometries
 
 from kernel_inputs import random_input as values  # normal values; ties and NaNs on demand
 
 DTYPES = [np.float32, np.float64]
 SEEDS = st.integers(0, 2**32 - 1)
-# numpy *is* the reference; every other usable CPU provider is checked against it
-PROVIDERS = [p for p in backends.usable("cpu") if p != "numpy"]
+# numpy *is* the reference; every other usable CPU provider is checked against it, and the emulated CUDA kernels
+EMULATED = "cuda-emulated"
+PROVIDERS = [p for p in backends.usable("cpu") if p != "numpy"] + [EMULATED]
+
+
+@functools.lru_cache(maxsize=None)
+def _emulated_glue():
+    from cuda_emu import build  # noqa: PLC0415 -- tests/ helper; building it needs a C++ compiler
+    try:
+        subprocess.run([build.compiler(), "--version"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"no C++ compiler to build the emulated CUDA module: {exc}")
+    return Glue(build.load(os.environ.get("MINIDL_CUDA_EMU_SANITIZE") or None), np, lambda a: a.ctypes.data, 0)
+
+
+def kernel_of(provider, kernel):
+    """``provider``'s implementation of ``kernel``, or None; the emulated CUDA module is built on first use."""
+    if provider == EMULATED:
+        return getattr(_emulated_glue(), kernel, None) if hasattr(Glue, kernel) else None
+    return backends.provider_kernel(provider, kernel)
+
+
+def has_kernel(provider, kernel):
+    """Whether ``provider`` implements ``kernel``, without building anything (for collection)."""
+    return hasattr(Glue, kernel) if provider == EMULATED else backends.provider_kernel(provider, kernel) is not None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -310,7 +340,7 @@ def _pairs(with_examples=False):
     out = []
     for row in KERNELS:
         for p in PROVIDERS:
-            if backends.provider_kernel(p, row.kernel) is None:
+            if not has_kernel(p, row.kernel):
                 continue
             names = row.examples if with_examples else [None]
             out += [pytest.param(row, p, name, id=f"{row.kernel}-{p}" + (f"-{name}" if name else "")) for name in names]
@@ -322,7 +352,7 @@ def check(row, provider, args, dtype, layout="C"):
     ref_args = _copy(args)
     want = getattr(reference, row.kernel)(*ref_args)
     mine = _copy(args, layout)
-    got = backends.provider_kernel(provider, row.kernel)(*mine)
+    got = kernel_of(provider, row.kernel)(*mine)
     what = f"{row.kernel} ({provider}, {np.dtype(dtype).name}, {layout})"
     assert_matches(what, got, want, row.compare.bound(row.kernel, args, want, dtype))
     for i, (a, b) in enumerate(zip(mine, ref_args)):
@@ -338,7 +368,7 @@ def check(row, provider, args, dtype, layout="C"):
     grad = values(7, _first_output(want).shape, dtype)
     bargs = row.backward(_copy(args), want, grad)
     bwant = getattr(reference, kernel)(*_copy(bargs))
-    bgot = backends.provider_kernel(provider, kernel)(*_copy(bargs, layout))
+    bgot = kernel_of(provider, kernel)(*_copy(bargs, layout))
     compare = row.backward_compare or row.compare
     assert_matches(f"{kernel} ({provider}, {np.dtype(dtype).name}, {layout})", bgot, bwant,
                    compare.bound(kernel, bargs, bwant, dtype))
@@ -359,18 +389,18 @@ def test_kernel_matches_reference_on_named_cases(row, provider, example, dtype):
     check(row, provider, row.examples[example](dtype), dtype)
 
 
-@pytest.mark.parametrize("provider", [p for p in PROVIDERS if backends.provider_kernel(p, "max_pool2d_backward")])
+@pytest.mark.parametrize("provider", [p for p in PROVIDERS if has_kernel(p, "max_pool2d_backward")])
 def test_max_pool2d_backward_drops_forged_indices(provider):
     # Windows with no input element carry an index outside the plane; forged ones must not write out of bounds.
     x, grad = np.zeros((1, 2, 3, 3)), np.ones((1, 2, 2, 2))
     idx = np.array([[[[0, 9], [-1, 2**40]], [[8, 8], [-(2**62), 4]]]], dtype=np.int64)
     geom = ((2, 2), (1, 1), (0, 0), (1, 1), False)
-    got = backends.provider_kernel(provider, "max_pool2d_backward")(grad, x, idx, *geom)
+    got = kernel_of(provider, "max_pool2d_backward")(grad, x, idx, *geom)
     np.testing.assert_array_equal(got, reference.max_pool2d_backward(grad, x, idx, *geom))
     assert got[0, 0].reshape(-1)[0] == 1 and got[0, 1].reshape(-1)[8] == 2 and got.sum() == 4
 
 
-@pytest.mark.parametrize("provider", [p for p in PROVIDERS if backends.provider_kernel(p, "batch_norm")])
+@pytest.mark.parametrize("provider", [p for p in PROVIDERS if has_kernel(p, "batch_norm")])
 def test_batch_norm_updates_buffers_it_cannot_write_directly(provider):
     x = values(1, (4, 3, 5), np.float64)
     w, b = np.ones(3), np.zeros(3)
@@ -378,7 +408,7 @@ def test_batch_norm_updates_buffers_it_cannot_write_directly(provider):
     rm, rv = base[:, 0], np.ones(3, np.float32)         # a strided view; another dtype
     want_rm, want_rv = np.zeros(3), np.ones(3)
     reference.batch_norm(x, w, b, want_rm, want_rv, True, 0.1, 1e-5)
-    backends.provider_kernel(provider, "batch_norm")(x, w, b, rm, rv, True, 0.1, 1e-5)
+    kernel_of(provider, "batch_norm")(x, w, b, rm, rv, True, 0.1, 1e-5)
     np.testing.assert_allclose(base[:, 0], want_rm, rtol=1e-12)
     np.testing.assert_allclose(rv, want_rv, rtol=1e-6)
 
@@ -393,7 +423,7 @@ def _masked_backwards():
     for row in KERNELS:
         kernel = row.kernel + "_backward"
         for p in PROVIDERS + ["numpy"]:
-            fn = backends.provider_kernel(p, kernel)
+            fn = getattr(Glue, kernel, None) if p == EMULATED else backends.provider_kernel(p, kernel)
             if row.kernel in MASKED and fn is not None and "need" in inspect.signature(fn).parameters:
                 out.append(pytest.param(row, p, id=f"{kernel}-{p}"))
     return out
@@ -407,7 +437,7 @@ def test_backward_output_mask(row, provider, need):
     want = getattr(reference, row.kernel)(*_copy(args))
     bargs = row.backward(_copy(args), want, values(7, _first_output(want).shape, np.float64))
     full = backends.provider_kernel("numpy", row.kernel + "_backward")(*_copy(bargs))
-    got = backends.provider_kernel(provider, row.kernel + "_backward")(*_copy(bargs), need=need)
+    got = kernel_of(provider, row.kernel + "_backward")(*_copy(bargs), need=need)
     for wanted, g, f in zip(need, got, full):
         if wanted:
             np.testing.assert_allclose(g, f, rtol=1e-10, atol=1e-12)
@@ -454,8 +484,8 @@ GRADCHECKS = {
 
 
 @pytest.mark.parametrize("provider, name", [
-    pytest.param(p, name, id=f"{name}-{p}") for name, (_, _, kernel) in GRADCHECKS.items() for p in PROVIDERS + ["numpy"]
-    if backends.provider_kernel(p, kernel) is not None])
+    pytest.param(p, name, id=f"{name}-{p}") for name, (_, _, kernel) in GRADCHECKS.items()
+    for p in backends.usable("cpu") if backends.provider_kernel(p, kernel) is not None])
 def test_gradcheck_op_with_provider_forced(provider, name):
     fn, shapes, kernel = GRADCHECKS[name]
     rng = np.random.default_rng(5)

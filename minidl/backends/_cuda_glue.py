@@ -109,6 +109,8 @@ class Glue:
         xp, x, w = self.xp, self._contig(x), self._contig(w)
         oh, ow = output_hw(x.shape[2:], w.shape[2:], stride, padding, dilation)
         y = xp.empty((x.shape[0], w.shape[0], oh, ow), dtype=x.dtype)
+        if w.shape[0] == 0:     # no output channels: nothing to launch (the kernels need O >= 1)
+            return y
         self.ext.conv2d(self.ptr(x), self.ptr(w), self.ptr(y),
                         *self._conv_args(x, w, stride, padding, dilation, groups), self._stream())
         return y
@@ -116,6 +118,10 @@ class Glue:
     def conv2d_backward(self, grad, x, w, stride, padding, dilation, groups, need=(True, True)):
         grad, x, w = self._contig(grad), self._contig(x), self._contig(w)
         grad_x, grad_w = self._wanted(need, x, w)
+        if w.shape[0] == 0:     # no output channels: x gets a zero gradient, w has no elements
+            if grad_x is not None:
+                grad_x[...] = 0
+            return grad_x, grad_w
         if grad_x is not None or grad_w is not None:
             self.ext.conv2d_backward(self.ptr(grad), self.ptr(x), self.ptr(w), self._ptr_or_null(grad_x),
                                      self._ptr_or_null(grad_w), *self._conv_args(x, w, stride, padding, dilation,
@@ -124,17 +130,28 @@ class Glue:
 
     # -- batch_norm ---------------------------------------------------------------------------
 
+    def _writable(self, buf, dtype):
+        """``buf`` itself when the kernel can update it in place (contiguous, ``dtype``), else a contiguous copy."""
+        if buf is None or (buf.dtype == dtype and buf.flags.c_contiguous):
+            return buf
+        return self.xp.ascontiguousarray(buf, dtype=dtype)
+
     def batch_norm(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
-        # running_* are updated in place by the kernel: they must be passed as they are (no copy).
-        xp, x, weight, bias = self.xp, self._contig(x), self._contig(weight), self._contig(bias)
+        xp, x = self.xp, self._contig(x)
+        weight, bias = xp.ascontiguousarray(weight, dtype=x.dtype), xp.ascontiguousarray(bias, dtype=x.dtype)
         n, c, length = x.shape
         y = xp.empty(x.shape, dtype=x.dtype)
         save_mean, save_invstd = xp.empty(c, dtype=x.dtype), xp.empty(c, dtype=x.dtype)
-        rm = 0 if running_mean is None else self.ptr(running_mean)
-        rv = 0 if running_var is None else self.ptr(running_var)
+        # NOTE: the kernel updates the running statistics in place through a pointer: a strided buffer or one of
+        # another dtype goes through a contiguous temporary that is copied back, never read as if it were packed.
+        bufs = [(self._writable(b, x.dtype), b) for b in (running_mean, running_var)]
+        rm, rv = (0 if tmp is None else self.ptr(tmp) for tmp, _ in bufs)
         self.ext.batch_norm(self.ptr(x), self.ptr(weight), self.ptr(bias), rm, rv, bool(training), float(momentum),
                             float(eps), self.ptr(y), self.ptr(save_mean), self.ptr(save_invstd), x.dtype.name, n, c,
                             length, self._stream())
+        for tmp, buf in bufs:
+            if tmp is not buf:
+                buf[...] = tmp
         return y, save_mean, save_invstd
 
     def batch_norm_backward(self, grad, x, weight, save_mean, save_invstd, training):
