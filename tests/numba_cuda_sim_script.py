@@ -28,6 +28,14 @@ def _signature_mismatches(nc, ref):
             or params(getattr(nc, k)) not in (params(getattr(ref, k)), params(getattr(ref, k)) + ["need"])]
 
 
+def masked(check, kernel, dtype, fn, full, *args):
+    """The output mask ``need``: each gradient alone equals the full computation's, the other one is None."""
+    for need in ((True, False), (False, True)):
+        got = fn(*args, need=need)
+        check(kernel, dtype, tuple(g for g in got if g is not None), tuple(f for f, w in zip(full, need) if w))
+        assert sum(g is None for g in got) == 1, f"{kernel}: need={need} gave {[type(g).__name__ for g in got]}"
+
+
 def _sim():
     from minidl.backends import ops_numba_cuda as nc  # noqa: PLC0415
     from minidl.backends import reference as ref  # noqa: PLC0415
@@ -61,6 +69,7 @@ def _sim():
             check("matmul", dt, nc.matmul(a, b), ref.matmul(a, b))
             g = rand(ref.matmul(a, b).shape, dt)
             check("matmul_backward", dt, nc.matmul_backward(g, a, b), ref.matmul_backward(g, a, b))
+            masked(check, "matmul_backward", dt, nc.matmul_backward, ref.matmul_backward(g, a, b), g, a, b)
 
         x = rand((1, 2, 5, 5), dt)
         for ws, geo in [((3, 2, 3, 3), ((1, 1), (0, 0), (1, 1), 1)),       # 1x2x5x5 -> 3, k3
@@ -70,6 +79,7 @@ def _sim():
             check("conv2d", dt, nc.conv2d(x, w, *geo), ref.conv2d(x, w, *geo))
             g = rand(ref.conv2d(x, w, *geo).shape, dt)
             check("conv2d_backward", dt, nc.conv2d_backward(g, x, w, *geo), ref.conv2d_backward(g, x, w, *geo))
+            masked(check, "conv2d_backward", dt, nc.conv2d_backward, ref.conv2d_backward(g, x, w, *geo), g, x, w, *geo)
 
         x = rand((1, 2, 5, 6), dt)
         x[0, 1, 2, 2] = np.nan

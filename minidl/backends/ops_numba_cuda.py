@@ -482,7 +482,8 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups, need=(True, T
     grad_w = _gemm(g, cols, tb=True).reshape(w.shape) if need[1] else None
     grad_x = None
     if need[0]:
-        dcols = _gemm(w.reshape(groups, o // groups, int(numpy.prod(w.shape[1:]))), g, ta=True)  # (G, Cg*KH*KW, N*OH*OW)
+        rows = int(numpy.prod(w.shape[1:]))                                      # Cg*KH*KW (w may have O = 0)
+        dcols = _gemm(w.reshape(groups, o // groups, rows), g, ta=True)          # (G, Cg*KH*KW, N*OH*OW)
         grad_x = xp.zeros(x.shape, dtype=x.dtype)
         _launch(_col2im, dcols.size, xp, dcols, grad_x, *geom)
     return grad_x, grad_w
