@@ -17,17 +17,29 @@ import numpy as np  # noqa: E402
 
 
 def _signature_mismatches(nc, ref):
-    """Kernels whose parameter names differ from the reference's (test_backends skips an unloadable provider)."""
+    """Kernels whose parameter names differ from the reference's (test_backends skips an unloadable provider).
+    A backward kernel's trailing output mask ``need`` is allowed before the reference has it."""
     import inspect  # noqa: PLC0415
     from minidl.backends import kernel_names  # noqa: PLC0415
+
+    def params(f):
+        return list(inspect.signature(f).parameters)
     return [k for k in kernel_names() if hasattr(nc, k)
-            and list(inspect.signature(getattr(nc, k)).parameters) != list(inspect.signature(getattr(ref, k)).parameters)]
+            and params(getattr(nc, k)) not in (params(getattr(ref, k)), params(getattr(ref, k)) + ["need"])]
 
 
 def _defined(nc):
     """The kernels this provider implements (a provider may leave a kernel out: dispatch then falls through)."""
     from minidl.backends import kernel_names  # noqa: PLC0415
     return [k for k in kernel_names() if hasattr(nc, k)]
+
+
+def masked(check, kernel, dtype, fn, full, *args):
+    """The output mask ``need``: each gradient alone equals the full computation's, the other one is None."""
+    for need in ((True, False), (False, True)):
+        got = fn(*args, need=need)
+        check(kernel, dtype, tuple(g for g in got if g is not None), tuple(f for f, w in zip(full, need) if w))
+        assert sum(g is None for g in got) == 1, f"{kernel}: need={need} gave {[type(g).__name__ for g in got]}"
 
 
 def _sim():
@@ -63,6 +75,7 @@ def _sim():
             check("matmul", dt, nc.matmul(a, b), ref.matmul(a, b))
             g = rand(ref.matmul(a, b).shape, dt)
             check("matmul_backward", dt, nc.matmul_backward(g, a, b), ref.matmul_backward(g, a, b))
+            masked(check, "matmul_backward", dt, nc.matmul_backward, ref.matmul_backward(g, a, b), g, a, b)
 
         x = rand((1, 2, 5, 5), dt)
         for ws, geo in [((3, 2, 3, 3), ((1, 1), (0, 0), (1, 1), 1)),       # 1x2x5x5 -> 3, k3
@@ -72,6 +85,7 @@ def _sim():
             check("conv2d", dt, nc.conv2d(x, w, *geo), ref.conv2d(x, w, *geo))
             g = rand(ref.conv2d(x, w, *geo).shape, dt)
             check("conv2d_backward", dt, nc.conv2d_backward(g, x, w, *geo), ref.conv2d_backward(g, x, w, *geo))
+            masked(check, "conv2d_backward", dt, nc.conv2d_backward, ref.conv2d_backward(g, x, w, *geo), g, x, w, *geo)
 
         x = rand((1, 2, 5, 6), dt)
         x[0, 1, 2, 2] = np.nan

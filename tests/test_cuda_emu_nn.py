@@ -95,6 +95,24 @@ def test_conv2d_drawn_geometries(glue, geom, dtype, seed):
         np.testing.assert_allclose(got, want, **TOL[dtype])
 
 
+@pytest.mark.parametrize("need", [(True, False), (False, True), (False, False)], ids=str)
+def test_backward_output_mask_skips_unwanted_gradients(glue, need):
+    # A null output pointer skips that GEMM in the kernel; the glue returns None for it.
+    rng = np.random.default_rng(3)
+    x, w = _rand(rng, (2, 4, 7, 6), np.float64), _rand(rng, (6, 2, 3, 2), np.float64)
+    args = ((2, 1), (1, 1), (1, 2), 2)
+    grad = _rand(rng, reference.conv2d(x, w, *args).shape, np.float64)
+    got = glue.conv2d_backward(grad, x, w, *args, need=need)
+    a, b, g = _rand(rng, (3, 5, 4), np.float64), _rand(rng, (3, 4, 2), np.float64), _rand(rng, (3, 5, 2), np.float64)
+    got_mm = glue.matmul_backward(g, a, b, need=need)
+    for out, full in ((got, reference.conv2d_backward(grad, x, w, *args)), (got_mm, reference.matmul_backward(g, a, b))):
+        for wanted, o, f in zip(need, out, full):
+            if wanted:
+                np.testing.assert_allclose(o, f, rtol=1e-10, atol=1e-12)
+            else:
+                assert o is None
+
+
 def test_conv2d_rejects_bad_geometry(glue):
     x, w = np.zeros((1, 3, 5, 5)), np.zeros((4, 1, 3, 3))
     with pytest.raises(ValueError, match="conv2d: groups"):

@@ -1,4 +1,5 @@
-"""The C++ extension's conv2d and conv2d_backward against the NumPy reference, and their argument checks.
+"""The C++ extension's conv2d and conv2d_backward on shapes that take its threaded paths, its scratch reuse, and
+its argument checks. Values on drawn geometries and edge cases, for every provider: tests/test_kernels.py.
 
 Skipped with the build's reason when minidl._C is not importable, except under CI (see native_ext.py).
 """
@@ -6,17 +7,11 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from native_ext import import_native
 
 _C = import_native()
 
-import minidl as md  # noqa: E402 -- after the skip: ops_native needs the extension
-from minidl import backends  # noqa: E402
-from minidl.backends import ops_native, reference  # noqa: E402
-from minidl.testing import assert_gradcheck, assert_providers_agree, conv2d_geometries  # noqa: E402
+from minidl.backends import reference  # noqa: E402
 
 
 
@@ -30,8 +25,6 @@ def _im2col_only():
 
 
 DTYPES = [np.float32, np.float64]
-dtypes = st.sampled_from(DTYPES)
-seeds = st.integers(0, 2**32 - 1)
 
 
 def _inputs(seed, dtype, x_shape, w_shape, out_shape):
@@ -76,21 +69,6 @@ def _check(x, w, grad, stride, padding, dilation, groups):
     _assert_close("grad_w", grad_w, want_w, 2 * terms * eps * bound_w + tiny, dtype)
 
 
-@settings(max_examples=300, deadline=None)
-@given(geom=conv2d_geometries(), dtype=dtypes, seed=seeds)
-def test_conv2d_matches_reference_on_drawn_geometries(geom, dtype, seed):
-    x, w, grad = _inputs(seed, dtype, geom.x_shape, geom.w_shape, geom.out_shape)
-    _check(x, w, grad, geom.stride, geom.padding, geom.dilation, geom.groups)
-
-
-@settings(max_examples=60, deadline=None)
-@given(geom=conv2d_geometries(max_batch=5, max_channels=12, max_size=20, max_kernel=7, max_stride=4, max_dilation=3),
-       dtype=dtypes, seed=seeds)
-def test_conv2d_matches_reference_on_wider_geometries(geom, dtype, seed):
-    x, w, grad = _inputs(seed, dtype, geom.x_shape, geom.w_shape, geom.out_shape)
-    _check(x, w, grad, geom.stride, geom.padding, geom.dilation, geom.groups)
-
-
 # The cases every strategy run must contain: (x shape, w shape, stride, padding, dilation, groups).
 EDGE_CASES = {
     "1x1-direct": ((2, 6, 5, 7), (4, 6, 1, 1), (1, 1), (0, 0), (1, 1), 1),
@@ -112,24 +90,6 @@ EDGE_CASES = {
     "single-row": ((2, 2, 1, 9), (3, 2, 1, 4), (1, 2), (0, 1), (1, 2), 1),
     "no-output-channels": ((2, 3, 5, 5), (0, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
 }
-
-
-@pytest.mark.parametrize("case", EDGE_CASES.values(), ids=EDGE_CASES.keys())
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-def test_conv2d_edge_cases(case, dtype):
-    x_shape, w_shape, stride, padding, dilation, groups = case
-    out = reference.conv2d(np.zeros(x_shape), np.zeros(w_shape), stride, padding, dilation, groups).shape
-    x, w, grad = _inputs(len(str(case)), dtype, x_shape, w_shape, out)
-    _check(x, w, grad, stride, padding, dilation, groups)
-
-
-def test_batch_0_gives_empty_output_and_zero_weight_gradient():
-    x, w = np.ones((0, 3, 8, 8), np.float32), np.ones((4, 3, 3, 3), np.float32)
-    y = _C.conv2d(x, w, (1, 1), (1, 1), (1, 1), 1)
-    assert y.shape == (0, 4, 8, 8) and y.dtype == np.float32
-    grad_x, grad_w = _C.conv2d_backward(y, x, w, (1, 1), (1, 1), (1, 1), 1)
-    assert grad_x.shape == (0, 3, 8, 8)
-    np.testing.assert_array_equal(grad_w, np.zeros((4, 3, 3, 3), np.float32))
 
 
 # Shapes big enough for the threaded paths: whole samples per thread (even and long batches), one
@@ -193,52 +153,8 @@ def test_concurrent_calls_from_python_threads():
     assert not errors
 
 
-def test_nan_propagates_to_the_windows_that_read_it():
-    x = np.ones((1, 1, 6, 6), np.float64)
-    x[0, 0, 2, 3] = np.nan
-    w = np.ones((1, 1, 3, 3), np.float64)
-    y = _C.conv2d(x, w, (1, 1), (1, 1), (1, 1), 1)
-    np.testing.assert_array_equal(np.isnan(y), np.isnan(reference.conv2d(x, w, (1, 1), (1, 1), (1, 1), 1)))
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # through the provider layer and autograd
-
-@settings(max_examples=40, deadline=None)
-@given(geom=conv2d_geometries(), dtype=dtypes, seed=seeds)
-def test_providers_agree_including_native(geom, dtype, seed):
-    x, w, grad = _inputs(seed, dtype, geom.x_shape, geom.w_shape, geom.out_shape)
-    args = (geom.stride, geom.padding, geom.dilation, geom.groups)
-    rtol, atol = (1e-4, 1e-4) if dtype == np.float32 else (1e-10, 1e-12)
-    names = assert_providers_agree("conv2d", x, w, *args, rtol=rtol, atol=atol)
-    assert "native" in names
-    assert "native" in assert_providers_agree("conv2d_backward", grad, x, w, *args, rtol=rtol, atol=atol)
-
-
-def test_native_wrappers_accept_non_contiguous_input():
-    x, w, grad = _inputs(4, np.float64, (2, 3, 7, 6), (4, 3, 3, 3), (2, 4, 7, 6))
-    xt = np.asfortranarray(x)
-    np.testing.assert_allclose(ops_native.conv2d(xt, w, (1, 1), (1, 1), (1, 1), 1),
-                               reference.conv2d(x, w, (1, 1), (1, 1), (1, 1), 1), rtol=1e-12, atol=1e-12)
-    for got, want in zip(ops_native.conv2d_backward(np.asfortranarray(grad), xt, w, (1, 1), (1, 1), (1, 1), 1),
-                         reference.conv2d_backward(grad, x, w, (1, 1), (1, 1), (1, 1), 1)):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("kwargs", [
-    dict(stride=1, padding=1), dict(stride=2, padding=0, dilation=2), dict(stride=(2, 1), padding=(1, 2), groups=2),
-    dict(padding="same", dilation=(1, 2)),
-], ids=["pad1", "stride2-dilation2", "grouped", "same"])
-def test_gradcheck_functional_conv2d_on_native(kwargs):
-    rng = np.random.default_rng(5)
-    x = md.from_numpy(rng.standard_normal((2, 4, 7, 6))).requires_grad_()
-    w = md.from_numpy(rng.standard_normal((6, 4 // kwargs.get("groups", 1), 3, 2))).requires_grad_()
-    b = md.from_numpy(rng.standard_normal(6)).requires_grad_()
-    with backends.use("native"), backends.trace() as log:
-        assert_gradcheck(lambda x_, w_, b_: md.nn.functional.conv2d(x_, w_, b_, **kwargs), x, w, b)
-    runs = {(rec.kernel, rec.provider) for rec in log if rec.kernel.startswith("conv2d")}
-    assert runs == {("conv2d_bias", "native"), ("conv2d_backward", "native")}  # the bias fused into the forward
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # argument checks

@@ -1,4 +1,4 @@
-// Python bindings of the CUDA conv2d kernels (host compiler; device pointers arrive as ints).
+// Host entry points of the conv2d kernels (declared in cuda/bindings.h, bound in module.cpp).
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
@@ -6,13 +6,13 @@
 #include <string>
 
 #include "cuda/bind_util.h"
+#include "cuda/bindings.h"
 #include "cuda/conv2d.h"
-#include "cuda/registry.h"
 
-namespace minidl::cuda {
+namespace minidl::cuda::api {
 namespace {
 
-/** Check the geometry (Python validated it already; this guards direct callers) and derive OH, OW. */
+/** Memory-safety checks of the geometry (Python validated it already) and OH, OW: the extent y is written to. */
 Conv2dShape CheckConv(const char* op, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                       int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
                       int64_t groups) {
@@ -34,58 +34,37 @@ Conv2dShape CheckConv(const char* op, int64_t N, int64_t C, int64_t H, int64_t W
   return s;
 }
 
-void BindConv2d(pybind11::module_& m) {
-  m.def(
-      "conv2d",
-      [](std::uintptr_t x, std::uintptr_t w, std::uintptr_t y, const std::string& dtype, int64_t N, int64_t C,
-         int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-         int64_t dh, int64_t dw, int64_t groups, std::uintptr_t stream) {
-        const Conv2dShape s = CheckConv("conv2d", N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
-        CheckPtr(x, N, "conv2d", "x");  // an empty array may have a null pointer
-        CheckPtr(w, 1, "conv2d", "w");
-        CheckPtr(y, N, "conv2d", "y");
-        DispatchDtype(dtype, "conv2d", [&](auto tag) {
-          using T = decltype(tag);
-          pybind11::gil_scoped_release release;
-          Conv2dForward<T>(Ptr<const T>(x), Ptr<const T>(w), Ptr<T>(y), s, Stream(stream));
-        });
-      },
-      "conv2d forward into y (N, O, OH, OW); device pointers as ints",
-      pybind11::arg("x"), pybind11::arg("w"), pybind11::arg("y"), pybind11::arg("dtype"), pybind11::arg("N"),
-      pybind11::arg("C"), pybind11::arg("H"), pybind11::arg("W"), pybind11::arg("O"), pybind11::arg("KH"),
-      pybind11::arg("KW"), pybind11::arg("sh"), pybind11::arg("sw"), pybind11::arg("ph"), pybind11::arg("pw"),
-      pybind11::arg("dh"), pybind11::arg("dw"), pybind11::arg("groups"), pybind11::arg("stream"));
-  m.def(
-      "conv2d_backward",
-      [](std::uintptr_t grad, std::uintptr_t x, std::uintptr_t w, std::uintptr_t grad_x, std::uintptr_t grad_w,
-         const std::string& dtype, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW,
-         int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups,
-         std::uintptr_t stream) {
-        const Conv2dShape s =
-            CheckConv("conv2d_backward", N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
-        const char* op = "conv2d_backward";
-        CheckPtr(grad, N, op, "grad");
-        CheckPtr(x, N, op, "x");
-        CheckPtr(w, 1, op, "w");
-        CheckPtr(grad_x, N, op, "grad_x");
-        CheckPtr(grad_w, 1, op, "grad_w");
-        DispatchDtype(dtype, op, [&](auto tag) {
-          using T = decltype(tag);
-          pybind11::gil_scoped_release release;
-          Conv2dBackward<T>(Ptr<const T>(grad), Ptr<const T>(x), Ptr<const T>(w), Ptr<T>(grad_x), Ptr<T>(grad_w), s,
-                            Stream(stream));
-        });
-      },
-      "conv2d gradients into grad_x (N, C, H, W) and grad_w (O, C/groups, KH, KW); device pointers as ints",
-      pybind11::arg("grad"), pybind11::arg("x"), pybind11::arg("w"), pybind11::arg("grad_x"),
-      pybind11::arg("grad_w"), pybind11::arg("dtype"), pybind11::arg("N"), pybind11::arg("C"), pybind11::arg("H"),
-      pybind11::arg("W"), pybind11::arg("O"), pybind11::arg("KH"), pybind11::arg("KW"), pybind11::arg("sh"),
-      pybind11::arg("sw"), pybind11::arg("ph"), pybind11::arg("pw"), pybind11::arg("dh"), pybind11::arg("dw"),
-      pybind11::arg("groups"), pybind11::arg("stream"));
-}
-
-const bool kRegistered = RegisterBinder(&BindConv2d);
-
 }  // namespace
 
-}  // namespace minidl::cuda
+void Conv2d(Addr x, Addr w, Addr y, const std::string& dtype, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+            int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+            int64_t groups, Addr stream) {
+  const Conv2dShape s = CheckConv("conv2d", N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
+  CheckPtr(x, N, "conv2d", "x");  // an empty array may have a null pointer
+  CheckPtr(w, 1, "conv2d", "w");
+  CheckPtr(y, N, "conv2d", "y");
+  DispatchDtype(dtype, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    pybind11::gil_scoped_release release;
+    cuda::Conv2dForward<T>(cuda::Ptr<const T>(x), cuda::Ptr<const T>(w), cuda::Ptr<T>(y), s, Stream(stream));
+  });
+}
+
+void Conv2dBackward(Addr grad, Addr x, Addr w, Addr grad_x, Addr grad_w, const std::string& dtype, int64_t N,
+                    int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t sh, int64_t sw,
+                    int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups, Addr stream) {
+  const char* op = "conv2d_backward";
+  const Conv2dShape s = CheckConv(op, N, C, H, W, O, KH, KW, sh, sw, ph, pw, dh, dw, groups);
+  CheckPtr(grad, N, op, "grad");
+  CheckPtr(x, N, op, "x");
+  CheckPtr(w, 1, op, "w");
+  // grad_x / grad_w may be 0 (null): that gradient is not wanted, and the launcher skips it
+  DispatchDtype(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    pybind11::gil_scoped_release release;
+    cuda::Conv2dBackward<T>(cuda::Ptr<const T>(grad), cuda::Ptr<const T>(x), cuda::Ptr<const T>(w),
+                            cuda::Ptr<T>(grad_x), cuda::Ptr<T>(grad_w), s, Stream(stream));
+  });
+}
+
+}  // namespace minidl::cuda::api

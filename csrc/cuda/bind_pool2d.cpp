@@ -1,18 +1,14 @@
-// Bindings of the pooling kernels. Geometry: n, c, h, w, oh, ow, then (kh, kw), (sh, sw), (ph, pw)
-// and, for max pooling, (dh, dw) as ints; outputs are allocated by the Python side.
+// Host entry points of the pooling kernels (declared in cuda/bindings.h, bound in module.cpp).
+// Geometry: n, c, h, w, oh, ow, then (kh, kw), (sh, sw), (ph, pw) and, for max pooling, (dh, dw);
+// the Python side parsed and validated it (minidl/backends/geometry.py) and allocated the outputs.
 #include <pybind11/pybind11.h>
 
-#include <tuple>
-
 #include "cuda/bind_util.h"
+#include "cuda/bindings.h"
 #include "cuda/pool2d.h"
-#include "cuda/registry.h"
 
-namespace minidl::cuda {
+namespace minidl::cuda::api {
 namespace {
-
-namespace py = pybind11;
-using Pair = std::tuple<int64_t, int64_t>;
 
 Pool2dGeometry Geometry(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow, Pair k, Pair s, Pair p,
                         Pair d, const char* op) {
@@ -29,81 +25,62 @@ Pool2dGeometry Geometry(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh, 
 int64_t Outputs(const Pool2dGeometry& g) { return g.n * g.c * g.oh * g.ow; }
 int64_t Inputs(const Pool2dGeometry& g) { return g.n * g.c * g.h * g.w; }
 
-void BindPool2d(py::module_& m) {
-  m.def(
-      "max_pool2d",
-      [](std::uintptr_t x, std::uintptr_t y, std::uintptr_t indices, const std::string& dtype, int64_t n, int64_t c,
-         int64_t h, int64_t w, int64_t oh, int64_t ow, Pair k, Pair s, Pair p, Pair d, std::uintptr_t stream) {
-        const char* op = "max_pool2d";
-        const Pool2dGeometry g = Geometry(n, c, h, w, oh, ow, k, s, p, d, op);
-        CheckPtr(x, Inputs(g), op, "x");
-        CheckPtr(y, Outputs(g), op, "y");
-        CheckPtr(indices, Outputs(g), op, "indices");
-        DispatchDtype(dtype, op, [&](auto tag) {
-          using T = decltype(tag);
-          py::gil_scoped_release release;
-          MaxPool2d<T>(Ptr<const T>(x), Ptr<T>(y), Ptr<int64_t>(indices), g, Stream(stream));
-        });
-      },
-      py::arg("x"), py::arg("y"), py::arg("indices"), py::arg("dtype"), py::arg("n"), py::arg("c"), py::arg("h"),
-      py::arg("w"), py::arg("oh"), py::arg("ow"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
-      py::arg("dilation"), py::arg("stream"));
-  m.def(
-      "max_pool2d_backward",
-      [](std::uintptr_t grad, std::uintptr_t indices, std::uintptr_t grad_x, const std::string& dtype, int64_t n,
-         int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow, Pair k, Pair s, Pair p, Pair d,
-         std::uintptr_t stream) {
-        const char* op = "max_pool2d_backward";
-        const Pool2dGeometry g = Geometry(n, c, h, w, oh, ow, k, s, p, d, op);
-        CheckPtr(grad, Outputs(g), op, "grad");
-        CheckPtr(indices, Outputs(g), op, "indices");
-        CheckPtr(grad_x, Inputs(g), op, "grad_x");
-        DispatchDtype(dtype, op, [&](auto tag) {
-          using T = decltype(tag);
-          py::gil_scoped_release release;
-          MaxPool2dBackward<T>(Ptr<const T>(grad), Ptr<const int64_t>(indices), Ptr<T>(grad_x), g, Stream(stream));
-        });
-      },
-      py::arg("grad"), py::arg("indices"), py::arg("grad_x"), py::arg("dtype"), py::arg("n"), py::arg("c"),
-      py::arg("h"), py::arg("w"), py::arg("oh"), py::arg("ow"), py::arg("kernel_size"), py::arg("stride"),
-      py::arg("padding"), py::arg("dilation"), py::arg("stream"));
-  m.def(
-      "avg_pool2d",
-      [](std::uintptr_t x, std::uintptr_t y, const std::string& dtype, int64_t n, int64_t c, int64_t h, int64_t w,
-         int64_t oh, int64_t ow, Pair k, Pair s, Pair p, bool count_include_pad, std::uintptr_t stream) {
-        const char* op = "avg_pool2d";
-        const Pool2dGeometry g = Geometry(n, c, h, w, oh, ow, k, s, p, Pair{1, 1}, op);
-        CheckPtr(x, Inputs(g), op, "x");
-        CheckPtr(y, Outputs(g), op, "y");
-        DispatchDtype(dtype, op, [&](auto tag) {
-          using T = decltype(tag);
-          py::gil_scoped_release release;
-          AvgPool2d<T>(Ptr<const T>(x), Ptr<T>(y), g, count_include_pad, Stream(stream));
-        });
-      },
-      py::arg("x"), py::arg("y"), py::arg("dtype"), py::arg("n"), py::arg("c"), py::arg("h"), py::arg("w"),
-      py::arg("oh"), py::arg("ow"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
-      py::arg("count_include_pad"), py::arg("stream"));
-  m.def(
-      "avg_pool2d_backward",
-      [](std::uintptr_t grad, std::uintptr_t grad_x, const std::string& dtype, int64_t n, int64_t c, int64_t h,
-         int64_t w, int64_t oh, int64_t ow, Pair k, Pair s, Pair p, bool count_include_pad, std::uintptr_t stream) {
-        const char* op = "avg_pool2d_backward";
-        const Pool2dGeometry g = Geometry(n, c, h, w, oh, ow, k, s, p, Pair{1, 1}, op);
-        CheckPtr(grad, Outputs(g), op, "grad");
-        CheckPtr(grad_x, Inputs(g), op, "grad_x");
-        DispatchDtype(dtype, op, [&](auto tag) {
-          using T = decltype(tag);
-          py::gil_scoped_release release;
-          AvgPool2dBackward<T>(Ptr<const T>(grad), Ptr<T>(grad_x), g, count_include_pad, Stream(stream));
-        });
-      },
-      py::arg("grad"), py::arg("grad_x"), py::arg("dtype"), py::arg("n"), py::arg("c"), py::arg("h"), py::arg("w"),
-      py::arg("oh"), py::arg("ow"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
-      py::arg("count_include_pad"), py::arg("stream"));
+}  // namespace
+
+void MaxPool2d(Addr x, Addr y, Addr indices, const std::string& dtype, int64_t n, int64_t c, int64_t h, int64_t w,
+               int64_t oh, int64_t ow, Pair k, Pair s, Pair p, Pair d, Addr stream) {
+  const char* op = "max_pool2d";
+  const Pool2dGeometry g = Geometry(n, c, h, w, oh, ow, k, s, p, d, op);
+  CheckPtr(x, Inputs(g), op, "x");
+  CheckPtr(y, Outputs(g), op, "y");
+  CheckPtr(indices, Outputs(g), op, "indices");
+  DispatchDtype(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    pybind11::gil_scoped_release release;
+    cuda::MaxPool2d<T>(cuda::Ptr<const T>(x), cuda::Ptr<T>(y), cuda::Ptr<int64_t>(indices), g, Stream(stream));
+  });
 }
 
-const bool kRegistered = RegisterBinder(&BindPool2d);
+void MaxPool2dBackward(Addr grad, Addr indices, Addr grad_x, const std::string& dtype, int64_t n, int64_t c, int64_t h,
+                       int64_t w, int64_t oh, int64_t ow, Pair k, Pair s, Pair p, Pair d, Addr stream) {
+  const char* op = "max_pool2d_backward";
+  const Pool2dGeometry g = Geometry(n, c, h, w, oh, ow, k, s, p, d, op);
+  CheckPtr(grad, Outputs(g), op, "grad");
+  CheckPtr(indices, Outputs(g), op, "indices");
+  CheckPtr(grad_x, Inputs(g), op, "grad_x");
+  DispatchDtype(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    pybind11::gil_scoped_release release;
+    cuda::MaxPool2dBackward<T>(cuda::Ptr<const T>(grad), cuda::Ptr<const int64_t>(indices), cuda::Ptr<T>(grad_x), g,
+                               Stream(stream));
+  });
+}
 
-}  // namespace
-}  // namespace minidl::cuda
+void AvgPool2d(Addr x, Addr y, const std::string& dtype, int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh,
+               int64_t ow, Pair k, Pair s, Pair p, bool count_include_pad, Addr stream) {
+  const char* op = "avg_pool2d";
+  const Pool2dGeometry g = Geometry(n, c, h, w, oh, ow, k, s, p, Pair{1, 1}, op);
+  CheckPtr(x, Inputs(g), op, "x");
+  CheckPtr(y, Outputs(g), op, "y");
+  DispatchDtype(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    pybind11::gil_scoped_release release;
+    cuda::AvgPool2d<T>(cuda::Ptr<const T>(x), cuda::Ptr<T>(y), g, count_include_pad, Stream(stream));
+  });
+}
+
+void AvgPool2dBackward(Addr grad, Addr grad_x, const std::string& dtype, int64_t n, int64_t c, int64_t h, int64_t w,
+                       int64_t oh, int64_t ow, Pair k, Pair s, Pair p, bool count_include_pad, Addr stream) {
+  const char* op = "avg_pool2d_backward";
+  const Pool2dGeometry g = Geometry(n, c, h, w, oh, ow, k, s, p, Pair{1, 1}, op);
+  CheckPtr(grad, Outputs(g), op, "grad");
+  CheckPtr(grad_x, Inputs(g), op, "grad_x");
+  DispatchDtype(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    pybind11::gil_scoped_release release;
+    cuda::AvgPool2dBackward<T>(cuda::Ptr<const T>(grad), cuda::Ptr<T>(grad_x), g, count_include_pad,
+                               Stream(stream));
+  });
+}
+
+}  // namespace minidl::cuda::api

@@ -188,12 +188,15 @@ void Matmul(const T* a, const T* b, T* c, int64_t batch, int64_t m, int64_t k, i
 template <typename T>
 void MatmulBackward(const T* grad, const T* a, const T* b, T* grad_a, T* grad_b, int64_t batch, int64_t m,
                     int64_t k, int64_t n, cudaStream_t stream) {
+  // A null grad_a / grad_b is a gradient nobody wants: its GEMM is skipped.
   // grad_a (m x k) = grad (m x n) @ b^T: element (j, l) of b^T is b[l*n + j].
-  Gemm(grad, b, grad_a, batch, m, k, n, Operand{n, 1, m * n, false}, Operand{1, n, k * n, false}, stream,
-       "matmul_backward");
+  if (grad_a != nullptr)
+    Gemm(grad, b, grad_a, batch, m, k, n, Operand{n, 1, m * n, false}, Operand{1, n, k * n, false}, stream,
+         "matmul_backward");
   // grad_b (k x n) = a^T (k x m) @ grad: element (l, i) of a^T is a[i*k + l].
-  Gemm(a, grad, grad_b, batch, k, n, m, Operand{1, k, m * k, false}, Operand{n, 1, m * n, false}, stream,
-       "matmul_backward");
+  if (grad_b != nullptr)
+    Gemm(a, grad, grad_b, batch, k, n, m, Operand{1, k, m * k, false}, Operand{n, 1, m * n, false}, stream,
+         "matmul_backward");
 }
 
 template void Matmul<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t, cudaStream_t);

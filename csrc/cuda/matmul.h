@@ -12,7 +12,8 @@ namespace minidl::cuda {
 template <typename T>
 void Matmul(const T* a, const T* b, T* c, int64_t batch, int64_t m, int64_t k, int64_t n, cudaStream_t stream);
 
-/** grad_a = grad @ b^T (batch, m, k) and grad_b = a^T @ grad (batch, k, n), grad (batch, m, n). */
+/** grad_a = grad @ b^T (batch, m, k) and grad_b = a^T @ grad (batch, k, n), grad (batch, m, n); a null
+ *  grad_a or grad_b is skipped. */
 template <typename T>
 void MatmulBackward(const T* grad, const T* a, const T* b, T* grad_a, T* grad_b, int64_t batch, int64_t m,
                     int64_t k, int64_t n, cudaStream_t stream);

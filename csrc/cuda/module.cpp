@@ -1,11 +1,12 @@
-// PYBIND11_MODULE of minidl._C_cuda (and of the emulated test module _C_cuda_emu, built from the
-// same sources): every registered binder's m.def lines, plus a GPU probe that never crashes.
+// minidl._C_cuda (and the emulated test module _C_cuda_emu, built from the same sources): only
+// bindings here, as in csrc/cpu/module.cpp; names are those of minidl/backends/reference.py, the
+// entry points are in cuda/bindings.h. Plus a GPU probe that never crashes.
 #include <pybind11/pybind11.h>
 
 #include <string>
 
+#include "cuda/bindings.h"
 #include "cuda/common.cuh"
-#include "cuda/registry.h"
 
 #ifndef MINIDL_CUDA_MODULE_NAME
 #define MINIDL_CUDA_MODULE_NAME _C_cuda
@@ -46,5 +47,50 @@ PYBIND11_MODULE(MINIDL_CUDA_MODULE_NAME, m) {
 #endif
   m.def("device_count", &DeviceCount, "Number of usable CUDA devices (0 when there is no driver or GPU).");
   m.def("status", &Status, "'ok: ...' or 'no usable GPU: <reason>'.");
-  for (minidl::cuda::Binder bind : minidl::cuda::Binders()) bind(m);
+
+  namespace py = pybind11;
+  using namespace minidl::cuda::api;
+  m.def("matmul", &Matmul, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("dtype"), py::arg("batch"),
+        py::arg("m"), py::arg("k"), py::arg("n"), py::arg("stream"),
+        "c (batch, m, n) = a (batch, m, k) @ b (batch, k, n) on `stream`.");
+  m.def("matmul_backward", &MatmulBackward, py::arg("grad"), py::arg("a"), py::arg("b"), py::arg("grad_a"),
+        py::arg("grad_b"), py::arg("dtype"), py::arg("batch"), py::arg("m"), py::arg("k"), py::arg("n"),
+        py::arg("stream"), "grad_a = grad @ b^T, grad_b = a^T @ grad (batched) on `stream`; 0 skips one.");
+
+  m.def("max_pool2d", &MaxPool2d, py::arg("x"), py::arg("y"), py::arg("indices"), py::arg("dtype"), py::arg("n"),
+        py::arg("c"), py::arg("h"), py::arg("w"), py::arg("oh"), py::arg("ow"), py::arg("kernel_size"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("stream"),
+        "y, indices (n, c, oh, ow) of 2-D max pooling, NCHW; device pointers as ints.");
+  m.def("max_pool2d_backward", &MaxPool2dBackward, py::arg("grad"), py::arg("indices"), py::arg("grad_x"),
+        py::arg("dtype"), py::arg("n"), py::arg("c"), py::arg("h"), py::arg("w"), py::arg("oh"), py::arg("ow"),
+        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("stream"),
+        "grad_x (n, c, h, w): grad scatter-added at indices.");
+  m.def("avg_pool2d", &AvgPool2d, py::arg("x"), py::arg("y"), py::arg("dtype"), py::arg("n"), py::arg("c"),
+        py::arg("h"), py::arg("w"), py::arg("oh"), py::arg("ow"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("count_include_pad"), py::arg("stream"),
+        "y (n, c, oh, ow) of 2-D average pooling, PyTorch's divisors.");
+  m.def("avg_pool2d_backward", &AvgPool2dBackward, py::arg("grad"), py::arg("grad_x"), py::arg("dtype"),
+        py::arg("n"), py::arg("c"), py::arg("h"), py::arg("w"), py::arg("oh"), py::arg("ow"),
+        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("count_include_pad"),
+        py::arg("stream"), "grad_x (n, c, h, w) of avg_pool2d.");
+
+  m.def("conv2d", &Conv2d, py::arg("x"), py::arg("w"), py::arg("y"), py::arg("dtype"), py::arg("N"), py::arg("C"),
+        py::arg("H"), py::arg("W"), py::arg("O"), py::arg("KH"), py::arg("KW"), py::arg("sh"), py::arg("sw"),
+        py::arg("ph"), py::arg("pw"), py::arg("dh"), py::arg("dw"), py::arg("groups"), py::arg("stream"),
+        "conv2d forward into y (N, O, OH, OW); device pointers as ints");
+  m.def("conv2d_backward", &Conv2dBackward, py::arg("grad"), py::arg("x"), py::arg("w"), py::arg("grad_x"),
+        py::arg("grad_w"), py::arg("dtype"), py::arg("N"), py::arg("C"), py::arg("H"), py::arg("W"), py::arg("O"),
+        py::arg("KH"), py::arg("KW"), py::arg("sh"), py::arg("sw"), py::arg("ph"), py::arg("pw"), py::arg("dh"),
+        py::arg("dw"), py::arg("groups"), py::arg("stream"),
+        "conv2d gradients into grad_x (N, C, H, W) and grad_w (O, C/groups, KH, KW); 0 skips one.");
+
+  m.def("batch_norm", &BatchNorm, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("running_mean"),
+        py::arg("running_var"), py::arg("training"), py::arg("momentum"), py::arg("eps"), py::arg("y"),
+        py::arg("save_mean"), py::arg("save_invstd"), py::arg("dtype"), py::arg("N"), py::arg("C"), py::arg("L"),
+        py::arg("stream"),
+        "batch_norm forward into y, save_mean, save_invstd; running buffers (0 = none) updated in place");
+  m.def("batch_norm_backward", &BatchNormBackward, py::arg("grad"), py::arg("x"), py::arg("weight"),
+        py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"), py::arg("grad_x"),
+        py::arg("grad_weight"), py::arg("grad_bias"), py::arg("dtype"), py::arg("N"), py::arg("C"), py::arg("L"),
+        py::arg("stream"), "batch_norm gradients into grad_x, grad_weight, grad_bias; device pointers as ints");
 }

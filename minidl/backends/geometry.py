@@ -1,7 +1,48 @@
-"""Window geometry shared by the ops layer (validation) and the kernels (allocation)."""
+"""Window geometry shared by the ops layer (validation), the layers and every provider (allocation).
+
+The one place for the sliding-window output size (conv and pooling, floor and ceil mode) and for parsing
+``kernel_size``/``stride``/``padding``/``dilation`` into int pairs. The ops validate once (``pair``,
+``check_window``, ``pool_geometry``) and hand the providers already-parsed ``(h, w)`` pairs of Python ints;
+providers only call ``output_hw`` to size their outputs.
+"""
 import functools
 import math
+import numbers
 import os
+
+
+def is_int(v):
+    """True for Python and NumPy integers, False for bools (PyTorch refuses ``stride=True``)."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def pair(op, name, v):
+    """An int or a pair of ints (NumPy integers too, bools not) as a pair of Python ints.
+
+    Example:
+        >>> pair("conv2d", "stride", 2), pair("conv2d", "stride", (1, 2))
+        ((2, 2), (1, 2))
+        >>> pair("conv2d", "stride", (1, 2, 3))
+        Traceback (most recent call last):
+        ValueError: conv2d: stride must be an int or a pair of ints, got (1, 2, 3)
+    """
+    try:
+        t = (v, v) if is_int(v) else tuple(v)
+    except TypeError:
+        t = ()
+    if len(t) != 2 or not all(is_int(i) for i in t):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    return int(t[0]), int(t[1])
+
+
+def output_hw(hw, kernel, stride, padding, dilation=(1, 1), ceil_mode=False):
+    """(OH, OW) of a 2-D sliding window (convolution or pooling) over an input of spatial size ``hw``.
+
+    Every argument is an (h, w) pair of ints, as ``pair`` returns them. Example:
+        >>> output_hw((28, 28), (3, 3), (2, 2), (1, 1))
+        (14, 14)
+    """
+    return tuple(output_size(hw[i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode) for i in range(2))
 
 
 def output_size(size, k, s, p, d, ceil_mode=False):
@@ -62,3 +103,28 @@ def check_array_size(op, what, shape, itemsize, context):
         limit = "2^48 elements" + (f" and this machine's {memory / 2**30:.1f} GiB of memory" if memory else "")
         raise ValueError(f"{op}: the {what} would have shape {tuple(shape)} ({count * itemsize / 2**30:.1f} GiB), "
                          f"more than the limit of {limit}; {context}")
+
+
+def pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mode):
+    """Parse and validate a pooling op's geometry for an (N, C, H, W) or (C, H, W) input.
+
+    Returns ``(k, s, p, d, (oh, ow))``: int pairs and the output size.
+
+    ``stride`` None (or ``[]``, as PyTorch's default) means ``kernel_size``. Every error is a ValueError naming
+    ``op`` and the shapes. Example:
+        >>> pool_geometry("max_pool2d", (1, 1, 5, 5), 2, None, 0, 1, True)
+        ((2, 2), (2, 2), (0, 0), (1, 1), (3, 3))
+    """
+    k = pair(op, "kernel_size", kernel_size)
+    s = k if stride is None or stride == [] else pair(op, "stride", stride)
+    p, d = pair(op, "padding", padding), pair(op, "dilation", dilation)
+    if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
+        raise ValueError(f"{op}: kernel_size, stride, dilation must be >= 1 and padding >= 0, got {k}, {s}, {d}, {p}")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    check_window(op, kernel_size=k, stride=s, padding=p, dilation=d)
+    oh, ow = output_hw(x_shape[-2:], k, s, p, d, bool(ceil_mode))
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: input of shape {tuple(x_shape)} is too small for kernel {k} with padding {p} and "
+                         f"dilation {d} (output would be {oh}x{ow})")
+    return k, s, p, d, (oh, ow)

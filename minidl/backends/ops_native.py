@@ -41,29 +41,25 @@ def matmul_backward(grad, a, b):
     return _C.matmul_backward(np.ascontiguousarray(grad), np.ascontiguousarray(a), np.ascontiguousarray(b))
 
 
-def _pair(p):
-    return int(p[0]), int(p[1])
-
-
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    return _C.max_pool2d(np.ascontiguousarray(x), _pair(kernel_size), _pair(stride), _pair(padding),
-                         _pair(dilation), bool(ceil_mode))
+    # NOTE: the geometry arrives as (h, w) int pairs parsed and validated once by the op (backends/geometry.py)
+    return _C.max_pool2d(np.ascontiguousarray(x), kernel_size, stride, padding, dilation, bool(ceil_mode))
 
 
 def max_pool2d_backward(grad, x, indices, kernel_size, stride, padding, dilation, ceil_mode):
     return _C.max_pool2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x),
-                                  np.ascontiguousarray(indices, dtype=np.int64), _pair(kernel_size), _pair(stride),
-                                  _pair(padding), _pair(dilation), bool(ceil_mode))
+                                  np.ascontiguousarray(indices, dtype=np.int64), kernel_size, stride, padding,
+                                  dilation, bool(ceil_mode))
 
 
 def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
-    return _C.avg_pool2d(np.ascontiguousarray(x), _pair(kernel_size), _pair(stride), _pair(padding),
-                         bool(ceil_mode), bool(count_include_pad))
+    return _C.avg_pool2d(np.ascontiguousarray(x), kernel_size, stride, padding, bool(ceil_mode),
+                         bool(count_include_pad))
 
 
 def avg_pool2d_backward(grad, x, kernel_size, stride, padding, ceil_mode, count_include_pad):
-    return _C.avg_pool2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), _pair(kernel_size),
-                                  _pair(stride), _pair(padding), bool(ceil_mode), bool(count_include_pad))
+    return _C.avg_pool2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), kernel_size, stride, padding,
+                                  bool(ceil_mode), bool(count_include_pad))
 
 
 def _writable_buffer(buf, dtype):

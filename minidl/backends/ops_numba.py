@@ -15,7 +15,7 @@ except ImportError as exc:  # the dispatcher shows this sentence as the reason t
 
 import numpy as np
 
-from .geometry import output_size
+from .geometry import output_hw
 
 # Reassociation lets LLVM vectorize the reductions and fuse multiply-adds; no 'nnan'/'ninf', so NaN and inf still
 # propagate as in the reference.
@@ -199,16 +199,11 @@ def _conv2d_backward(x, wt, g3, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, 
                 _col2im(dcols, gx, n, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
 
 
-def _ints(p):
-    return int(p[0]), int(p[1])
-
-
 def _conv_out(x, w, stride, padding, dilation):
-    (sh, sw), (ph, pw), (dh, dw) = _ints(stride), _ints(padding), _ints(dilation)
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     kh, kw = w.shape[2:]
-    oh = (x.shape[2] + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (x.shape[3] + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    return (kh, kw, sh, sw, ph, pw, dh, dw), max(oh, 0), max(ow, 0)
+    oh, ow = output_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
+    return (kh, kw, sh, sw, ph, pw, dh, dw), oh, ow
 
 
 def conv2d(x, w, stride, padding, dilation, groups):
@@ -224,7 +219,7 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups, need=(True, T
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     groups = int(groups)
     geom, oh, ow = _conv_out(x, w, stride, padding, dilation)
-    o, r = w.shape[0], w[0].size
+    o, r = w.shape[0], int(np.prod(w.shape[1:]))  # w[0] fails when there are no output channels
     g3 = np.ascontiguousarray(grad).reshape(x.shape[0], o, oh * ow)
     wt = np.ascontiguousarray(w.reshape(groups, o // groups, r).transpose(0, 2, 1)).reshape(groups * r, o // groups)
     workers = max(1, min(numba.get_num_threads(), x.shape[0]))
@@ -302,9 +297,8 @@ def _max_pool2d_backward(g, idx, gx):
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _ints(kernel_size), _ints(stride), _ints(padding), _ints(dilation)
-    oh = output_size(h, kh, sh, ph, dh, bool(ceil_mode))
-    ow = output_size(w, kw, sw, pw, dw, bool(ceil_mode))
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    oh, ow = output_hw((h, w), kernel_size, stride, padding, dilation, ceil_mode)
     y = np.empty((n * c, oh, ow), dtype=x.dtype)
     idx = np.empty((n * c, oh, ow), dtype=np.int64)
     if y.size:
@@ -368,10 +362,8 @@ def _avg_pool2d_backward(g, kh, kw, sh, sw, ph, pw, scale, gx):
 
 
 def _avg_geometry(x_shape, kernel_size, stride, padding, ceil_mode):
-    h, w = x_shape[2:]
-    (kh, kw), (sh, sw), (ph, pw) = _ints(kernel_size), _ints(stride), _ints(padding)
-    oh, ow = output_size(h, kh, sh, ph, 1, bool(ceil_mode)), output_size(w, kw, sw, pw, 1, bool(ceil_mode))
-    return (kh, kw), (sh, sw), (ph, pw), oh, ow
+    oh, ow = output_hw(x_shape[2:], kernel_size, stride, padding, (1, 1), ceil_mode)
+    return kernel_size, stride, padding, oh, ow
 
 
 def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad):

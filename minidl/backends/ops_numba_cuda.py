@@ -26,7 +26,7 @@ except Exception:  # noqa: BLE001 -- a broken driver raises from deep inside CUD
 if not _gpu:
     raise ImportError("numba_cuda: no CUDA GPU (numba.cuda.is_available() is False)")
 
-from .geometry import output_size  # noqa: E402
+from .geometry import output_hw  # noqa: E402
 
 TILE = 8 if _SIM else 16    # matmul tile: TILE x TILE threads (the simulator pays per thread: smaller tiles)
 BLOCK = 128                 # threads per block for elementwise and pooling kernels
@@ -120,12 +120,13 @@ def matmul(a, b):
     return c if a.ndim == 3 else c.reshape(c.shape[1:])
 
 
-def matmul_backward(grad, a, b):
+def matmul_backward(grad, a, b, need=(True, True)):
+    """(grad_a, grad_b); ``need`` masks the gradients computed (None for an unwanted one, its launch skipped)."""
     xp = _xp(grad)
     grad, a, b = xp.ascontiguousarray(grad), xp.ascontiguousarray(a), xp.ascontiguousarray(b)
-    ga = _gemm(_batched(grad), _batched(b), tb=True)
-    gb = _gemm(_batched(a), _batched(grad), ta=True)
-    return ga.reshape(a.shape), gb.reshape(b.shape)
+    ga = _gemm(_batched(grad), _batched(b), tb=True).reshape(a.shape) if need[0] else None
+    gb = _gemm(_batched(a), _batched(grad), ta=True).reshape(b.shape) if need[1] else None
+    return ga, gb
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -226,21 +227,15 @@ def _avg_pool_bwd(grad, gx, kh, kw, sh, sw, ph, pw, include_pad):
                     cuda.atomic.add(gx, (p, row, col), g)
 
 
-def _pool_out(x_shape, kernel_size, stride, padding, dilation, ceil_mode):
-    h, w = x_shape[2:]
-    return (output_size(h, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode),
-            output_size(w, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode))
-
-
 def _geom(*pairs):
-    return tuple(int(v) for p in pairs for v in p)
+    return tuple(v for p in pairs for v in p)
 
 
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     xp = _xp(x)
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
-    oh, ow = _pool_out(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    oh, ow = output_hw(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
     y = xp.empty((n, c, oh, ow), dtype=x.dtype)
     idx = xp.empty((n, c, oh, ow), dtype=xp.int64)
     _launch(_max_pool_fwd, y.size, xp, x.reshape(n * c, h, w), y.reshape(n * c, oh, ow),
@@ -263,7 +258,7 @@ def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
     xp = _xp(x)
     x = xp.ascontiguousarray(x)
     n, c, h, w = x.shape
-    oh, ow = _pool_out(x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+    oh, ow = output_hw(x.shape[2:], kernel_size, stride, padding, (1, 1), ceil_mode)
     y = xp.empty((n, c, oh, ow), dtype=x.dtype)
     _launch(_avg_pool_fwd, y.size, xp, x.reshape(n * c, h, w), y.reshape(n * c, oh, ow),
             *_geom(kernel_size, stride, padding), bool(count_include_pad))
@@ -453,15 +448,17 @@ def _col2im(dcols, gx, cg, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw):
         cuda.atomic.add(gx, (n, ch, row, col), dcols[g, r, q])
 
 
-def _conv_cols(x, w_shape, stride, padding, dilation, groups):
+def _conv_cols(x, w_shape, stride, padding, dilation, groups, im2col=True):
+    """cols (G, Cg*KH*KW, N*OH*OW) of x (None unless ``im2col``), (OH, OW) and the kernels' geometry."""
     xp = _xp(x)
     n, _, h, wd = x.shape
     _, cg, kh, kw = w_shape
-    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    ow = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    cols = xp.empty((groups, cg * kh * kw, n * oh * ow), dtype=x.dtype)
+    oh, ow = output_hw((h, wd), (kh, kw), stride, padding, dilation)
     geom = (cg, kh, kw, oh, ow, *_geom(stride, padding, dilation))
-    _launch(_im2col, cols.size, xp, x, cols, *geom)
+    cols = None
+    if im2col:
+        cols = xp.empty((groups, cg * kh * kw, n * oh * ow), dtype=x.dtype)
+        _launch(_im2col, cols.size, xp, x, cols, *geom)
     return cols, (oh, ow), geom
 
 
@@ -474,17 +471,21 @@ def conv2d(x, w, stride, padding, dilation, groups):
     return xp.ascontiguousarray(y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
 
 
-def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
+def conv2d_backward(grad, x, w, stride, padding, dilation, groups, need=(True, True)):
+    """(grad_x, grad_w); ``need`` masks the gradients computed (None for an unwanted one, its launches skipped)."""
     xp = _xp(x)
     grad, x, w, groups = xp.ascontiguousarray(grad), xp.ascontiguousarray(x), xp.ascontiguousarray(w), int(groups)
     n = x.shape[0]
     o = w.shape[0]
-    cols, (oh, ow), geom = _conv_cols(x, w.shape, stride, padding, dilation, groups)
+    cols, (oh, ow), geom = _conv_cols(x, w.shape, stride, padding, dilation, groups, im2col=need[1])
     g = xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * oh * ow)
-    grad_w = _gemm(g, cols, tb=True).reshape(w.shape)
-    dcols = _gemm(w.reshape(groups, o // groups, cols.shape[1]), g, ta=True)     # (G, Cg*KH*KW, N*OH*OW)
-    grad_x = xp.zeros(x.shape, dtype=x.dtype)
-    _launch(_col2im, dcols.size, xp, dcols, grad_x, *geom)
+    grad_w = _gemm(g, cols, tb=True).reshape(w.shape) if need[1] else None
+    grad_x = None
+    if need[0]:
+        rows = int(numpy.prod(w.shape[1:]))                                      # Cg*KH*KW (w may have O = 0)
+        dcols = _gemm(w.reshape(groups, o // groups, rows), g, ta=True)          # (G, Cg*KH*KW, N*OH*OW)
+        grad_x = xp.zeros(x.shape, dtype=x.dtype)
+        _launch(_col2im, dcols.size, xp, dcols, grad_x, *geom)
     return grad_x, grad_w
 
 

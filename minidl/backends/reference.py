@@ -17,7 +17,7 @@ Only functions CuPy also has are used; cupy itself is imported lazily, never at 
 
 import numpy
 
-from .geometry import output_size
+from .geometry import output_hw
 
 __all__ = [
     "avg_pool2d", "avg_pool2d_backward", "batch_norm", "batch_norm_backward", "conv2d", "conv2d_backward",
@@ -72,8 +72,7 @@ def _im2col(x, w_shape, stride, padding, dilation, groups):
     """cols (G, Cg*KH*KW, N*OH*OW) of x (N, C, H, W) zero-padded, and (OH, OW)."""
     n, _, h, w = x.shape
     _, cg, kh, kw = w_shape
-    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    oh, ow = output_hw((h, w), (kh, kw), stride, padding, dilation)
     view = _windows(_padded(x, padding, (0, 0), 0), (oh, ow), (kh, kw), stride, dilation)
     view = view.reshape(n, groups, cg, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
     return view.reshape(groups, cg * kh * kw, n * oh * ow), (oh, ow)    # the reshape copies: one GEMM per group
@@ -208,7 +207,7 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     xp = _xp(x)
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
-    oh, ow = output_size(h, kh, sh, ph, dh, ceil_mode), output_size(w, kw, sw, pw, dw, ceil_mode)
+    oh, ow = output_hw((h, w), kernel_size, stride, padding, dilation, ceil_mode)
     extent = ((oh - 1) * sh + dh * (kh - 1) + 1, (ow - 1) * sw + dw * (kw - 1) + 1)
     buf = _padded(x, padding, extent, -numpy.inf)
     win = _windows(buf, (oh, ow), (kh, kw), stride, dilation)
@@ -302,8 +301,8 @@ def avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad):
     """
     xp = _xp(x)
     h, w = x.shape[2:]
-    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
-    oh, ow = output_size(h, kh, sh, ph, 1, ceil_mode), output_size(w, kw, sw, pw, 1, ceil_mode)
+    (kh, kw), (sh, sw) = kernel_size, stride
+    oh, ow = output_hw((h, w), kernel_size, stride, padding, (1, 1), ceil_mode)
     buf = _padded(x, padding, ((oh - 1) * sh + kh, (ow - 1) * sw + kw), 0)
     total = _windows(buf, (oh, ow), (kh, kw), stride, (1, 1)).sum(axis=(2, 3))
     scale = _avg_scale(xp, x.shape, (oh, ow), kernel_size, stride, padding, ceil_mode, count_include_pad, x.dtype)

@@ -1,16 +1,10 @@
 """Convolution layers: ``Conv2d`` and ``ConvTranspose2d`` (PyTorch's arguments, layouts and initialization)."""
 
+from ..backends.geometry import pair as _pair
 from . import functional as F
 from . import init
 from .module import Module
 from .parameter import empty_parameter
-
-
-def _pair(layer, name, v):
-    t = (v, v) if isinstance(v, int) else tuple(v)
-    if len(t) != 2 or not all(isinstance(i, int) for i in t):
-        raise ValueError(f"{layer}: {name} must be an int or a pair of ints, got {v!r}")
-    return t
 
 
 class _ConvNd(Module):

@@ -1,13 +1,10 @@
 """Pooling layers: ``MaxPool2d`` and ``AvgPool2d``."""
 import numpy as np
 
+from ..backends.geometry import pair
 from ..tensor import Tensor
 from . import functional as F
 from .module import Module
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def _real_counts(n_in, n_out, k, stride, pad):
@@ -70,8 +67,9 @@ class AvgPool2d(Module):
             return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
         # window sum = (average over the real, unpadded elements) * (how many there are), counted per axis
         y = F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, False)
+        geometry = (pair("AvgPool2d", name, getattr(self, name)) for name in ("kernel_size", "stride", "padding"))
         counts = [_real_counts(n_in, n_out, k, st, p) for n_in, n_out, k, st, p in
-                  zip(x.shape[-2:], y.shape[-2:], _pair(self.kernel_size), _pair(self.stride), _pair(self.padding))]
+                  zip(x.shape[-2:], y.shape[-2:], *geometry)]
         scale = np.outer(*counts).astype(x.dtype.np) / self.divisor_override
         return y * Tensor._wrap(x._xp.asarray(scale))
 

@@ -1,27 +1,12 @@
 """Convolution and pooling: kernel-backed Functions plus the validating functional forms."""
-import numbers
 
 import numpy
 
 from ..autograd.function import Function, once_differentiable
 from ..backends import kernels, supports
-from ..backends.geometry import check_array_size, check_window, output_size
+from ..backends.geometry import check_array_size, check_window, output_hw, pair, pool_geometry
+from ..backends.geometry import is_int as _is_int
 from ..tensor import Tensor
-
-
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def pair(op, name, v):
-    """An int or a pair of ints (NumPy integers too, bools not) as a pair of Python ints."""
-    try:
-        t = (v, v) if _is_int(v) else tuple(v)
-    except TypeError:
-        t = ()
-    if len(t) != 2 or not all(_is_int(i) for i in t):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-    return int(t[0]), int(t[1])
 
 
 def _contig(t):
@@ -161,8 +146,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if weight.shape[1] * groups != c:
         raise ValueError(f"{op}: input of shape {x.shape} has {c} channels but weight of shape {weight.shape} "
                          f"expects {weight.shape[1] * groups} (C/groups={weight.shape[1]}, groups={groups})")
-    oh = output_size(h, kh, stride[0], padding[0], dilation[0])
-    ow = output_size(w, kw, stride[1], padding[1], dilation[1])
+    oh, ow = output_hw((h, w), (kh, kw), stride, padding, dilation)
     if oh < 1 or ow < 1:
         raise ValueError(f"{op}: input of shape {x.shape} (padded {h + 2 * padding[0]}x{w + 2 * padding[1]}) is "
                          f"smaller than the dilated kernel of weight {weight.shape}")
@@ -180,19 +164,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     x4, squeeze = _batched(op, x)
     _check_float(op, x4)
-    k = pair(op, "kernel_size", kernel_size)
-    s = k if stride is None or stride == [] else pair(op, "stride", stride)
-    p, d = pair(op, "padding", padding), pair(op, "dilation", dilation)
-    if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
-        raise ValueError(f"{op}: kernel_size, stride, dilation must be >= 1 and padding >= 0, got {k}, {s}, {d}, {p}")
-    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
-    check_window(op, kernel_size=k, stride=s, padding=p, dilation=d)
-    oh = output_size(x4.shape[2], k[0], s[0], p[0], d[0], ceil_mode)
-    ow = output_size(x4.shape[3], k[1], s[1], p[1], d[1], ceil_mode)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"{op}: input of shape {x.shape} is too small for kernel {k} with padding {p} and "
-                         f"dilation {d} (output would be {oh}x{ow})")
+    k, s, p, d, (oh, ow) = pool_geometry(op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     check_array_size(op, "output", x4.shape[:2] + (oh, ow), x4.data.dtype.itemsize,
                      f"input {x.shape}, kernel_size {k}, stride {s}, padding {p}, dilation {d}")
     return x4, squeeze, k, s, p, d

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 from hypothesis import strategies as st
 
+from ..backends.geometry import output_hw
+
 __all__ = ["Conv2dGeometry", "Pool2dGeometry", "conv2d_geometries", "pool2d_geometries"]
 
 Pair = tuple[int, int]
@@ -29,8 +31,7 @@ class Conv2dGeometry(NamedTuple):
     def out_shape(self):
         """(N, O, OH, OW) of the output."""
         (n, _, h, w), (o, _, kh, kw) = self.x_shape, self.w_shape
-        (sh, sw), (ph, pw), (dh, dw) = self.stride, self.padding, self.dilation
-        return n, o, (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        return n, o, *output_hw((h, w), (kh, kw), self.stride, self.padding, self.dilation)
 
 
 class Pool2dGeometry(NamedTuple):
@@ -49,13 +50,7 @@ class Pool2dGeometry(NamedTuple):
     def out_shape(self):
         """(N, C, OH, OW) of the output, with PyTorch's ceil_mode rule."""
         n, c, h, w = self.x_shape
-        return n, c, *(_pool_out(*a, self.ceil_mode) for a in
-                       zip((h, w), self.kernel_size, self.stride, self.padding, self.dilation))
-
-
-def _pool_out(size, k, s, p, d, ceil_mode):
-    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    return out - 1 if ceil_mode and (out - 1) * s >= size + p else out
+        return n, c, *output_hw((h, w), self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
 
 def _divisors(n):

@@ -1,5 +1,5 @@
 """Build the emulated CUDA test module ``_C_cuda_emu``: every ``csrc/cuda/*.cu``, ``bind_*.cpp``,
-``module.cpp`` and ``registry.cpp`` compiled by the host C++ compiler with ``-DMINIDL_CUDA_EMULATION``,
+and ``module.cpp`` compiled by the host C++ compiler with ``-DMINIDL_CUDA_EMULATION``,
 so the kernels of ``minidl._C_cuda`` run on the CPU (csrc/cuda/emu/cuda_emu.h) under pytest.
 
 The module is cached in ``build/cuda_emu/<variant>-<hash>/`` and rebuilt only when a source,
@@ -29,7 +29,7 @@ WARNINGS = ["-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-unused-
 def sources():
     cuda = os.path.join(CSRC, "cuda")
     return (sorted(glob(os.path.join(cuda, "*.cu"))) + sorted(glob(os.path.join(cuda, "bind_*.cpp")))
-            + [os.path.join(cuda, "module.cpp"), os.path.join(cuda, "registry.cpp")])
+            + [os.path.join(cuda, "module.cpp")])
 
 
 def headers():

@@ -11,6 +11,7 @@ pads ``dilation_rate * (kernel_size - 1)`` steps on the left only, so no output 
 import numpy as np
 
 from ... import nn, ops
+from ...backends.geometry import output_size
 from ...creation import full
 from .. import activations, initializers, regularizers
 from .base import Layer
@@ -49,7 +50,7 @@ def _out_size(size, k, s, d, padding):
         return None
     if padding in ("same", "causal"):
         return -(-size // s)
-    return max((size - d * (k - 1) - 1) // s + 1, 0)
+    return output_size(size, k, s, 0, d)
 
 
 def _same_pads(size, k, s, d):
