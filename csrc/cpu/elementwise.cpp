@@ -853,7 +853,7 @@ py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const 
   return gx;
 }
 
-int MaxThreads() { return ThreadCount(0); }
+int OmpMaxThreads() { return ThreadCount(0); }
 
 }  // namespace cpu
 }  // namespace minidl
