@@ -37,8 +37,9 @@ def matmul(a, b):
     return _C.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b))
 
 
-def matmul_backward(grad, a, b):
-    return _C.matmul_backward(np.ascontiguousarray(grad), np.ascontiguousarray(a), np.ascontiguousarray(b))
+def matmul_backward(grad, a, b, need=(True, True)):
+    return _C.matmul_backward(np.ascontiguousarray(grad), np.ascontiguousarray(a), np.ascontiguousarray(b),
+                              bool(need[0]), bool(need[1]))
 
 
 def _pair(p):
@@ -100,3 +101,13 @@ def conv2d(x, w, stride, padding, dilation, groups):
 def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
     return _C.conv2d_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(w),
                               stride, padding, dilation, groups)
+
+
+def linear(x, w, bias=None):
+    return _C.linear(np.ascontiguousarray(x), np.ascontiguousarray(w),
+                     None if bias is None else np.ascontiguousarray(bias, dtype=x.dtype))
+
+
+def linear_backward(grad, x, w, need=(True, True, True)):
+    return _C.linear_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(w),
+                              bool(need[0]), bool(need[1]), bool(need[2]))
