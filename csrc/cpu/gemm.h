@@ -59,6 +59,7 @@ struct CpuCaches {
   int64_t l2 = 0, l2_ways = 0;
   int64_t l3 = 0, l3_ways = 0, l3_sharing = 1;
   std::string source;
+  int64_t line = 64;  // bytes per cache line
 };
 
 /** The caches of this CPU, detected once (sysconf, then /sys/devices/system/cpu/cpu0/cache). */

@@ -77,6 +77,8 @@ void ReadSysfsCaches(CpuCaches& caches) {
     const int64_t size = ParseCacheSize(ReadSysFile(dir + "size"));
     const int64_t ways = std::atoll(ReadSysFile(dir + "ways_of_associativity").c_str());
     const int64_t sharing = CountCpuList(ReadSysFile(dir + "shared_cpu_list"));
+    const int64_t line = std::atoll(ReadSysFile(dir + "coherency_line_size").c_str());
+    if (level == "1" && line > 0) caches.line = line;
     found = found || size > 0;
     if (level == "1" && caches.l1d <= 0) caches.l1d = size, caches.l1d_ways = ways;
     if (level == "2" && caches.l2 <= 0) caches.l2 = size, caches.l2_ways = ways;
@@ -115,6 +117,11 @@ CpuCaches Detect() {
   if (caches.l2_ways <= 0) caches.l2_ways = 8;
   if (caches.l3_ways <= 0) caches.l3_ways = 16;
   caches.l3_sharing = std::max<int64_t>(1, caches.l3_sharing);
+#if defined(_SC_LEVEL1_DCACHE_LINESIZE)
+  if (caches.source.find("sysfs") == std::string::npos && sysconf(_SC_LEVEL1_DCACHE_LINESIZE) > 0) {
+    caches.line = sysconf(_SC_LEVEL1_DCACHE_LINESIZE);
+  }
+#endif
   return caches;
 }
 

@@ -313,13 +313,34 @@ inline int64_t BalancedBlock(int64_t n, int64_t max_block, int64_t unit) {
   return std::min(max_block, CeilDiv(CeilDiv(n, blocks), unit) * unit);
 }
 
+/** KC for a B read in place with row stride ldb: its micro-panel (kc rows of NR elements) must
+ *  stay in L1, but rows ldb elements apart map to few L1 sets when ldb * sizeof(T) is a multiple
+ *  of a large power of two (ldb = 128 floats: every 8th set of a 64-set L1), so kc is capped at
+ *  the rows those sets hold, one way kept for A and C. */
+template <typename T>
+int64_t InPlaceKc(const GemmBlockSizes& blk, int64_t ldb) {
+  const CpuCaches& l1 = DetectedCaches();
+  const int64_t sets = std::max<int64_t>(1, l1.l1d / (l1.l1d_ways * l1.line));
+  const int64_t row_bytes = ldb * static_cast<int64_t>(sizeof(T));
+  if (row_bytes % l1.line != 0) return blk.kc;  // rows land on every set
+  int64_t x = (row_bytes / l1.line) % sets, g = sets;  // g = gcd(stride in sets, sets)
+  while (x != 0) g %= x, std::swap(x, g);
+  const int64_t distinct = sets / g;
+  return distinct == sets ? blk.kc : std::min(blk.kc, distinct * std::max<int64_t>(1, l1.l1d_ways - 1));
+}
+
+/** Fewest rows of B per pass worth reading in place: each pass loads and stores the C tile
+ *  (2 MR x NV vector operations), which then stays under ~6% of the pass's MR x NV x kc FMAs. */
+constexpr int64_t kMinInPlaceKc = 32;
+
 /** Whether B is read in place instead of packed: its rows are contiguous, A fits one L2 block
  *  (so each B micro-panel is read about once per row block either way, and packing it would
- *  only add a copy and a barrier), and B fits the packed-B budget (a larger B is better read
- *  from memory once, by the packing). */
+ *  only add a copy and a barrier), B fits the packed-B budget (a larger B is better read from
+ *  memory once, by the packing), and its rows do not alias in L1 so badly that KC collapses. */
 template <typename T>
 bool ReadBInPlace(const GemmBlockSizes& blk, int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& b) {
-  return b.col_stride == 1 && M <= blk.mc && K * N <= blk.kc * blk.nc;
+  return b.col_stride == 1 && M <= blk.mc && K * N <= blk.kc * blk.nc &&
+         InPlaceKc<T>(blk, b.row_stride) >= std::min(K, kMinInPlaceKc);
 }
 
 /** The split of one column block into work items: row blocks of `mc` rows times runs of `run`
@@ -424,7 +445,8 @@ void GemmTeam(const Team& team, const GemmBlockSizes& blk, int64_t M, int64_t N,
   const int64_t mc_max = BalancedBlock(M, blk.mc, MR);
   const int64_t kc_max = BalancedBlock(K, blk.kc, 1);
   if (ReadBInPlace(blk, M, N, K, b)) {
-    const Round<T> r{&a, &b, nullptr, c, ldc, M, 0, N, 0, K, kc_max, accumulate,
+    const int64_t kc_in_place = BalancedBlock(K, InPlaceKc<T>(blk, b.row_stride), 1);
+    const Round<T> r{&a, &b, nullptr, c, ldc, M, 0, N, 0, K, kc_in_place, accumulate,
                      SplitWork<T>(team.size, M, mc_max, CeilDiv(N, NR))};
     RunItems(r, counters[0], blk, scratch);
     return;
