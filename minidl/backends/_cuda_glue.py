@@ -44,7 +44,7 @@ class Glue:
         self.ext.matmul(self.ptr(a), self.ptr(b), self.ptr(c), a.dtype.name, batch, m, k, n, self._stream())
         return c
 
-    def matmul_backward(self, grad, a, b):
+    def matmul_backward(self, grad, a, b, need=(True, True)):
         xp, grad, a, b = self.xp, self._contig(grad), self._contig(a), self._contig(b)
         batch = a.shape[0] if a.ndim == 3 else 1
         m, k = a.shape[-2:]
@@ -52,7 +52,8 @@ class Glue:
         grad_a, grad_b = xp.empty(a.shape, dtype=a.dtype), xp.empty(b.shape, dtype=b.dtype)
         self.ext.matmul_backward(self.ptr(grad), self.ptr(a), self.ptr(b), self.ptr(grad_a), self.ptr(grad_b),
                                  a.dtype.name, batch, m, k, n, self._stream())
-        return grad_a, grad_b
+        # the CUDA kernel computes both; the one not asked for is dropped
+        return (grad_a if need[0] else None), (grad_b if need[1] else None)
 
     # -- pooling ------------------------------------------------------------------------------
 

@@ -120,12 +120,12 @@ def matmul(a, b):
     return c if a.ndim == 3 else c.reshape(c.shape[1:])
 
 
-def matmul_backward(grad, a, b):
+def matmul_backward(grad, a, b, need=(True, True)):
     xp = _xp(grad)
     grad, a, b = xp.ascontiguousarray(grad), xp.ascontiguousarray(a), xp.ascontiguousarray(b)
-    ga = _gemm(_batched(grad), _batched(b), tb=True)
-    gb = _gemm(_batched(a), _batched(grad), ta=True)
-    return ga.reshape(a.shape), gb.reshape(b.shape)
+    ga = _gemm(_batched(grad), _batched(b), tb=True).reshape(a.shape) if need[0] else None
+    gb = _gemm(_batched(a), _batched(grad), ta=True).reshape(b.shape) if need[1] else None
+    return ga, gb
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -486,3 +486,24 @@ def conv2d_backward(grad, x, w, stride, padding, dilation, groups):
     grad_x = xp.zeros(x.shape, dtype=x.dtype)
     _launch(_col2im, dcols.size, xp, dcols, grad_x, *geom)
     return grad_x, grad_w
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# linear: the tiled matmul reading w transposed in place
+
+def linear(x, w, bias=None):
+    xp = _xp(x)
+    x, w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
+    y = _gemm(x[None], w[None], tb=True)[0]
+    if bias is not None:
+        y += bias
+    return y
+
+
+def linear_backward(grad, x, w, need=(True, True, True)):
+    xp = _xp(grad)
+    grad, x, w = xp.ascontiguousarray(grad), xp.ascontiguousarray(x), xp.ascontiguousarray(w)
+    gx = _gemm(grad[None], w[None])[0] if need[0] else None
+    gw = _gemm(grad[None], x[None], ta=True)[0] if need[1] else None
+    gb = grad.sum(axis=0, dtype=xp.float64).astype(grad.dtype) if need[2] else None
+    return gx, gw, gb
