@@ -7,7 +7,9 @@
 //         pack A[ic:ic+MC, pc:pc+KC] into MR-tall micro-panels (L2, per thread)
 //         for each NR panel, for each MR panel: micro-kernel (MR x NR accumulators in registers)
 // Packing reads the operands through two strides, so a transposed operand (the backward's A^T
-// and B^T) costs nothing extra: only the packing loop order changes.
+// and B^T) costs nothing extra: only the packing loop order changes. KC, MC and NC are chosen
+// at run time from the detected caches (gemm_tuning.cpp). A small product (A within one MC
+// block) with a row-major B skips packing B and all barriers: the micro-kernel reads B in place.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
