@@ -210,11 +210,12 @@ void PackB(const StridedMatrix<T>& b, int64_t p0, int64_t kc, int64_t j0, int64_
 }
 
 /** The register-blocked micro-kernel: the MR x NR tile c (leading dimension ldc) gets
- *  sum_p a[p*MR + i] * b[p*ldb + j] over p < kc, stored or added (accumulate). a is a packed
- *  micro-panel; b is a packed one (ldb = NR) or NR columns of a row-major B read in place. */
-template <typename T>
-inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, int64_t ldb, T* __restrict c,
-                        int64_t ldc, bool accumulate) {
+ *  sum_p A(i, p) * b[p*ldb + j] over p < kc, stored or added (accumulate). A(i, p) is a[p*MR + i]
+ *  in a packed micro-panel, or a[i*lda + p] for MR rows of a row-major A read in place
+ *  (kAInPlace); b is a packed micro-panel (ldb = NR) or NR columns of a row-major B read in place. */
+template <typename T, bool kAInPlace = false>
+inline void MicroKernel(int64_t kc, const T* __restrict ap, int64_t lda, const T* __restrict bp, int64_t ldb,
+                        T* __restrict c, int64_t ldc, bool accumulate) {
   constexpr int MR = Blocking<T>::kMR;
 #if defined(__GNUC__)
   using V = typename VecOf<T>::type;
@@ -232,11 +233,12 @@ inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict 
     for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], bp + v * VL, sizeof(V));
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const V av = ap[i] - V{};  // broadcast (x - 0 folds to x; 0 + x would not, for x = -0.0)
+      // broadcast (x - 0 folds to x; 0 + x would not, for x = -0.0)
+      const V av = (kAInPlace ? ap[i * lda] : ap[i]) - V{};
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
     }
-    ap += MR;
+    ap += kAInPlace ? 1 : MR;
     bp += ldb;
   }
 #pragma GCC unroll 16
@@ -260,11 +262,11 @@ inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict 
   T acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     for (int i = 0; i < MR; ++i) {
-      const T av = ap[i];
+      const T av = kAInPlace ? ap[i * lda] : ap[i];
 #pragma omp simd
       for (int j = 0; j < NR; ++j) acc[i][j] += av * bp[j];
     }
-    ap += MR;
+    ap += kAInPlace ? 1 : MR;
     bp += ldb;
   }
   for (int i = 0; i < MR; ++i)
@@ -273,17 +275,17 @@ inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict 
 }
 
 /** A micro-tile that may be cut short at the matrix edge: rows x cols of the MR x NR result. */
-template <typename T>
-inline void MicroTile(int64_t kc, const T* ap, const T* bp, int64_t ldb, T* c, int64_t ldc, int64_t rows,
-                      int64_t cols, bool accumulate) {
+template <typename T, bool kAInPlace = false>
+inline void MicroTile(int64_t kc, const T* ap, int64_t lda, const T* bp, int64_t ldb, T* c, int64_t ldc,
+                      int64_t rows, int64_t cols, bool accumulate) {
   constexpr int MR = Blocking<T>::kMR;
   constexpr int NR = Blocking<T>::kNR;
   if (rows == MR && cols == NR) {
-    MicroKernel<T>(kc, ap, bp, ldb, c, ldc, accumulate);
+    MicroKernel<T, kAInPlace>(kc, ap, lda, bp, ldb, c, ldc, accumulate);
     return;
   }
   alignas(64) T tile[MR * NR];
-  MicroKernel<T>(kc, ap, bp, ldb, tile, NR, false);
+  MicroKernel<T, kAInPlace>(kc, ap, lda, bp, ldb, tile, NR, false);
   for (int64_t i = 0; i < rows; ++i) {
     T* dst = c + i * ldc;
     const T* src = tile + i * NR;
@@ -345,6 +347,14 @@ bool ReadBInPlace(const GemmBlockSizes& blk, int64_t M, int64_t N, int64_t K, co
          InPlaceKc<T>(blk, b.row_stride) >= std::min(K, kMinInPlaceKc);
 }
 
+/** Whether A's full MR-row panels are read in place instead of packed: its rows are contiguous
+ *  and it fits one MC block, so packing it would cost about as much as the whole product
+ *  saves (each A element is reused only across the N / NR column panels). */
+template <typename T>
+bool ReadAInPlace(const GemmBlockSizes& blk, int64_t M, const StridedMatrix<T>& a) {
+  return a.col_stride == 1 && M <= blk.mc;
+}
+
 /** The split of one column block into work items: row blocks of `mc` rows times runs of `run`
  *  NR panels. About 4 items per thread, so a slowed thread takes fewer: rows are split first
  *  (free: each item packs only its own rows of A), down to one MR panel; then the columns (each
@@ -375,6 +385,7 @@ struct Round {
   int64_t ldc, M, jc, nc, k0, k1, kc_max;
   bool accumulate;
   WorkSplit split;
+  bool a_in_place;            // full MR-row panels of A read in place, only a partial one packed
 };
 
 /** Work item `item` of a round: C[ic:ic+mb, jc + its column run] (+)= A[ic:, k0:k1] @ B[k0:k1, ...],
@@ -394,7 +405,11 @@ void RunItem(const Round<T>& r, int64_t item, const GemmBlockSizes& blk, T* scra
   for (int64_t pc = r.k0; pc < r.k1; pc += r.kc_max) {
     const int64_t kc = std::min(r.kc_max, r.k1 - pc);
     const bool add = r.accumulate || pc > 0;
-    PackA(*r.a, ic, mb, pc, kc, 0, m_panels, packed_a);
+    if (!r.a_in_place) {
+      PackA(*r.a, ic, mb, pc, kc, 0, m_panels, packed_a);
+    } else if (mb % MR != 0) {  // a partial panel read in place would run past A's last row
+      PackA(*r.a, ic, mb, pc, kc, m_panels - 1, m_panels, packed_a);
+    }
     // jr outer, ir inner: one B micro-panel stays in L1 while the A block streams from L2.
     for (int64_t jp = jp0; jp < jp1; ++jp) {
       const int64_t cols = std::min<int64_t>(NR, r.nc - jp * NR);
@@ -411,8 +426,13 @@ void RunItem(const Round<T>& r, int64_t item, const GemmBlockSizes& blk, T* scra
       }
       for (int64_t ip = 0; ip < m_panels; ++ip) {
         const int64_t rows = std::min<int64_t>(MR, mb - ip * MR);
-        MicroTile<T>(kc, packed_a + ip * MR * kc, bp, ldb, r.c + (ic + ip * MR) * r.ldc + r.jc + jp * NR, r.ldc,
-                     rows, cols, add);
+        T* cp = r.c + (ic + ip * MR) * r.ldc + r.jc + jp * NR;
+        if (r.a_in_place && rows == MR) {
+          const T* ap = r.a->data + (ic + ip * MR) * r.a->row_stride + pc;
+          MicroTile<T, true>(kc, ap, r.a->row_stride, bp, ldb, cp, r.ldc, rows, cols, add);
+        } else {
+          MicroTile<T>(kc, packed_a + ip * MR * kc, MR, bp, ldb, cp, r.ldc, rows, cols, add);
+        }
       }
     }
   }
@@ -449,7 +469,7 @@ void GemmTeam(const Team& team, const GemmBlockSizes& blk, int64_t M, int64_t N,
   if (ReadBInPlace(blk, M, N, K, b)) {
     const int64_t kc_in_place = BalancedBlock(K, InPlaceKc<T>(blk, b.row_stride), 1);
     const Round<T> r{&a, &b, nullptr, c, ldc, M, 0, N, 0, K, kc_in_place, accumulate,
-                     SplitWork<T>(team.size, M, mc_max, CeilDiv(N, NR))};
+                     SplitWork<T>(team.size, M, mc_max, CeilDiv(N, NR)), ReadAInPlace(blk, M, a)};
     RunItems(r, counters[0], blk, scratch);
     return;
   }
@@ -477,7 +497,8 @@ void GemmTeam(const Team& team, const GemmBlockSizes& blk, int64_t M, int64_t N,
       // buffer and the other counter (both last used there) are free to be reset and refilled.
       team.Barrier();
       if (team.id == 0) counters[(round + 1) & 1].store(0, std::memory_order_relaxed);
-      const Round<T> r{&a, &b, buffer, c, ldc, M, jc, nc, k0, k1, kc_max, accumulate || k0 > 0, split};
+      const Round<T> r{&a, &b, buffer, c, ldc, M, jc, nc, k0, k1, kc_max, accumulate || k0 > 0, split,
+                       ReadAInPlace(blk, M, a)};
       RunItems(r, counters[round & 1], blk, scratch);
       ++round;
     }
