@@ -76,6 +76,10 @@ def _sim():
             g = rand(ref.matmul(a, b).shape, dt)
             check("matmul_backward", dt, nc.matmul_backward(g, a, b), ref.matmul_backward(g, a, b))
             masked(check, "matmul_backward", dt, nc.matmul_backward, ref.matmul_backward(g, a, b), g, a, b)
+        for m, k, n in [(5, 7, 3), (17, 9, 20), (1, 4, 6)]:
+            x, w, bias, g = rand((m, k), dt), rand((n, k), dt), rand(n, dt), rand((m, n), dt)
+            check("linear", dt, nc.linear(x, w, bias), ref.linear(x, w, bias))
+            check("linear_backward", dt, nc.linear_backward(g, x, w), ref.linear_backward(g, x, w))
 
         x = rand((1, 2, 5, 5), dt)
         for ws, geo in [((3, 2, 3, 3), ((1, 1), (0, 0), (1, 1), 1)),       # 1x2x5x5 -> 3, k3

@@ -44,5 +44,48 @@ std::pair<int, int> GemmMicroTile();
 /** One line describing the compiled blocking (micro-tile, KC/MC/NC, vector width). */
 std::string GemmDescription();
 
+/** Cache blocking of the GEMM for one element type (elements): KC (depth of a packed slab), MC
+ *  (rows of one thread's packed A block), NC (columns of the shared packed B panel). */
+struct GemmBlockSizes {
+  int64_t kc;
+  int64_t mc;
+  int64_t nc;
+};
+
+/** The data caches the CPU reports (bytes; ways 0 when unknown). l3_sharing: logical CPUs that
+ *  share the L3. `source` says where the figures came from. */
+struct CpuCaches {
+  int64_t l1d = 0, l1d_ways = 0;
+  int64_t l2 = 0, l2_ways = 0;
+  int64_t l3 = 0, l3_ways = 0, l3_sharing = 1;
+  std::string source;
+  int64_t line = 64;  // bytes per cache line
+};
+
+/** The caches of this CPU, detected once (sysconf, then /sys/devices/system/cpu/cpu0/cache). */
+const CpuCaches& DetectedCaches();
+
+/** The blocking the analytic model (Low et al., "Analytical modeling is enough for
+ *  high-performance BLIS") derives from `caches` for element type T with this build's
+ *  micro-tile: KC from L1, MC from L2, NC from the L3 share of one core. */
+template <typename T>
+GemmBlockSizes ModelBlocking(const CpuCaches& caches);
+
+/** The blocking Gemm uses now for T: the model's, unless MINIDL_GEMM_BLOCKING="kc,mc,nc" (read
+ *  once) or SetGemmBlocking overrides it. MC and NC are rounded up to whole micro-tiles. */
+template <typename T>
+GemmBlockSizes GemmBlocking();
+
+/** Overrides the blocking of both element types (values in elements; 0 restores the model's
+ *  value of that field). Returns false, changing nothing, for a negative value. */
+bool SetGemmBlocking(int64_t kc, int64_t mc, int64_t nc);
+
+/** Where the blocking in use comes from: "model", "MINIDL_GEMM_BLOCKING" or "set_gemm_blocking". */
+std::string GemmBlockingSource();
+
+/** Measured FMA throughput (GFLOP/s, 2 flops per lane per FMA) of `threads` threads running
+ *  independent vector FMA chains for about `seconds`: the ceiling the GEMM is judged against. */
+double MeasureFmaPeak(bool is_double, int threads, double seconds);
+
 }  // namespace cpu
 }  // namespace minidl

@@ -17,7 +17,8 @@ namespace py = pybind11;
 
 // matmul.cpp
 py::array MatmulForward(const py::array& a, const py::array& b);
-py::tuple MatmulBackward(const py::array& grad, const py::array& a, const py::array& b);
+py::tuple MatmulBackward(const py::array& grad, const py::array& a, const py::array& b, bool need_a,
+                         bool need_b);
 
 // pool2d.cpp (geometry arguments: pairs of Python ints (h, w))
 py::tuple MaxPool2dForward(const py::array& x, const py::object& kernel_size, const py::object& stride,
@@ -98,6 +99,15 @@ py::tuple RnnBackward(const std::string& mode, const py::array& grad_y, const py
                       const std::optional<py::array>& b_ih, const std::optional<py::array>& b_hh,
                       const py::array& y, const py::array& workspace, bool reverse,
                       const std::vector<bool>& output_mask);
+// linear.cpp
+py::array LinearForward(const py::array& x, const py::array& w, const py::object& bias);
+py::tuple LinearBackward(const py::array& grad, const py::array& x, const py::array& w, bool need_x, bool need_w,
+                         bool need_b);
+
+// build_info.cpp (GEMM tuning)
+py::dict GemmBlockingInfo();
+py::dict SetGemmBlockingPy(int64_t kc, int64_t mc, int64_t nc);
+double FmaPeakPy(const std::string& dtype, int threads, double seconds);
 
 }  // namespace cpu
 }  // namespace minidl

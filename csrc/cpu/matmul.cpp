@@ -7,9 +7,12 @@
 //         pack A[ic:ic+MC, pc:pc+KC] into MR-tall micro-panels (L2, per thread)
 //         for each NR panel, for each MR panel: micro-kernel (MR x NR accumulators in registers)
 // Packing reads the operands through two strides, so a transposed operand (the backward's A^T
-// and B^T) costs nothing extra: only the packing loop order changes.
+// and B^T) costs nothing extra: only the packing loop order changes. KC, MC and NC are chosen
+// at run time from the detected caches (gemm_tuning.cpp). A small product (A within one MC
+// block) with a row-major B skips packing B and all barriers: the micro-kernel reads B in place.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -68,18 +71,13 @@ struct VecOf<double> {
 };
 #endif
 
-/** Cache and register blocking for element type T. */
+/** Register blocking for element type T (the cache blocking is chosen at run time: GemmBlocking
+ *  in gemm_tuning.cpp). */
 template <typename T>
 struct Blocking {
   static constexpr int kVL = MINIDL_VEC_BYTES / static_cast<int>(sizeof(T));  // lanes per vector
   static constexpr int kMR = MINIDL_MR;                                         // micro-tile rows
   static constexpr int kNR = kVL * MINIDL_NV;                                   // micro-tile columns
-  // KC: one B micro-panel (KC x NR) plus one A micro-panel (KC x MR) stay in L1 (~48 KiB).
-  static constexpr int64_t kKC = 256;
-  // MC: one thread's packed A block (MC x KC) stays in L2.
-  static constexpr int64_t kMC = (168 / kMR) * kMR;
-  // NC: the packed B panel (KC x NC, ~2 MiB) stays in L3.
-  static constexpr int64_t kNC = ((int64_t{2} << 20) / (kKC * static_cast<int64_t>(sizeof(T))) / kNR) * kNR;
 };
 
 /** Growable 64-byte aligned scratch memory, kept per thread so repeated calls do not pay for
@@ -212,13 +210,13 @@ void PackB(const StridedMatrix<T>& b, int64_t p0, int64_t kc, int64_t j0, int64_
 }
 
 /** The register-blocked micro-kernel: the MR x NR tile c (leading dimension ldc) gets
- *  sum_p a[p*MR + i] * b[p*NR + j] over p < kc, stored or added (accumulate). a and b are packed
- *  micro-panels; b is 64-byte aligned. */
-template <typename T>
-inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* __restrict c, int64_t ldc,
-                        bool accumulate) {
+ *  sum_p A(i, p) * b[p*ldb + j] over p < kc, stored or added (accumulate). A(i, p) is a[p*MR + i]
+ *  in a packed micro-panel, or a[i*lda + p] for MR rows of a row-major A read in place
+ *  (kAInPlace); b is a packed micro-panel (ldb = NR) or NR columns of a row-major B read in place. */
+template <typename T, bool kAInPlace = false>
+inline void MicroKernel(int64_t kc, const T* __restrict ap, int64_t lda, const T* __restrict bp, int64_t ldb,
+                        T* __restrict c, int64_t ldc, bool accumulate) {
   constexpr int MR = Blocking<T>::kMR;
-  constexpr int NR = Blocking<T>::kNR;
 #if defined(__GNUC__)
   using V = typename VecOf<T>::type;
   constexpr int NV = MINIDL_NV;
@@ -232,15 +230,16 @@ inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict 
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = *reinterpret_cast<const V*>(bp + v * VL);
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], bp + v * VL, sizeof(V));
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const V av = ap[i] - V{};  // broadcast (x - 0 folds to x; 0 + x would not, for x = -0.0)
+      // broadcast (x - 0 folds to x; 0 + x would not, for x = -0.0)
+      const V av = (kAInPlace ? ap[i * lda] : ap[i]) - V{};
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
     }
-    ap += MR;
-    bp += NR;
+    ap += kAInPlace ? 1 : MR;
+    bp += ldb;
   }
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i) {
@@ -259,15 +258,16 @@ inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict 
 #else
   // Portable fallback for compilers without GCC vector extensions: plain loops the optimiser
   // can vectorise along j.
+  constexpr int NR = Blocking<T>::kNR;
   T acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     for (int i = 0; i < MR; ++i) {
-      const T av = ap[i];
+      const T av = kAInPlace ? ap[i * lda] : ap[i];
 #pragma omp simd
       for (int j = 0; j < NR; ++j) acc[i][j] += av * bp[j];
     }
-    ap += MR;
-    bp += NR;
+    ap += kAInPlace ? 1 : MR;
+    bp += ldb;
   }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
@@ -275,17 +275,17 @@ inline void MicroKernel(int64_t kc, const T* __restrict ap, const T* __restrict 
 }
 
 /** A micro-tile that may be cut short at the matrix edge: rows x cols of the MR x NR result. */
-template <typename T>
-inline void MicroTile(int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, int64_t rows, int64_t cols,
-                      bool accumulate) {
+template <typename T, bool kAInPlace = false>
+inline void MicroTile(int64_t kc, const T* ap, int64_t lda, const T* bp, int64_t ldb, T* c, int64_t ldc,
+                      int64_t rows, int64_t cols, bool accumulate) {
   constexpr int MR = Blocking<T>::kMR;
   constexpr int NR = Blocking<T>::kNR;
   if (rows == MR && cols == NR) {
-    MicroKernel<T>(kc, ap, bp, c, ldc, accumulate);
+    MicroKernel<T, kAInPlace>(kc, ap, lda, bp, ldb, c, ldc, accumulate);
     return;
   }
   alignas(64) T tile[MR * NR];
-  MicroKernel<T>(kc, ap, bp, tile, NR, false);
+  MicroKernel<T, kAInPlace>(kc, ap, lda, bp, ldb, tile, NR, false);
   for (int64_t i = 0; i < rows; ++i) {
     T* dst = c + i * ldc;
     const T* src = tile + i * NR;
@@ -297,15 +297,18 @@ inline void MicroTile(int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, i
   }
 }
 
-/** Scratch sizes (elements): one packed A block per thread, one shared packed B panel. */
+/** Scratch sizes (elements): per thread a packed A block plus one B micro-panel (a partial
+ *  column panel read in place is packed there); two shared packed B panels (one being filled
+ *  while the other is read, so a round needs one barrier, not two). */
 template <typename T>
-size_t PackedASize(int team_size) {
-  return static_cast<size_t>(Blocking<T>::kMC * Blocking<T>::kKC * team_size);
+size_t PackedASliceSize(const GemmBlockSizes& blk) {
+  return static_cast<size_t>(blk.mc * blk.kc + blk.kc * Blocking<T>::kNR);
 }
 template <typename T>
-size_t PackedBSize() {
-  return static_cast<size_t>(Blocking<T>::kKC * Blocking<T>::kNC);
+size_t PackedASize(const GemmBlockSizes& blk, int team_size) {
+  return PackedASliceSize<T>(blk) * static_cast<size_t>(team_size);
 }
+inline size_t PackedBSize(const GemmBlockSizes& blk) { return static_cast<size_t>(2 * blk.kc * blk.nc); }
 
 /** Cut n into the fewest blocks of at most `max_block`, of nearly equal size rounded up to a
  *  multiple of `unit` (K = 784 becomes 4 x 196, not 3 x 256 + 16). */
@@ -314,83 +317,189 @@ inline int64_t BalancedBlock(int64_t n, int64_t max_block, int64_t unit) {
   return std::min(max_block, CeilDiv(CeilDiv(n, blocks), unit) * unit);
 }
 
+/** KC for a B read in place with row stride ldb: its micro-panel (kc rows of NR elements) must
+ *  stay in L1, but rows ldb elements apart map to few L1 sets when ldb * sizeof(T) is a multiple
+ *  of a large power of two (ldb = 128 floats: every 8th set of a 64-set L1), so kc is capped at
+ *  the rows those sets hold, one way kept for A and C. */
+template <typename T>
+int64_t InPlaceKc(const GemmBlockSizes& blk, int64_t ldb) {
+  const CpuCaches& l1 = DetectedCaches();
+  const int64_t sets = std::max<int64_t>(1, l1.l1d / (l1.l1d_ways * l1.line));
+  const int64_t row_bytes = ldb * static_cast<int64_t>(sizeof(T));
+  if (row_bytes % l1.line != 0) return blk.kc;  // rows land on every set
+  int64_t x = (row_bytes / l1.line) % sets, g = sets;  // g = gcd(stride in sets, sets)
+  while (x != 0) g %= x, std::swap(x, g);
+  const int64_t distinct = sets / g;
+  return distinct == sets ? blk.kc : std::min(blk.kc, distinct * std::max<int64_t>(1, l1.l1d_ways - 1));
+}
+
+/** Fewest rows of B per pass worth reading in place: each pass loads and stores the C tile
+ *  (2 MR x NV vector operations), which then stays under ~6% of the pass's MR x NV x kc FMAs. */
+constexpr int64_t kMinInPlaceKc = 32;
+
+/** Whether B is read in place instead of packed: its rows are contiguous, A fits one L2 block
+ *  (so each B micro-panel is read about once per row block either way, and packing it would
+ *  only add a copy and a barrier), B fits the packed-B budget (a larger B is better read from
+ *  memory once, by the packing), and its rows do not alias in L1 so badly that KC collapses. */
+template <typename T>
+bool ReadBInPlace(const GemmBlockSizes& blk, int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& b) {
+  return b.col_stride == 1 && M <= blk.mc && K * N <= blk.kc * blk.nc &&
+         InPlaceKc<T>(blk, b.row_stride) >= std::min(K, kMinInPlaceKc);
+}
+
+/** Whether A's full MR-row panels are read in place instead of packed: its rows are contiguous
+ *  and it fits one MC block, so packing it would cost about as much as the whole product
+ *  saves (each A element is reused only across the N / NR column panels). */
+template <typename T>
+bool ReadAInPlace(const GemmBlockSizes& blk, int64_t M, const StridedMatrix<T>& a) {
+  return a.col_stride == 1 && M <= blk.mc;
+}
+
+/** The split of one column block into work items: row blocks of `mc` rows times runs of `run`
+ *  NR panels. About 4 items per thread, so a slowed thread takes fewer: rows are split first
+ *  (free: each item packs only its own rows of A), down to one MR panel; then the columns (each
+ *  column run re-packs its rows of A). A 64 x 784 x 128 product becomes 10 items, not 1. */
+struct WorkSplit {
+  int64_t mc, run, m_blocks, n_runs;
+  int64_t items() const { return m_blocks * n_runs; }
+};
+
+template <typename T>
+WorkSplit SplitWork(int team_size, int64_t M, int64_t mc_max, int64_t n_panels) {
+  constexpr int MR = Blocking<T>::kMR;
+  int64_t mc = mc_max;
+  int64_t run = n_panels;
+  const int64_t want = team_size > 1 ? 4 * team_size : 1;
+  while (CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && mc > MR) mc = CeilDiv(CeilDiv(mc, 2), MR) * MR;
+  while (CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && run > 1) run = CeilDiv(run, 2);
+  return {mc, run, CeilDiv(M, mc), CeilDiv(n_panels, run)};
+}
+
+/** Everything one team member needs to run work items of one round. */
+template <typename T>
+struct Round {
+  const StridedMatrix<T>* a;
+  const StridedMatrix<T>* b;  // read in place when packed_b is null
+  const T* packed_b;          // KC slabs, each n_panels micro-panels wide; null: B in place
+  T* c;
+  int64_t ldc, M, jc, nc, k0, k1, kc_max;
+  bool accumulate;
+  WorkSplit split;
+  bool a_in_place;            // full MR-row panels of A read in place, only a partial one packed
+};
+
+/** Work item `item` of a round: C[ic:ic+mb, jc + its column run] (+)= A[ic:, k0:k1] @ B[k0:k1, ...],
+ *  packing its rows of A (and, when B is read in place, a partial edge panel) into `scratch`. */
+template <typename T>
+void RunItem(const Round<T>& r, int64_t item, const GemmBlockSizes& blk, T* scratch) {
+  constexpr int MR = Blocking<T>::kMR;
+  constexpr int NR = Blocking<T>::kNR;
+  T* packed_a = scratch;
+  T* edge_b = scratch + blk.mc * blk.kc;
+  const int64_t n_panels = CeilDiv(r.nc, NR);
+  const int64_t ic = (item / r.split.n_runs) * r.split.mc;
+  const int64_t mb = std::min(r.split.mc, r.M - ic);
+  const int64_t m_panels = CeilDiv(mb, MR);
+  const int64_t jp0 = (item % r.split.n_runs) * r.split.run;
+  const int64_t jp1 = std::min(n_panels, jp0 + r.split.run);
+  for (int64_t pc = r.k0; pc < r.k1; pc += r.kc_max) {
+    const int64_t kc = std::min(r.kc_max, r.k1 - pc);
+    const bool add = r.accumulate || pc > 0;
+    if (!r.a_in_place) {
+      PackA(*r.a, ic, mb, pc, kc, 0, m_panels, packed_a);
+    } else if (mb % MR != 0) {  // a partial panel read in place would run past A's last row
+      PackA(*r.a, ic, mb, pc, kc, m_panels - 1, m_panels, packed_a);
+    }
+    // jr outer, ir inner: one B micro-panel stays in L1 while the A block streams from L2.
+    for (int64_t jp = jp0; jp < jp1; ++jp) {
+      const int64_t cols = std::min<int64_t>(NR, r.nc - jp * NR);
+      const T* bp;
+      int64_t ldb = NR;
+      if (r.packed_b != nullptr) {
+        bp = r.packed_b + (pc - r.k0) * n_panels * NR + jp * NR * kc;
+      } else if (cols == NR) {
+        bp = r.b->data + pc * r.b->row_stride + (r.jc + jp * NR);
+        ldb = r.b->row_stride;
+      } else {  // a partial panel read in place would run past B's last column
+        PackB(*r.b, pc, kc, r.jc + jp * NR, cols, 0, 1, edge_b);
+        bp = edge_b;
+      }
+      for (int64_t ip = 0; ip < m_panels; ++ip) {
+        const int64_t rows = std::min<int64_t>(MR, mb - ip * MR);
+        T* cp = r.c + (ic + ip * MR) * r.ldc + r.jc + jp * NR;
+        if (r.a_in_place && rows == MR) {
+          const T* ap = r.a->data + (ic + ip * MR) * r.a->row_stride + pc;
+          MicroTile<T, true>(kc, ap, r.a->row_stride, bp, ldb, cp, r.ldc, rows, cols, add);
+        } else {
+          MicroTile<T>(kc, packed_a + ip * MR * kc, MR, bp, ldb, cp, r.ldc, rows, cols, add);
+        }
+      }
+    }
+  }
+}
+
+/** Takes work items from `next` until none are left. */
+template <typename T>
+void RunItems(const Round<T>& r, std::atomic<int64_t>& next, const GemmBlockSizes& blk, T* scratch) {
+  const int64_t items = r.split.items();
+  for (int64_t item = next.fetch_add(1, std::memory_order_relaxed); item < items;
+       item = next.fetch_add(1, std::memory_order_relaxed)) {
+    RunItem(r, item, blk, scratch);
+  }
+}
+
 /** One GEMM computed by a team (M, N, K > 0). Every member calls it with the same arguments.
  *  packed_b and the two counters are shared; each thread packs A into its own slice of
- *  packed_a. Each round the team packs a B panel together (all of K when the panel fits the
- *  buffer, so small products synchronise only twice), then takes work items -- an MC row block
- *  times a run of NR column panels -- from a shared counter, so a thread that is slowed down
- *  (another process on its core) simply takes fewer items. */
+ *  packed_a. Threads take work items -- an MC row block times a run of NR column panels -- from
+ *  a shared counter, so a thread that is slowed down (another process on its core) simply takes
+ *  fewer items. A small product with row-major B reads B in place: no packing, no barrier.
+ *  Otherwise each round the team packs a B panel together (all of K when the panel fits the
+ *  buffer), waits at one barrier, and computes; rounds alternate between two B buffers, so the
+ *  next round's packing never overwrites a panel still being read. */
 template <typename T>
-void GemmTeam(const Team& team, int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& a,
-              const StridedMatrix<T>& b, T* c, int64_t ldc, bool accumulate, T* packed_a, T* packed_b,
-              std::atomic<int64_t>* counters) {
-  using Blk = Blocking<T>;
-  constexpr int MR = Blk::kMR;
-  constexpr int NR = Blk::kNR;
-  constexpr int64_t kCapacity = Blk::kKC * Blk::kNC;  // elements of packed_b
-  T* my_packed_a = packed_a + static_cast<size_t>(team.id) * Blk::kMC * Blk::kKC;
-  const int64_t mc_max = BalancedBlock(M, Blk::kMC, MR);
-  const int64_t kc_max = BalancedBlock(K, Blk::kKC, 1);
+void GemmTeam(const Team& team, const GemmBlockSizes& blk, int64_t M, int64_t N, int64_t K,
+              const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* c, int64_t ldc, bool accumulate,
+              T* packed_a, T* packed_b, std::atomic<int64_t>* counters) {
+  constexpr int MR = Blocking<T>::kMR;
+  constexpr int NR = Blocking<T>::kNR;
+  const int64_t capacity = blk.kc * blk.nc;  // elements of each packed_b buffer
+  T* scratch = packed_a + static_cast<size_t>(team.id) * PackedASliceSize<T>(blk);
+  const int64_t mc_max = BalancedBlock(M, blk.mc, MR);
+  const int64_t kc_max = BalancedBlock(K, blk.kc, 1);
+  if (ReadBInPlace(blk, M, N, K, b)) {
+    const int64_t kc_in_place = BalancedBlock(K, InPlaceKc<T>(blk, b.row_stride), 1);
+    const Round<T> r{&a, &b, nullptr, c, ldc, M, 0, N, 0, K, kc_in_place, accumulate,
+                     SplitWork<T>(team.size, M, mc_max, CeilDiv(N, NR)), ReadAInPlace(blk, M, a)};
+    RunItems(r, counters[0], blk, scratch);
+    return;
+  }
   // A round packs B[k0:k0+round_k, jc:jc+nc]: all of K if that leaves at least 8 panels of
   // columns per round, else as many KC slabs as the buffer holds (a narrow B with a long K then
   // takes few rounds, and so few barriers, instead of one round per KC rows).
-  const int64_t nc_fit = (kCapacity / K) / NR * NR;
+  const int64_t nc_fit = (capacity / K) / NR * NR;
   const bool whole_k = nc_fit >= std::min<int64_t>(8 * NR, CeilDiv(N, NR) * NR);
-  const int64_t nc_max = BalancedBlock(N, whole_k ? std::min<int64_t>(nc_fit, Blk::kNC) : Blk::kNC, NR);
-  const int64_t slabs = std::max<int64_t>(1, kCapacity / (kc_max * CeilDiv(nc_max, NR) * NR));
+  const int64_t nc_max = BalancedBlock(N, whole_k ? std::min<int64_t>(nc_fit, blk.nc) : blk.nc, NR);
+  const int64_t slabs = std::max<int64_t>(1, capacity / (kc_max * CeilDiv(nc_max, NR) * NR));
   const int64_t round_k = whole_k ? K : slabs * kc_max;
   int64_t round = 0;
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = std::min(nc_max, N - jc);
     const int64_t n_panels = CeilDiv(nc, NR);
-    // Work items: about 4 per thread so a slowed thread takes fewer. Split the rows first (free:
-    // each item packs only its own rows of A), down to one MR panel; then the columns (each
-    // column run re-packs its rows of A). A 64 x 784 x 128 product becomes 10 items, not 1.
-    int64_t mc = mc_max;
-    int64_t run = n_panels;
-    const int64_t want = team.size > 1 ? 4 * team.size : 1;
-    while (CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && mc > MR) mc = CeilDiv(CeilDiv(mc, 2), MR) * MR;
-    while (CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && run > 1) run = CeilDiv(run, 2);
-    const int64_t m_blocks = CeilDiv(M, mc);
-    const int64_t n_runs = CeilDiv(n_panels, run);
-    const int64_t items = m_blocks * n_runs;
+    const WorkSplit split = SplitWork<T>(team.size, M, mc_max, n_panels);
     for (int64_t k0 = 0; k0 < K; k0 += round_k) {
       const int64_t k1 = std::min(K, k0 + round_k);
-      // Packed B of this round: one KC slab after another, each n_panels micro-panels wide.
+      T* buffer = packed_b + (round & 1) * capacity;
       const auto [bq0, bq1] = SplitRange(n_panels, team.size, team.id);
       for (int64_t pc = k0; pc < k1; pc += kc_max) {
-        PackB(b, pc, std::min(kc_max, k1 - pc), jc, nc, bq0, bq1, packed_b + (pc - k0) * n_panels * NR);
+        PackB(b, pc, std::min(kc_max, k1 - pc), jc, nc, bq0, bq1, buffer + (pc - k0) * n_panels * NR);
       }
+      // NOTE: after this barrier every thread has finished the previous round, so the other
+      // buffer and the other counter (both last used there) are free to be reset and refilled.
       team.Barrier();
-      // NOTE: the counter of the next round was last used in the previous round, which every
-      // thread has left (barrier above), and is next used after the barrier below.
-      std::atomic<int64_t>& next_item = counters[round & 1];
       if (team.id == 0) counters[(round + 1) & 1].store(0, std::memory_order_relaxed);
-      for (int64_t item = next_item.fetch_add(1, std::memory_order_relaxed); item < items;
-           item = next_item.fetch_add(1, std::memory_order_relaxed)) {
-        const int64_t ic = (item / n_runs) * mc;
-        const int64_t mb = std::min(mc, M - ic);
-        const int64_t m_panels = CeilDiv(mb, MR);
-        const int64_t jp0 = (item % n_runs) * run;
-        const int64_t jp1 = std::min(n_panels, jp0 + run);
-        for (int64_t pc = k0; pc < k1; pc += kc_max) {
-          const int64_t kc = std::min(kc_max, k1 - pc);
-          const bool add = accumulate || pc > 0;
-          const T* slab = packed_b + (pc - k0) * n_panels * NR;
-          PackA(a, ic, mb, pc, kc, 0, m_panels, my_packed_a);
-          // jr outer, ir inner: one B micro-panel stays in L1 while the A block streams from L2.
-          for (int64_t jp = jp0; jp < jp1; ++jp) {
-            const T* bp = slab + jp * NR * kc;
-            const int64_t cols = std::min<int64_t>(NR, nc - jp * NR);
-            for (int64_t ip = 0; ip < m_panels; ++ip) {
-              const int64_t rows = std::min<int64_t>(MR, mb - ip * MR);
-              MicroTile<T>(kc, my_packed_a + ip * MR * kc, bp, c + (ic + ip * MR) * ldc + jc + jp * NR, ldc, rows,
-                           cols, add);
-            }
-          }
-        }
-      }
-      team.Barrier();  // packed_b is rewritten next round
+      const Round<T> r{&a, &b, buffer, c, ldc, M, jc, nc, k0, k1, kc_max, accumulate || k0 > 0, split,
+                       ReadAInPlace(blk, M, a)};
+      RunItems(r, counters[round & 1], blk, scratch);
       ++round;
     }
   }
@@ -429,8 +538,10 @@ void GemmSerial(int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& a, cons
   if (GemmDegenerate(M, N, K, c, ldc, accumulate)) return;
   Workspace<T>& ws = ThreadWorkspace<T>();
   std::atomic<int64_t> counters[2] = {{0}, {0}};
-  GemmTeam<T>(Team{}, M, N, K, a, b, c, ldc, accumulate, ws.packed_a.Get(PackedASize<T>(1)),
-              ws.packed_b.Get(PackedBSize<T>()), counters);
+  const GemmBlockSizes blk = GemmBlocking<T>();
+  T* packed_b = ReadBInPlace(blk, M, N, K, b) ? nullptr : ws.packed_b.Get(PackedBSize(blk));
+  GemmTeam<T>(Team{}, blk, M, N, K, a, b, c, ldc, accumulate, ws.packed_a.Get(PackedASize<T>(blk, 1)), packed_b,
+              counters);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,13 +775,14 @@ void Gemm(int64_t M, int64_t N, int64_t K, StridedMatrix<T> a, StridedMatrix<T> 
   }
 #ifdef _OPENMP
   Workspace<T>& ws = ThreadWorkspace<T>();
-  T* packed_a = ws.packed_a.Get(PackedASize<T>(threads));
-  T* packed_b = ws.packed_b.Get(PackedBSize<T>());
+  const GemmBlockSizes blk = GemmBlocking<T>();
+  T* packed_a = ws.packed_a.Get(PackedASize<T>(blk, threads));
+  T* packed_b = ReadBInPlace(blk, M, N, K, b) ? nullptr : ws.packed_b.Get(PackedBSize(blk));
   std::atomic<int64_t> counters[2] = {{0}, {0}};
 #pragma omp parallel num_threads(threads)
   {
     const Team team{omp_get_thread_num(), omp_get_num_threads()};
-    GemmTeam<T>(team, M, N, K, a, b, c, ldc, accumulate, packed_a, packed_b, counters);
+    GemmTeam<T>(team, blk, M, N, K, a, b, c, ldc, accumulate, packed_a, packed_b, counters);
   }
 #endif
 }
@@ -721,13 +833,85 @@ template std::pair<int, int> GemmMicroTile<double>();
 
 std::string GemmDescription() {
   auto describe = [](auto tag, const char* name) {
-    using Blk = Blocking<decltype(tag)>;
-    return std::string(name) + ": " + std::to_string(Blk::kMR) + "x" + std::to_string(Blk::kNR) +
-           " micro-kernel, KC=" + std::to_string(Blk::kKC) + " MC=" + std::to_string(Blk::kMC) +
-           " NC=" + std::to_string(Blk::kNC);
+    using T = decltype(tag);
+    const GemmBlockSizes blk = GemmBlocking<T>();
+    return std::string(name) + ": " + std::to_string(Blocking<T>::kMR) + "x" + std::to_string(Blocking<T>::kNR) +
+           " micro-kernel, KC=" + std::to_string(blk.kc) + " MC=" + std::to_string(blk.mc) +
+           " NC=" + std::to_string(blk.nc);
   };
   return describe(float{}, "float32") + "; " + describe(double{}, "float64") + "; vector " +
-         std::to_string(MINIDL_VEC_BYTES) + " bytes";
+         std::to_string(MINIDL_VEC_BYTES) + " bytes; blocking from " + GemmBlockingSource();
+}
+
+namespace {
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+/** The micro-kernel's accumulator count (fits the register file) of independent FMA chains of whole vectors, `iters` steps each; returns a value that
+ *  depends on every chain, so the work cannot be optimised away. */
+template <typename T>
+T FmaChains(int64_t iters) {
+#if defined(__GNUC__)
+  using V = typename VecOf<T>::type;
+  constexpr int kChains = MINIDL_MR * MINIDL_NV;
+  V acc[kChains];
+  const V mul = V{} + T(0.999999);
+  const V add = V{} + T(1e-7);
+#pragma GCC unroll 32
+  for (int i = 0; i < kChains; ++i) acc[i] = V{} + T(i);
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 32
+    for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * mul + add;
+  }
+  T total = 0;
+  for (int i = 0; i < kChains; ++i)
+    for (int l = 0; l < Blocking<T>::kVL; ++l) total += acc[i][l];
+  return total;
+#else
+  T x = 1;
+  for (int64_t it = 0; it < iters; ++it) x = x * T(0.999999) + T(1e-7);
+  return x;
+#endif
+}
+
+template <typename T>
+double FmaPeak(int threads, double seconds) {
+  constexpr int kChains = MINIDL_MR * MINIDL_NV;
+  const double flops_per_iter = 2.0 * kChains * Blocking<T>::kVL;
+  int64_t iters = 1 << 16;
+  double best = 0.0;
+  volatile T sink = 0;
+  for (;;) {
+    const double t0 = NowSeconds();
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+    {
+      const T r = FmaChains<T>(iters);
+#ifdef _OPENMP
+#pragma omp critical
+#endif
+      sink = sink + r;
+    }
+    const double elapsed = NowSeconds() - t0;
+    if (elapsed > 0) best = std::max(best, flops_per_iter * double(iters) * threads / elapsed / 1e9);
+    if (elapsed >= seconds / 4) {
+      seconds -= elapsed;
+      if (seconds <= 0) break;
+    } else {
+      iters *= 2;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+double MeasureFmaPeak(bool is_double, int threads, double seconds) {
+  threads = std::max(1, threads);
+  return is_double ? FmaPeak<double>(threads, seconds) : FmaPeak<float>(threads, seconds);
 }
 
 namespace {
@@ -782,12 +966,12 @@ py::array MatmulForward(const py::array& a, const py::array& b) {
   });
 }
 
-/** matmul_backward(grad, a, b) -> (grad_a, grad_b)
+/** matmul_backward(grad, a, b, need_a=True, need_b=True) -> (grad_a, grad_b)
  *  grad: (M, N) or (B, M, N), the gradient of c = a @ b; a, b as in matmul. All C-contiguous,
  *  one dtype. Returns grad_a = grad @ b^T with a's shape and grad_b = a^T @ grad with b's
- *  shape; the transposes are strided reads inside the GEMM's packing, never copies. Releases
- *  the GIL while computing. */
-py::tuple MatmulBackward(const py::array& grad, const py::array& a, const py::array& b) {
+ *  shape; either is None, and never computed, when its need flag is false. The transposes are
+ *  strided reads inside the GEMM's packing, never copies. Releases the GIL while computing. */
+py::tuple MatmulBackward(const py::array& grad, const py::array& a, const py::array& b, bool need_a, bool need_b) {
   const MatmulShape s = CheckMatmulOperands(a, b, "matmul_backward");
   CheckFloatArray(grad, a.ndim(), "matmul_backward", "grad");
   CheckSameDtype(grad, a, "matmul_backward");
@@ -798,22 +982,31 @@ py::tuple MatmulBackward(const py::array& grad, const py::array& a, const py::ar
                    ShapeString(b));
   return DispatchFloat(a.dtype(), "matmul_backward", [&](auto tag) -> py::tuple {
     using T = decltype(tag);
-    py::array_t<T> grad_a(Dims(s, s.M, s.K));
-    py::array_t<T> grad_b(Dims(s, s.K, s.N));
+    py::object out_a = py::none(), out_b = py::none();
+    T* pga = nullptr;
+    T* pgb = nullptr;
+    if (need_a) {
+      py::array_t<T> grad_a(Dims(s, s.M, s.K));
+      pga = grad_a.mutable_data();
+      out_a = grad_a;
+    }
+    if (need_b) {
+      py::array_t<T> grad_b(Dims(s, s.K, s.N));
+      pgb = grad_b.mutable_data();
+      out_b = grad_b;
+    }
     const T* pg = DataOf<T>(grad);
     const T* pa = DataOf<T>(a);
     const T* pb = DataOf<T>(b);
-    T* pga = grad_a.mutable_data();
-    T* pgb = grad_b.mutable_data();
     {
       py::gil_scoped_release release;
       const StridedMatrix<T> g{pg, s.N, 1};
       const StridedMatrix<T> b_t = StridedMatrix<T>{pb, s.N, 1}.Transposed();  // (N, K)
       const StridedMatrix<T> a_t = StridedMatrix<T>{pa, s.K, 1}.Transposed();  // (K, M)
-      GemmBatched<T>(s.batch, s.M, s.K, s.N, g, s.M * s.N, b_t, s.K * s.N, pga, s.M * s.K);
-      GemmBatched<T>(s.batch, s.K, s.N, s.M, a_t, s.M * s.K, g, s.M * s.N, pgb, s.K * s.N);
+      if (pga != nullptr) GemmBatched<T>(s.batch, s.M, s.K, s.N, g, s.M * s.N, b_t, s.K * s.N, pga, s.M * s.K);
+      if (pgb != nullptr) GemmBatched<T>(s.batch, s.K, s.N, s.M, a_t, s.M * s.K, g, s.M * s.N, pgb, s.K * s.N);
     }
-    return py::make_tuple(grad_a, grad_b);
+    return py::make_tuple(out_a, out_b);
   });
 }
 

@@ -9,8 +9,9 @@ using namespace minidl::cpu;
 PYBIND11_MODULE(_C, m) {
   m.doc() = "minidl CPU kernels (C++, OpenMP); see KERNELS.md for the contract.";
   m.def("matmul", &MatmulForward, py::arg("a"), py::arg("b"), "c = a @ b for (M, K)x(K, N) or (B, M, K)x(B, K, N).");
-  m.def("matmul_backward", &MatmulBackward, py::arg("grad"), py::arg("a"), py::arg("b"),
-        "(grad @ b^T, a^T @ grad) for the gradient of c = a @ b.");
+  m.def("matmul_backward", &MatmulBackward, py::arg("grad"), py::arg("a"), py::arg("b"), py::arg("need_a") = true,
+        py::arg("need_b") = true,
+        "(grad @ b^T, a^T @ grad) for the gradient of c = a @ b; a gradient not needed is None.");
   m.def("max_pool2d", &MaxPool2dForward, py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("ceil_mode"), "(y, indices int64 h*W+w) of 2-D max pooling, NCHW.");
   m.def("max_pool2d_backward", &MaxPool2dBackward, py::arg("grad"), py::arg("x"), py::arg("indices"),
@@ -91,4 +92,14 @@ PYBIND11_MODULE(_C, m) {
         py::arg("w_hh"), py::arg("b_ih").none(true), py::arg("b_hh").none(true), py::arg("y"), py::arg("workspace"),
         py::arg("reverse"), py::arg("output_mask"),
         "(grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh), None where not asked for.");
+  m.def("linear", &LinearForward, py::arg("x"), py::arg("w"), py::arg("bias") = py::none(),
+        "y = x @ w^T + bias for x (M, K), w (N, K), bias (N,) or None; w^T is not copied.");
+  m.def("linear_backward", &LinearBackward, py::arg("grad"), py::arg("x"), py::arg("w"), py::arg("need_x") = true,
+        py::arg("need_w") = true, py::arg("need_b") = true,
+        "(grad @ w, grad^T @ x, grad summed over rows) for y = linear(x, w, bias); unneeded ones are None.");
+  m.def("gemm_blocking", &GemmBlockingInfo, "The GEMM cache blocking in use, the model's, and the detected caches.");
+  m.def("set_gemm_blocking", &SetGemmBlockingPy, py::arg("kc") = 0, py::arg("mc") = 0, py::arg("nc") = 0,
+        "Override the GEMM cache blocking (elements; 0 keeps the model's value). Returns gemm_blocking().");
+  m.def("fma_peak", &FmaPeakPy, py::arg("dtype") = "float32", py::arg("threads") = 0, py::arg("seconds") = 0.2,
+        "Measured FMA throughput in GFLOP/s of `threads` threads: the ceiling GEMM efficiency is judged against.");
 }

@@ -37,8 +37,9 @@ def matmul(a, b):
     return _C.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b))
 
 
-def matmul_backward(grad, a, b):
-    return _C.matmul_backward(np.ascontiguousarray(grad), np.ascontiguousarray(a), np.ascontiguousarray(b))
+def matmul_backward(grad, a, b, need=(True, True)):
+    return _C.matmul_backward(np.ascontiguousarray(grad), np.ascontiguousarray(a), np.ascontiguousarray(b),
+                              bool(need[0]), bool(need[1]))
 
 
 def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -433,3 +434,13 @@ def rnn_backward(mode, grad_y, grad_hn, grad_cn, x, h0, c0, w_ih, w_hh, b_ih, b_
     return _C.rnn_backward(mode, c(grad_y), c(grad_hn), _contig_or_none(grad_cn), c(x), c(h0), _contig_or_none(c0),
                            c(w_ih), c(w_hh), _contig_or_none(b_ih), _contig_or_none(b_hh), c(y), c(workspace),
                            bool(reverse), [bool(m) for m in output_mask])
+
+
+def linear(x, w, bias=None):
+    return _C.linear(np.ascontiguousarray(x), np.ascontiguousarray(w),
+                     None if bias is None else np.ascontiguousarray(bias, dtype=x.dtype))
+
+
+def linear_backward(grad, x, w, need=(True, True, True)):
+    return _C.linear_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(w),
+                              bool(need[0]), bool(need[1]), bool(need[2]))

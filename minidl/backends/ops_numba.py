@@ -108,14 +108,16 @@ def matmul(a, b):
     return _matmul3(a, b)
 
 
-def matmul_backward(grad, a, b):
+def matmul_backward(grad, a, b, need=(True, True)):
     # The transposed operands are copied contiguous (O(n^2)) so that both products run the same row-streaming GEMM.
     squeeze = grad.ndim == 2
     if squeeze:
         grad, a, b = grad[None], a[None], b[None]
-    grad_a = _matmul3(grad, np.swapaxes(b, -1, -2))
-    grad_b = _matmul3(np.swapaxes(a, -1, -2), grad)
-    return (grad_a[0], grad_b[0]) if squeeze else (grad_a, grad_b)
+    grad_a = _matmul3(grad, np.swapaxes(b, -1, -2)) if need[0] else None
+    grad_b = _matmul3(np.swapaxes(a, -1, -2), grad) if need[1] else None
+    if squeeze:
+        return (None if grad_a is None else grad_a[0]), (None if grad_b is None else grad_b[0])
+    return grad_a, grad_b
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -499,3 +499,22 @@ for _name in ("binary", "cross_entropy", "cross_entropy_backward", "log_softmax"
               "reduce_sum", "softmax", "softmax_backward", "unary", "unary_backward"):
     globals()[_name] = getattr(_reference, _name)
 del _name
+# ---------------------------------------------------------------------------------------------------------------------
+# linear: the tiled matmul reading w transposed in place
+
+def linear(x, w, bias=None):
+    xp = _xp(x)
+    x, w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
+    y = _gemm(x[None], w[None], tb=True)[0]
+    if bias is not None:
+        y += bias
+    return y
+
+
+def linear_backward(grad, x, w, need=(True, True, True)):
+    xp = _xp(grad)
+    grad, x, w = xp.ascontiguousarray(grad), xp.ascontiguousarray(x), xp.ascontiguousarray(w)
+    gx = _gemm(grad[None], w[None])[0] if need[0] else None
+    gw = _gemm(grad[None], x[None], ta=True)[0] if need[1] else None
+    gb = grad.sum(axis=0, dtype=xp.float64).astype(grad.dtype) if need[2] else None
+    return gx, gw, gb

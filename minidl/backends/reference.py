@@ -25,6 +25,7 @@ __all__ = [
     # issue 13: elementwise, sums, softmax, cross-entropy
     "binary", "cross_entropy", "cross_entropy_backward", "log_softmax", "log_softmax_backward", "reduce_sum",
     "softmax", "softmax_backward", "unary", "unary_backward",
+    "linear", "linear_backward",
 ]
 
 
@@ -109,19 +110,20 @@ def matmul(a, b):
     return xp.ascontiguousarray(xp.matmul(a, b))
 
 
-def matmul_backward(grad, a, b):
+def matmul_backward(grad, a, b, need=(True, True)):
     """Gradients of ``matmul``.
 
     Args:
         grad: gradient of the output, (M, N) or (B, M, N).
         a, b: the forward inputs.
+        need: (need_a, need_b), which gradients to compute; the others are None and cost nothing.
 
     Returns:
         (grad_a, grad_b): ``grad @ b^T`` and ``a^T @ grad`` (transposing the last two dims), shapes of a and b.
     """
     xp = _xp(grad)
-    return (xp.ascontiguousarray(xp.matmul(grad, xp.swapaxes(b, -1, -2))),
-            xp.ascontiguousarray(xp.matmul(xp.swapaxes(a, -1, -2), grad)))
+    return (xp.ascontiguousarray(xp.matmul(grad, xp.swapaxes(b, -1, -2))) if need[0] else None,
+            xp.ascontiguousarray(xp.matmul(xp.swapaxes(a, -1, -2), grad)) if need[1] else None)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -847,3 +849,40 @@ def rnn_backward(mode, grad_y, grad_hn, grad_cn, x, h0, c0, w_ih, w_hh, b_ih, b_
                lambda: xp.matmul(flat_gx.T, flat_x), lambda: xp.matmul(flat_gh.T, h_all),
                lambda: flat_gx.sum(axis=0), lambda: flat_gh.sum(axis=0))
     return tuple(xp.ascontiguousarray(fn()) if w else None for fn, w in zip(results, want))
+# linear (fully connected layer): the weight is stored (out_features, in_features), as in PyTorch
+
+def linear(x, w, bias=None):
+    """``y = x @ w^T + bias``.
+
+    Args:
+        x: (M, K) input rows.
+        w: (N, K) weight, one row per output feature.
+        bias: (N,) or None.
+
+    Returns:
+        y: (M, N).
+    """
+    xp = _xp(x)
+    y = xp.matmul(x, w.T)
+    if bias is not None:
+        y += bias
+    return xp.ascontiguousarray(y)
+
+
+def linear_backward(grad, x, w, need=(True, True, True)):
+    """Gradients of ``linear``.
+
+    Args:
+        grad: gradient of the output, (M, N).
+        x, w: the forward inputs.
+        need: (need_x, need_w, need_bias), which gradients to compute; the others are None and cost nothing.
+
+    Returns:
+        (grad_x, grad_w, grad_bias): ``grad @ w`` (M, K), ``grad^T @ x`` (N, K) and ``grad`` summed over rows (N,),
+        the bias gradient accumulated in float64.
+    """
+    xp = _xp(grad)
+    gx = xp.ascontiguousarray(xp.matmul(grad, w)) if need[0] else None
+    gw = xp.ascontiguousarray(xp.matmul(grad.T, x)) if need[1] else None
+    gb = grad.sum(axis=0, dtype=xp.float64).astype(grad.dtype) if need[2] else None
+    return gx, gw, gb

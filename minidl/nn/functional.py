@@ -10,6 +10,7 @@ from ..backends.geometry import check_array_size, check_window, output_size
 from ..ops import (avg_pool2d, batch_norm, conv2d, gelu, layer_norm, leaky_relu, log_softmax, logsumexp, max_pool2d,
                    relu, sigmoid, softmax, softplus, tanh, where)
 from ..ops.elementwise import kernel as _kernel
+from ..ops.linalg import Linear, linear_fusable
 from ..ops.conv import _batched, _check_float, _check_tensors, _contig, _is_int, pair
 from ..ops.conv import conv2d_backward as _conv2d_backward_masked
 from ..random import generator
@@ -31,6 +32,8 @@ def linear(x, weight, bias=None):
     if x.shape[-1:] != weight.shape[-1:] or weight.ndim != 2:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
                          f"(expects (out_features, {x.shape[-1] if x.ndim else '?'}))")
+    if linear_fusable(x, weight, bias):
+        return Linear.apply(x, weight, bias)
     y = x @ weight.T
     return y if bias is None else y + bias
 

@@ -1,10 +1,11 @@
-"""Matrix multiplication, backed by the ``matmul`` / ``matmul_backward`` kernels."""
+"""Matrix multiplication and the fully connected layer, backed by the ``matmul`` / ``linear`` kernels."""
 import math
 
 import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
+from .. import backends
 from ..backends import kernels
 from ..backends.geometry import check_array_size
 from ..tensor import Tensor
@@ -45,11 +46,16 @@ class MatMul(Function):
             return grad @ b.transpose(-1, -2), a.transpose(-1, -2) @ grad
         a2, b2, lead = _plan(a, b)
         g = grad._xp.ascontiguousarray(grad.data).reshape(a2.shape[:-1] + b2.shape[-1:])
-        ga, gb = kernels.matmul_backward(g, a2, b2)
+        need = tuple(bool(n) for n in ctx.needs_input_grad[:2])
+        ga, gb = kernels.matmul_backward(g, a2, b2, need)
         if b.ndim == 2:
-            return Tensor._wrap(ga.reshape(a.shape)), Tensor._wrap(gb)
-        # batched: gradients in the broadcast shape; the engine sums them back to each operand's shape
-        return Tensor._wrap(ga.reshape(lead + a.shape[-2:])), Tensor._wrap(gb.reshape(lead + b.shape[-2:]))
+            ga, gb = ga.reshape(a.shape) if need[0] else None, gb if need[1] else None
+        else:
+            # batched: gradients in the broadcast shape; the engine sums them back to each operand's shape
+            ga = ga.reshape(lead + a.shape[-2:]) if need[0] else None
+            gb = gb.reshape(lead + b.shape[-2:]) if need[1] else None
+        # (a provider that ignores the mask computed both: the one nobody asked for is dropped above)
+        return (None if ga is None else Tensor._wrap(ga)), (None if gb is None else Tensor._wrap(gb))
 
 
 def _check_sizes(a, b, a2, b2, batch):
@@ -94,3 +100,44 @@ def matmul(a, b):
     if b.ndim == 1:
         out = out.squeeze(-1)
     return out
+
+
+def _rows(t):
+    """t (…, F) as a C-contiguous (rows, F) array, leading dims folded (explicit sizes: a dim may be 0)."""
+    return t._xp.ascontiguousarray(t.data).reshape(math.prod(t.shape[:-1]), t.shape[-1])
+
+
+class Linear(Function):
+    """``x @ w^T + bias`` through the fused ``linear`` kernels: the bias is added in the GEMM's output pass, ``w^T``
+    is never copied, and the backward computes only the gradients some input needs."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias=None):
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = bias is not None
+        y = kernels.linear(_rows(x), w.data, None if bias is None else bias.data)
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[:2]
+        need_b = ctx.has_bias and ctx.needs_input_grad[2]
+        if is_grad_enabled():           # create_graph: express the backward with differentiable ops
+            g2 = grad.reshape(-1, w.shape[0]) if grad.numel() else grad.reshape(0, w.shape[0])
+            x2 = x.reshape(g2.shape[0], x.shape[-1])
+            return (grad @ w if need_x else None, g2.T @ x2 if need_w else None,
+                    g2.sum(0) if need_b else None)
+        gx, gw, gb = kernels.linear_backward(_rows(grad), _rows(x), w.data, (need_x, need_w, need_b))
+        return (Tensor._wrap(gx.reshape(x.shape)) if need_x else None, Tensor._wrap(gw) if need_w else None,
+                Tensor._wrap(gb) if need_b else None)
+
+
+def linear_fusable(x, weight, bias):
+    """Whether ``linear(x, weight, bias)`` can run on the fused kernels: one float dtype, a (N,) bias or none, and a
+    provider of ``linear`` for the device (a forced provider may lack it: then the op composes matmul and add)."""
+    if not (x.dtype.is_floating_point and x.dtype == weight.dtype and x.ndim >= 1):
+        return False
+    if bias is not None and (bias.dtype != x.dtype or bias.shape != (weight.shape[0],)):
+        return False
+    return backends.supports("linear", x.device) and backends.supports("linear_backward", x.device)
