@@ -198,6 +198,24 @@ def _nan_inf_matmul(dtype):
     return a, b
 
 
+# -- linear: x (M, K) @ w (N, K)^T + bias (N,) or no bias; its backward takes (grad, x, w)
+@st.composite
+def linear_cases(draw, dtype):
+    m, k, n, seed, bias = draw(_dims), draw(_inner), draw(_dims), draw(SEEDS), draw(st.booleans())
+    return values(seed, (m, k), dtype), values(seed + 1, (n, k), dtype), (values(seed + 2, (n,), dtype) if bias
+                                                                          else None)
+
+
+def _linear_terms(args):
+    backward = args[2] is not None and args[2].ndim == 2          # (grad, x, w) rather than (x, w, bias)
+    x, w = (args[1], args[2]) if backward else (args[0], args[1])
+    return max(x.shape[0], x.shape[1], w.shape[0]) + 1     # K forward (+ the bias), N or M backward
+
+
+def _linear_backward(args, out, grad):
+    return grad, args[0], args[1]
+
+
 # -- conv2d
 def _conv_terms(args):
     x, w, (ph, pw), groups = args[-6], args[-5], args[-3], args[-1]     # forward and backward alike
@@ -326,6 +344,7 @@ _BN = Close(float32=(1e-3, 2e-3), float64=(1e-7, 1e-8))
 
 KERNELS = [
     Row("matmul", matmul_cases, Sums(_matmul_terms), examples={"nan-inf": _nan_inf_matmul}, max_examples=90),
+    Row("linear", linear_cases, Sums(_linear_terms), _linear_backward, max_examples=60),
     Row("conv2d", conv2d_cases, Sums(_conv_terms), examples=CONV_EXAMPLES, max_examples=300),
     Row("max_pool2d", max_pool2d_cases, Exact(), _max_pool_backward, Sums(_pool_terms), MAX_POOL_EXAMPLES, 300),
     Row("avg_pool2d", avg_pool2d_cases, Sums(_pool_terms), examples=AVG_POOL_EXAMPLES, max_examples=300),
@@ -492,5 +511,8 @@ def test_gradcheck_op_with_provider_forced(provider, name):
     inputs = [rng.standard_normal(s) for s in shapes]
     with backends.use(provider), backends.trace() as log:
         assert_gradcheck(fn, *inputs)
-    runs = {(r.kernel, r.provider) for r in log if r.kernel in (kernel, kernel + "_backward")}
+    # the forward may be the fused variant (conv2d with its bias: conv2d_bias) where the provider has one
+    fused = kernel + "_bias"
+    runs = {(kernel if r.kernel == fused else r.kernel, r.provider) for r in log
+            if r.kernel in (kernel, fused, kernel + "_backward")}
     assert runs == {(kernel, provider), (kernel + "_backward", provider)}
