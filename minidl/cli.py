@@ -62,7 +62,8 @@ def main(argv=None):
     bench_parser = sub.add_parser(
         "bench", help="time every kernel (forward and backward) per provider beside PyTorch and NumPy",
         description="Kernel benchmark: each kernel forward and backward for every provider usable here, PyTorch "
-                    "and plain NumPy when installed, on real-model shapes, plus whole training steps of the four families and a ResNet block. "
+                    "and plain NumPy when installed, on real-model shapes, plus whole training steps of the four "
+                    "families and a ResNet block. "
                     "Prints a table (ms, GFLOP/s or GB/s, speed vs PyTorch).")
     from .bench import add_arguments  # noqa: PLC0415 -- keeps `minidl info` free of the benchmark's imports
     add_arguments(bench_parser)
