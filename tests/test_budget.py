@@ -6,7 +6,11 @@ import tokenize
 
 import minidl
 
-MAX_CORE_LINES = 2420       # measured 2199 when the core engine landed (issue 2), +10%
+# measured 2199 when the core engine landed (issue 2), +10%; raised for issue 13 (2999 measured): the reference
+# kernels are the spec of every C++ kernel, and issue 13 added six families of them (whole-sequence RNN/LSTM/GRU with
+# BPTT, the fused optimizer steps moved out of optim/, elementwise/sum/softmax/cross-entropy, linear, conv bias)
+# plus ops/rnn.py's composed fallback; +5% headroom
+MAX_CORE_LINES = 3150
 CORE = ("tensor.py", "creation.py", "dtypes.py", "device.py", "autograd", "ops", "backends")
 # Provider bindings are not engine: each is a thin adapter to its own kernels, and adding a provider (issue 5's
 # cuda glue, say) must not eat the engine's budget. The dispatcher and the reference kernels stay counted.

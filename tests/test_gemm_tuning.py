@@ -18,11 +18,10 @@ import minidl as md
 from minidl.backends import reference
 from minidl.ops.linalg import Linear
 from native_ext import import_native
-import child_process  # noqa: F401 -- tests/ helper: children import the same minidl
+import child_process  # tests/ helper: children import the same minidl
 
 F = md.nn.functional
 _C = import_native()
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 
@@ -129,8 +128,9 @@ def test_environment_variable_sets_the_blocking():
             "print(i['source'], i['float64']['kc'], i['float64']['mc'] % i['float64']['mr'], i['float64']['nc']); "
             "a = np.random.rand(37, 41); b = np.random.rand(41, 29); "
             "print(abs(_C.matmul(a, b) - a @ b).max() < 1e-12)")
-    env = dict(os.environ, MINIDL_GEMM_BLOCKING="5,7,9", PYTHONPATH=ROOT)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    # the child imports the minidl these tests import (the installed one under CI), never the checkout's
+    out = subprocess.run([sys.executable, "-c", code], env=child_process.env(MINIDL_GEMM_BLOCKING="5,7,9"),
+                         cwd=child_process.CWD, capture_output=True, text=True, check=True).stdout
     source, kc, mc_rem, nc = out.split()[:4]
     assert (source, kc, mc_rem) == ("MINIDL_GEMM_BLOCKING", "5", "0") and int(nc) >= 9
     assert out.split()[4] == "True"
