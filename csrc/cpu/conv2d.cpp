@@ -32,6 +32,7 @@
 
 #include "common.h"
 #include "cpu/gemm.h"
+#include "cpu/scratch.h"
 #include "cpu/kernels.h"
 #include "cpu/winograd.h"
 
@@ -143,16 +144,11 @@ ConvGeometry CheckConvArguments(const py::array& x, const py::array& w, const py
 /** Per-thread growable buffers, kept between calls so repeated convolutions do not pay for fresh
  *  pages. Slots: 0 cols, 1 dcols or the forward's output tile, 2 the grad_w partials (taken by
  *  the calling thread only), 3 the backward's gathered grad. */
+struct Im2colScratch;
+
 template <typename T>
 T* Scratch(int slot, size_t count) {
-  static thread_local std::vector<T> buffers[4];
-  std::vector<T>& buf = buffers[slot];
-  if (buf.size() < count) {
-    buf.clear();
-    buf.shrink_to_fit();
-    buf.resize(count);
-  }
-  return buf.data();
+  return ThreadScratch<T, Im2colScratch, 4>(slot, count);
 }
 
 int MaxThreads() {

@@ -28,6 +28,7 @@
 
 #include "common.h"
 #include "cpu/gemm.h"
+#include "cpu/scratch.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 // The lane vectors never cross a call boundary that other code sees (all inline, in this file):
@@ -139,16 +140,11 @@ struct Tiles {
 };
 
 /** Per-thread scratch kept between calls (slots: V, M or dM, dV). */
+struct WinogradScratch;
+
 template <typename T>
 T* Scratch(int slot, size_t count) {
-  static thread_local std::vector<T> buffers[3];
-  std::vector<T>& buf = buffers[slot];
-  if (buf.size() < count) {
-    buf.clear();
-    buf.shrink_to_fit();
-    buf.resize(count);
-  }
-  return buf.data();
+  return ThreadScratch<T, WinogradScratch, 3>(slot, count);
 }
 
 /** Tiles per chunk: the chunk's transformed operands (V and M, both 36 planes) within about the
