@@ -216,6 +216,18 @@ def _linear_backward(args, out, grad):
     return grad, args[0], args[1]
 
 
+# -- scatter_add_rows: grad (n, d) rows added into rows index[i] of a (rows, d) zero array; repeats, empty rows
+@st.composite
+def scatter_add_rows_cases(draw, dtype):
+    n, d, rows, seed = draw(st.integers(0, 60)), draw(_dims), draw(st.integers(1, 20)), draw(SEEDS)
+    index = np.random.default_rng(seed).integers(0, rows, n).astype(np.int64)
+    return values(seed, (n, d), dtype), index, rows
+
+
+def _scatter_terms(args):
+    return max(1, int(np.bincount(args[1]).max()) if args[1].size else 1)   # the most repeats of one row
+
+
 # -- conv2d
 def _conv_terms(args):
     x, w, (ph, pw), groups = args[-6], args[-5], args[-3], args[-1]     # forward and backward alike
@@ -345,6 +357,7 @@ _BN = Close(float32=(1e-3, 2e-3), float64=(1e-7, 1e-8))
 KERNELS = [
     Row("matmul", matmul_cases, Sums(_matmul_terms), examples={"nan-inf": _nan_inf_matmul}, max_examples=90),
     Row("linear", linear_cases, Sums(_linear_terms), _linear_backward, max_examples=60),
+    Row("scatter_add_rows", scatter_add_rows_cases, Sums(_scatter_terms), None, max_examples=60),
     Row("conv2d", conv2d_cases, Sums(_conv_terms), examples=CONV_EXAMPLES, max_examples=300),
     Row("max_pool2d", max_pool2d_cases, Exact(), _max_pool_backward, Sums(_pool_terms), MAX_POOL_EXAMPLES, 300),
     Row("avg_pool2d", avg_pool2d_cases, Sums(_pool_terms), examples=AVG_POOL_EXAMPLES, max_examples=300),

@@ -109,5 +109,8 @@ py::dict GemmBlockingInfo();
 py::dict SetGemmBlockingPy(int64_t kc, int64_t mc, int64_t nc);
 double FmaPeakPy(const std::string& dtype, int threads, double seconds);
 
+// scatter.cpp: out (rows, d) = zeros, out[index[i]] += grad[i] (the backward of row picking)
+py::array ScatterAddRows(const py::array& grad, const py::array& index, int64_t rows);
+
 }  // namespace cpu
 }  // namespace minidl

@@ -102,4 +102,6 @@ PYBIND11_MODULE(_C, m) {
         "Override the GEMM cache blocking (elements; 0 keeps the model's value). Returns gemm_blocking().");
   m.def("fma_peak", &FmaPeakPy, py::arg("dtype") = "float32", py::arg("threads") = 0, py::arg("seconds") = 0.2,
         "Measured FMA throughput in GFLOP/s of `threads` threads: the ceiling GEMM efficiency is judged against.");
+  m.def("scatter_add_rows", &ScatterAddRows, py::arg("grad"), py::arg("index"), py::arg("rows"),
+        "out (rows, d): zeros with grad[i] (grad (n, d)) added into row index[i], repeats summed.");
 }

@@ -444,3 +444,7 @@ def linear(x, w, bias=None):
 def linear_backward(grad, x, w, need=(True, True, True)):
     return _C.linear_backward(np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(w),
                               bool(need[0]), bool(need[1]), bool(need[2]))
+
+
+def scatter_add_rows(grad, index, rows):
+    return _C.scatter_add_rows(np.ascontiguousarray(grad), np.ascontiguousarray(index, dtype=np.int64), int(rows))

@@ -886,3 +886,22 @@ def linear_backward(grad, x, w, need=(True, True, True)):
     gw = xp.ascontiguousarray(xp.matmul(grad.T, x)) if need[1] else None
     gb = grad.sum(axis=0, dtype=xp.float64).astype(grad.dtype) if need[2] else None
     return gx, gw, gb
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# scatter_add_rows: the backward of picking rows by an index array (embedding lookups, x[idx] on dim 0)
+
+def scatter_add_rows(grad, index, rows):
+    """``out`` (rows, d) of zeros with row ``grad[i]`` added into row ``index[i]`` (repeats add up), for ``grad``
+    (n, d) and int64 ``index`` (n,) in ``0..rows-1``.
+
+    Example:
+        >>> scatter_add_rows(numpy.ones((3, 2)), numpy.array([0, 2, 0]), 4)[:, 0]
+        array([2., 0., 1., 0.])
+    """
+    out = _xp(grad).zeros((int(rows),) + tuple(grad.shape[1:]), dtype=grad.dtype)
+    _scatter_add(out, index, grad)
+    return out
+
+
+__all__ += ["scatter_add_rows"]

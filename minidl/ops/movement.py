@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.function import Function
+from ..backends import kernels, supports
 from ..device import Device, move
 from ..tensor import Tensor
 
@@ -185,6 +186,19 @@ def normalize_index(key, x):
     return tuple(out)
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _row_index(key, shape, grad):
+    """The int64 row numbers (negatives wrapped) when ``key`` picks whole rows of dim 0 with one integer host array
+    and a kernel can scatter them back, else None."""
+    if len(key) != 1 or len(shape) < 1 or type(key[0]) is not np.ndarray or key[0].dtype.kind not in "iu" \
+            or type(grad) is not np.ndarray or grad.dtype not in _FLOATS or not supports("scatter_add_rows"):
+        return None
+    rows = key[0].reshape(-1).astype(np.int64, copy=False)
+    return np.where(rows < 0, rows + shape[0], rows) if rows.size and rows.min() < 0 else rows
+
+
 def _is_basic(key):
     return builtins.all(k is None or k is Ellipsis or isinstance(k, (int, slice, np.integer)) for k in key)
 
@@ -213,6 +227,10 @@ class IndexAdd(Function):
     def forward(ctx, grad, shape, key):
         ctx.key = key
         xp = grad._xp
+        rows = _row_index(key, shape, grad.data)
+        if rows is not None:          # x[idx] on dim 0 (embeddings): the row scatter-add kernel, no np.add.at
+            flat = grad.data.reshape(rows.size, -1) if rows.size else grad.data.reshape(0, math.prod(shape[1:]))
+            return kernels.scatter_add_rows(flat, rows, shape[0]).reshape(shape)
         out = xp.zeros(shape, dtype=grad.data.dtype)
         if _is_basic(key):
             out[key] = grad.data
