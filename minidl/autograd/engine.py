@@ -1,7 +1,7 @@
 """The backward engine: an iterative topological walk over recorded nodes (no recursion limit)."""
 import numpy as np
 
-from ..dtypes import to_dtype as of_array_dtype
+from ..dtypes import to_dtype
 from .grad_mode import set_grad_enabled
 
 
@@ -22,7 +22,7 @@ def _reduce_to(grad, shape, node):
 _BUILTIN = "minidl."
 
 
-def _passed_on(slots, ctx, in_grads):
+def _passed_on(slots, ctx):
     """ids of the arrays a backward received or saved: a gradient that is one of them is not its own."""
     known = {id(s.data) for s in slots if s is not None}
     known.update(id(t.data) for t in ctx._saved if t is not None and hasattr(t, "data"))
@@ -103,7 +103,7 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
             for nr, (shape, dtype, device) in enumerate(node.out_meta):
                 if slots[nr] is None:
                     slots[nr] = Tensor._wrap(np.zeros(shape, dtype) if device is None else
-                                             Tensor._zeros(shape, of_array_dtype(dtype), device).data)
+                                             Tensor._zeros(shape, to_dtype(dtype), device).data)
                 if capture and (node, nr) in capture:
                     add(found, (node, nr), slots[nr])
                 if node.retained and nr in node.retained:
@@ -127,13 +127,15 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                     fresh = False
                     if g.data.shape != edge.shape:
                         reduced = _reduce_to(g, edge.shape, node)
-                        fresh, g = not np.may_share_memory(reduced.data, g.data), reduced
+                        # a sum made a new host array (only host gradients are ever kept without a copy)
+                        fresh = type(reduced.data) is np.ndarray and not np.may_share_memory(reduced.data, g.data)
+                        g = reduced
                     if g.data.dtype != edge.dtype:
-                        g, fresh = g.astype(of_array_dtype(edge.dtype)), True
+                        g, fresh = g.astype(to_dtype(edge.dtype)), True
                     if parent is None:
                         if not fresh and not create_graph and node.fn.__module__.startswith(_BUILTIN):
                             if known is None:
-                                known = _passed_on(slots, ctx, in_grads)
+                                known = _passed_on(slots, ctx)
                             fresh = _made_here(g.data, known, in_grads, i)
                         to_leaf(edge.leaf, g, fresh)
                     else:
