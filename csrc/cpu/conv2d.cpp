@@ -23,11 +23,16 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+#if defined(__AVX2__)
+#include <immintrin.h>
 #endif
 
 #include "common.h"
@@ -49,6 +54,7 @@ struct ConvGeometry {
   int64_t OH, OW;
   int64_t P, HW, Kg;        // output positions, input plane size, GEMM inner size of one group
   bool direct;              // 1x1, stride 1, no padding: x itself is the GEMM operand
+  const int32_t* taps = nullptr;  // per-tap input offsets of a small strided plane (WithTapTable)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -170,6 +176,43 @@ int ThreadId() {
 // ---------------------------------------------------------------------------------------------
 // im2col / col2im on a range of output positions of one sample
 
+/** Tap-table reads without a branch (the padding pattern of a stride-2 plane mispredicts): the
+ *  index is clamped to 0 where the tap is padding (-1) and the loaded bits are masked. */
+inline int32_t TapInside(int32_t at) { return ~(at >> 31); }  // all ones when at >= 0, else 0
+inline int32_t TapIndex(int32_t at) { return at & TapInside(at); }
+
+template <typename T>
+using TapBits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+
+/** plane[at], or +0 where the tap is padding. */
+template <typename T>
+inline T TapOrZero(const T* plane, int32_t at) {
+  using U = TapBits<T>;
+  const U keep = static_cast<U>(static_cast<std::make_signed_t<U>>(TapInside(at)));  // sign-extended
+  U bits;
+  std::memcpy(&bits, plane + TapIndex(at), sizeof(T));
+  bits &= keep;
+  T out;
+  std::memcpy(&out, &bits, sizeof(T));
+  return out;
+}
+
+/** v, or -0 where the tap is padding: -0 is the one value whose addition changes nothing (x + -0
+ *  is x for every x, -0 included), so col2im adds it to pixel 0 instead of branching. */
+template <typename T>
+inline T TapOrNegativeZero(T v, int32_t at) {
+  using U = TapBits<T>;
+  const U keep = static_cast<U>(static_cast<std::make_signed_t<U>>(TapInside(at)));
+  const U sign = U{1} << (8 * sizeof(T) - 1);
+  U bits;
+  std::memcpy(&bits, &v, sizeof(T));
+  bits = (bits & keep) | (sign & ~keep);
+  T out;
+  std::memcpy(&out, &bits, sizeof(T));
+  return out;
+}
+
+
 /** The output columns [lo, hi) within [ow0, ow1) whose input column ow*sw + off lies in [0, W). */
 inline std::pair<int64_t, int64_t> ValidColumns(int64_t off, int64_t sw, int64_t W, int64_t ow0, int64_t ow1) {
   int64_t lo = off >= 0 ? 0 : CeilDiv(-off, sw);
@@ -177,6 +220,33 @@ inline std::pair<int64_t, int64_t> ValidColumns(int64_t off, int64_t sw, int64_t
   lo = std::min(std::max(lo, ow0), ow1);
   hi = std::max(std::min(hi, ow1), lo);
   return {lo, hi};
+}
+
+/** dst[p] = plane[tap[p]] (0 where tap[p] is -1) for p in [p0, p1). With AVX2, 8 (float) or 4
+ *  (double) positions per masked gather: the padding lanes are never read. */
+template <typename T>
+inline void GatherTaps(const T* plane, const int32_t* tap, int64_t p0, int64_t p1, T* dst) {
+  int64_t p = p0;
+#if defined(__AVX2__)
+  if constexpr (sizeof(T) == 4) {
+    for (; p + 8 <= p1; p += 8) {
+      const __m256i at = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tap + p));
+      const __m256 inside = _mm256_castsi256_ps(_mm256_xor_si256(at, _mm256_set1_epi32(-1)));  // sign: at >= 0
+      _mm256_storeu_ps(reinterpret_cast<float*>(dst + p),
+                       _mm256_mask_i32gather_ps(_mm256_setzero_ps(), reinterpret_cast<const float*>(plane), at,
+                                                inside, 4));
+    }
+  } else {
+    for (; p + 4 <= p1; p += 4) {
+      const __m128i at = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tap + p));
+      const __m256d inside = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_xor_si128(at, _mm_set1_epi32(-1))));
+      _mm256_storeu_pd(reinterpret_cast<double*>(dst + p),
+                       _mm256_mask_i32gather_pd(_mm256_setzero_pd(), reinterpret_cast<const double*>(plane), at,
+                                                inside, 8));
+    }
+  }
+#endif
+  for (; p < p1; ++p) dst[p] = TapOrZero(plane, tap[p]);
 }
 
 /** Stride 1 with OW == W (a "same"-width convolution, the usual 3x3 pad 1): the input pixel of tap
@@ -236,6 +306,18 @@ void Im2Col(const ConvGeometry& g, const T* xg, int64_t p0, int64_t p1, T* cols,
       std::memcpy(dst + run.a, xg + c * g.HW + run.a + run.off, sizeof(T) * (run.b - run.a));
       std::fill(dst + run.b, dst + p1, T(0));
       ForEachPaddingColumn(g, run, [&](int64_t p) { dst[p] = T(0); });
+    }
+    return;
+  }
+  if (g.taps != nullptr) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (parallel)
+#endif
+    for (int64_t r = 0; r < g.Kg; ++r) {
+      const T* plane = xg + (r / (g.KH * g.KW)) * g.HW;
+      const int32_t* tap = g.taps + (r % (g.KH * g.KW)) * g.P;
+      T* dst = cols + r * ld - p0;  // indexed by position
+      GatherTaps(plane, tap, p0, p1, dst);
     }
     return;
   }
@@ -304,6 +386,21 @@ void Col2Im(const ConvGeometry& g, T* dcols, int64_t ld, int64_t p0, int64_t p1,
     }
     return;
   }
+  if (g.taps != nullptr) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (parallel)
+#endif
+    for (int64_t c = 0; c < g.Cg; ++c) {
+      T* plane = gxg + c * g.HW;
+      for (int64_t t = 0; t < g.KH * g.KW; ++t) {
+        const T* src = dcols + (c * g.KH * g.KW + t) * ld - p0;
+        const int32_t* tap = g.taps + t * g.P;
+        // one tap reads each pixel at most once, so these adds never collide
+        for (int64_t p = p0; p < p1; ++p) plane[TapIndex(tap[p])] += TapOrNegativeZero(src[p], tap[p]);
+      }
+    }
+    return;
+  }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (parallel)
 #endif
@@ -333,6 +430,41 @@ void Col2Im(const ConvGeometry& g, T* dcols, int64_t ld, int64_t p0, int64_t p1,
       }
     }
   }
+}
+
+/** Strided (or otherwise non-affine) taps on small output planes: the row-by-row im2col pays a
+ *  range computation and a short strided loop per output row and tap (a 7-wide row of the
+ *  MNIST/autoencoder stride-2 convolutions is mostly that overhead). A table of every tap's input
+ *  offset per output position, the same for every channel and sample, turns both im2col and
+ *  col2im into one flat loop per tap. Built per call: KH*KW*P entries, at most kMaxTapTable. */
+constexpr int64_t kMaxTapTable = int64_t{1} << 16;
+constexpr int64_t kTapTableMaxOW = 32;  // wider rows amortise the per-row work
+
+/** A copy of g whose `taps` points into `table`, filled with the input offset (ih*W + iw) of tap
+ *  (i, j) at output position p at table[(i*KW + j)*P + p], -1 where that tap is padding; g
+ *  itself when the row-by-row loops serve as well (affine taps, wide rows, a large table). */
+ConvGeometry WithTapTable(const ConvGeometry& g, std::vector<int32_t>& table) {
+  if (g.direct || AffineTaps(g) || g.OW >= kTapTableMaxOW || g.KH * g.KW * g.P > kMaxTapTable ||
+      g.HW > std::numeric_limits<int32_t>::max()) {
+    return g;
+  }
+  table.resize(static_cast<size_t>(g.KH * g.KW * g.P));
+  for (int64_t i = 0; i < g.KH; ++i) {
+    for (int64_t j = 0; j < g.KW; ++j) {
+      int32_t* row = table.data() + (i * g.KW + j) * g.P;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const int64_t iw = ow * g.sw - g.pw + j * g.dw;
+          const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+          row[oh * g.OW + ow] = inside ? static_cast<int32_t>(ih * g.W + iw) : -1;
+        }
+      }
+    }
+  }
+  ConvGeometry out = g;
+  out.taps = table.data();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -545,7 +677,9 @@ void BiasRelu(const ConvGeometry& g, T* y, const T* bias, bool relu, int64_t n0,
 }
 
 template <typename T>
-void Conv2dCompute(const ConvGeometry& g, const T* x, const T* w, const T* bias, bool relu, T* y) {
+void Conv2dCompute(const ConvGeometry& geometry, const T* x, const T* w, const T* bias, bool relu, T* y) {
+  std::vector<int32_t> taps;
+  const ConvGeometry g = WithTapTable(geometry, taps);
   const ThreadPlan plan = PlanThreads(g, 2.0 * double(g.O) * double(g.Kg) * double(g.P));
   if (!plan.over_batch) {
     ForwardRange<T>(g, x, w, y, 0, g.N, ChunkColumns<T>(g, g.N, plan.threads == 1), plan.threads > 1);
@@ -566,7 +700,9 @@ void Conv2dCompute(const ConvGeometry& g, const T* x, const T* w, const T* bias,
 }
 
 template <typename T>
-void Conv2dBackwardCompute(const ConvGeometry& g, const T* grad, const T* x, const T* w, T* gx, T* gw) {
+void Conv2dBackwardCompute(const ConvGeometry& geometry, const T* grad, const T* x, const T* w, T* gx, T* gw) {
+  std::vector<int32_t> taps;
+  const ConvGeometry g = WithTapTable(geometry, taps);
   const int64_t w_size = g.O * g.Kg;
   const double passes = (gx ? 2.0 : 0.0) + (gw ? 2.0 : 0.0);
   const ThreadPlan plan = PlanThreads(g, passes * double(g.O) * double(g.Kg) * double(g.P));

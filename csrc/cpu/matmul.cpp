@@ -226,6 +226,10 @@ inline void MicroKernel(int64_t kc, const T* __restrict ap, int64_t lda, const T
   for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+    // The C tile is read or written only after kc steps: fetching its lines now hides the miss
+    // (a large C is not in cache) behind the products instead of stalling the stores.
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NV * VL - 1, 1, 3);
   }
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
@@ -356,22 +360,34 @@ bool ReadAInPlace(const GemmBlockSizes& blk, int64_t M, const StridedMatrix<T>& 
 }
 
 /** The split of one column block into work items: row blocks of `mc` rows times runs of `run`
- *  NR panels. About 4 items per thread, so a slowed thread takes fewer: rows are split first
- *  (free: each item packs only its own rows of A), down to one MR panel; then the columns (each
- *  column run re-packs its rows of A). A 64 x 784 x 128 product becomes 10 items, not 1. */
+ *  NR panels, about 4 or more items per thread of nearly equal size, so the threads finish
+ *  together and a slowed thread (another process on its core) simply takes fewer. When A is
+ *  packed, rows are split first (free: each item packs only its own rows of A) into a multiple
+ *  of the team size, about 8 blocks per thread; the columns only when M has too few MR panels
+ *  (each column run re-packs its rows of A). When A is read in place, splitting the columns
+ *  costs nothing, so they are cut first, into one run per thread: a 64 x 784 x 128 product
+ *  becomes 2 column runs x 4 row blocks, not 11 row blocks (6 for one thread, 5 for the other). */
 struct WorkSplit {
   int64_t mc, run, m_blocks, n_runs;
   int64_t items() const { return m_blocks * n_runs; }
 };
 
 template <typename T>
-WorkSplit SplitWork(int team_size, int64_t M, int64_t mc_max, int64_t n_panels) {
+WorkSplit SplitWork(int team_size, int64_t M, int64_t mc_max, int64_t n_panels, bool a_in_place) {
   constexpr int MR = Blocking<T>::kMR;
-  int64_t mc = mc_max;
+  const int64_t m_panels = CeilDiv(M, MR);
+  const int64_t want = 4 * int64_t{team_size};
+  int64_t blocks = CeilDiv(M, mc_max);
   int64_t run = n_panels;
-  const int64_t want = team_size > 1 ? 4 * team_size : 1;
-  while (CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && mc > MR) mc = CeilDiv(CeilDiv(mc, 2), MR) * MR;
-  while (CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && run > 1) run = CeilDiv(run, 2);
+  if (team_size > 1 && a_in_place && n_panels >= team_size) {
+    run = CeilDiv(n_panels, team_size);
+    blocks = std::max(blocks, CeilDiv(want, CeilDiv(n_panels, run)));
+  } else if (team_size > 1) {
+    blocks = CeilDiv(std::max(blocks, 2 * want), int64_t{team_size}) * team_size;
+  }
+  blocks = std::min(blocks, m_panels);
+  const int64_t mc = CeilDiv(m_panels, blocks) * MR;
+  while (team_size > 1 && CeilDiv(M, mc) * CeilDiv(n_panels, run) < want && run > 1) run = CeilDiv(run, 2);
   return {mc, run, CeilDiv(M, mc), CeilDiv(n_panels, run)};
 }
 
@@ -469,7 +485,8 @@ void GemmTeam(const Team& team, const GemmBlockSizes& blk, int64_t M, int64_t N,
   if (ReadBInPlace(blk, M, N, K, b)) {
     const int64_t kc_in_place = BalancedBlock(K, InPlaceKc<T>(blk, b.row_stride), 1);
     const Round<T> r{&a, &b, nullptr, c, ldc, M, 0, N, 0, K, kc_in_place, accumulate,
-                     SplitWork<T>(team.size, M, mc_max, CeilDiv(N, NR)), ReadAInPlace(blk, M, a)};
+                     SplitWork<T>(team.size, M, mc_max, CeilDiv(N, NR), ReadAInPlace(blk, M, a)),
+                     ReadAInPlace(blk, M, a)};
     RunItems(r, counters[0], blk, scratch);
     return;
   }
@@ -485,7 +502,7 @@ void GemmTeam(const Team& team, const GemmBlockSizes& blk, int64_t M, int64_t N,
   for (int64_t jc = 0; jc < N; jc += nc_max) {
     const int64_t nc = std::min(nc_max, N - jc);
     const int64_t n_panels = CeilDiv(nc, NR);
-    const WorkSplit split = SplitWork<T>(team.size, M, mc_max, n_panels);
+    const WorkSplit split = SplitWork<T>(team.size, M, mc_max, n_panels, ReadAInPlace(blk, M, a));
     for (int64_t k0 = 0; k0 < K; k0 += round_k) {
       const int64_t k1 = std::min(K, k0 + round_k);
       T* buffer = packed_b + (round & 1) * capacity;
