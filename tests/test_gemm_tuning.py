@@ -123,6 +123,19 @@ def test_large_product_with_small_blocks_many_rounds(blocking, blk):
     _close(_C.matmul(np.ascontiguousarray(b.T), np.ascontiguousarray(a.T)), b.T @ a.T, np.float64)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, k, n", [(64, 784, 128), (64, 1000, 256), (40, 300, 1024), (7, 2048, 128)])
+def test_power_of_two_row_strides(m, k, n, dtype):
+    # B rows 128/256 elements apart alias in L1 and are read in place with KC set by what L2 holds; 1024 elements
+    # apart (4 KiB for float32) they map to one L1 set and B is packed. Each way the product is exact.
+    rng = np.random.default_rng(m + k + n)
+    a, b, g = _operands(rng, m, k, n, dtype)
+    _close(_C.matmul(a, b), a @ b, dtype, np.abs(a) @ np.abs(b) + 1)
+    ga, gb = _C.matmul_backward(g, a, b)
+    _close(ga, g @ b.T, dtype, np.abs(g) @ np.abs(b.T) + 1)
+    _close(gb, a.T @ g, dtype, np.abs(a.T) @ np.abs(g) + 1)
+
+
 def test_environment_variable_sets_the_blocking():
     code = ("from minidl import _C; import numpy as np; i = _C.gemm_blocking(); "
             "print(i['source'], i['float64']['kc'], i['float64']['mc'] % i['float64']['mr'], i['float64']['nc']); "

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <string>
 #include <utility>
@@ -321,34 +322,46 @@ inline int64_t BalancedBlock(int64_t n, int64_t max_block, int64_t unit) {
   return std::min(max_block, CeilDiv(CeilDiv(n, blocks), unit) * unit);
 }
 
-/** KC for a B read in place with row stride ldb: its micro-panel (kc rows of NR elements) must
- *  stay in L1, but rows ldb elements apart map to few L1 sets when ldb * sizeof(T) is a multiple
- *  of a large power of two (ldb = 128 floats: every 8th set of a 64-set L1), so kc is capped at
- *  the rows those sets hold, one way kept for A and C. */
-template <typename T>
-int64_t InPlaceKc(const GemmBlockSizes& blk, int64_t ldb) {
-  const CpuCaches& l1 = DetectedCaches();
-  const int64_t sets = std::max<int64_t>(1, l1.l1d / (l1.l1d_ways * l1.line));
-  const int64_t row_bytes = ldb * static_cast<int64_t>(sizeof(T));
-  if (row_bytes % l1.line != 0) return blk.kc;  // rows land on every set
-  int64_t x = (row_bytes / l1.line) % sets, g = sets;  // g = gcd(stride in sets, sets)
+/** Rows `row_bytes` apart that a cache (bytes, ways, line) holds at once, one way kept for the
+ *  other operands: rows whose stride is a multiple of a large power of two map to few sets
+ *  (128 floats: every 8th set of a 64-set L1, so 8 sets x 7 ways = 56 rows). */
+inline int64_t RowsHeld(int64_t size, int64_t ways, int64_t line, int64_t row_bytes) {
+  ways = std::max<int64_t>(ways, 2);
+  const int64_t sets = std::max<int64_t>(1, size / (ways * line));
+  const int64_t unlimited = std::numeric_limits<int64_t>::max();
+  if (row_bytes % line != 0) return unlimited;  // rows land on every set
+  int64_t x = (row_bytes / line) % sets, g = sets;  // g = gcd(stride in sets, sets)
   while (x != 0) g %= x, std::swap(x, g);
   const int64_t distinct = sets / g;
-  return distinct == sets ? blk.kc : std::min(blk.kc, distinct * std::max<int64_t>(1, l1.l1d_ways - 1));
+  return distinct == sets ? unlimited : distinct * (ways - 1);
 }
 
-/** Fewest rows of B per pass worth reading in place: each pass loads and stores the C tile
- *  (2 MR x NV vector operations), which then stays under ~6% of the pass's MR x NV x kc FMAs. */
+/** KC for a B read in place with row stride ldb. Its micro-panel is re-read once per MR rows of
+ *  A; when its rows alias in L1 (a row stride of 128 floats keeps only 56 rows there), it streams
+ *  from L2 with a constant stride the hardware prefetchers follow, which measured faster than
+ *  cutting KC to what L1 holds (64 x 784 x 128: 14 passes over the C tile instead of 3). So KC
+ *  is capped only by the rows L2 holds. */
+template <typename T>
+int64_t InPlaceKc(const GemmBlockSizes& blk, int64_t ldb) {
+  const CpuCaches& c = DetectedCaches();
+  return std::min(blk.kc, RowsHeld(c.l2, c.l2_ways, c.line, ldb * static_cast<int64_t>(sizeof(T))));
+}
+
+/** Fewest B rows that must stay in L1 for B to be read in place: below that (a row stride that
+ *  is a multiple of 4 KiB maps every row to one set) each k step would wait on L2, and a page
+ *  boundary every row stops the prefetchers; such a B is packed instead. */
 constexpr int64_t kMinInPlaceKc = 32;
 
 /** Whether B is read in place instead of packed: its rows are contiguous, A fits one L2 block
  *  (so each B micro-panel is read about once per row block either way, and packing it would
  *  only add a copy and a barrier), B fits the packed-B budget (a larger B is better read from
- *  memory once, by the packing), and its rows do not alias in L1 so badly that KC collapses. */
+ *  memory once, by the packing), and its rows do not alias in L1 so badly that few stay there. */
 template <typename T>
 bool ReadBInPlace(const GemmBlockSizes& blk, int64_t M, int64_t N, int64_t K, const StridedMatrix<T>& b) {
+  const CpuCaches& c = DetectedCaches();
   return b.col_stride == 1 && M <= blk.mc && K * N <= blk.kc * blk.nc &&
-         InPlaceKc<T>(blk, b.row_stride) >= std::min(K, kMinInPlaceKc);
+         RowsHeld(c.l1d, c.l1d_ways, c.line, b.row_stride * static_cast<int64_t>(sizeof(T))) >=
+             std::min(K, kMinInPlaceKc);
 }
 
 /** Whether A's full MR-row panels are read in place instead of packed: its rows are contiguous
