@@ -82,6 +82,24 @@ def test_forced_provider_lacking_a_kernel_is_an_error_not_a_fallthrough(monkeypa
             backends.dispatch("conv2d", x, w, (1, 1), (0, 0), (1, 1), 1)
 
 
+def test_small_kernels_fall_back_to_the_reference_only_when_the_provider_lacks_them(monkeypatch):
+    # md.relu's kernel "unary": a forced provider without it runs the reference body ...
+    monkeypatch.delattr(backends._load("numpy"), "unary")
+    x = md.tensor([-1.0, 2.0])
+    with backends.use("numpy"):
+        np.testing.assert_array_equal(md.relu(x).numpy(), [0.0, 2.0])
+    monkeypatch.undo()
+
+    # ... but a NotImplementedError raised inside a kernel that exists is the kernel's own error, not a fallback
+    def refuses(*args):
+        raise NotImplementedError("unary: this provider refuses")
+
+    monkeypatch.setattr(backends._load("numpy"), "unary", refuses)
+    with backends.use("numpy"):
+        with pytest.raises(NotImplementedError, match="this provider refuses"):
+            md.relu(x)
+
+
 def test_automatic_dispatch_falls_through_a_provider_lacking_the_kernel(monkeypatch):
     monkeypatch.delenv("MINIDL_BACKEND", raising=False)      # automatic dispatch, even in a forced-backend run
     first = backends.usable("cpu")[0]

@@ -209,8 +209,26 @@ def _device_type(args):
 
 def dispatch(kernel, *args, **kwargs):
     """Run ``kernel`` on the first usable provider for the device of the first array argument."""
-    device = _device_type(args)
-    fn, provider, skipped, _ = _resolve(kernel, device)
+    return _call(kernel, _resolve(kernel, _device_type(args)), args, kwargs)
+
+
+def dispatch_or(fallback, kernel, *args):
+    """``dispatch(kernel, *args)``, or ``fallback(*args)`` when no provider of the device implements ``kernel``
+    (a forced provider without it). Only the lookup decides: an error raised inside the kernel propagates.
+
+    Example:
+        >>> float(md.backends.dispatch_or(np.add, "no_such_kernel", np.float64(1), np.float64(2)))
+        3.0
+    """
+    try:
+        resolved = _resolve(kernel, _device_type(args))
+    except NotImplementedError:
+        return fallback(*args)
+    return _call(kernel, resolved, args, {})
+
+
+def _call(kernel, resolved, args, kwargs):
+    fn, provider, skipped, _ = resolved
     log = _trace.get()
     if log is None:
         return fn(*args, **kwargs)
@@ -282,5 +300,5 @@ class trace:
         return False
 
 
-__all__ = ["ORDER", "PROVIDERS", "available", "dispatch", "forced", "kernel_names", "kernels", "provider_kernel",
-           "supports", "trace", "usable", "use"]
+__all__ = ["ORDER", "PROVIDERS", "available", "dispatch", "dispatch_or", "forced", "kernel_names", "kernels",
+           "provider_kernel", "supports", "trace", "usable", "use"]

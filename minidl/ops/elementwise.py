@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.function import Function
-from ..backends import dispatch
+from ..backends import dispatch_or
 from ..backends import reference as _reference
 from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
@@ -68,10 +68,7 @@ def _float_input(x):
 def kernel(name, *args):
     """Run kernel ``name`` on the provider the dispatcher picks (the native one decides by measured size whether
     its C++ or NumPy pays); a forced provider that lacks these small kernels runs the reference body instead."""
-    try:
-        return dispatch(name, *args)
-    except NotImplementedError:
-        return getattr(_reference, name)(*args)
+    return dispatch_or(getattr(_reference, name), name, *args)
 
 
 def _unary_grad(ctx, grad, saved, op, composed):
