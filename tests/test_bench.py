@@ -108,6 +108,8 @@ def test_api_without_baselines_has_no_ratio():
     assert summary[0].split() == ["op", "shape", "direction", "numpy", "ms", "best", "minidl", "vs", "torch"]
     assert len(summary) == 1 + 2 * 2                                   # (matmul, batch_norm) x (forward, backward)
     assert "GEMM best: numpy" in rep.peak_line()
+    if rep.peak.get("measured"):
+        assert "against the measured FMA peak" in rep.peak_line() and "numpy " in rep.peak_line().split("against")[1]
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is not installed: the train-step comparison needs it")
@@ -234,6 +236,13 @@ def test_measure_counts_and_gemm_peak():
     assert peak["derivation"]
     if peak["gflops"] is not None:
         assert peak["gflops"] == pytest.approx(peak["cores"] * peak["lanes"] * 2 * peak["fma_units"] * peak["ghz"])
+    try:
+        from minidl import _C  # noqa: F401
+    except ImportError:
+        assert peak["measured"] is None
+    else:
+        # a measured peak above the theoretical one by more than boost explains would be a broken measurement
+        assert peak["measured"] > 0 and (peak["gflops"] is None or peak["measured"] < 3 * peak["gflops"])
 
 
 def test_quick_drops_only_the_largest_gemm():

@@ -62,6 +62,11 @@ class BenchReport:
         if max(f for _, f in best.values()) > 1:
             # Virtual machines report the nominal clock in /proc/cpuinfo; boost clocks run above it.
             line += ". Above 100%: the cores run faster than the reported clock (boost), so the peak is higher"
+        measured = self.peak.get("measured")
+        if measured:
+            line += ("; against the measured FMA peak " + f"{measured:.1f} GFLOP/s (minidl._C.fma_peak, "
+                     f"{self.peak['cores']} threads, best of 3): "
+                     + ", ".join(f"{p} {100 * g / measured:.0f}%" for p, (g, _) in best.items()))
         return line
 
 
