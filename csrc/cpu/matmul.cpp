@@ -153,8 +153,25 @@ void PackA(const StridedMatrix<T>& a, int64_t i0, int64_t mb, int64_t p0, int64_
     const int64_t row0 = q * MR;
     const int64_t rows = std::min<int64_t>(MR, mb - row0);
     const T* src = a.data + (i0 + row0) * a.row_stride + p0 * a.col_stride;
-    if (a.col_stride == 1) {
-      // Row-major A: each row is contiguous along k.
+    if (a.col_stride == 1 && rows == MR) {
+      // Row-major A, a full panel: k outer so the panel is written in order, one cache line of
+      // each of the MR rows at a time, while the next panel's rows (MR * row_stride further, in
+      // no stream the prefetchers follow yet) are fetched ahead.
+      constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
+      const bool last = q + 1 >= q_end;
+      for (int64_t p0 = 0; p0 < kc; p0 += kLine) {
+        if (!last) {
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) __builtin_prefetch(src + (MR + i) * a.row_stride + p0, 0, 3);
+        }
+        const int64_t p1 = std::min(kc, p0 + kLine);
+        for (int64_t p = p0; p < p1; ++p) {
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) panel[p * MR + i] = src[i * a.row_stride + p];
+        }
+      }
+    } else if (a.col_stride == 1) {
+      // Row-major A, the partial last panel: each row is contiguous along k.
       for (int64_t i = 0; i < rows; ++i) {
         const T* row = src + i * a.row_stride;
         for (int64_t p = 0; p < kc; ++p) panel[p * MR + i] = row[p];
@@ -179,33 +196,38 @@ template <typename T>
 void PackB(const StridedMatrix<T>& b, int64_t p0, int64_t kc, int64_t j0, int64_t nb, int64_t q_begin,
            int64_t q_end, T* dst) {
   constexpr int NR = Blocking<T>::kNR;
+  if (b.col_stride == 1) {
+    // Row-major B: rows outer, so B is read in order (one stream the prefetchers follow) and each
+    // row's slices go to the panels; panel by panel would read one slice per row, row_stride
+    // apart, a new page every few rows.
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* row = b.data + (p0 + p) * b.row_stride + j0;
+      for (int64_t q = q_begin; q < q_end; ++q) {
+        const int64_t cols = std::min<int64_t>(NR, nb - q * NR);
+        T* out = dst + q * NR * kc + p * NR;
+        if (cols == NR) {
+          std::memcpy(out, row + q * NR, sizeof(T) * NR);
+        } else {
+          for (int64_t j = 0; j < cols; ++j) out[j] = row[q * NR + j];
+          for (int64_t j = cols; j < NR; ++j) out[j] = T(0);
+        }
+      }
+    }
+    return;
+  }
   for (int64_t q = q_begin; q < q_end; ++q) {
     T* panel = dst + q * NR * kc;
     const int64_t col0 = q * NR;
     const int64_t cols = std::min<int64_t>(NR, nb - col0);
     const T* src = b.data + p0 * b.row_stride + (j0 + col0) * b.col_stride;
-    if (b.col_stride == 1) {
-      // Row-major B: a panel row is a contiguous slice.
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* row = src + p * b.row_stride;
-        T* out = panel + p * NR;
-        if (cols == NR) {
-          std::memcpy(out, row, sizeof(T) * NR);
-        } else {
-          for (int64_t j = 0; j < cols; ++j) out[j] = row[j];
-          for (int64_t j = cols; j < NR; ++j) out[j] = T(0);
-        }
-      }
-    } else {
-      // Transposed (column-major) or general strides: walk columns outer, k inner.
-      for (int64_t j = 0; j < cols; ++j) {
-        const T* col = src + j * b.col_stride;
-        for (int64_t p = 0; p < kc; ++p) panel[p * NR + j] = col[p * b.row_stride];
-      }
-      if (cols < NR) {
-        for (int64_t p = 0; p < kc; ++p)
-          for (int64_t j = cols; j < NR; ++j) panel[p * NR + j] = T(0);
-      }
+    // Transposed (column-major) or general strides: walk columns outer, k inner.
+    for (int64_t j = 0; j < cols; ++j) {
+      const T* col = src + j * b.col_stride;
+      for (int64_t p = 0; p < kc; ++p) panel[p * NR + j] = col[p * b.row_stride];
+    }
+    if (cols < NR) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t j = cols; j < NR; ++j) panel[p * NR + j] = T(0);
     }
   }
 }
