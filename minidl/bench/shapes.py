@@ -67,6 +67,7 @@ CASES = (
     _conv((64, 32, 14, 14), 64, 3, "MNIST CNN conv2", padding=1),
     _conv((32, 64, 56, 56), 64, 3, "ResNet 3x3 (conv2_x)", padding=1),
     _conv((32, 256, 56, 56), 64, 1, "ResNet 1x1 bottleneck reduce"),
+    _conv((64, 16, 14, 14), 32, 3, "conv autoencoder, stride 2", stride=2, padding=1),
     _pool("max_pool2d", (64, 32, 28, 28), 2, 2, 0, "MNIST CNN pool1"),
     _pool("max_pool2d", (32, 64, 112, 112), 3, 2, 1, "ResNet stem pool"),
     _pool("avg_pool2d", (64, 32, 28, 28), 2, 2, 0, "LeNet-style avg pool"),
