@@ -1,4 +1,4 @@
-"""``md.save`` / ``md.load``: state dicts in the safetensors format, written atomically.
+"""``md.save`` / ``md.load``: checkpoints in the safetensors format, written atomically; PyTorch's ``.pt`` files read.
 
 safetensors (https://github.com/huggingface/safetensors) is a plain, safe container: an 8-byte
 little-endian header length, a JSON header of names, dtypes, shapes and byte offsets, then the raw
@@ -14,14 +14,23 @@ extra package needed), so that it can:
 * load the dtypes minidl lacks when it can do so exactly (BF16 -> float32, small integers widened)
   and refuse the others (F8, complex, U64) with a ``ValueError`` naming the file, tensor and dtype.
 
-Loading never executes code: the header is JSON, the rest is raw numbers.
+A state dict is stored as a plain safetensors file. Anything else PyTorch users save -- nested dicts, lists and
+tuples of tensors, NumPy arrays, numbers, strings (a whole training checkpoint) -- is stored the same way, its
+tensors as entries and the rest as a JSON tree in the header (``minidl._checkpoint``). ``md.load`` also reads
+PyTorch's own ``torch.save`` zip files without PyTorch (``minidl._torch_zip``: tensors, parameters, containers
+and primitives only). Loading never executes code: the header is JSON, the rest is raw numbers, and a PyTorch
+pickle may name only the globals of a fixed table of minidl's own builders.
 """
 import os
 import re
 import socket
 import tempfile
 
+import io
+
+from . import _checkpoint, _torch_zip
 from ._safetensors import check_loadable, read_header, read_tensors, writer
+from .device import Device
 from .tensor import Tensor
 
 _TMP_PREFIX = ".minidl-save-"
@@ -30,25 +39,41 @@ _TMP_RE = re.compile(r"^\.minidl-save-(\d+)@(.*)-[A-Za-z0-9_]+\.tmp$")
 
 # ---------------------------------------------------------------- saving
 
-def save(state_dict, path, metadata=None):
-    """Write a ``{name: Tensor or array}`` mapping to ``path`` in the safetensors format.
+def save(obj, f, metadata=None):
+    """Write a state dict, or a whole checkpoint, to ``f`` (a path, or a binary file object) in the safetensors format.
 
-    Shapes, dtypes and values round-trip exactly through :func:`load` (0-d tensors included), and
-    other safetensors readers (PyTorch's ``safetensors.torch.load_file``) read the file too.
-    ``metadata`` is an optional ``{str: str}`` dict stored in the header; read it back with
-    :func:`load_metadata`.
+    ``obj`` is a ``{name: Tensor or array}`` mapping (written as a plain safetensors file that other readers, such as
+    ``safetensors.torch.load_file``, read too), or what PyTorch users pass to ``torch.save``: dicts (any plain
+    keys), lists and tuples nesting tensors, parameters, NumPy arrays, numbers, strings, None, dtypes and devices.
+    Shapes, dtypes, values, ``requires_grad`` and the nesting round-trip exactly through :func:`load` (0-d tensors
+    included); a tensor that appears twice is stored once. A Module, an optimizer or any other object is refused
+    with a TypeError naming it and where it sits (save its ``state_dict()``). ``metadata`` is an optional
+    ``{str: str}`` dict stored in the header; read it back with :func:`load_metadata`.
 
-    The write is atomic (see :func:`atomic_write`): a crash or kill mid-save leaves the old file (or
-    none), never a half-written one; a symlink at ``path`` is written through (the link stays, its
-    target gets the new data); a new file gets the mode ``0o666 & ~umask`` and an existing one keeps
-    its mode.
+    To a path the write is atomic (see :func:`atomic_write`): a crash or kill mid-save leaves the old file (or
+    none), never a half-written one; a symlink at ``path`` is written through (the link stays, its target gets
+    the new data); a new file gets the mode ``0o666 & ~umask`` and an existing one keeps its mode. To a file object
+    the bytes are written at its position, and atomicity is the caller's.
 
     Example:
         >>> md.save(model.state_dict(), "model.safetensors", metadata={"epoch": "3"})
         >>> model.load_state_dict(md.load("model.safetensors"))
+        >>> md.save({"epoch": 3, "model": model.state_dict(), "optimizer": opt.state_dict()}, "ckpt.pt")
+        >>> md.load("ckpt.pt")["epoch"]
+        3
     """
-    _, write = writer(state_dict, metadata)
-    _atomic_write(path, write)
+    if metadata is not None and _checkpoint.STRUCTURE_KEY in metadata:
+        raise ValueError(f"save: the metadata key {_checkpoint.STRUCTURE_KEY!r} is reserved for the checkpoint "
+                         "structure")
+    if _checkpoint.is_flat(obj):
+        _, write = writer(obj, metadata)
+    else:
+        arrays, tree = _checkpoint.flatten(obj)
+        _, write = writer(arrays, {**(metadata or {}), _checkpoint.STRUCTURE_KEY: tree})
+    if hasattr(f, "write"):
+        write(f)
+    else:
+        _atomic_write(f, write)
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -189,35 +214,95 @@ def atomic_write(path, blob):
 
 # ---------------------------------------------------------------- loading
 
-def _open(path):
-    path = os.fspath(path)
-    return path, open(path, "rb")
+def _open(f):
+    """``(name, binary file, whether to close it)`` for a path or a file object; a file object that cannot seek is
+    read into memory."""
+    if hasattr(f, "read"):
+        name = getattr(f, "name", None)
+        name = name if isinstance(name, str) else f"<{type(f).__name__}>"
+        seekable = getattr(f, "seekable", lambda: False)()
+        return name, (f if seekable else io.BytesIO(f.read())), False
+    path = os.fspath(f)
+    return path, open(path, "rb"), True
 
 
-def load(path, device="cpu"):
-    """Read a safetensors file into a ``{name: Tensor}`` dict (in the file's order), on ``device``.
+def _target_device(op, device, map_location):
+    """map_location (PyTorch's spelling: a device or its string) wins over ``device``; functions and dicts are
+    refused."""
+    where = device if map_location is None else map_location
+    if callable(where) or isinstance(where, dict):
+        raise TypeError(f"{op}: map_location as a function or a dict is not supported; give a device such as 'cpu'")
+    return str(Device(where))
 
-    Shapes round-trip exactly. Dtypes minidl lacks are widened when that is exact (BF16 -> float32;
-    int8, int16, uint16 -> int32; uint32 -> int64); F8, complex and uint64 tensors are refused with a
-    ``ValueError`` naming the file, the tensor and the dtype. Loading never executes code from the
-    file, and never allocates more than the file's real size allows: a missing file raises
+
+def load(f, device="cpu", map_location=None, weights_only=None):
+    """Read what :func:`save` wrote -- or a PyTorch ``torch.save`` file -- from ``f`` (a path or a binary file object).
+
+    A plain safetensors file comes back as a ``{name: Tensor}`` dict (in the file's order); a checkpoint saved as
+    a nested object comes back as that object (tensors as Tensors, parameters as Parameters, NumPy arrays as arrays).
+    A ``.pt``/``.pth`` file written by ``torch.save`` (its zip format) is read without PyTorch: tensors (float64,
+    float32, float16, bfloat16 widened to float32, int64, int32, int16, int8, uint8, bool), parameters, dicts,
+    OrderedDicts, lists, tuples, numbers, strings, ``torch.Size``, dtypes, devices and NumPy arrays; anything else
+    in it (a pickled Module, a custom class) is refused with a ValueError naming that global -- nothing in any file
+    is ever executed, so ``weights_only`` (accepted for PyTorch's spelling) changes nothing. The legacy
+    non-zip ``torch.save`` format is refused. ``map_location`` (a device or its string) is PyTorch's name for
+    ``device``.
+
+    Dtypes minidl lacks are widened when that is exact (BF16 -> float32; int8, int16, uint16 -> int32; uint32 ->
+    int64); F8, complex and uint64 tensors are refused with a ``ValueError`` naming the file, the tensor and the
+    dtype. Loading never allocates more than the file's real size allows: a missing file raises
     FileNotFoundError; a truncated, corrupt or inconsistent one raises ValueError naming it.
 
     Example:
         >>> state = md.load("model.safetensors"); sorted(state)[:2]
         ['classifier.1.bias', 'classifier.1.weight']
+        >>> model.load_state_dict(md.load("resnet_from_pytorch.pth", map_location="cpu"))
     """
-    path, f = _open(path)
-    source = f"load: {path}"
-    with f:
-        _, entries, _ = read_header(f, os.fstat(f.fileno()).st_size, source)
+    if weights_only not in (None, True, False):
+        raise TypeError(f"load: weights_only must be True, False or None, got {weights_only!r}")
+    device = _target_device("load", device, map_location)
+    name, fh, owned = _open(f)
+    source = f"load: {name}"
+    try:
+        start = fh.tell()
+        head = fh.read(4)
+        fh.seek(start)
+        if _torch_zip.is_torch_zip(head):
+            return _load_torch(fh, source, device)
+        if head == b"\x80\x02\x8a\x0a":         # pickle protocol 2, then the legacy format's magic number
+            raise ValueError(f"{source}: a legacy (non-zip) torch.save file, which minidl does not read; re-save it "
+                             "with a current PyTorch (torch.save's default zip format) or as safetensors")
+        size = fh.seek(0, os.SEEK_END) - start
+        fh.seek(start)
+        metadata, entries, _ = read_header(fh, size, source)
         check_loadable(entries, source)         # every dtype, before any tensor is allocated
-        arrays = read_tensors(f, entries, source)
+        arrays = read_tensors(fh, entries, source)
+    finally:
+        if owned:
+            fh.close()
     out = {}
-    for name in list(arrays):
-        t = Tensor._wrap(arrays.pop(name))      # each array is fresh, writable memory of its own
-        out[name] = t if device == "cpu" else t.to(device)
-    return out
+    for key in list(arrays):
+        t = Tensor._wrap(arrays.pop(key))      # each array is fresh, writable memory of its own
+        out[key] = t if device == "cpu" else t.to(device)
+    structure = metadata.get(_checkpoint.STRUCTURE_KEY)
+    return out if structure is None else _checkpoint.unflatten(structure, out, source)
+
+
+def _load_torch(fh, source, device):
+    from .nn.parameter import Parameter  # noqa: PLC0415 -- nn imports this module
+
+    def make_tensor(stub):
+        t = Tensor._wrap(stub.array)
+        if device != "cpu":
+            t = t.to(device)
+        if stub.parameter:
+            return Parameter(t, requires_grad=stub.requires_grad)
+        return t.requires_grad_(True) if stub.requires_grad and t.dtype.is_floating_point else t
+
+    try:
+        return _torch_zip.load_torch_zip(fh, make_tensor)
+    except _torch_zip.Refused as exc:
+        raise ValueError(f"{source}: refused as a PyTorch checkpoint: {exc}") from None
 
 
 def load_metadata(path):
@@ -229,7 +314,13 @@ def load_metadata(path):
         >>> md.serialization.load_metadata("m.safetensors")
         {'epoch': '3'}
     """
-    path, f = _open(path)
-    with f:
-        metadata, _, _ = read_header(f, os.fstat(f.fileno()).st_size, f"load: {path}")
-    return metadata
+    name, fh, owned = _open(path)
+    try:
+        start = fh.tell()
+        size = fh.seek(0, os.SEEK_END) - start
+        fh.seek(start)
+        metadata, _, _ = read_header(fh, size, f"load: {name}")
+    finally:
+        if owned:
+            fh.close()
+    return {k: v for k, v in metadata.items() if k != _checkpoint.STRUCTURE_KEY}

@@ -94,11 +94,15 @@ def test_load_rejects_corrupt_and_truncated_files(tmp_path):
 
 
 def test_save_rejects_what_it_cannot_store(tmp_path):
-    with pytest.raises(TypeError, match="mapping"):
-        md.save([md.ones(2)], tmp_path / "x")
-    with pytest.raises(TypeError, match="entry 'lr' is a float"):
-        md.save({"lr": 0.1}, tmp_path / "x")
+    # checkpoints nest tensors, numbers and containers (tests/test_checkpoint.py); objects are refused by name
+    with pytest.raises(TypeError, match=r"cannot store a MLP at \['model'\].*state_dict"):
+        md.save({"model": _mlp(), "lr": 0.1}, tmp_path / "x")
+    with pytest.raises(TypeError, match=r"cannot store a set at \[0\]"):
+        md.save([{1, 2}], tmp_path / "x")
     assert not os.listdir(tmp_path)
+    md.save([md.ones(2), {"lr": 0.1}], tmp_path / "x")
+    back = md.load(tmp_path / "x")
+    assert back[1] == {"lr": 0.1} and back[0].tolist() == [1.0, 1.0]
 
 
 def test_model_saved_and_loaded_predicts_identically(tmp_path):
