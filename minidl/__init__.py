@@ -6,7 +6,7 @@ Example:
     >>> (x @ x).sum().backward()
 """
 from . import _threads  # first: it sets OpenMP's spinning before anything loads minidl._C (and libgomp)
-from . import autograd, backends, cuda, data, datasets, keras, models, nn, ops, optim, train
+from . import accelerator, autograd, backends, cuda, data, datasets, keras, models, nn, ops, optim, train
 from . import distributed  # mpi4py is imported by md.distributed.init(), not here
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (arange, as_tensor, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,

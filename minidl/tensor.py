@@ -136,6 +136,20 @@ class Tensor:
         return self.device.type == "cuda"
 
     @property
+    def is_cpu(self):
+        return self.device.type == "cpu"
+
+    @property
+    def is_mps(self):
+        """False: minidl has no Metal backend (PyTorch's probe, answered)."""
+        return False
+
+    @property
+    def is_xpu(self):
+        """False: minidl has no Intel GPU backend (PyTorch's probe, answered)."""
+        return False
+
+    @property
     def _xp(self):
         return array_module(self.data)
 

@@ -300,5 +300,9 @@ class trace:
         return False
 
 
-__all__ = ["ORDER", "PROVIDERS", "available", "dispatch", "dispatch_or", "forced", "kernel_names", "kernels",
-           "provider_kernel", "supports", "trace", "usable", "use"]
+__all__ = ["ORDER", "PROVIDERS", "available", "cudnn", "dispatch", "dispatch_or", "forced", "kernel_names",
+           "kernels", "mps", "provider_kernel", "supports", "trace", "usable", "use"]
+
+# PyTorch's device switches and probes (md.backends.cudnn, md.backends.mps), so programs that set or ask them run;
+# imported last: they import nothing from here
+from . import cudnn, mps  # noqa: E402
