@@ -222,6 +222,19 @@ def test_lbfgs_mlp_matches_torch_and_state_dict_resumes(torch):
     opt2.load_state_dict(saved)
     first = next(iter(clone.parameters()))
     assert len(opt2.state[first]["old_dirs"]) == len(topt.state[tmodel[0].weight]["old_dirs"])
+    # PyTorch's own LBFGS state dict loads too, and its next step agrees with PyTorch's
+    from_torch = md.nn.Sequential(md.nn.Linear(3, 6), md.nn.Tanh(), md.nn.Linear(6, 1)).double()
+    from_torch.load_state_dict({k: v.detach().numpy() for k, v in tmodel.state_dict().items()})
+    opt3 = md.optim.LBFGS(from_torch.parameters(), lr=0.8, max_iter=6, history_size=5, line_search_fn="strong_wolfe")
+    opt3.load_state_dict(copy.deepcopy(topt.state_dict()))
+    tmodel_copy = copy.deepcopy(tmodel)
+    topt_copy = torch.optim.LBFGS(tmodel_copy.parameters(), lr=0.8, max_iter=6, history_size=5,
+                                  line_search_fn="strong_wolfe")
+    topt_copy.load_state_dict(copy.deepcopy(topt.state_dict()))
+    opt3.step(make_closure(from_torch, opt3, md))
+    topt_copy.step(make_closure(tmodel_copy, topt_copy, torch))
+    for p, tp in zip(from_torch.parameters(), tmodel_copy.parameters()):
+        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-7, atol=1e-9)
     for _ in range(3):
         loss = opt.step(make_closure(model, opt, md))
         opt2.step(make_closure(clone, opt2, md))
