@@ -21,3 +21,8 @@ from .serialization import load, save
 from .tensor import Tensor
 
 __version__ = "0.1.0"
+
+from ._missing import module_getattr  # noqa: E402
+
+__getattr__ = module_getattr("minidl", "torch")     # a PyTorch name minidl lacks: an error naming it
+del module_getattr
