@@ -21,3 +21,6 @@ from .serialization import load, save
 from .tensor import Tensor
 
 __version__ = "0.1.0"
+# issue 14 (data): PyTorch's namespaces md.utils.data, and md.Generator for generator= arguments
+from . import utils  # noqa: E402
+from .random import Generator  # noqa: E402
