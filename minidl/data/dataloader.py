@@ -79,6 +79,35 @@ def _to_tensors(obj):
     return obj
 
 
+def _canonical_dtypes(obj):
+    """Arrays (also inside Tensors) unpickled from a worker, given NumPy's own dtype objects.
+
+    NOTE: unpickling makes a new dtype object equal to, but not the same object as, ``np.dtype(np.float32)``;
+    minidl's C++ kernels test dtypes by identity and would refuse such an array ("must be float32, got float32").
+    """
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "biufc" and obj.dtype.fields is None:
+            canonical = np.dtype(obj.dtype.str)
+            if obj.dtype is not canonical:
+                return obj.view(canonical)
+        return obj
+    if isinstance(obj, Tensor):
+        arr = _raw(obj)
+        fixed = _canonical_dtypes(arr) if isinstance(arr, np.ndarray) else arr
+        if fixed is arr:
+            return obj
+        out = Tensor._wrap(fixed)
+        return out.requires_grad_(True) if obj.requires_grad else out
+    if isinstance(obj, dict):
+        return {k: _canonical_dtypes(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        items = [_canonical_dtypes(v) for v in obj]
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    if isinstance(obj, list):
+        return [_canonical_dtypes(v) for v in obj]
+    return obj
+
+
 def default_collate(batch):
     """Stack a list of samples into a batch: arrays, Tensors and numbers become Tensors with a leading batch dim.
 
@@ -155,7 +184,7 @@ class _WorkerPool:
         while True:
             try:
                 epoch, task, payload = self.result_queue.get(timeout=0.1)
-                return epoch, task, pickle.loads(payload)
+                return epoch, task, _canonical_dtypes(pickle.loads(payload))
             except queue.Empty:
                 pass
             for wid in waiting_on:
@@ -163,17 +192,22 @@ class _WorkerPool:
                 if not p.is_alive():
                     code = p.exitcode
                     how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                    self.shutdown()
+                    self.shutdown(now=True)
                     raise RuntimeError(f"DataLoader worker {wid} (pid {p.pid}) exited unexpectedly ({how})")
             if self.timeout and time.monotonic() - start > self.timeout:
-                self.shutdown()
+                self.shutdown(now=True)
                 raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds waiting for a batch "
                                    "from its workers")
 
     def alive(self):
         return self._finalizer.alive and all(p.is_alive() for p in self.procs)
 
-    def shutdown(self):
+    def shutdown(self, now=False):
+        """Stop the workers: ask them to finish, or (``now``, after a failure) terminate them."""
+        if now:
+            for p in self.procs:
+                if p.is_alive():
+                    p.terminate()
         self._finalizer()
 
 
