@@ -119,6 +119,10 @@ def test_random_split_as_programs_use_it():
     assert (len(train_set), len(val_set)) == (40, 10)
     again, _ = random_split(ds, [0.8, 0.2], generator=md.Generator().manual_seed(0))
     assert again.indices == train_set.indices                 # a seeded generator gives the same split
+    g = md.Generator().manual_seed(1)
+    state = g.get_state()
+    first = random_split(ds, [25, 25], generator=g)[0].indices
+    assert random_split(ds, [25, 25], generator=g.set_state(state))[0].indices == first
     a, b, c = random_split(ds, [30, 15, 5])
     assert (len(a), len(b), len(c)) == (30, 15, 5)
     x, y = train_set[3]
@@ -273,6 +277,8 @@ def test_iterable_dataset_workers_each_iterate_their_copy():
     assert sorted(dup) == [0, 0, 1, 1, 2, 2, 3, 3]                 # each worker yields its own copy
     with pytest.raises(ValueError, match="shuffle"):
         DataLoader(Stream(3), shuffle=True)
+    with pytest.raises(TypeError, match="without a length"):
+        len(DataLoader(Stream(3), batch_size=2))
 
 
 class _TorchStream(tud.IterableDataset):

@@ -351,6 +351,8 @@ class DataLoader:
         epoch = self._epoch
         pool = self._pool
         if pool is None or not pool.alive():
+            if pool is not None:                    # a persistent worker died between epochs: start afresh
+                pool.shutdown(now=True)
             pool = _WorkerPool(self, base_seed)
             if self.persistent_workers:
                 self._pool = pool

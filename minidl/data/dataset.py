@@ -26,6 +26,9 @@ class Dataset:
     def __len__(self):
         raise NotImplementedError(f"{type(self).__name__} must implement __len__")
 
+    def __add__(self, other):
+        return ConcatDataset([self, other])          # ds1 + ds2, as in PyTorch
+
 
 def _array(x, i):
     if isinstance(x, Tensor):
@@ -94,6 +97,10 @@ class IterableDataset(Dataset):
     def __getitem__(self, index):
         raise TypeError(f"{type(self).__name__} is an IterableDataset: it is iterated, not indexed")
 
+    def __len__(self):
+        raise TypeError(f"{type(self).__name__} is an IterableDataset without a length; define __len__ to give "
+                        "it one")
+
     def __add__(self, other):
         return ChainDataset([self, other])
 
@@ -116,13 +123,6 @@ class ChainDataset(IterableDataset):
 
     def __len__(self):
         return sum(len(d) for d in self.datasets)
-
-
-def _add(self, other):
-    return ConcatDataset([self, other])
-
-
-Dataset.__add__ = _add          # ds1 + ds2 is their concatenation, as in PyTorch
 
 
 class Subset(Dataset):
