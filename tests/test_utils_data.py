@@ -341,6 +341,14 @@ def test_persistent_workers_are_reused_across_epochs():
     assert kept[0] == kept[1] == kept[2] and len(kept[0]) == 2
     fresh = pids(DataLoader(WhoLoads(6), batch_size=None, num_workers=2))
     assert fresh[0].isdisjoint(fresh[1])
+    loader = DataLoader(Range(40), batch_size=2, num_workers=2, persistent_workers=True)
+    assert next(iter(loader))[1].tolist() == [0, 1] and next(iter(loader))[1].tolist() == [0, 1]   # left early
+    old = iter(loader)
+    next(old)
+    assert sum(len(b[1]) for b in loader) == 40
+    with pytest.raises(RuntimeError, match="superseded"):
+        next(old)
+    assert _labels(loader)[-1] == [38, 39]              # the workers still serve the loader
 
 
 def test_loader_argument_errors():

@@ -373,11 +373,17 @@ class DataLoader:
                 outstanding[state["next_task"]] = wid
                 state["next_task"] += 1
 
-        failed = True
+        # how the workers end: "now" after an error or an early stop (they may be busy), "wait" at the end of a
+        # complete epoch (they are idle), None while persistent workers serve this loader on
+        close = "now"
         try:
             dispatch()
             next_out = 0
             while outstanding or ready:
+                if self.persistent_workers and self._epoch != epoch:
+                    close = None                    # the workers now serve the newer iterator: leave them be
+                    raise RuntimeError("DataLoader: this iterator was superseded by a newer iter() of the same "
+                                       "loader (with persistent_workers=True, one iterator at a time)")
                 if self.in_order and next_out in ready:
                     out = ready.pop(next_out)
                     next_out += 1
@@ -396,13 +402,14 @@ class DataLoader:
                 dispatch()
                 if not isinstance(out, StopMarker):
                     yield self._convert(out)
-            failed = False
+            close = None if self.persistent_workers else "wait"
         except GeneratorExit:                       # the caller stopped early: persistent workers stay
-            failed = False
+            if self.persistent_workers:
+                close = None
             raise
         finally:
-            if failed or not self.persistent_workers:
-                pool.shutdown()
+            if close is not None:
+                pool.shutdown(now=close == "now")
                 if self._pool is pool:
                     self._pool = None
 
