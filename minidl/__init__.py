@@ -22,7 +22,10 @@ from .tensor import Tensor
 
 __version__ = "0.1.0"
 
+# PyTorch's namespaces md.utils.data, and md.Generator for generator= arguments
+from . import utils  # noqa: E402
 from ._missing import module_getattr  # noqa: E402
+from .random import Generator  # noqa: E402
 
 __getattr__ = module_getattr("minidl", "torch")     # a PyTorch name minidl lacks: an error naming it
 del module_getattr

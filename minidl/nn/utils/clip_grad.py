@@ -1,8 +1,8 @@
-"""``md.nn.utils``: regularization penalties and gradient clipping."""
+"""``md.nn.utils``: regularization penalties and gradient clipping (``md.nn.utils.clip_grad``)."""
 import math
 
-from ..autograd.grad_mode import no_grad
-from ..tensor import Tensor
+from ...autograd.grad_mode import no_grad
+from ...tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "l1_penalty", "l2_penalty"]
 

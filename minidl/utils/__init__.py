@@ -1,0 +1,8 @@
+"""``md.utils``: laid out as ``torch.utils`` (``md.utils.data``).
+
+Example:
+    >>> from minidl.utils.data import DataLoader, random_split
+"""
+from . import data
+
+__all__ = ["data"]
