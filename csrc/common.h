@@ -43,27 +43,40 @@ inline std::string DtypeName(const py::array& a) { return py::str(a.dtype()).cas
 
 inline bool IsCContiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
 
+/** Whether two dtypes are the same type (NumPy's PyArray_EquivTypes: kind, size and byte order). Equal dtypes
+ *  need not be one object: a dtype rebuilt by pickle, or spelled with an explicit native byte order, is another
+ *  object, and comparing by identity would refuse "float32 because it is not float32". */
+inline bool SameDtype(const py::dtype& a, const py::dtype& b) {
+  return a.is(b) || py::detail::npy_api::get().PyArray_EquivTypes_(a.ptr(), b.ptr());
+}
+
+/** Whether `d` is the dtype of C++ type T. */
+template <typename T>
+inline bool IsDtype(const py::dtype& d) {
+  return SameDtype(d, py::dtype::of<T>());
+}
+
 /** Check that `a` is a C-contiguous float32/float64 array with `ndim` dimensions; `name` is the
  *  argument's name in messages. */
 inline void CheckFloatArray(const py::array& a, py::ssize_t ndim, const char* op, const char* name) {
   MINIDL_CHECK(a.ndim() == ndim, op,
                std::string(name) + " must be " + std::to_string(ndim) + "-D, got shape " + ShapeString(a));
-  const bool is_float = a.dtype().is(py::dtype::of<float>()) || a.dtype().is(py::dtype::of<double>());
+  const bool is_float = IsDtype<float>(a.dtype()) || IsDtype<double>(a.dtype());
   MINIDL_CHECK(is_float, op, std::string(name) + " must be float32 or float64, got " + DtypeName(a));
   MINIDL_CHECK(IsCContiguous(a), op, std::string(name) + " must be C-contiguous (make it contiguous in Python)");
 }
 
 /** Check that all arrays share the dtype of the first. */
 inline void CheckSameDtype(const py::array& a, const py::array& b, const char* op) {
-  MINIDL_CHECK(a.dtype().is(b.dtype()), op, "dtypes differ: " + DtypeName(a) + " and " + DtypeName(b));
+  MINIDL_CHECK(SameDtype(a.dtype(), b.dtype()), op, "dtypes differ: " + DtypeName(a) + " and " + DtypeName(b));
 }
 
 /** Call `fn(T{})` with T = float or double according to `dtype`; anything else is a ValueError.
  *  Usage: DispatchFloat(x.dtype(), "conv2d", [&](auto tag) { using T = decltype(tag); ... }); */
 template <typename Fn>
 auto DispatchFloat(const py::dtype& dtype, const char* op, Fn&& fn) {
-  if (dtype.is(py::dtype::of<float>())) return fn(float{});
-  if (dtype.is(py::dtype::of<double>())) return fn(double{});
+  if (IsDtype<float>(dtype)) return fn(float{});
+  if (IsDtype<double>(dtype)) return fn(double{});
   throw std::invalid_argument(std::string(op) + ": unsupported dtype " + py::str(dtype).cast<std::string>() +
                               " (float32 or float64 expected)");
 }

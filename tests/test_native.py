@@ -168,3 +168,14 @@ def test_import_bounds_openmp_spinning_unless_the_user_chose(env, want):
     out = subprocess.run([sys.executable, "-c", code], env={**base, **env, "PYTHONPATH": root}, capture_output=True,
                          text=True, check=True, cwd=tempfile.gettempdir())
     assert out.stdout.strip() == want
+
+
+def test_equal_dtypes_that_are_other_objects_are_accepted():
+    # a dtype rebuilt by pickle (or spelled with an explicit native byte order) equals float32 without being
+    # NumPy's float32 object; the kernels compare types, not objects (a non-native byte order is still refused)
+    import pickle
+    a = pickle.loads(pickle.dumps(np.ones((2, 3), np.float32)))
+    b = np.ones((3, 2), np.dtype("=f4"))
+    np.testing.assert_array_equal(_C.matmul(a, b), np.full((2, 2), 3.0, np.float32))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        _C.matmul(np.ones((2, 3), ">f4"), b)

@@ -666,7 +666,7 @@ CeArgs MakeCeArgs(const py::array& x, const py::array& target, const std::option
                   int64_t ignore_index, double smoothing, const char* op) {
   MINIDL_CHECK(target.ndim() == 1 && target.shape(0) == x.shape(0), op,
                "target of shape " + ShapeString(target) + " does not match logits " + ShapeString(x));
-  MINIDL_CHECK(target.dtype().is(py::dtype::of<int64_t>()) && IsCContiguous(target), op,
+  MINIDL_CHECK(IsDtype<int64_t>(target.dtype()) && IsCContiguous(target), op,
                "target must be contiguous int64, got " + DtypeName(target));
   if (weight) {
     CheckFloatArray(*weight, 1, op, "weight");

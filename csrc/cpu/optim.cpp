@@ -29,6 +29,7 @@
 #include <immintrin.h>
 #endif
 
+#include "common.h"
 #include "cpu/kernels.h"
 
 namespace minidl {
@@ -153,7 +154,7 @@ std::vector<T*> Pointers(const std::vector<py::array>& arrays, const std::vector
   out.reserve(arrays.size());
   for (size_t i = 0; i < arrays.size(); ++i) {
     const py::array& a = arrays[i];
-    if (!a.dtype().is(py::dtype::of<T>()) || !(a.flags() & py::array::c_style) || !a.writeable() ||
+    if (!IsDtype<T>(a.dtype()) || !(a.flags() & py::array::c_style) || !a.writeable() ||
         a.size() != sizes[i])
       throw std::invalid_argument(std::string(op) + ": " + what + "[" + std::to_string(i) +
                                   "] must be a writeable C-contiguous array of the parameters' dtype and size " +
@@ -184,7 +185,7 @@ std::vector<double> Steps(const py::array_t<double, py::array::c_style | py::arr
 }
 
 bool IsDtype(const std::vector<py::array>& params, const py::dtype& dt) {
-  return params.empty() || params[0].dtype().is(dt);
+  return params.empty() || SameDtype(params[0].dtype(), dt);
 }
 
 // lerp(a, b, w) as ATen computes it: exact at both ends (w small: a + w (b - a); else b - (b - a)(1 - w))

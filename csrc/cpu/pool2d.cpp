@@ -520,7 +520,7 @@ py::array MaxPool2dBackward(const py::array& grad, const py::array& x, const py:
   const char* op = "max_pool2d_backward";
   const Geometry g = CheckPool(op, x, kernel_size, stride, padding, &dilation, ceil_mode);
   CheckGrad(op, grad, x, g);
-  MINIDL_CHECK(indices.dtype().is(py::dtype::of<int64_t>()), op, "indices must be int64, got " + DtypeName(indices));
+  MINIDL_CHECK(IsDtype<int64_t>(indices.dtype()), op, "indices must be int64, got " + DtypeName(indices));
   MINIDL_CHECK(IsCContiguous(indices), op, "indices must be C-contiguous (make it contiguous in Python)");
   bool same = indices.ndim() == 4;
   for (int i = 0; same && i < 4; ++i) same = indices.shape(i) == grad.shape(i);

@@ -47,7 +47,7 @@ void ScatterAddRowsImpl(const T* grad, const int64_t* index, int64_t n, int64_t 
 py::array ScatterAddRows(const py::array& grad, const py::array& index, int64_t rows) {
   const char* op = "scatter_add_rows";
   CheckFloatArray(grad, 2, op, "grad");
-  MINIDL_CHECK(index.ndim() == 1 && index.dtype().is(py::dtype::of<int64_t>()) && IsCContiguous(index), op,
+  MINIDL_CHECK(index.ndim() == 1 && IsDtype<int64_t>(index.dtype()) && IsCContiguous(index), op,
                "index must be a C-contiguous 1-D int64 array, got " + DtypeName(index) + " " + ShapeString(index));
   MINIDL_CHECK(index.shape(0) == grad.shape(0), op,
                "index " + ShapeString(index) + " and grad " + ShapeString(grad) + " differ in length");
@@ -59,7 +59,7 @@ py::array ScatterAddRows(const py::array& grad, const py::array& index, int64_t 
                  "index " + std::to_string(idx[i]) + " at position " + std::to_string(i) + " is outside 0.." +
                      std::to_string(rows - 1));
   py::array out(grad.dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(d)});
-  const bool f32 = grad.dtype().is(py::dtype::of<float>());
+  const bool f32 = IsDtype<float>(grad.dtype());
   void* o = out.mutable_data();
   const void* g = grad.data();
   {
