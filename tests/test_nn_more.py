@@ -4,6 +4,8 @@ NumPy arrays) in both frameworks; values and input/parameter gradients must agre
 is gradchecked in float64 (hypothesis-drawn shapes where shapes matter).
 """
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -271,3 +273,184 @@ def test_pixel_shuffle_matches_torch(shape, r):
     assert repr(md.nn.PixelShuffle(r)) == repr(torch.nn.PixelShuffle(r))
     with pytest.raises(ValueError, match="pixel_shuffle: needs"):
         F.pixel_shuffle(md.zeros(1, 5, 2, 2), 2)
+
+
+# --- containers ----------------------------------------------------------------------------------------------
+class Heads:
+    """One model written against either framework's ``nn``: a ModuleDict of heads, a ParameterList and a
+    ParameterDict, as multi-task programs build them."""
+
+    @staticmethod
+    def build(nn, framework):
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.trunk = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+                self.heads = nn.ModuleDict({"cls": nn.Linear(6, 3), "reg": nn.Linear(6, 1)})
+                self.scales = nn.ParameterList([nn.Parameter(framework.ones(3)), nn.Parameter(framework.ones(1))])
+                self.extra = nn.ParameterDict({"shift": nn.Parameter(framework.zeros(3)),
+                                               "bias2": nn.Parameter(framework.zeros(1))})
+
+            def forward(self, x):
+                h = self.trunk(x)
+                cls = self.heads["cls"](h) * self.scales[0] + self.extra["shift"]
+                reg = self.heads["reg"](h) * self.scales[1] + self.extra["bias2"]
+                return framework.cat([cls, reg], 1)
+        return Net()
+
+
+def test_containers_state_dict_repr_and_gradients_match_torch():
+    tm, mm = Heads.build(torch.nn, torch), Heads.build(md.nn, md)
+    assert list(mm.state_dict()) == list(tm.state_dict())
+    assert [n for n, _ in mm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    assert repr(mm).replace("minidl.", "torch.") == repr(tm).replace("torch.FloatTensor", "torch.float32")
+    with torch.no_grad():
+        for p in tm.parameters():
+            p.normal_()
+    compare_module(torch, mm, tm, rand(5, 4))
+
+
+def test_module_dict_api():
+    d = md.nn.ModuleDict([("a", md.nn.Linear(2, 2)), ("b", md.nn.ReLU())])
+    d["c"] = md.nn.Tanh()
+    d.update({"a": md.nn.Identity()})
+    assert list(d) == ["a", "b", "c"] and "b" in d and len(d) == 3
+    assert isinstance(d["a"], md.nn.Identity)
+    assert isinstance(d.pop("b"), md.nn.ReLU) and list(d.keys()) == ["a", "c"]
+    with pytest.raises(KeyError, match="ModuleDict: no module named 'z'"):
+        d["z"]
+    with pytest.raises(TypeError, match="ModuleDict: keys must be strings"):
+        d[1] = md.nn.ReLU()
+    with pytest.raises(NotImplementedError, match="ModuleDict has no forward"):
+        d(md.zeros(1))
+
+
+def test_parameter_list_and_dict_api():
+    pl = md.nn.ParameterList([md.zeros(2)])
+    pl.append(md.nn.Parameter(md.ones(3)))
+    pl += [md.ones(1)]
+    assert len(pl) == 3 and all(isinstance(p, md.nn.Parameter) for p in pl)
+    assert [p.shape for p in pl[1:]] == [(3,), (1,)]
+    pl[0] = md.ones(2)
+    assert list(pl.state_dict()) == ["0", "1", "2"] and pl[-1].shape == (1,)
+    pd = md.nn.ParameterDict()
+    pd["w"] = md.ones(2)
+    pd.update([("v", md.nn.Parameter(md.zeros(1)))])
+    assert pd.keys() == ["w", "v"] and "v" in pd and pd.get("nope") is None
+    assert pd.pop("w").shape == (2,) and list(pd.state_dict()) == ["v"]
+    with pytest.raises(KeyError, match="ParameterDict: no parameter named 'w'"):
+        pd["w"]
+    # a model's optimizer sees the parameters of both
+    opt = md.optim.SGD(list(pl.parameters()) + list(pd.parameters()), lr=1.0)
+    (pl[0].sum() + pd["v"].sum()).backward()
+    opt.step()
+    assert pl[0].tolist() == [0.0, 0.0] and pd["v"].tolist() == [-1.0]
+
+
+def test_container_state_dict_round_trip_from_torch():
+    tm, mm = Heads.build(torch.nn, torch), Heads.build(md.nn, md)
+    sd = {k: v.detach().numpy() + 1 for k, v in tm.state_dict().items()}
+    mm.load_state_dict(sd)
+    for k, v in mm.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), sd[k])
+
+
+# --- Module API: get_submodule, hooks ------------------------------------------------------------------------
+def small_cnn(nn):
+    return nn.Sequential(OrderedDict([
+        ("features", nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))),
+        ("flatten", nn.Flatten()),
+        ("classifier", nn.Sequential(nn.Linear(4 * 4 * 4, 10)))]))
+
+
+def test_get_submodule_parameter_buffer():
+    net = small_cnn(md.nn)
+    assert net.get_submodule("") is net
+    assert net.get_submodule("features.0") is net.features[0]
+    assert net.get_parameter("classifier.0.bias") is net.classifier[0].bias
+    bn = md.nn.Sequential(md.nn.BatchNorm1d(3))
+    assert bn.get_buffer("0.running_mean") is bn[0].running_mean
+    with pytest.raises(AttributeError, match="Sequential has no attribute `nope`"):
+        net.get_submodule("features.nope")
+    with pytest.raises(AttributeError, match="`weight` is not an nn.Module"):
+        net.get_submodule("features.0.weight")
+    with pytest.raises(AttributeError, match="has no parameter `nope`"):
+        net.get_parameter("features.0.nope")
+
+
+def test_forward_hook_feature_extraction_matches_torch():
+    """The common program: register a forward hook on an inner layer, run the model, read the activations."""
+    tm, mm = small_cnn(torch.nn), small_cnn(md.nn)
+    mm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x = rand(2, 1, 8, 8).astype(np.float32)
+    feats = {}
+
+    def save(name):
+        def hook(module, args, output):
+            feats[name] = output.detach()
+        return hook
+    handles = [m.get_submodule("features").register_forward_hook(save(k)) for k, m in (("md", mm), ("torch", tm))]
+    mm(md.tensor(x))
+    tm(torch.tensor(x))
+    close(feats["md"], feats["torch"], 1e-5, 1e-6, "hooked features")
+    for h in handles:
+        h.remove()
+    feats.clear()
+    mm(md.tensor(x))
+    assert feats == {}
+
+
+def hooked_linear_outputs(nn, fw):
+    """Outputs of a Linear under pre-hooks and forward hooks that replace input and output, then as each goes."""
+    lin = nn.Linear(3, 2)
+    with fw.no_grad():
+        lin.weight.copy_(fw.tensor(np.arange(6.0).reshape(2, 3), dtype=fw.float32))
+        lin.bias.fill_(1.0)
+    calls = []
+    h1 = lin.register_forward_pre_hook(lambda m, args: args[0] * 2)      # a non-tuple is wrapped
+    # prepended: runs before h1, so it sees the original input
+    h2 = lin.register_forward_pre_hook(lambda m, args: calls.append(args[0].tolist()), prepend=True)
+    h3 = lin.register_forward_hook(lambda m, args, out: out + args[0].sum())
+    h4 = lin.register_forward_hook(lambda m, args, kwargs, out: (calls.append(kwargs), out * 10)[1],
+                                   with_kwargs=True)
+    x = fw.ones(1, 3)
+    out1 = lin(x).tolist()
+    h1.remove()
+    out2 = lin(x).tolist()
+    for h in (h2, h3, h4):
+        h.remove()
+    return out1, out2, lin(x).tolist(), calls
+
+
+def test_hooks_replace_inputs_and_outputs_as_torch():
+    got = hooked_linear_outputs(md.nn, md)
+    assert got == hooked_linear_outputs(torch.nn, torch)
+    assert got[3][0] == [[1.0, 1.0, 1.0]]
+
+
+def test_hook_handle_as_context_manager_and_errors():
+    lin = md.nn.Linear(2, 2)
+    seen = []
+    with lin.register_forward_hook(lambda m, a, out: seen.append(out.shape)):
+        lin(md.zeros(1, 2))
+    lin(md.zeros(1, 2))
+    assert seen == [(1, 2)]
+    with pytest.raises(TypeError, match="hook must be callable"):
+        lin.register_forward_hook(3)
+    with pytest.raises(NotImplementedError, match="always_call=True"):
+        lin.register_forward_hook(lambda *a: None, always_call=True)
+    lin.register_forward_pre_hook(lambda m, a, k: 5, with_kwargs=True)
+    with pytest.raises(RuntimeError, match="must return None or \\(args, kwargs\\)"):
+        lin(md.zeros(1, 2))
+
+
+def test_replacing_a_layer_keeps_its_place_as_torch():
+    """Transfer learning replaces the classifier in place; state_dict order and repr stay PyTorch's."""
+    orders = []
+    for nn in (md.nn, torch.nn):
+        net = small_cnn(nn)
+        net.flatten = nn.Flatten(1)
+        net.features[0] = nn.Conv2d(1, 4, 3, padding=1)
+        net.features[0].bias = None
+        orders.append((list(net.state_dict()), [n for n, _ in net.named_children()]))
+    assert orders[0] == orders[1]

@@ -29,10 +29,11 @@ __all__ = ["AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNor
 # --- issue 14 ---
 from .activation import (ELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU,  # noqa: E402
                          ReLU6, SiLU, Softplus)
+from .container import ModuleDict, ParameterDict, ParameterList  # noqa: E402
 from .distance import CosineSimilarity  # noqa: E402
 from .loss import HuberLoss, KLDivLoss, SmoothL1Loss  # noqa: E402
 from .pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: E402
 
 __all__ += ["CosineSimilarity", "ELU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "HuberLoss", "KLDivLoss",
             "LogSigmoid", "Mish", "PReLU", "PixelShuffle", "PixelUnshuffle", "ReLU6", "SiLU", "SmoothL1Loss",
-            "Softplus"]
+            "Softplus", "ModuleDict", "ParameterDict", "ParameterList"]
