@@ -454,3 +454,137 @@ def test_replacing_a_layer_keeps_its_place_as_torch():
         net.features[0].bias = None
         orders.append((list(net.state_dict()), [n for n, _ in net.named_children()]))
     assert orders[0] == orders[1]
+
+
+# --- 1-D layers, adaptive pooling, group/instance norm, channel dropout, recurrent cells ---------------------------
+LAYERS_1D = {
+    "Conv1d": (lambda nn: nn.Conv1d(4, 6, 3, stride=2, padding=1), (2, 4, 9)),
+    "Conv1d-groups-dilation": (lambda nn: nn.Conv1d(4, 6, 2, dilation=2, groups=2, bias=False), (2, 4, 8)),
+    "Conv1d-same": (lambda nn: nn.Conv1d(3, 2, 4, padding="same"), (3, 7)),
+    "Conv1d-reflect": (lambda nn: nn.Conv1d(3, 2, 3, padding=1, padding_mode="reflect"), (2, 3, 6)),
+    "MaxPool1d": (lambda nn: nn.MaxPool1d(3, 2, padding=1, ceil_mode=True), (2, 3, 8)),
+    "MaxPool1d-dilation": (lambda nn: nn.MaxPool1d(2, dilation=2), (3, 9)),
+    "AvgPool1d": (lambda nn: nn.AvgPool1d(3, 2, padding=1, count_include_pad=False), (2, 3, 8)),
+    "AvgPool1d-ceil": (lambda nn: nn.AvgPool1d(2, ceil_mode=True), (2, 3, 7)),
+    "AdaptiveAvgPool1d": (lambda nn: nn.AdaptiveAvgPool1d(4), (2, 3, 10)),
+    "AdaptiveAvgPool2d": (lambda nn: nn.AdaptiveAvgPool2d((3, 5)), (2, 3, 7, 9)),
+    "AdaptiveAvgPool2d-1": (lambda nn: nn.AdaptiveAvgPool2d(1), (2, 3, 5, 4)),
+    "AdaptiveAvgPool2d-none": (lambda nn: nn.AdaptiveAvgPool2d((None, 2)), (3, 4, 5)),
+    "GroupNorm": (lambda nn: nn.GroupNorm(3, 6), (2, 6, 4, 3)),
+    "GroupNorm-1d": (lambda nn: nn.GroupNorm(2, 4, affine=False), (3, 4, 5)),
+    "InstanceNorm2d": (lambda nn: nn.InstanceNorm2d(3), (2, 3, 4, 5)),
+    "InstanceNorm2d-affine-stats": (lambda nn: nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
+                                    (2, 3, 4, 5)),
+    "InstanceNorm2d-unbatched": (lambda nn: nn.InstanceNorm2d(3, affine=True), (3, 4, 4)),
+    "RNNCell": (lambda nn: nn.RNNCell(5, 4), (3, 5)),
+    "RNNCell-relu-nobias": (lambda nn: nn.RNNCell(5, 4, bias=False, nonlinearity="relu"), (5,)),
+    "GRUCell": (lambda nn: nn.GRUCell(5, 4), (3, 5)),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
+@pytest.mark.parametrize("name", list(LAYERS_1D))
+@pytest.mark.parametrize("dtype,rtol,atol", PRECISIONS)
+def test_more_layers_match_torch(name, dtype, rtol, atol):
+    factory, shape = LAYERS_1D[name]
+    tm, mm = factory(torch.nn), factory(md.nn)
+    assert list(mm.state_dict()) == list(tm.state_dict())
+    assert repr(mm) == repr(tm)
+    with torch.no_grad():
+        for p in tm.parameters():
+            p.uniform_(-1, 1)
+    for train in (True, False):
+        compare_module(torch, mm, tm, rand(*shape), dtype=dtype, rtol=rtol, atol=atol, train=train)
+
+
+def test_instance_norm_running_stats_match_torch_over_steps():
+    tm = torch.nn.InstanceNorm2d(3, momentum=0.3, track_running_stats=True).double()
+    mm = md.nn.InstanceNorm2d(3, momentum=0.3, track_running_stats=True).double()
+    for _ in range(3):
+        x = rand(2, 3, 4, 4) * 3 + 1
+        tm(torch.tensor(x))
+        mm(md.tensor(x))
+    for n, b in tm.named_buffers():
+        close(getattr(mm, n), b, 1e-7, 1e-9, n)
+    x = rand(2, 3, 4, 4)
+    close(mm.eval()(md.tensor(x)), tm.eval()(torch.tensor(x)), 1e-7, 1e-9, "eval output")
+
+
+def test_max_pool1d_indices_match_torch():
+    x = rand(2, 3, 9)
+    ym, im = F.max_pool1d(md.tensor(x), 3, 2, return_indices=True)
+    yt, it = TF.max_pool1d(torch.tensor(x), 3, 2, return_indices=True)
+    close(ym, yt, 0, 0, "values")
+    close(im, it, 0, 0, "indices")
+
+
+def test_lstm_cell_matches_torch_with_states():
+    """An LSTMCell unrolled by hand over a sequence, as seq2seq decoders do."""
+    tm, mm = torch.nn.LSTMCell(5, 4).double(), md.nn.LSTMCell(5, 4).double()
+    mm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    xs = rand(6, 3, 5)
+    ht, ct = torch.zeros(3, 4, dtype=torch.float64), torch.zeros(3, 4, dtype=torch.float64)
+    hm, cm = md.zeros(3, 4, dtype=md.float64), md.zeros(3, 4, dtype=md.float64)
+    for x in xs:
+        ht, ct = tm(torch.tensor(x), (ht, ct))
+        hm, cm = mm(md.tensor(x), (hm, cm))
+    close(hm, ht, 1e-7, 1e-9, "h")
+    close(cm, ct, 1e-7, 1e-9, "c")
+    (hm.sum() + cm.sum()).backward()
+    (ht.sum() + ct.sum()).backward()
+    for n, p in tm.named_parameters():
+        close(getattr(mm, n).grad, p.grad, 1e-7, 1e-9, f"grad of {n}")
+    h1, c1 = mm(md.tensor(rand(5)))
+    assert h1.shape == c1.shape == (4,)
+    with pytest.raises(ValueError, match="LSTMCell: hidden state of shape"):
+        mm(md.tensor(rand(3, 5)), (md.zeros(2, 4), md.zeros(2, 4)))
+
+
+@SETTINGS
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 9), st.integers(1, 3), st.integers(1, 2),
+       st.integers(0, 1))
+def test_conv1d_pool1d_gradcheck(n, c, length, k, stride, pad):
+    length = max(length, k)
+    x = RNG.standard_normal((n, c, length))
+    assert_gradcheck(lambda a, w, b: F.conv1d(a, w, b, stride, min(pad, k // 2)), x,
+                     RNG.standard_normal((2, c, k)), RNG.standard_normal(2))
+    assert_gradcheck(lambda a: F.avg_pool1d(a, k, stride, min(pad, k // 2)), x)
+    assert_gradcheck(lambda a: F.adaptive_avg_pool1d(a, max(1, length // 2)), x)
+
+
+@SETTINGS
+@given(st.integers(1, 3), st.sampled_from([(2, 4), (3, 3), (1, 2)]), st.integers(2, 4), st.integers(2, 4))
+def test_norm_gradcheck(n, groups_channels, h, w):
+    g, c = groups_channels
+    x = RNG.standard_normal((n, c, h, w))
+    assert_gradcheck(lambda a, wt, b: F.group_norm(a, g, wt, b), x, RNG.standard_normal(c), RNG.standard_normal(c))
+    assert_gradcheck(lambda a, wt, b: F.instance_norm(a, weight=wt, bias=b), x, RNG.standard_normal(c),
+                     RNG.standard_normal(c))
+    assert_gradcheck(lambda a: F.adaptive_avg_pool2d(a, (max(1, h - 1), 2)), x)
+
+
+@pytest.mark.parametrize("cls,shape", [("Dropout1d", (40, 30, 5)), ("Dropout2d", (40, 30, 3, 3)),
+                                       ("Dropout2d", (30, 4, 4))])
+def test_channel_dropout(cls, shape):
+    md.manual_seed(0)
+    layer = getattr(md.nn, cls)(0.25)
+    y = layer(md.ones(*shape)).numpy()
+    per_channel = y.reshape(shape[:len(shape) - (1 if cls == "Dropout1d" else 2)] + (-1,))
+    assert set(np.unique(per_channel).tolist()) <= {0.0, np.float32(1 / 0.75).item()}
+    assert np.all(per_channel.min(-1) == per_channel.max(-1))       # whole channels kept or dropped
+    assert 0.15 < (per_channel[..., 0] == 0).mean() < 0.35
+    assert np.all(layer.eval()(md.ones(*shape)).numpy() == 1)
+    assert repr(layer) == repr(getattr(torch.nn, cls)(0.25))
+    with pytest.raises(ValueError, match=f"{cls.lower()}: expected"):
+        getattr(F, cls.lower())(md.ones(5), 0.5)
+
+
+def test_more_layer_errors():
+    with pytest.raises(ValueError, match="GroupNorm: num_groups=4 must divide num_channels=6"):
+        md.nn.GroupNorm(4, 6)
+    with pytest.raises(ValueError, match=r"Conv1d\(3, 2\): expected input"):
+        md.nn.Conv1d(3, 2, 2)(md.zeros(1, 4, 5))
+    with pytest.raises(ValueError, match="adaptive_avg_pool2d: expected"):
+        F.adaptive_avg_pool2d(md.zeros(4, 5), 2)
+    with pytest.raises(ValueError, match="RNNCell: nonlinearity"):
+        md.nn.RNNCell(2, 2, nonlinearity="gelu")

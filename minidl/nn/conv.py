@@ -111,3 +111,80 @@ class ConvTranspose2d(_ConvNd):
         self._check_input(x)
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                   self.groups, self.dilation, output_size=output_size)
+
+
+# --- issue 14 --------------------------------------------------------------------------------------------------
+def _single(name, v):
+    if isinstance(v, (tuple, list)):
+        if len(v) != 1:
+            raise ValueError(f"Conv1d: {name} must be an int or a 1-tuple, got {v!r}")
+        v = v[0]
+    return (int(v),)
+
+
+class Conv1d(Module):
+    """1-D convolution over (N, C, L) or (C, L); weight (out_channels, in_channels // groups, K), initialized and
+    named as PyTorch's (so state dicts load either way).
+
+    Example:
+        >>> md.nn.Conv1d(3, 8, 5, padding=2)(md.randn(2, 3, 20)).shape
+        (2, 8, 20)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"Conv1d: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got "
+                             f"{padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _single("kernel_size", kernel_size), _single("stride", stride)
+        self.dilation = _single("dilation", dilation)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv1d: padding must be 'same', 'valid' or an int, got {padding!r}")
+            if padding == "same" and self.stride != (1,):
+                raise ValueError(f"Conv1d: padding='same' needs stride 1, got stride {stride}")
+            if padding == "same" and padding_mode != "zeros":
+                raise NotImplementedError(f"Conv1d: padding='same' with padding_mode={padding_mode!r} is not "
+                                          "supported (give the padding as an int)")
+            self.padding = padding
+        else:
+            self.padding = _single("padding", padding)
+        self.padding_mode = padding_mode
+        self.weight = empty_parameter(out_channels, in_channels // groups, *self.kernel_size, device=device,
+                                      dtype=dtype)
+        if bias:
+            self.bias = empty_parameter(out_channels, device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.layer_default_(self.weight, self.bias)
+
+    def forward(self, x):
+        if x.ndim not in (2, 3) or x.shape[-2] != self.in_channels:
+            raise ValueError(f"Conv1d({self.in_channels}, {self.out_channels}): expected input (N, "
+                             f"{self.in_channels}, L) or ({self.in_channels}, L), got shape {x.shape}")
+        padding = self.padding
+        if self.padding_mode != "zeros" and not isinstance(padding, str):
+            x, padding = F.pad(x, (padding[0], padding[0]), mode=self.padding_mode), 0
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s

@@ -5,6 +5,7 @@ import math
 
 from ..autograd.function import Function, once_differentiable
 from ..autograd.grad_mode import is_grad_enabled
+from ..autograd.grad_mode import no_grad as _no_grad
 from ..backends import kernels
 from ..backends.geometry import check_array_size, check_window, output_size
 from ..ops import (avg_pool2d, batch_norm, conv2d, gelu, layer_norm, leaky_relu, log_softmax, logsumexp, max_pool2d,
@@ -23,7 +24,8 @@ __all__ = ["avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_ent
            # issue 14
            "cosine_similarity", "elu", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "kl_div", "logsigmoid",
            "mish", "normalize", "one_hot", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu",
-           "silu", "smooth_l1_loss"]
+           "silu", "smooth_l1_loss", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "conv1d",
+           "dropout1d", "dropout2d", "group_norm", "instance_norm", "max_pool1d"]
 
 
 def linear(x, weight, bias=None):
@@ -907,3 +909,216 @@ def pixel_unshuffle(input, downscale_factor):
     x = input.reshape(*b, c, h // r, r, w // r, r)
     x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
     return x.reshape(*b, c * r * r, h // r, w // r)
+
+
+# --- issue 14: 1-D layers as their 2-D counterparts over a height-1 image; adaptive pooling, group/instance norm ---
+def _one(op, name, v):
+    """An int or a 1-tuple (PyTorch's 1-D layer arguments) as an int."""
+    if isinstance(v, (tuple, list)) and len(v) == 1:
+        v = v[0]
+    if not _is_int(v):
+        raise ValueError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
+    return int(v)
+
+
+def _check_1d(op, x):
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {x.shape}")
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation) of (N, C, L) or (C, L) with weight (O, C // groups, K), as PyTorch.
+
+    Example:
+        >>> F.conv1d(md.randn(2, 3, 10), md.randn(4, 3, 3), padding=1).shape
+        (2, 4, 10)
+    """
+    _check_1d("conv1d", input)
+    if weight.ndim != 3:
+        raise ValueError(f"conv1d: weight must be 3-D (out_channels, in_channels // groups, K), got {weight.shape}")
+    pad = padding if isinstance(padding, str) else (0, _one("conv1d", "padding", padding))
+    y = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, _one("conv1d", "stride", stride)), pad,
+               (1, _one("conv1d", "dilation", dilation)), groups)
+    return y.squeeze(-2)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-D max pooling of (N, C, L) or (C, L); ``stride`` defaults to ``kernel_size``.
+
+    Example:
+        >>> F.max_pool1d(md.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2).tolist()
+        [[[3.0, 2.0]]]
+    """
+    _check_1d("max_pool1d", input)
+    k = _one("max_pool1d", "kernel_size", kernel_size)
+    s = k if stride is None or stride == () else _one("max_pool1d", "stride", stride)
+    out = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _one("max_pool1d", "padding", padding)),
+                     (1, _one("max_pool1d", "dilation", dilation)), ceil_mode, return_indices)
+    if return_indices:
+        return out[0].squeeze(-2), out[1].squeeze(-2)
+    return out.squeeze(-2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling of (N, C, L) or (C, L) with PyTorch's ``ceil_mode``/``count_include_pad``.
+
+    Example:
+        >>> F.avg_pool1d(md.tensor([[[1.0, 3.0, 2.0, 0.0]]]), 2).tolist()
+        [[[2.0, 1.0]]]
+    """
+    _check_1d("avg_pool1d", input)
+    k = _one("avg_pool1d", "kernel_size", kernel_size)
+    s = k if stride is None or stride == () else _one("avg_pool1d", "stride", stride)
+    y = avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, _one("avg_pool1d", "padding", padding)), ceil_mode,
+                   count_include_pad)
+    return y.squeeze(-2)
+
+
+def _adaptive_matrix(n_in, n_out, dtype, xp):
+    """(n_out, n_in) averaging matrix of adaptive pooling: bin i covers [floor(i n/m), ceil((i+1) n/m))."""
+    m = np.zeros((n_out, n_in), dtype=dtype.np)
+    for i in range(n_out):
+        lo, hi = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return Tensor._wrap(xp.asarray(m))
+
+
+def _adaptive_sizes(op, x, output_size, k):
+    sizes = (output_size,) * k if output_size is None or _is_int(output_size) else tuple(output_size)
+    if len(sizes) != k:
+        raise ValueError(f"{op}: output_size must be an int or {k} ints/None, got {output_size!r}")
+    sizes = tuple(x.shape[x.ndim - k + i] if s is None else s for i, s in enumerate(sizes))
+    if any(not _is_int(s) or s < 1 for s in sizes) or any(x.shape[x.ndim - k + i] == 0 for i in range(k)):
+        raise ValueError(f"{op}: output_size {output_size!r} must be positive for a non-empty input, got input of "
+                         f"shape {x.shape}")
+    return sizes
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average over ``output_size`` nearly equal bins of the last dim of (N, C, L) or (C, L), as PyTorch bins.
+
+    Example:
+        >>> F.adaptive_avg_pool1d(md.randn(2, 3, 10), 4).shape
+        (2, 3, 4)
+    """
+    _check_1d("adaptive_avg_pool1d", input)
+    (lo,) = _adaptive_sizes("adaptive_avg_pool1d", input, output_size, 1)
+    return input @ _adaptive_matrix(input.shape[-1], lo, input.dtype, input._xp).T
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average over an ``output_size`` grid of nearly equal bins of (N, C, H, W) or (C, H, W); an int is square,
+    None keeps that dim's size.
+
+    Example:
+        >>> F.adaptive_avg_pool2d(md.randn(2, 3, 7, 9), 1).shape
+        (2, 3, 1, 1)
+    """
+    if input.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+                         f"{input.shape}")
+    oh, ow = _adaptive_sizes("adaptive_avg_pool2d", input, output_size, 2)
+    if (oh, ow) == (1, 1):
+        return input.mean(dim=(-2, -1), keepdim=True)
+    ph = _adaptive_matrix(input.shape[-2], oh, input.dtype, input._xp)
+    pw = _adaptive_matrix(input.shape[-1], ow, input.dtype, input._xp)
+    return ph @ input @ pw.T
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalize (N, C, *) over each group of C / num_groups channels and the spatial dims (biased variance),
+    then a per-channel affine map.
+
+    Example:
+        >>> F.group_norm(md.randn(2, 6, 5), 3).shape
+        (2, 6, 5)
+    """
+    if input.ndim < 2 or input.shape[1] % num_groups:
+        raise ValueError(f"group_norm: num_groups={num_groups} must divide the channels (dim 1) of input of shape "
+                         f"{input.shape}")
+    n, c = input.shape[:2]
+    g = input.reshape(n, num_groups, -1)
+    mean = g.mean(dim=2, keepdim=True)
+    centered = g - mean
+    var = (centered * centered).mean(dim=2, keepdim=True)
+    y = (centered / (var + eps).sqrt()).reshape(input.shape)
+    return _channel_affine(y, weight, bias)
+
+
+def _channel_affine(y, weight, bias):
+    shape = (y.shape[1],) + (1,) * (y.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalize each (sample, channel) of (N, C, *) over its spatial dims. With running stats and
+    ``use_input_stats`` they are updated in place (batch average of the instance statistics, unbiased variance);
+    without ``use_input_stats`` the running stats normalize.
+
+    Example:
+        >>> F.instance_norm(md.randn(2, 3, 4, 4)).shape
+        (2, 3, 4, 4)
+    """
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected (N, C, *spatial) input, got shape {input.shape}")
+    dims = tuple(range(2, input.ndim))
+    shape = (1, input.shape[1]) + (1,) * len(dims)
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
+        y = (input - running_mean.reshape(shape)) / (running_var.reshape(shape) + eps).sqrt()
+        return _channel_affine(y, weight, bias)
+    mean = input.mean(dim=dims, keepdim=True)
+    centered = input - mean
+    var = (centered * centered).mean(dim=dims, keepdim=True)
+    if running_mean is not None or running_var is not None:
+        count = math.prod(input.shape[2:])
+        with _no_grad():
+            if running_mean is not None:
+                running_mean.mul_(1 - momentum).add_(mean.detach().mean(dim=0).reshape(-1) * momentum)
+            if running_var is not None:
+                unbiased = var.detach().mean(dim=0).reshape(-1) * (count / max(count - 1, 1))
+                running_var.mul_(1 - momentum).add_(unbiased * momentum)
+    return _channel_affine(centered / (var + eps).sqrt(), weight, bias)
+
+
+def _channel_dropout(op, x, p, training, channel_dims):
+    """Zero whole channels: the mask covers the leading ``channel_dims`` dims and broadcasts over the rest."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    mask_shape = x.shape[:channel_dims] + (1,) * (x.ndim - channel_dims)
+    keep = generator().random(mask_shape) >= p
+    return x * Tensor._wrap(x._xp.asarray(keep.astype(x.dtype.np) / (1.0 - p)))
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, L) or (C, L) with probability ``p``, scaling the rest by 1/(1-p).
+
+    Example:
+        >>> F.dropout1d(md.ones(2, 3, 4), 0.5, training=False).sum().item()
+        24.0
+    """
+    if input.ndim not in (2, 3):
+        raise ValueError(f"dropout1d: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {input.shape}")
+    return _channel_dropout("dropout1d", input, p, training, input.ndim - 1)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of (N, C, H, W) or (C, H, W) with probability ``p``, scaling the rest by 1/(1-p).
+
+    Example:
+        >>> F.dropout2d(md.ones(2, 3, 4, 4), 0.5, training=False).sum().item()
+        96.0
+    """
+    if input.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
+    return _channel_dropout("dropout2d", input, p, training, input.ndim - 2)
