@@ -588,3 +588,15 @@ def test_more_layer_errors():
         F.adaptive_avg_pool2d(md.zeros(4, 5), 2)
     with pytest.raises(ValueError, match="RNNCell: nonlinearity"):
         md.nn.RNNCell(2, 2, nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear_matches_torch(bias):
+    tm, mm = torch.nn.Bilinear(3, 4, 5, bias=bias).double(), md.nn.Bilinear(3, 4, 5, bias=bias).double()
+    assert list(mm.state_dict()) == list(tm.state_dict()) and repr(mm) == repr(tm)
+    mm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    w = {n: p.detach().numpy() for n, p in tm.named_parameters()}
+    run_both(lambda a, b: mm(a, b), lambda a, b: tm(a, b), rand(2, 6, 3), rand(2, 6, 4))
+    assert_gradcheck(lambda a, b, wt: F.bilinear(a, b, wt), rand(4, 3), rand(4, 4), w["weight"])
+    with pytest.raises(ValueError, match="bilinear: inputs of shapes"):
+        mm(md.zeros(2, 3), md.zeros(2, 3))

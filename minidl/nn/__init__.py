@@ -38,9 +38,10 @@ from .dropout import Dropout1d, Dropout2d  # noqa: E402
 from .normalization import GroupNorm, InstanceNorm2d  # noqa: E402
 from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, MaxPool1d  # noqa: E402
 from .rnn import GRUCell, LSTMCell, RNNCell  # noqa: E402
+from .linear import Bilinear  # noqa: E402
 
 __all__ += ["CosineSimilarity", "ELU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "HuberLoss", "KLDivLoss",
             "LogSigmoid", "Mish", "PReLU", "PixelShuffle", "PixelUnshuffle", "ReLU6", "SiLU", "SmoothL1Loss",
             "Softplus", "ModuleDict", "ParameterDict", "ParameterList", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
             "AvgPool1d", "Conv1d", "Dropout1d", "Dropout2d", "GRUCell", "GroupNorm", "InstanceNorm2d", "LSTMCell",
-            "MaxPool1d", "RNNCell"]
+            "MaxPool1d", "RNNCell", "Bilinear"]

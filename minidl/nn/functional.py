@@ -25,7 +25,7 @@ __all__ = ["avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_ent
            "cosine_similarity", "elu", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "kl_div", "logsigmoid",
            "mish", "normalize", "one_hot", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu",
            "silu", "smooth_l1_loss", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "conv1d",
-           "dropout1d", "dropout2d", "group_norm", "instance_norm", "max_pool1d"]
+           "dropout1d", "dropout2d", "group_norm", "instance_norm", "max_pool1d", "bilinear"]
 
 
 def linear(x, weight, bias=None):
@@ -1122,3 +1122,25 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     if input.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
     return _channel_dropout("dropout2d", input, p, training, input.ndim - 2)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``y_k = x1^T W_k x2 + b_k`` for inputs (*, in1) and (*, in2), weight (out, in1, in2), bias (out,).
+
+    Example:
+        >>> F.bilinear(md.randn(5, 2), md.randn(5, 3), md.randn(4, 2, 3)).shape
+        (5, 4)
+    """
+    if weight.ndim != 3 or input1.shape[-1:] != weight.shape[1:2] or input2.shape[-1:] != weight.shape[2:] \
+            or input1.shape[:-1] != input2.shape[:-1]:
+        raise ValueError(f"bilinear: inputs of shapes {input1.shape} and {input2.shape} do not fit weight of shape "
+                         f"{weight.shape} (expects (*, in1), (*, in2) and (out, in1, in2))")
+    out, in1, in2 = weight.shape
+    lead = input1.shape[:-1]
+    x1, x2 = input1.reshape(-1, in1), input2.reshape(-1, in2)
+    # x1 against every W_k at once: (M, in1) @ (in1, out * in2), then the dot with x2 per output
+    t = (x1 @ weight.permute(1, 0, 2).reshape(in1, out * in2)).reshape(-1, out, in2)
+    y = (t * x2.unsqueeze(1)).sum(dim=2)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(*lead, out)
