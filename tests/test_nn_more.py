@@ -254,6 +254,13 @@ def test_cosine_similarity_matches_torch(s1, s2, dim):
              rand(*s1), rand(*s2))
 
 
+def test_cosine_similarity_tiny_and_zero_vectors_match_torch():
+    """Norms below eps: the value uses eps, the gradient the true norm (0 for an all-zero vector), as PyTorch."""
+    a = np.array([[0.0, 0.0, 0.0], [1e-9, 2e-9, 0.0], [1.0, 2.0, 3.0]])
+    b = np.array([[1.0, 2.0, 3.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    run_both(F.cosine_similarity, TF.cosine_similarity, a, b)
+
+
 @SETTINGS
 @given(st.lists(st.integers(1, 4), min_size=1, max_size=3), st.data())
 def test_normalize_cosine_gradcheck(shape, data):

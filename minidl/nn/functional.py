@@ -872,7 +872,14 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     if not -max(len(shape), 1) <= dim < max(len(shape), 1):
         raise IndexError(f"cosine_similarity: dim {dim} is out of range for broadcast shape {shape}")
     x1, x2 = x1.broadcast_to(shape), x2.broadcast_to(shape)
-    return ((x1 / _norm(x1, 2, dim).clamp(min=eps)) * (x2 / _norm(x2, 2, dim).clamp(min=eps))).sum(dim=dim)
+    return ((x1 / _floored_norm(x1, dim, eps)) * (x2 / _floored_norm(x2, dim, eps))).sum(dim=dim)
+
+
+def _floored_norm(x, dim, eps):
+    """The 2-norm floored at ``eps`` in value only: the gradient is the unfloored norm's, as PyTorch's
+    cosine_similarity floors it outside autograd."""
+    n = _norm(x, 2, dim)
+    return n + (n.clamp(min=eps) - n).detach()
 
 
 def pixel_shuffle(input, upscale_factor):
