@@ -607,3 +607,39 @@ def test_bilinear_matches_torch(bias):
     assert_gradcheck(lambda a, b, wt: F.bilinear(a, b, wt), rand(4, 3), rand(4, 4), w["weight"])
     with pytest.raises(ValueError, match="bilinear: inputs of shapes"):
         mm(md.zeros(2, 3), md.zeros(2, 3))
+
+
+# --- whole programs: the same small models trained in both frameworks ------------------------------------------
+def super_resolution(nn):
+    """The sub-pixel convolution model of PyTorch's super-resolution example, shrunk."""
+    return nn.Sequential(nn.Conv2d(1, 8, 5, padding=2), nn.Tanh(), nn.Conv2d(8, 4, 3, padding=1), nn.PReLU(),
+                         nn.Conv2d(4, 4, 3, padding=1), nn.PixelShuffle(2))
+
+
+def sequence_cnn(nn):
+    """A 1-D CNN classifier as used on audio/text: Conv1d, GroupNorm, SiLU, pooling, dropout-free head."""
+    return nn.Sequential(nn.Conv1d(3, 8, 5, padding=2), nn.GroupNorm(2, 8), nn.SiLU(), nn.MaxPool1d(2),
+                         nn.Conv1d(8, 8, 3, padding=1), nn.Mish(), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+                         nn.Linear(8, 4))
+
+
+@pytest.mark.parametrize("build,shape,loss", [(super_resolution, (2, 1, 6, 6), "SmoothL1Loss"),
+                                              (sequence_cnn, (4, 3, 16), "HuberLoss")])
+def test_training_matches_torch(build, shape, loss):
+    torch.manual_seed(0)
+    tm, mm = build(torch.nn).double(), build(md.nn).double()
+    mm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x = rand(*shape)
+    y = rand(*tm(torch.tensor(x)).shape)
+    topt, mopt = torch.optim.SGD(tm.parameters(), lr=0.1), md.optim.SGD(mm.parameters(), lr=0.1)
+    tloss, mloss = getattr(torch.nn, loss)(), getattr(md.nn, loss)()
+    losses = []
+    for _ in range(5):
+        for opt, net, crit, fw in ((topt, tm, tloss, torch), (mopt, mm, mloss, md)):
+            opt.zero_grad()
+            value = crit(net(fw.tensor(x)), fw.tensor(y))
+            value.backward()
+            opt.step()
+            losses.append(value.item())
+    np.testing.assert_allclose(losses[1::2], losses[0::2], rtol=1e-9)
+    assert losses[-1] < losses[0]
