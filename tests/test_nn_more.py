@@ -48,7 +48,7 @@ ACTIVATIONS = {
     "Hardtanh-range": lambda nn: nn.Hardtanh(-2.0, 0.5), "ReLU6": lambda nn: nn.ReLU6(),
     "Hardsigmoid": lambda nn: nn.Hardsigmoid(), "Hardswish": lambda nn: nn.Hardswish(),
     "Softplus": lambda nn: nn.Softplus(beta=2.0, threshold=5.0), "LeakyReLU": lambda nn: nn.LeakyReLU(0.2),
-    "LogSigmoid": lambda nn: nn.LogSigmoid(), "PReLU": lambda nn: nn.PReLU(), "PReLU-channels": lambda nn: nn.PReLU(3),
+    "LogSigmoid": lambda nn: nn.LogSigmoid(), "GLU": lambda nn: nn.GLU(0), "PReLU": lambda nn: nn.PReLU(), "PReLU-channels": lambda nn: nn.PReLU(3),
 }
 
 
@@ -78,9 +78,11 @@ def test_elu_large_inputs_have_finite_gradients():
 
 
 @SETTINGS
-@given(st.sampled_from(["elu", "selu", "silu", "mish", "hardtanh", "hardswish", "logsigmoid"]),
+@given(st.sampled_from(["elu", "selu", "silu", "mish", "hardtanh", "hardswish", "logsigmoid", "glu"]),
        st.lists(st.integers(1, 4), min_size=0, max_size=3))
 def test_activation_gradcheck(fn, shape):
+    if fn == "glu":
+        shape = [*shape, 2]
     x = RNG.uniform(-3.5, 3.5, shape)
     x[np.abs(np.abs(x) - 1) < 1e-3] += 0.01     # keep off hardtanh's kinks, where finite differences straddle
     x[np.abs(np.abs(x) - 3) < 1e-3] += 0.01
@@ -483,6 +485,8 @@ LAYERS_1D = {
     "InstanceNorm2d-affine-stats": (lambda nn: nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
                                     (2, 3, 4, 5)),
     "InstanceNorm2d-unbatched": (lambda nn: nn.InstanceNorm2d(3, affine=True), (3, 4, 4)),
+    "InstanceNorm1d-stats": (lambda nn: nn.InstanceNorm1d(4, affine=True, track_running_stats=True), (2, 4, 6)),
+    "InstanceNorm1d-unbatched": (lambda nn: nn.InstanceNorm1d(4), (4, 5)),
     "RNNCell": (lambda nn: nn.RNNCell(5, 4), (3, 5)),
     "RNNCell-relu-nobias": (lambda nn: nn.RNNCell(5, 4, bias=False, nonlinearity="relu"), (5,)),
     "GRUCell": (lambda nn: nn.GRUCell(5, 4), (3, 5)),
@@ -593,6 +597,12 @@ def test_more_layer_errors():
         md.nn.Conv1d(3, 2, 2)(md.zeros(1, 4, 5))
     with pytest.raises(ValueError, match="adaptive_avg_pool2d: expected"):
         F.adaptive_avg_pool2d(md.zeros(4, 5), 2)
+    with pytest.warns(UserWarning, match="num_features is unused"):
+        md.nn.InstanceNorm2d(3)(md.zeros(1, 4, 2, 2))
+    with pytest.raises(ValueError, match="glu: dim -1 of input of shape"):
+        F.glu(md.zeros(2, 3))
+    with pytest.raises(ValueError, match="InstanceNorm1d: expected a 2-D"):
+        md.nn.InstanceNorm1d(3)(md.zeros(1, 3, 4, 4))
     with pytest.raises(ValueError, match="RNNCell: nonlinearity"):
         md.nn.RNNCell(2, 2, nonlinearity="gelu")
 

@@ -320,3 +320,22 @@ class PReLU(Module):
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
+
+
+class GLU(Module):
+    """Gated linear unit over ``dim``: first half times the sigmoid of the second half.
+
+    Example:
+        >>> md.nn.GLU()(md.randn(4, 6)).shape
+        (4, 3)
+    """
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.glu(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"

@@ -25,7 +25,7 @@ __all__ = ["avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_ent
            "cosine_similarity", "elu", "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "kl_div", "logsigmoid",
            "mish", "normalize", "one_hot", "pad", "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu",
            "silu", "smooth_l1_loss", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "conv1d",
-           "dropout1d", "dropout2d", "group_norm", "instance_norm", "max_pool1d", "bilinear"]
+           "dropout1d", "dropout2d", "group_norm", "instance_norm", "max_pool1d", "bilinear", "glu"]
 
 
 def linear(x, weight, bias=None):
@@ -1151,3 +1151,16 @@ def bilinear(input1, input2, weight, bias=None):
     if bias is not None:
         y = y + bias
     return y.reshape(*lead, out)
+
+
+def glu(input, dim=-1):
+    """Gated linear unit: the first half of ``dim`` times the sigmoid of the second half.
+
+    Example:
+        >>> F.glu(md.randn(4, 6)).shape
+        (4, 3)
+    """
+    if input.ndim == 0 or input.shape[dim] % 2:
+        raise ValueError(f"glu: dim {dim} of input of shape {input.shape} must have an even size")
+    a, b = input.chunk(2, dim)
+    return a * sigmoid(b)

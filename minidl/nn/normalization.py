@@ -178,14 +178,11 @@ class GroupNorm(Module):
                 f"bias={self.bias is not None}")
 
 
-class InstanceNorm2d(Module):
-    """Normalize each (sample, channel) of (N, C, H, W) or (C, H, W) over H and W. ``affine`` adds a learnable
-    per-channel map; ``track_running_stats`` keeps running statistics (used in eval), as PyTorch.
+class _InstanceNorm(Module):
+    """Normalize each (sample, channel) over the ``_spatial`` trailing dims; see InstanceNorm1d/2d."""
 
-    Example:
-        >>> md.nn.InstanceNorm2d(3)(md.randn(2, 3, 8, 8)).shape
-        (2, 3, 8, 8)
-    """
+    _spatial = 0
+    _layouts = ""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
                  dtype=None, *, bias=True):
@@ -213,24 +210,48 @@ class InstanceNorm2d(Module):
             init.zeros_(self.bias)
 
     def forward(self, x):
-        if x.ndim not in (3, 4):
-            raise ValueError(f"InstanceNorm2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
-                             f"{x.shape}")
-        c = x.shape[-3]
+        name, k = type(self).__name__, self._spatial
+        if x.ndim not in (k + 1, k + 2):
+            raise ValueError(f"{name}: expected a {self._layouts} input, got shape {x.shape}")
+        c = x.shape[-k - 1]
         if c != self.num_features:
-            message = (f"InstanceNorm2d({self.num_features}): input of shape {x.shape} has {c} channels, expected "
+            message = (f"{name}({self.num_features}): input of shape {x.shape} has {c} channels, expected "
                        f"{self.num_features}")
             if self.affine:
                 raise ValueError(message)
             warnings.warn(message + " (num_features is unused without affine=True)", stacklevel=2)
-        batched = x.unsqueeze(0) if x.ndim == 3 else x
+        batched = x.unsqueeze(0) if x.ndim == k + 1 else x
         # NOTE: as PyTorch's, num_batches_tracked is never advanced and momentum=None freezes the running stats
         factor = 0.0 if self.momentum is None else self.momentum
         use_input_stats = self.training or not self.track_running_stats
         y = F.instance_norm(batched, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
                             factor, self.eps)
-        return y.squeeze(0) if x.ndim == 3 else y
+        return y.squeeze(0) if x.ndim == k + 1 else y
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Normalize each (sample, channel) of (N, C, L) or (C, L) over L. ``affine`` adds a learnable per-channel
+    map; ``track_running_stats`` keeps running statistics (used in eval), as PyTorch.
+
+    Example:
+        >>> md.nn.InstanceNorm1d(3)(md.randn(2, 3, 8)).shape
+        (2, 3, 8)
+    """
+
+    _spatial, _layouts = 1, "2-D (C, L) or 3-D (N, C, L)"
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Normalize each (sample, channel) of (N, C, H, W) or (C, H, W) over H and W. ``affine`` adds a learnable
+    per-channel map; ``track_running_stats`` keeps running statistics (used in eval), as PyTorch.
+
+    Example:
+        >>> md.nn.InstanceNorm2d(3)(md.randn(2, 3, 8, 8)).shape
+        (2, 3, 8, 8)
+    """
+
+    _spatial, _layouts = 2, "3-D (C, H, W) or 4-D (N, C, H, W)"
