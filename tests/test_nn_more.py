@@ -203,7 +203,7 @@ def test_pad_modes_match_torch(mode, shape, pad):
 @given(st.lists(st.integers(1, 4), min_size=1, max_size=3), st.data())
 def test_pad_gradcheck(shape, data):
     k = data.draw(st.integers(1, len(shape)))
-    pad = tuple(data.draw(st.integers(-shape[len(shape) - 1 - i // 2] // 2, 3)) for i in range(2 * k))
+    pad = tuple(data.draw(st.integers(-(shape[len(shape) - 1 - i // 2] // 2), 3)) for i in range(2 * k))
     assert_gradcheck(lambda a: F.pad(a, pad, value=0.5), RNG.standard_normal(shape))
     # the backward of a constant pad is itself differentiable (second order)
     x = md.tensor(RNG.standard_normal(shape), requires_grad=True)
@@ -653,3 +653,47 @@ def test_training_matches_torch(build, shape, loss):
             losses.append(value.item())
     np.testing.assert_allclose(losses[1::2], losses[0::2], rtol=1e-9)
     assert losses[-1] < losses[0]
+
+
+def grad_cam_maps(nn, fw, state, x):
+    """Grad-CAM as public programs write it: forward and full backward hooks on the last conv layer, weights from
+    the pooled gradients."""
+    net = small_cnn(nn)
+    net.load_state_dict({k: fw.tensor(v) for k, v in state.items()})
+    store = {}
+    target = net.get_submodule("features.0")
+    h1 = target.register_forward_hook(lambda m, args, out: store.update(act=out))
+    h2 = target.register_full_backward_hook(lambda m, gin, gout: store.update(grad=gout[0], gin=gin[0]))
+    scores = net(fw.tensor(x, requires_grad=True))
+    scores[:, 3].sum().backward()
+    h1.remove()
+    h2.remove()
+    weights = store["grad"].mean(dim=(2, 3), keepdim=True)
+    cam = (weights * store["act"]).sum(dim=1).relu()
+    return cam.detach(), store["gin"]
+
+
+def test_full_backward_hook_grad_cam_matches_torch():
+    state = {k: v.detach().numpy() for k, v in small_cnn(torch.nn).state_dict().items()}
+    x = rand(2, 1, 8, 8).astype(np.float32)
+    cam_m, gin_m = grad_cam_maps(md.nn, md, state, x)
+    cam_t, gin_t = grad_cam_maps(torch.nn, torch, state, x)
+    close(cam_m, cam_t, 1e-4, 1e-6, "grad-cam map")
+    close(gin_m, gin_t, 1e-4, 1e-6, "grad_input")
+
+
+def test_full_backward_hook_replaces_input_gradients_as_torch():
+    results = []
+    for nn, fw in ((md.nn, md), (torch.nn, torch)):
+        lin = nn.Linear(3, 2)
+        with fw.no_grad():
+            lin.weight.fill_(0.5)
+        seen = []
+        lin.register_full_backward_hook(lambda m, gin, gout: (gin[0] * 0 + 7,))
+        lin.register_full_backward_hook(lambda m, gin, gout, seen=seen: seen.append(gin[0].tolist()))
+        x = fw.ones(2, 3, requires_grad=True)
+        lin(x).sum().backward()
+        results.append((x.grad.tolist(), seen))
+    assert results[0] == results[1]
+    with pytest.raises(NotImplementedError, match="use register_full_backward_hook"):
+        md.nn.Linear(2, 2).register_backward_hook(lambda *a: None)

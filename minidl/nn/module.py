@@ -4,7 +4,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import dtypes
-from ..autograd.grad_mode import no_grad
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..device import Device, move
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -14,6 +15,81 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 def _shape_of(v):
     return tuple(getattr(v, "shape", np.shape(v)))
+
+
+class _HookInputs(Function):
+    """Identity on the module's Tensor inputs whose backward runs the full backward hooks on their gradients."""
+
+    @staticmethod
+    def forward(ctx, state, *xs):
+        ctx.state = state
+        return xs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *ctx.state.fire(grads))
+
+
+class _HookOutputs(Function):
+    """Identity on the module's Tensor outputs whose backward records their gradients (``grad_output``)."""
+
+    @staticmethod
+    def forward(ctx, state, *ys):
+        ctx.state = state
+        return ys
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        state.grad_outputs = grads
+        if not state.inputs_wrapped:        # no input needs a gradient: the hooks run now, grad_input all None
+            state.fire((None,) * state.n_inputs)
+        return (None, *grads)
+
+
+class _BackwardHooks:
+    """One forward call's bookkeeping for ``register_full_backward_hook``."""
+
+    def __init__(self, module):
+        self.module, self.grad_outputs, self.inputs_wrapped, self.n_inputs = module, (), False, 0
+        self.positions = []
+
+    def wrap_inputs(self, args):
+        self.positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.n_inputs = len(self.positions)
+        if not any(args[i].requires_grad for i in self.positions):
+            return args
+        self.inputs_wrapped = True
+        wrapped = _HookInputs.apply(self, *[args[i] for i in self.positions])
+        args = list(args)
+        for i, t in zip(self.positions, wrapped):
+            args[i] = t
+        return tuple(args)
+
+    def wrap_outputs(self, out):
+        single = isinstance(out, Tensor)
+        outs = (out,) if single else out
+        if not isinstance(outs, tuple) or not any(isinstance(o, Tensor) and o.requires_grad for o in outs):
+            return out
+        idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+        wrapped = _HookOutputs.apply(self, *[outs[i] for i in idx])
+        outs = list(outs)
+        for i, t in zip(idx, wrapped):
+            outs[i] = t
+        return outs[0] if single else tuple(outs)
+
+    def fire(self, grads):
+        """Run the module's hooks on ``grads`` (grad_input); each may return replacements."""
+        grads = tuple(grads)
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grads, self.grad_outputs)
+            if result is not None:
+                result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+                if len(result) != len(grads):
+                    raise RuntimeError(f"{type(self.module).__name__}: a full backward hook returned {len(result)} "
+                                       f"gradients for {len(grads)} inputs")
+                grads = result
+        return grads
 
 
 class RemovableHandle:
@@ -72,6 +148,7 @@ class Module:
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_hooks_with_kwargs"] = set()
+        d["_backward_hooks"] = OrderedDict()
 
     # --- registration -------------------------------------------------------------------------------------------
     def _registry(self):
@@ -174,7 +251,7 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         d = self.__dict__
-        if d.get("_forward_pre_hooks") or d.get("_forward_hooks"):
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
@@ -193,7 +270,12 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
+        backward = _BackwardHooks(self) if self.__dict__.get("_backward_hooks") and is_grad_enabled() else None
+        if backward is not None:
+            args = backward.wrap_inputs(args)
         out = self.forward(*args, **kwargs)
+        if backward is not None:
+            out = backward.wrap_outputs(out)
         for hid, hook in list(self._forward_hooks.items()):
             result = hook(self, args, kwargs, out) if hid in with_kwargs else hook(self, args, out)
             if result is not None:
@@ -239,6 +321,21 @@ class Module:
             raise NotImplementedError(f"{type(self).__name__}.register_forward_hook: always_call=True (running the "
                                       "hook when forward raises) is not supported")
         return self._add_hook("_forward_hooks", hook, prepend, with_kwargs, "forward_hook")
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the module's positional
+        Tensor inputs have been computed (tuples; None for inputs that need no gradient). A non-None result (a
+        tuple like ``grad_input``) replaces those gradients. Returns a handle with ``remove()``.
+
+        Example:
+            >>> grads = {}
+            >>> h = layer.register_full_backward_hook(lambda m, gin, gout: grads.update(out=gout[0]))
+        """
+        return self._add_hook("_backward_hooks", hook, prepend, False, "full_backward_hook")
+
+    def register_backward_hook(self, hook):
+        raise NotImplementedError(f"{type(self).__name__}.register_backward_hook: the deprecated non-full backward "
+                                  "hook is not supported; use register_full_backward_hook")
 
     # --- lookup by qualified name -------------------------------------------------------------------------------
     def get_submodule(self, target):
