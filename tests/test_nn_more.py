@@ -71,6 +71,11 @@ def test_functional_activation_matches_torch(fn):
     run_both(getattr(F, fn), getattr(TF, fn), rand(3, 7) * 4)
 
 
+@pytest.mark.parametrize("fn", ["elu", "selu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "silu", "mish"])
+def test_activation_gradients_at_kinks_match_torch(fn):
+    run_both(getattr(F, fn), getattr(TF, fn), np.array([-3.0, -1.0, 0.0, 1.0, 3.0, 6.0]))
+
+
 def test_elu_large_inputs_have_finite_gradients():
     x = md.tensor([800.0, -800.0, 0.5], dtype=md.float64, requires_grad=True)
     F.elu(x).sum().backward()
