@@ -25,3 +25,24 @@ __all__ = ["AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNor
            "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss",
            "Parameter", "RNN", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "Unflatten", "Upsample",
            "functional", "init", "utils"]
+
+# --- issue 14 ---
+from .activation import (ELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU,  # noqa: E402
+                         ReLU6, SiLU, Softplus)
+from .container import ModuleDict, ParameterDict, ParameterList  # noqa: E402
+from .distance import CosineSimilarity  # noqa: E402
+from .loss import HuberLoss, KLDivLoss, SmoothL1Loss  # noqa: E402
+from .pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: E402
+from .conv import Conv1d  # noqa: E402
+from .dropout import Dropout1d, Dropout2d  # noqa: E402
+from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d  # noqa: E402
+from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, MaxPool1d  # noqa: E402
+from .rnn import GRUCell, LSTMCell, RNNCell  # noqa: E402
+from .linear import Bilinear  # noqa: E402
+from .activation import GLU  # noqa: E402
+
+__all__ += ["CosineSimilarity", "ELU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "HuberLoss", "KLDivLoss",
+            "LogSigmoid", "Mish", "PReLU", "PixelShuffle", "PixelUnshuffle", "ReLU6", "SiLU", "SmoothL1Loss",
+            "Softplus", "ModuleDict", "ParameterDict", "ParameterList", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+            "AvgPool1d", "Conv1d", "Dropout1d", "Dropout2d", "GRUCell", "GroupNorm", "InstanceNorm2d", "LSTMCell",
+            "MaxPool1d", "RNNCell", "Bilinear", "InstanceNorm1d", "GLU"]

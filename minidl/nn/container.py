@@ -1,8 +1,11 @@
-"""Containers (``Sequential``, ``ModuleList``) and shape layers (``Flatten``, ``Unflatten``)."""
+"""Containers (``Sequential``, ``ModuleList``, ``ModuleDict``, ``ParameterList``, ``ParameterDict``) and shape
+layers (``Flatten``, ``Unflatten``)."""
 import operator
 from collections import OrderedDict
 
+from ..tensor import Tensor
 from .module import Module
+from .parameter import Parameter
 
 
 def _index(container, idx):
@@ -168,3 +171,254 @@ class Unflatten(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+# --- issue 14: dict-like and parameter containers ---------------------------------------------------------------
+def _check_key(container, key):
+    if not isinstance(key, str):
+        raise TypeError(f"{type(container).__name__}: keys must be strings, got {type(key).__name__} {key!r}")
+    return key
+
+
+def _pairs(container, values):
+    """(key, value) pairs from a mapping or an iterable of pairs, as ``dict.update`` takes them."""
+    if hasattr(values, "keys"):
+        return [(k, values[k]) for k in values.keys()]
+    pairs = []
+    for i, kv in enumerate(values):
+        if not isinstance(kv, (tuple, list)) or len(kv) != 2:
+            raise ValueError(f"{type(container).__name__}.update: element {i} is not a (key, value) pair: {kv!r}")
+        pairs.append(tuple(kv))
+    return pairs
+
+
+class ModuleDict(Module):
+    """A dict of named submodules, registered (so ``parameters()``/``state_dict()`` see them) in insertion order.
+
+    Example:
+        >>> heads = md.nn.ModuleDict({"cls": md.nn.Linear(8, 3), "box": md.nn.Linear(8, 4)})
+        >>> heads["box"](md.randn(2, 8)).shape, list(heads.keys())
+        ((2, 4), ['cls', 'box'])
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict: no module named {key!r} (keys: {list(self._modules)})")
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(_check_key(self, key), module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key):
+        """Remove the module under ``key`` and return it."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        """Add (or replace) modules from a mapping or an iterable of (key, module) pairs."""
+        for k, m in _pairs(self, modules):
+            self[k] = m
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleDict has no forward: pick a module by key and call it yourself")
+
+
+def _as_parameter(value):
+    """Tensors become Parameters (sharing memory), as PyTorch's parameter containers do; other values are kept."""
+    return Parameter(value) if isinstance(value, Tensor) and not isinstance(value, Parameter) else value
+
+
+def _parameter_line(key, p):
+    if not isinstance(p, Tensor):
+        return f"  ({key}): Object of type: {type(p).__name__}"
+    size = "x".join(str(s) for s in p.shape)
+    device = "" if p.device.type == "cpu" else f" ({p.device})"
+    kind = "Parameter containing" if isinstance(p, Parameter) else "Tensor containing"
+    return f"  ({key}): {kind}: [{p.dtype} of size {size}{device}]"
+
+
+class _ParameterContainer(Module):
+    """Parameters held under string keys in ``_parameters``; other objects (as PyTorch allows) in ``_others``."""
+
+    def __init__(self):
+        super().__init__()
+        self.__dict__["_others"] = OrderedDict()
+
+    def _set(self, key, value):
+        value = _as_parameter(value)
+        if isinstance(value, Parameter) or value is None:
+            self._others.pop(key, None)
+            if key in self._parameters:
+                self._parameters[key] = value       # keeps its place in parameters() and state_dict()
+            else:
+                self.register_parameter(key, value)
+        else:
+            self._parameters.pop(key, None)
+            self._others[key] = value
+
+    def _get(self, key):
+        if key in self._parameters:
+            return self._parameters[key]
+        return self._others[key]
+
+    def _keys(self):
+        return [k for k in self._order if k in self._parameters or k in self._others]
+
+    def extra_repr(self):
+        return "\n".join(_parameter_line(k, self._get(k)) for k in self._keys())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward: index it and use the parameters")
+
+
+class ParameterList(_ParameterContainer):
+    """A list of Parameters registered under "0", "1", ... (Tensors are turned into Parameters on insertion).
+
+    Example:
+        >>> ws = md.nn.ParameterList([md.nn.Parameter(md.randn(4, 4)) for _ in range(3)])
+        >>> len(ws), sum(p.numel() for p in ws.parameters())
+        (3, 48)
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        self.__dict__["_order"] = []
+        if values is not None:
+            self.extend(values)
+
+    def _index(self, idx):
+        return _index(self, idx)
+
+    def __len__(self):
+        return len(self._order)
+
+    def __iter__(self):
+        return iter([self._get(k) for k in self._order])
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParameterList(list(self)[idx])
+        return self._get(str(self._index(idx)))
+
+    def __setitem__(self, idx, value):
+        self._set(str(self._index(idx)), value)
+
+    def append(self, value):
+        """Add ``value`` at the end; returns self."""
+        key = str(len(self))
+        self._order.append(key)
+        self._set(key, value)
+        return self
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+
+class ParameterDict(_ParameterContainer):
+    """A dict of named Parameters (Tensors are turned into Parameters); a plain ``dict`` given to the constructor
+    or ``update`` is added in sorted key order, as PyTorch does.
+
+    Example:
+        >>> pd = md.nn.ParameterDict({"shift": md.zeros(3), "scale": md.nn.Parameter(md.ones(3))})
+        >>> list(pd.keys()), [n for n, _ in pd.named_parameters()]
+        (['scale', 'shift'], ['scale', 'shift'])
+    """
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self.__dict__["_order"] = []
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        if key not in self._order:
+            raise KeyError(f"ParameterDict: no parameter named {key!r} (keys: {self._order})")
+        return self._get(key)
+
+    def __setitem__(self, key, value):
+        key = _check_key(self, key)
+        if key not in self._order:
+            self._order.append(key)
+        self._set(key, value)
+
+    def __delitem__(self, key):
+        if key not in self._order:
+            raise KeyError(f"ParameterDict: no parameter named {key!r}")
+        self._order.remove(key)
+        self._parameters.pop(key, None)
+        self._others.pop(key, None)
+
+    def __len__(self):
+        return len(self._order)
+
+    def __iter__(self):
+        return iter(list(self._order))
+
+    def __contains__(self, key):
+        return key in self._order
+
+    def keys(self):
+        return list(self._order)
+
+    def values(self):
+        return [self._get(k) for k in self._order]
+
+    def items(self):
+        return [(k, self._get(k)) for k in self._order]
+
+    def get(self, key, default=None):
+        return self._get(key) if key in self._order else default
+
+    def pop(self, key):
+        """Remove the entry under ``key`` and return it."""
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self):
+        for k in list(self._order):
+            del self[k]
+
+    def update(self, parameters):
+        """Add (or replace) entries from a mapping or an iterable of (key, value) pairs. The entries of a plain
+        ``dict`` are added in sorted key order, as PyTorch does; other sources keep their order."""
+        pairs = _pairs(self, parameters)
+        if isinstance(parameters, dict) and not isinstance(parameters, OrderedDict):
+            pairs = sorted(pairs, key=lambda kv: kv[0])
+        for k, v in pairs:
+            self[k] = v

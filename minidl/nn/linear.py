@@ -1,4 +1,5 @@
-"""``Linear`` and ``Identity``."""
+"""``Linear``, ``Bilinear`` and ``Identity``."""
+import math
 
 from . import functional as F
 from . import init
@@ -54,3 +55,39 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Bilinear(Module):
+    """``y_k = x1^T W_k x2 + b_k``: weight (out_features, in1_features, in2_features), initialized as PyTorch's
+    (U(-1/sqrt(in1), 1/sqrt(in1)) for weight and bias).
+
+    Example:
+        >>> md.nn.Bilinear(20, 30, 40)(md.randn(128, 20), md.randn(128, 30)).shape
+        (128, 40)
+    """
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__()
+        if min(in1_features, in2_features, out_features) < 1:
+            raise ValueError(f"Bilinear: feature sizes must be positive, got {in1_features}, {in2_features}, "
+                             f"{out_features}")
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        self.weight = empty_parameter(out_features, in1_features, in2_features, device=device, dtype=dtype)
+        if bias:
+            self.bias = empty_parameter(out_features, device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.in1_features)
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1, input2):
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")

@@ -112,3 +112,61 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, input, target):
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
+
+
+# --- issue 14 --------------------------------------------------------------------------------------------------
+class SmoothL1Loss(_Loss):
+    """Quadratic for ``|input - target| < beta``, linear beyond (``beta=0``: L1).
+
+    Example:
+        >>> md.nn.SmoothL1Loss()(md.tensor([0.5, 3.0]), md.zeros(2)).item()
+        1.3125
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
+        self.beta = beta
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """``0.5 d^2`` for ``|d| < delta``, ``delta (|d| - 0.5 delta)`` beyond (``d = input - target``).
+
+    Example:
+        >>> md.nn.HuberLoss(delta=2.0)(md.tensor([0.5, 3.0]), md.zeros(2)).item()
+        2.0625
+    """
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction=reduction)
+        if delta <= 0:
+            raise ValueError(f"HuberLoss: delta must be positive, got {delta}")
+        self.delta = delta
+
+    def forward(self, input, target):
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class KLDivLoss(Module):
+    """KL divergence of ``target`` (probabilities, or log-probabilities with ``log_target``) from the
+    log-probabilities ``input``; ``reduction`` may also be ``"batchmean"`` (sum over batch size).
+
+    Example:
+        >>> p = md.tensor([[0.25, 0.75]])
+        >>> md.nn.KLDivLoss(reduction="batchmean")(p.log(), p).item()
+        0.0
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__()
+        reduction = _legacy_reduction(size_average, reduce, reduction)
+        if reduction not in ("mean", "sum", "none", "batchmean"):
+            raise ValueError(f"KLDivLoss: reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}")
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

@@ -4,7 +4,8 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import dtypes
-from ..autograd.grad_mode import no_grad
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..device import Device, move
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -14,6 +15,109 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 def _shape_of(v):
     return tuple(getattr(v, "shape", np.shape(v)))
+
+
+class _HookInputs(Function):
+    """Identity on the module's Tensor inputs whose backward runs the full backward hooks on their gradients."""
+
+    @staticmethod
+    def forward(ctx, state, *xs):
+        ctx.state = state
+        return xs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *ctx.state.fire(grads))
+
+
+class _HookOutputs(Function):
+    """Identity on the module's Tensor outputs whose backward records their gradients (``grad_output``)."""
+
+    @staticmethod
+    def forward(ctx, state, *ys):
+        ctx.state = state
+        return ys
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        state.grad_outputs = grads
+        if not state.inputs_wrapped:        # no input needs a gradient: the hooks run now, grad_input all None
+            state.fire((None,) * state.n_inputs)
+        return (None, *grads)
+
+
+class _BackwardHooks:
+    """One forward call's bookkeeping for ``register_full_backward_hook``."""
+
+    def __init__(self, module):
+        self.module, self.grad_outputs, self.inputs_wrapped, self.n_inputs = module, (), False, 0
+        self.positions = []
+
+    def wrap_inputs(self, args):
+        self.positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.n_inputs = len(self.positions)
+        if not any(args[i].requires_grad for i in self.positions):
+            return args
+        self.inputs_wrapped = True
+        wrapped = _HookInputs.apply(self, *[args[i] for i in self.positions])
+        args = list(args)
+        for i, t in zip(self.positions, wrapped):
+            args[i] = t
+        return tuple(args)
+
+    def wrap_outputs(self, out):
+        single = isinstance(out, Tensor)
+        outs = (out,) if single else out
+        if not isinstance(outs, tuple) or not any(isinstance(o, Tensor) and o.requires_grad for o in outs):
+            return out
+        idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+        wrapped = _HookOutputs.apply(self, *[outs[i] for i in idx])
+        outs = list(outs)
+        for i, t in zip(idx, wrapped):
+            outs[i] = t
+        return outs[0] if single else tuple(outs)
+
+    def fire(self, grads):
+        """Run the module's hooks on ``grads`` (grad_input); each may return replacements."""
+        grads = tuple(grads)
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grads, self.grad_outputs)
+            if result is not None:
+                result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+                if len(result) != len(grads):
+                    raise RuntimeError(f"{type(self.module).__name__}: a full backward hook returned {len(result)} "
+                                       f"gradients for {len(grads)} inputs")
+                grads = result
+        return grads
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` and friends return: ``remove()`` unregisters the hook (also on leaving a
+    ``with`` block).
+
+    Example:
+        >>> with net.register_forward_hook(lambda m, a, out: print(out.shape)):
+        ...     net(x)
+    """
+
+    _next_id = 0
+
+    def __init__(self, hooks, with_kwargs):
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        self._hooks, self._with_kwargs = hooks, with_kwargs
+
+    def remove(self):
+        """Unregister the hook (a second call does nothing)."""
+        self._hooks.pop(self.id, None)
+        self._with_kwargs.discard(self.id)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 class Module:
@@ -41,6 +145,10 @@ class Module:
         d["_buffers"] = OrderedDict()
         d["_non_persistent"] = set()
         d["_modules"] = OrderedDict()
+        d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["_hooks_with_kwargs"] = set()
+        d["_backward_hooks"] = OrderedDict()
 
     # --- registration -------------------------------------------------------------------------------------------
     def _registry(self):
@@ -62,7 +170,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"{type(self).__name__}: cannot assign {type(param).__name__} as parameter {name!r} "
                             "(a Parameter or None is required)")
-        self._discard(name)
+        self._discard(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -74,7 +182,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"{type(self).__name__}: cannot assign {type(tensor).__name__} as buffer {name!r} "
                             "(a Tensor or None is required)")
-        self._discard(name)
+        self._discard(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -86,14 +194,17 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}: {type(module).__name__} is not a Module")
         self._registry()
-        self._discard(name)
+        self._discard(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
 
-    def _discard(self, name):
+    def _discard(self, name, keep=None):
+        """Forget ``name`` everywhere but in ``keep``, where re-assigning keeps its place (as in PyTorch, so
+        replacing ``model.fc`` leaves ``state_dict()`` and ``repr`` order unchanged)."""
         for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
+            if store is not keep:
+                store.pop(name, None)
         self._non_persistent.discard(name)
         self.__dict__.pop(name, None)
 
@@ -139,7 +250,129 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}: subclasses of Module must define forward()")
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
+        """Run the forward pre-hooks, forward and the forward hooks, letting each replace the input or output."""
+        with_kwargs = self._hooks_with_kwargs
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"{type(self).__name__}: a forward pre-hook registered with_kwargs=True "
+                                           f"must return None or (args, kwargs), got {type(result).__name__}")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward = _BackwardHooks(self) if self.__dict__.get("_backward_hooks") and is_grad_enabled() else None
+        if backward is not None:
+            args = backward.wrap_inputs(args)
+        out = self.forward(*args, **kwargs)
+        if backward is not None:
+            out = backward.wrap_outputs(out)
+        for hid, hook in list(self._forward_hooks.items()):
+            result = hook(self, args, kwargs, out) if hid in with_kwargs else hook(self, args, out)
+            if result is not None:
+                out = result
+        return out
+
+    def _add_hook(self, store, hook, prepend, with_kwargs, kind):
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register_{kind}: hook must be callable, got {type(hook).__name__}")
+        d = self.__dict__
+        if store not in d:      # a module whose __init__ predates hooks (e.g. unpickled from an older version)
+            d[store] = OrderedDict()
+            d.setdefault("_hooks_with_kwargs", set())
+        handle = RemovableHandle(d[store], self._hooks_with_kwargs)
+        d[store][handle.id] = hook
+        if prepend:
+            d[store].move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self._hooks_with_kwargs.add(handle.id)
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call ``hook(module, args)`` before every forward; a non-None result replaces the positional inputs
+        (a non-tuple is wrapped in one). With ``with_kwargs``: ``hook(module, args, kwargs)`` returning None or
+        ``(args, kwargs)``. Returns a handle whose ``remove()`` unregisters the hook.
+
+        Example:
+            >>> h = net.register_forward_pre_hook(lambda m, args: (args[0] * 2,))
+            >>> h.remove()
+        """
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs, "forward_pre_hook")
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """Call ``hook(module, args, output)`` after every forward; a non-None result replaces the output.
+        With ``with_kwargs``: ``hook(module, args, kwargs, output)``. Returns a handle with ``remove()``.
+
+        Example:
+            >>> feats = {}
+            >>> h = net[0].register_forward_hook(lambda m, args, out: feats.update(first=out.detach()))
+            >>> _ = net(x); h.remove()
+        """
+        if always_call:
+            raise NotImplementedError(f"{type(self).__name__}.register_forward_hook: always_call=True (running the "
+                                      "hook when forward raises) is not supported")
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs, "forward_hook")
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the module's positional
+        Tensor inputs have been computed (tuples; None for inputs that need no gradient). A non-None result (a
+        tuple like ``grad_input``) replaces those gradients. Returns a handle with ``remove()``.
+
+        Example:
+            >>> grads = {}
+            >>> h = layer.register_full_backward_hook(lambda m, gin, gout: grads.update(out=gout[0]))
+        """
+        return self._add_hook("_backward_hooks", hook, prepend, False, "full_backward_hook")
+
+    def register_backward_hook(self, hook):
+        raise NotImplementedError(f"{type(self).__name__}.register_backward_hook: the deprecated non-full backward "
+                                  "hook is not supported; use register_full_backward_hook")
+
+    # --- lookup by qualified name -------------------------------------------------------------------------------
+    def get_submodule(self, target):
+        """The submodule at dotted path ``target`` ("" is self), e.g. ``net.get_submodule("encoder.0")``.
+
+        Example:
+            >>> md.nn.Sequential(md.nn.Linear(2, 2)).get_submodule("0")
+            Linear(in_features=2, out_features=2, bias=True)
+        """
+        mod = self
+        if target == "":
+            return mod
+        for item in target.split("."):
+            if item not in mod.__dict__.get("_modules", {}):
+                if hasattr(mod, item):
+                    raise AttributeError(f"{type(self).__name__}.get_submodule({target!r}): `{item}` is not an "
+                                         "nn.Module")
+                raise AttributeError(f"{type(self).__name__}.get_submodule({target!r}): {type(mod).__name__} has no "
+                                     f"attribute `{item}`")
+            mod = mod._modules[item]
+        return mod
+
+    def _get_member(self, target, store, kind):
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if name not in getattr(mod, store):
+            raise AttributeError(f"{type(self).__name__}.get_{kind}({target!r}): {type(mod).__name__} has no "
+                                 f"{kind} `{name}`")
+        return getattr(mod, store)[name]
+
+    def get_parameter(self, target):
+        """The Parameter at dotted path ``target``, e.g. ``net.get_parameter("0.weight")``."""
+        return self._get_member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target):
+        """The buffer at dotted path ``target``, e.g. ``net.get_buffer("1.running_mean")``."""
+        return self._get_member(target, "_buffers", "buffer")
 
     # --- traversal ----------------------------------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):

@@ -75,3 +75,90 @@ class AvgPool2d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+# --- issue 14 --------------------------------------------------------------------------------------------------
+class MaxPool1d(Module):
+    """Max over sliding windows of (N, C, L) or (C, L); ``stride`` defaults to ``kernel_size``.
+
+    Example:
+        >>> md.nn.MaxPool1d(2)(md.randn(1, 3, 8)).shape
+        (1, 3, 4)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, kernel_size if stride is None else stride
+        self.padding, self.dilation = padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, x):
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+def _single(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+class AvgPool1d(Module):
+    """Mean over sliding windows of (N, C, L) or (C, L), with PyTorch's ``ceil_mode``/``count_include_pad``.
+
+    Example:
+        >>> md.nn.AvgPool1d(2)(md.ones(1, 1, 4)).tolist()
+        [[[1.0, 1.0]]]
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size = _single(kernel_size)
+        self.stride = self.kernel_size if stride is None else _single(stride)
+        self.padding, self.ceil_mode, self.count_include_pad = _single(padding), ceil_mode, count_include_pad
+
+    def forward(self, x):
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(Module):
+    """Average over ``output_size`` nearly equal bins of the last dim.
+
+    Example:
+        >>> md.nn.AdaptiveAvgPool1d(4)(md.randn(2, 3, 10)).shape
+        (2, 3, 4)
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool1d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average over an ``output_size`` grid of nearly equal bins (an int is square; None keeps that dim).
+
+    Example:
+        >>> md.nn.AdaptiveAvgPool2d((1, 1))(md.randn(2, 8, 7, 7)).shape
+        (2, 8, 1, 1)
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"

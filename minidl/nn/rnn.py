@@ -209,3 +209,134 @@ class GRU(RNNBase):
                  bidirectional=False, device=None, dtype=None):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          device, dtype)
+
+
+# --- issue 14: single-step cells -------------------------------------------------------------------------------
+class RNNCellBase(Module):
+    """One time step of an RNN/LSTM/GRU: ``weight_ih`` (G H, in), ``weight_hh`` (G H, H), ``bias_ih``/``bias_hh``
+    (G H,) with PyTorch's names, gate order and U(-1/sqrt(H), 1/sqrt(H)) initialization."""
+
+    _gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if not isinstance(hidden_size, int) or hidden_size < 1 or not isinstance(input_size, int) or input_size < 1:
+            raise ValueError(f"{name}: input_size and hidden_size must be positive ints, got {input_size!r} and "
+                             f"{hidden_size!r}")
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        g = self._gates * hidden_size
+        self.weight_ih = empty_parameter(g, input_size, device=device, dtype=dtype)
+        self.weight_hh = empty_parameter(g, hidden_size, device=device, dtype=dtype)
+        if bias:
+            self.bias_ih = empty_parameter(g, device=device, dtype=dtype)
+            self.bias_hh = empty_parameter(g, device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _prepare(self, x, states):
+        """Batch an unbatched (in,) input and check shapes; zero states where None. Returns (x, states, batched)."""
+        name = type(self).__name__
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}({self.input_size}, {self.hidden_size}): expected input (N, {self.input_size}) "
+                             f"or ({self.input_size},), got shape {x.shape}")
+        batched = x.ndim == 2
+        x = x if batched else x.unsqueeze(0)
+        out = []
+        for s in states:
+            if s is None:
+                s = zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+            else:
+                want = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+                if s.shape != want:
+                    raise ValueError(f"{name}: hidden state of shape {s.shape} does not fit input of shape "
+                                     f"{x.shape if batched else x.shape[1:]} (expected {want})")
+                s = s if batched else s.unsqueeze(0)
+            out.append(s)
+        return x, out, batched
+
+    def _projections(self, x, h):
+        return F.linear(x, self.weight_ih, self.bias_ih), F.linear(h, self.weight_hh, self.bias_hh)
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        nl = getattr(self, "nonlinearity", "tanh")
+        return s if nl == "tanh" else s + f", nonlinearity={nl}"
+
+
+class RNNCell(RNNCellBase):
+    """``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)`` with act ``"tanh"`` or ``"relu"``.
+
+    Example:
+        >>> cell = md.nn.RNNCell(10, 20)
+        >>> cell(md.randn(3, 10)).shape
+        (3, 20)
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        x, (h,), batched = self._prepare(input, [hx])
+        gi, gh = self._projections(x, h)
+        h = (gi + gh).tanh() if self.nonlinearity == "tanh" else (gi + gh).relu()
+        return h if batched else h.squeeze(0)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step with PyTorch's gate order (input, forget, cell, output); ``forward(input, (h, c))`` returns
+    ``(h', c')``.
+
+    Example:
+        >>> cell = md.nn.LSTMCell(10, 20)
+        >>> h, c = cell(md.randn(3, 10))
+        >>> h.shape, c.shape
+        ((3, 20), (3, 20))
+    """
+
+    _gates = 4
+
+    def forward(self, input, hx=None):
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise TypeError("LSTMCell: hx must be a tuple (h_0, c_0)")
+        x, (h, c), batched = self._prepare(input, [None, None] if hx is None else list(hx))
+        gi, gh = self._projections(x, h)
+        i, f, g, o = (gi + gh).chunk(4, 1)
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h = o.sigmoid() * c.tanh()
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step with PyTorch's gate order (reset, update, new): ``n = tanh(W_in x + b_in + r (W_hn h + b_hn))``,
+    ``h' = (1 - z) n + z h``.
+
+    Example:
+        >>> cell = md.nn.GRUCell(10, 20)
+        >>> cell(md.randn(3, 10)).shape
+        (3, 20)
+    """
+
+    _gates = 3
+
+    def forward(self, input, hx=None):
+        x, (h,), batched = self._prepare(input, [hx])
+        gi, gh = self._projections(x, h)
+        ir, iz, in_ = gi.chunk(3, 1)
+        hr, hz, hn = gh.chunk(3, 1)
+        r, z = (ir + hr).sigmoid(), (iz + hz).sigmoid()
+        n = (in_ + r * hn).tanh()
+        h = (1 - z) * n + z * h
+        return h if batched else h.squeeze(0)
