@@ -21,3 +21,13 @@ from .serialization import load, save
 from .tensor import Tensor
 
 __version__ = "0.1.0"
+
+# --- issue 14, dtypes: PyTorch's aliases and promotion API (at the end: ``float``/``int`` shadow the builtins) -----
+from .dtypes import (can_cast, finfo, get_default_dtype, iinfo, int8, int16, is_floating_point,  # noqa: E402
+                     promote_types, result_type, set_default_dtype)
+from .dtypes import float16 as half  # noqa: E402
+from .dtypes import float32 as float  # noqa: E402,A001
+from .dtypes import float64 as double  # noqa: E402
+from .dtypes import int16 as short  # noqa: E402
+from .dtypes import int32 as int  # noqa: E402,A001
+from .dtypes import int64 as long  # noqa: E402
