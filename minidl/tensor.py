@@ -343,7 +343,12 @@ class Tensor:
     def add_(self, other, alpha=1):
         self._inplace("add_", other)
         value = self._inplace_operand("add_", other)
-        self.data += value * alpha if alpha != 1 else value
+        if alpha != 1:
+            if value.dtype.kind != "f" and not isinstance(alpha, (int, np.integer)):
+                raise RuntimeError(f"add_: alpha must be an integer for {value.dtype} operands, got {alpha!r}")
+            # alpha in the operand's dtype: -1 becomes 255 for uint8, which subtracts modulo 256 as PyTorch does
+            value = value * array_module(value).asarray(alpha).astype(value.dtype)
+        self.data += value
         return self
 
     def sub_(self, other, alpha=1):

@@ -222,6 +222,9 @@ def _rounded_div(op, a, b, mode):
 
 
 def _check_int_divisor(op, a, b):
+    if a.dtype is dtypes.bool_:
+        raise RuntimeError(f"{op}: not implemented for bool tensors (shapes {a.shape} and {b.shape}), as in "
+                           "PyTorch; convert them with .long() first")
     # NumPy would give 0 with a warning; PyTorch refuses integer division by zero
     if not a.dtype.is_floating_point and not b.data.all():
         raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape {b.shape}, dtype {b.dtype.name})")
