@@ -29,11 +29,17 @@ def operands(op, a, b, dtype=None):
             dtype = dtypes.result_type(a, b)
         return a.astype(dtype), b.astype(dtype)
     if isinstance(a, Tensor):
-        like = a
+        like, other = a, b
     elif isinstance(b, Tensor):
-        like = b
+        like, other = b, a
     else:
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+    if dtype is None and type(other) in (float, int):      # the hot path: tensor with a Python number
+        dtype = like.dtype
+        if type(other) is float and not dtype.is_floating_point:
+            dtype = dtypes.default_float
+        elif dtype is dtypes.bool_ and type(other) is int:
+            dtype = dtypes.int64
     a, b = _as_operand(op, a, like), _as_operand(op, b, like)
     if dtype is None:
         dtype = dtypes.result_type(a, b)
@@ -53,6 +59,8 @@ def _as_operand(op, value, like):
 def _convert(x, dtype, like):
     if isinstance(x, Tensor):
         return x.astype(dtype)
+    if dtype.is_floating_point:
+        return Tensor._wrap(like._xp.asarray(x, dtype=dtype.np))
     # a cast, not asarray(x, dtype): an integer out of the dtype's range wraps around, as in PyTorch
     return Tensor._wrap(like._xp.asarray(x).astype(dtype.np))
 
