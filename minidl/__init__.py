@@ -31,3 +31,13 @@ from .dtypes import float64 as double  # noqa: E402
 from .dtypes import int16 as short  # noqa: E402
 from .dtypes import int32 as int  # noqa: E402,A001
 from .dtypes import int64 as long  # noqa: E402
+from .legacy_types import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,  # noqa: E402
+                           IntTensor, LongTensor, ShortTensor)
+
+
+def __getattr__(name):
+    """``md.cfloat``, ``md.bfloat16``...: PyTorch dtypes minidl lacks, refused with the reason."""
+    from .dtypes import UNSUPPORTED  # noqa: PLC0415
+    if name in UNSUPPORTED:
+        raise AttributeError(f"minidl.{name}: this dtype is not supported ({UNSUPPORTED[name]})")
+    raise AttributeError(f"module 'minidl' has no attribute {name!r}")

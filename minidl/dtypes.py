@@ -219,6 +219,14 @@ def inplace_dtype(op, target, other, true_division=False):
     return rt
 
 
+# PyTorch dtype names minidl does not have, for ``md.<name>``'s error (module ``__getattr__``)
+UNSUPPORTED = {name: "minidl has no complex dtypes" for name in
+               ("cfloat", "cdouble", "chalf", "complex32", "complex64", "complex128")}
+UNSUPPORTED.update(bfloat16="minidl has no bfloat16 (NumPy lacks it); use float16 or float32",
+                   uint16="minidl's only unsigned dtype is uint8", uint32="minidl's only unsigned dtype is uint8",
+                   uint64="minidl's only unsigned dtype is uint8")
+
+
 # --- dtype limits (torch.finfo / torch.iinfo) ---------------------------------------------------
 class finfo:  # noqa: N801 -- PyTorch's name
     """Limits of a floating dtype: ``bits eps max min tiny smallest_normal resolution``.

@@ -269,6 +269,8 @@ class Tensor:
         """
         if dtype is None:
             return dtypes.type_name(self.dtype, self.is_cuda)
+        if isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), dtypes.DType):
+            dtype = dtype.dtype                 # md.FloatTensor, a legacy tensor type
         if isinstance(dtype, str) and dtype.rsplit(".", 1)[-1].endswith("Tensor"):
             dtype, cuda = dtypes.parse_type_name(dtype)
             if cuda != self.is_cuda:

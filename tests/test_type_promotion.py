@@ -261,3 +261,25 @@ def test_type_conversion_is_differentiable_and_keeps_grads_in_input_dtype():
     y = (w.type(md.double) * md.tensor([3.0, 4.0], dtype=md.float64)).sum()
     y.backward()
     assert w.grad.dtype == md.float32 and w.grad.tolist() == [3.0, 4.0]
+
+
+def test_legacy_tensor_types_as_old_programs_use_them():
+    for name in ("FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor",
+                 "ByteTensor", "BoolTensor"):
+        m, t = getattr(md, name)([1, 0, 2]), getattr(torch, name)([1, 0, 2])
+        _assert_same(m, t)
+        assert isinstance(m, getattr(md, name)) and md.ones(2).type(getattr(md, name)).dtype == m.dtype
+    assert md.FloatTensor(2, 3).shape == (2, 3) and md.LongTensor().shape == (0,) == tuple(torch.LongTensor().shape)
+    target = md.LongTensor([3, 1])
+    assert target.type() == "minidl.LongTensor" and not isinstance(target, md.FloatTensor)
+    assert md.ones(2).type(md.DoubleTensor).dtype == md.float64
+    with pytest.raises(TypeError, match="FloatTensor: expected data or non-negative sizes"):
+        md.FloatTensor(2, -1)
+
+
+def test_missing_pytorch_dtypes_are_refused_by_name():
+    for name, why in (("cfloat", "no complex"), ("complex64", "no complex"), ("bfloat16", "no bfloat16")):
+        with pytest.raises(AttributeError, match=f"minidl.{name}: this dtype is not supported.*{why}"):
+            getattr(md, name)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        md.no_such_name  # noqa: B018
