@@ -196,7 +196,7 @@ def mul(a, b):
     return _binary(Mul, "mul", a, b)
 
 
-def div(a, b, rounding_mode=None):
+def div(input, other, *, rounding_mode=None):  # noqa: A002 -- PyTorch's names
     """``a / b`` with broadcasting; integer (and bool) operands give the default float dtype, as in PyTorch.
 
     ``rounding_mode="floor"`` or ``"trunc"`` rounds the quotient and keeps the promoted dtype (integers stay
@@ -211,8 +211,8 @@ def div(a, b, rounding_mode=None):
     if rounding_mode is not None:
         if rounding_mode not in ("floor", "trunc"):
             raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
-        return _rounded_div("div", a, b, rounding_mode)
-    a, b = operands("div", a, b)
+        return _rounded_div("div", input, other, rounding_mode)
+    a, b = operands("div", input, other)
     if not a.dtype.is_floating_point:
         a, b = a.astype(dtypes.default_float), b.astype(dtypes.default_float)
     check_broadcast("div", a, b)
@@ -242,11 +242,12 @@ class RoundedDiv(Function):
     @staticmethod
     def forward(ctx, a, b, mode):
         xp = a._xp
-        if mode == "floor":
-            return xp.floor_divide(a.data, b.data)
-        if a.dtype.is_floating_point:
-            return xp.trunc(a.data / b.data)
-        return (a.data - xp.fmod(a.data, b.data)) // b.data      # exact truncation for integers
+        with np.errstate(divide="ignore", invalid="ignore"):    # x / 0.0 is inf or nan, silently, as PyTorch
+            if mode == "floor":
+                return xp.floor_divide(a.data, b.data)
+            if a.dtype.is_floating_point:
+                return xp.trunc(a.data / b.data)
+            return (a.data - xp.fmod(a.data, b.data)) // b.data      # exact truncation for integers
 
     @staticmethod
     def backward(ctx, grad):
@@ -255,14 +256,15 @@ class RoundedDiv(Function):
         return zero, zero
 
 
-def floor_divide(a, b):
-    """``a // b`` rounded toward minus infinity (Python's ``//``), in the promoted dtype.
+def floor_divide(input, other):  # noqa: A002
+    """``input // other`` rounded toward minus infinity (Python's ``//``), in the promoted dtype; a zero
+    gradient, as ``div(rounding_mode="floor")`` has (PyTorch's floor_divide refuses backward instead).
 
     Example:
         >>> md.floor_divide(md.tensor([7, -7]), 2)
         tensor([ 3, -4])
     """
-    return _rounded_div("floor_divide", a, b, "floor")
+    return _rounded_div("floor_divide", input, other, "floor")
 
 
 class Remainder(Function):
@@ -270,7 +272,8 @@ class Remainder(Function):
     def forward(ctx, a, b, c_style):
         ctx.save_for_backward(a, b)
         ctx.c_style = c_style
-        return (a._xp.fmod if c_style else a._xp.remainder)(a.data, b.data)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (a._xp.fmod if c_style else a._xp.remainder)(a.data, b.data)
 
     @staticmethod
     def backward(ctx, grad):
@@ -290,24 +293,24 @@ def _remainder(op, a, b, c_style):
     return Remainder.apply(a, b, c_style)
 
 
-def remainder(a, b):
+def remainder(input, other):  # noqa: A002
     """Python's ``%``: the remainder has the divisor's sign; in the promoted dtype.
 
     Example:
         >>> md.remainder(md.tensor([-3, 3]), 2)
         tensor([1, 1])
     """
-    return _remainder("remainder", a, b, False)
+    return _remainder("remainder", input, other, False)
 
 
-def fmod(a, b):
+def fmod(input, other):  # noqa: A002
     """C's ``fmod``: the remainder has the dividend's sign; in the promoted dtype.
 
     Example:
         >>> md.fmod(md.tensor([-3, 3]), 2)
         tensor([-1,  1])
     """
-    return _remainder("fmod", a, b, True)
+    return _remainder("fmod", input, other, True)
 
 
 def pow(input, exponent):  # noqa: A001,A002 -- PyTorch's names
