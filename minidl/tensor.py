@@ -354,8 +354,10 @@ class Tensor:
         return self
 
     def sub_(self, other, alpha=1):
-        if self.dtype is dtypes.bool_:
-            raise RuntimeError("sub_: subtracting from a bool tensor is not supported; use logical_xor")
+        if self.dtype is dtypes.bool_ or isinstance(other, (bool, np.bool_)) or \
+                (isinstance(other, Tensor) and other.dtype is dtypes.bool_):
+            raise RuntimeError("sub_: subtraction with a bool operand is not supported, as in PyTorch; use ~ "
+                               "(logical_not) or ^ (logical_xor), or convert with .long() first")
         return self.add_(other, alpha=-alpha)
 
     def mul_(self, other):

@@ -210,8 +210,15 @@ def test_remainder_fmod_gradients():
 def test_integer_power_errors_and_bool_subtraction_are_refused():
     with pytest.raises(RuntimeError, match="pow: integers to negative integer powers"):
         md.arange(1, 3) ** -1
-    with pytest.raises(RuntimeError, match="sub: subtracting two bool tensors"):
-        md.tensor([True]) - md.tensor([False])
+    for a, b in ((md.tensor([True]), md.tensor([False])), (md.tensor([True]), 1), (1.5, md.tensor([True])),
+                 (md.arange(2), True), (md.ones(2), md.tensor(False))):
+        with pytest.raises(RuntimeError, match="sub: subtraction with a bool operand is not supported"):
+            a - b
+    with pytest.raises(RuntimeError, match="sub_: subtraction with a bool operand"):
+        md.arange(2).sub_(md.tensor([True, False]))
+    with pytest.raises(RuntimeError, match="pow: not implemented for bool"):
+        md.tensor([True]) ** md.tensor([False])
+    assert (md.tensor([True, False]) ** False).tolist() == [True, True]
     assert (md.arange(1, 3) ** -1.0).dtype == md.float32
 
 

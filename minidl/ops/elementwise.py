@@ -184,11 +184,15 @@ def add(a, b, alpha=1):
 
 def sub(a, b, alpha=1):
     """``a - alpha * b`` with broadcasting."""
-    a, b = operands("sub", a, b if alpha == 1 else b * alpha)
-    if a.dtype is dtypes.bool_:
-        raise RuntimeError(f"sub: subtracting two bool tensors (shapes {a.shape} and {b.shape}) is not supported; "
-                           "use ^ (logical_xor) instead")
-    return _binary(Sub, "sub", a, b)
+    if is_bool(a) or is_bool(b):
+        raise RuntimeError("sub: subtraction with a bool operand is not supported, as in PyTorch; use ~ "
+                           "(logical_not) to invert a mask, ^ (logical_xor), or convert with .long() first")
+    return _binary(Sub, "sub", a, b if alpha == 1 else b * alpha)
+
+
+def is_bool(x):
+    """Whether ``x`` is a bool tensor or a Python/NumPy bool (the operands PyTorch's subtraction refuses)."""
+    return isinstance(x, (bool, np.bool_)) or (isinstance(x, Tensor) and x.dtype is dtypes.bool_)
 
 
 def mul(a, b):
@@ -316,6 +320,11 @@ def fmod(input, other):  # noqa: A002
 def pow(input, exponent):  # noqa: A001,A002 -- PyTorch's names
     """``input ** exponent`` elementwise; either side may be a Tensor or a scalar."""
     a, b = operands("pow", input, exponent)
+    if a.dtype is dtypes.bool_:
+        if isinstance(input, Tensor) and isinstance(exponent, (bool, np.bool_)):    # x ** True is x, ** False 1
+            return Tensor._wrap(a._xp.logical_or(a.data, not exponent))
+        raise RuntimeError(f"pow: not implemented for bool tensors (shapes {a.shape} and {b.shape}), as in "
+                           "PyTorch; convert them with .long() or .float() first")
     if not a.dtype.is_floating_point and a.dtype is not dtypes.bool_ and (b.data < 0).any():
         raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype.name} operands of "
                            f"shapes {a.shape} and {b.shape}); convert the base with .float()")
