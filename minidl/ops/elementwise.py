@@ -201,7 +201,7 @@ def mul(a, b):
 
 
 def div(input, other, *, rounding_mode=None):  # noqa: A002 -- PyTorch's names
-    """``a / b`` with broadcasting; integer (and bool) operands give the default float dtype, as in PyTorch.
+    """``input / other`` with broadcasting; integer (and bool) operands give the default float dtype, as PyTorch.
 
     ``rounding_mode="floor"`` or ``"trunc"`` rounds the quotient and keeps the promoted dtype (integers stay
     integers), with a zero gradient, as PyTorch.
