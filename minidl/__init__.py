@@ -27,5 +27,26 @@ from . import utils  # noqa: E402
 from ._missing import module_getattr  # noqa: E402
 from .random import Generator  # noqa: E402
 
-__getattr__ = module_getattr("minidl", "torch")     # a PyTorch name minidl lacks: an error naming it
+# --- PyTorch's dtype aliases and promotion API (at the end: ``float``/``int`` shadow the builtins) ----------------
+from .dtypes import (can_cast, finfo, get_default_dtype, iinfo, int8, int16, is_floating_point,  # noqa: E402
+                     promote_types, result_type, set_default_dtype)
+from .dtypes import float16 as half  # noqa: E402
+from .dtypes import float32 as float  # noqa: E402,A001
+from .dtypes import float64 as double  # noqa: E402
+from .dtypes import int16 as short  # noqa: E402
+from .dtypes import int32 as int  # noqa: E402,A001
+from .dtypes import int64 as long  # noqa: E402
+from .legacy_types import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,  # noqa: E402
+                           IntTensor, LongTensor, ShortTensor)
+
+_missing_name = module_getattr("minidl", "torch")
 del module_getattr
+
+
+def __getattr__(name):
+    """A PyTorch name minidl lacks: ``md.cfloat``, ``md.bfloat16``... refused with the reason, anything else with
+    an error naming ``torch.<name>``."""
+    from .dtypes import UNSUPPORTED  # noqa: PLC0415
+    if name in UNSUPPORTED:
+        raise AttributeError(f"minidl.{name}: this dtype is not supported ({UNSUPPORTED[name]})")
+    return _missing_name(name)

@@ -250,6 +250,47 @@ class Tensor:
     def bool(self):
         return self.astype(dtypes.bool_)
 
+    def short(self):
+        return self.astype(dtypes.int16)
+
+    def char(self):
+        return self.astype(dtypes.int8)
+
+    def byte(self):
+        return self.astype(dtypes.uint8)
+
+    def is_floating_point(self):
+        """Whether the dtype is float16, float32 or float64."""
+        return self.dtype.is_floating_point
+
+    def is_complex(self):
+        return False                    # minidl has no complex dtypes
+
+    def element_size(self):
+        """Bytes per element, e.g. 4 for float32."""
+        return self.dtype.itemsize
+
+    def type(self, dtype=None, non_blocking=False):
+        """With no argument, the tensor's type name: PyTorch's legacy name under minidl's prefix, e.g.
+        ``"minidl.FloatTensor"`` or ``"minidl.cuda.LongTensor"``; with a dtype or such a name (``"torch.FloatTensor"``
+        is accepted too), the tensor converted to it (differentiable, ``self`` when nothing changes).
+
+        Example:
+            >>> md.ones(2).type()
+            'minidl.FloatTensor'
+            >>> md.ones(2).type(md.long).dtype, md.ones(2).type("torch.DoubleTensor").dtype
+            (minidl.int64, minidl.float64)
+        """
+        if dtype is None:
+            return dtypes.type_name(self.dtype, self.is_cuda)
+        if isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), dtypes.DType):
+            dtype = dtype.dtype                 # md.FloatTensor, a legacy tensor type
+        if isinstance(dtype, str) and dtype.rsplit(".", 1)[-1].endswith("Tensor"):
+            dtype, cuda = dtypes.parse_type_name(dtype)
+            if cuda != self.is_cuda:
+                return self.to("cuda" if cuda else "cpu", dtype)
+        return self.astype(dtype)
+
     # --- autograd -------------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=False, create_graph=False):
         """Accumulate d(self)/d(leaf) into each leaf's ``.grad``; frees the graph unless ``retain_graph``."""
@@ -317,22 +358,42 @@ class Tensor:
 
     def add_(self, other, alpha=1):
         self._inplace("add_", other)
-        value = self._value(other, "add_")
-        self.data += value * alpha if alpha != 1 else value
+        value = self._inplace_operand("add_", other)
+        if alpha != 1:
+            if value.dtype.kind != "f" and not isinstance(alpha, (int, np.integer)):
+                raise RuntimeError(f"add_: alpha must be an integer for {value.dtype} operands, got {alpha!r}")
+            # alpha in the operand's dtype: -1 becomes 255 for uint8, which subtracts modulo 256 as PyTorch does
+            value = value * array_module(value).asarray(alpha).astype(value.dtype)
+        self.data += value
         return self
 
     def sub_(self, other, alpha=1):
+        if self.dtype is dtypes.bool_ or isinstance(other, (bool, np.bool_)) or \
+                (isinstance(other, Tensor) and other.dtype is dtypes.bool_):
+            raise RuntimeError("sub_: subtraction with a bool operand is not supported, as in PyTorch; use ~ "
+                               "(logical_not) or ^ (logical_xor), or convert with .long() first")
         return self.add_(other, alpha=-alpha)
 
     def mul_(self, other):
         self._inplace("mul_", other)
-        self.data *= self._value(other, "mul_")
+        self.data *= self._inplace_operand("mul_", other)
         return self
 
     def div_(self, other):
         self._inplace("div_", other)
-        self.data /= self._value(other, "div_")
+        value = self._inplace_operand("div_", other, true_division=True)
+        self.data /= value
         return self
+
+    def _inplace_operand(self, op, other, true_division=False):
+        """``other`` for ``self op= other``: checked by PyTorch's rule (the result type must cast to this
+        tensor's dtype: ``int_tensor += 1.5`` raises) and converted to the type the op computes in."""
+        value = self._value(other, op)
+        rt = dtypes.inplace_dtype(op, self, other if isinstance(other, (Tensor, int, float, bool)) else value,
+                                  true_division)
+        if isinstance(value, (int, float, bool)):
+            return array_module(self.data).asarray(value).astype(rt.np)     # out-of-range ints wrap, as PyTorch
+        return value if value.dtype == rt.np else value.astype(rt.np)
 
     def __setitem__(self, key, value):
         from .ops.movement import normalize_index  # noqa: PLC0415

@@ -712,3 +712,30 @@ for _name in ("all", "any"):
          aliases=(_md_fn(_name),))
 
 OP_NAMES = [op.name for op in OPS]
+
+# ---------------------------------------------------------------- issue 14, dtypes: rounded division, remainders
+
+
+def _off_quarter_grid(a):
+    """Odd multiples of 1/8: a quotient by a _divisors value is never near an integer (remainder's jumps)."""
+    return np.round(a * 4) / 4 + 0.125
+
+
+def _divisors(a):
+    return np.choose(np.abs(a * 10).astype(np.int64) % 4, [0.5, -0.75, 1.5, 2.0])
+
+
+_DIVISOR = st.sampled_from([0.5, -0.75, 1.5, 2.0])
+for _name in ("remainder", "fmod"):
+    _add(_name, _md_fn(_name), _torch_fn(_name), _nary(2, (_off_quarter_grid, _divisors)),
+         aliases=(_method(_name),) + ((operator.mod,) if _name == "remainder" else ()))
+    _add(f"{_name}.scalar", _md_fn(_name), _torch_fn(_name), _with(_unary(_off_quarter_grid), other=_DIVISOR),
+         aliases=(_method(_name),))
+# torch's floor_divide has no backward: its differentiable twin div(rounding_mode="floor") is the oracle
+_add("floor_divide", _md_fn("floor_divide"), lambda x, y: torch.div(x, y, rounding_mode="floor"),
+     _nary(2, (_off_quarter_grid, _divisors)), aliases=(operator.floordiv, _method("floor_divide")))
+for _mode in ("floor", "trunc"):
+    _add(f"div.{_mode}", _md_fn("div"), _torch_fn("div"),
+         _with(_nary(2, (_off_quarter_grid, _divisors)), rounding_mode=st.just(_mode)), aliases=(_method("div"),))
+
+OP_NAMES = [op.name for op in OPS]

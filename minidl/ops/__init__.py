@@ -68,3 +68,31 @@ for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(T)
 Tensor.mT = property(lambda self: transpose(self, -2, -1))
+
+# --- issue 14, dtypes: rounded division and remainders (PyTorch's promotion in elementwise.operands) ---------
+from .. import dtypes as _dtypes  # noqa: E402
+from .elementwise import divide, floor_divide, fmod, remainder, true_divide  # noqa: E402
+
+__all__ += ["divide", "floor_divide", "fmod", "remainder", "true_divide"]
+
+
+def _inplace_from(fn, name):
+    """``t.name_(other)``: ``fn``'s result written into ``t``, which keeps its dtype (PyTorch's cast rule)."""
+    def method(self, other):
+        _dtypes.inplace_dtype(name, self, other if isinstance(other, (Tensor, int, float, bool)) else self)
+        self._inplace(name, other)
+        out = fn(self.detach(), other.detach() if isinstance(other, Tensor) else other)
+        self.data[...] = out.data
+        return self
+    method.__name__ = name
+    return method
+
+
+for _name, _fn in {"__floordiv__": floor_divide, "__rfloordiv__": _reflected(floor_divide),
+                   "__mod__": remainder, "__rmod__": _reflected(remainder),
+                   "floor_divide": floor_divide, "remainder": remainder, "fmod": fmod,
+                   "divide": divide, "true_divide": true_divide,
+                   "floor_divide_": _inplace_from(floor_divide, "floor_divide_"),
+                   "remainder_": _inplace_from(remainder, "remainder_"), "fmod_": _inplace_from(fmod, "fmod_"),
+                   "__ifloordiv__": _inplace("floor_divide_"), "__imod__": _inplace("remainder_")}.items():
+    setattr(Tensor, _name, _fn)

@@ -8,42 +8,61 @@ from ..autograd.function import Function
 from ..backends import dispatch_or
 from ..backends import reference as _reference
 from ..autograd.grad_mode import is_grad_enabled
-from ..tensor import Tensor
+from ..tensor import Tensor, _as_array
 
 
 # --- operand handling ----------------------------------------------------------------------
-def _scalar_dtype(t, s):
-    """PyTorch's rule for tensor-with-Python-scalar: the tensor's dtype wins unless the scalar is 'wider'."""
-    if isinstance(s, bool) or t.dtype.is_floating_point:
-        return t.dtype
-    if isinstance(s, float):
-        return dtypes.default_float
-    return dtypes.int64 if t.dtype == dtypes.bool_ else t.dtype
+_SCALARS = (bool, int, float, np.number, np.bool_)
 
 
-def operands(op, a, b):
-    """Two Tensors of one dtype from any mix of Tensors, Python scalars and arrays."""
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+def operands(op, a, b, dtype=None):
+    """Two Tensors of one dtype from any mix of Tensors, Python scalars and arrays: ``dtype``, or by default the
+    dtype PyTorch's promotion gives (``dtypes.result_type``; a float32 tensor times an int64 one stays float32).
+
+    Tensors are converted with the differentiable ``astype``, so each input's gradient comes back in its own
+    dtype; a scalar becomes a 0-d tensor of the result dtype on the tensor's device.
+    """
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if dtype is None:
+            if a.dtype is b.dtype:              # the hot path: no promotion
+                return a, b
+            dtype = dtypes.result_type(a, b)
+        return a.astype(dtype), b.astype(dtype)
+    if isinstance(a, Tensor):
+        like, other = a, b
+    elif isinstance(b, Tensor):
+        like, other = b, a
+    else:
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
-    if not isinstance(a, Tensor):
-        b, a = _lift(op, a, b)
-    elif not isinstance(b, Tensor):
-        a, b = _lift(op, b, a)
-    if a.dtype != b.dtype:
-        common = dtypes.to_dtype(np.promote_types(a.dtype.np, b.dtype.np))
-        a, b = a.astype(common), b.astype(common)
-    return a, b
+    if dtype is None and type(other) in (float, int):      # the hot path: tensor with a Python number
+        dtype = like.dtype
+        if type(other) is float and not dtype.is_floating_point:
+            dtype = dtypes.default_float
+        elif dtype is dtypes.bool_ and type(other) is int:
+            dtype = dtypes.int64
+    a, b = _as_operand(op, a, like), _as_operand(op, b, like)
+    if dtype is None:
+        dtype = dtypes.result_type(a, b)
+    return _convert(a, dtype, like), _convert(b, dtype, like)
 
 
-def _lift(op, value, like):
-    """(like, value as a Tensor): a Python scalar follows PyTorch (the tensor's dtype unless the scalar is wider)."""
-    if isinstance(value, (bool, int, float, np.number, np.bool_)):
-        dt = _scalar_dtype(like, value)
-        return like.astype(dt), Tensor._wrap(like._xp.asarray(value, dtype=dt.np))
+def _as_operand(op, value, like):
+    """A Tensor or a scalar stays as it is; lists and arrays become Tensors on ``like``'s device (lists with
+    md.tensor's dtype inference: Python floats give the default float dtype)."""
+    if isinstance(value, (Tensor,) + _SCALARS):
+        return value
     if isinstance(value, (list, tuple)) or hasattr(value, "__array_interface__"):
-        arr = np.asarray(value)
-        return like, Tensor._wrap(like._xp.asarray(arr))
+        return Tensor._wrap(like._xp.asarray(_as_array(value)))
     raise TypeError(f"{op}: unsupported operand type {type(value).__name__} with a Tensor")
+
+
+def _convert(x, dtype, like):
+    if isinstance(x, Tensor):
+        return x.astype(dtype)
+    if dtype.is_floating_point:
+        return Tensor._wrap(like._xp.asarray(x, dtype=dtype.np))
+    # a cast, not asarray(x, dtype): an integer out of the dtype's range wraps around, as in PyTorch
+    return Tensor._wrap(like._xp.asarray(x).astype(dtype.np))
 
 
 def check_broadcast(op, a, b):
@@ -165,7 +184,15 @@ def add(a, b, alpha=1):
 
 def sub(a, b, alpha=1):
     """``a - alpha * b`` with broadcasting."""
+    if is_bool(a) or is_bool(b):
+        raise RuntimeError("sub: subtraction with a bool operand is not supported, as in PyTorch; use ~ "
+                           "(logical_not) to invert a mask, ^ (logical_xor), or convert with .long() first")
     return _binary(Sub, "sub", a, b if alpha == 1 else b * alpha)
+
+
+def is_bool(x):
+    """Whether ``x`` is a bool tensor or a Python/NumPy bool (the operands PyTorch's subtraction refuses)."""
+    return isinstance(x, (bool, np.bool_)) or (isinstance(x, Tensor) and x.dtype is dtypes.bool_)
 
 
 def mul(a, b):
@@ -173,15 +200,135 @@ def mul(a, b):
     return _binary(Mul, "mul", a, b)
 
 
-def div(a, b):
-    """True division with broadcasting (integer inputs give float32, as PyTorch)."""
-    a, b = operands("div", a, b)
-    return _binary(Div, "div", _float_input(a), _float_input(b))
+def div(input, other, *, rounding_mode=None):  # noqa: A002 -- PyTorch's names
+    """``input / other`` with broadcasting; integer (and bool) operands give the default float dtype, as PyTorch.
+
+    ``rounding_mode="floor"`` or ``"trunc"`` rounds the quotient and keeps the promoted dtype (integers stay
+    integers), with a zero gradient, as PyTorch.
+
+    Example:
+        >>> md.div(md.tensor([1, 2, 3]), 2)
+        tensor([0.5, 1. , 1.5])
+        >>> md.div(md.tensor([-3, 3]), 2, rounding_mode="floor")
+        tensor([-2,  1])
+    """
+    if rounding_mode is not None:
+        if rounding_mode not in ("floor", "trunc"):
+            raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+        return _rounded_div("div", input, other, rounding_mode)
+    a, b = operands("div", input, other)
+    if not a.dtype.is_floating_point:
+        a, b = a.astype(dtypes.default_float), b.astype(dtypes.default_float)
+    check_broadcast("div", a, b)
+    return Div.apply(a, b)
+
+
+true_divide = divide = div
+
+
+def _rounded_div(op, a, b, mode):
+    a, b = operands(op, a, b)
+    check_broadcast(op, a, b)
+    _check_int_divisor(op, a, b)
+    return RoundedDiv.apply(a, b, mode)
+
+
+def _check_int_divisor(op, a, b):
+    if a.dtype is dtypes.bool_:
+        raise RuntimeError(f"{op}: not implemented for bool tensors (shapes {a.shape} and {b.shape}), as in "
+                           "PyTorch; convert them with .long() first")
+    # NumPy would give 0 with a warning; PyTorch refuses integer division by zero
+    if not a.dtype.is_floating_point and not b.data.all():
+        raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape {b.shape}, dtype {b.dtype.name})")
+
+
+class RoundedDiv(Function):
+    @staticmethod
+    def forward(ctx, a, b, mode):
+        xp = a._xp
+        with np.errstate(divide="ignore", invalid="ignore"):    # x / 0.0 is inf or nan, silently, as PyTorch
+            if mode == "floor":
+                return xp.floor_divide(a.data, b.data)
+            if a.dtype.is_floating_point:
+                return xp.trunc(a.data / b.data)
+            return (a.data - xp.fmod(a.data, b.data)) // b.data      # exact truncation for integers
+
+    @staticmethod
+    def backward(ctx, grad):
+        # piecewise constant in both inputs: zero gradients, as PyTorch gives
+        zero = Tensor._wrap(grad._xp.zeros_like(grad.data))
+        return zero, zero
+
+
+def floor_divide(input, other):  # noqa: A002
+    """``input // other`` rounded toward minus infinity (Python's ``//``), in the promoted dtype; a zero
+    gradient, as ``div(rounding_mode="floor")`` has (PyTorch's floor_divide refuses backward instead).
+
+    Example:
+        >>> md.floor_divide(md.tensor([7, -7]), 2)
+        tensor([ 3, -4])
+    """
+    return _rounded_div("floor_divide", input, other, "floor")
+
+
+class Remainder(Function):
+    @staticmethod
+    def forward(ctx, a, b, c_style):
+        ctx.save_for_backward(a, b)
+        ctx.c_style = c_style
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (a._xp.fmod if c_style else a._xp.remainder)(a.data, b.data)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        # r = a - q * b with q = floor(a / b) (trunc for fmod), piecewise constant
+        gb = None
+        if ctx.needs_input_grad[1]:
+            q = Tensor._wrap(RoundedDiv.forward(None, a, b, "trunc" if ctx.c_style else "floor"))
+            gb = -grad * q
+        return grad, gb
+
+
+def _remainder(op, a, b, c_style):
+    a, b = operands(op, a, b)
+    check_broadcast(op, a, b)
+    _check_int_divisor(op, a, b)
+    return Remainder.apply(a, b, c_style)
+
+
+def remainder(input, other):  # noqa: A002
+    """Python's ``%``: the remainder has the divisor's sign; in the promoted dtype.
+
+    Example:
+        >>> md.remainder(md.tensor([-3, 3]), 2)
+        tensor([1, 1])
+    """
+    return _remainder("remainder", input, other, False)
+
+
+def fmod(input, other):  # noqa: A002
+    """C's ``fmod``: the remainder has the dividend's sign; in the promoted dtype.
+
+    Example:
+        >>> md.fmod(md.tensor([-3, 3]), 2)
+        tensor([-1,  1])
+    """
+    return _remainder("fmod", input, other, True)
 
 
 def pow(input, exponent):  # noqa: A001,A002 -- PyTorch's names
     """``input ** exponent`` elementwise; either side may be a Tensor or a scalar."""
-    return _binary(Pow, "pow", input, exponent)
+    a, b = operands("pow", input, exponent)
+    if a.dtype is dtypes.bool_:
+        if isinstance(input, Tensor) and isinstance(exponent, (bool, np.bool_)):    # x ** True is x, ** False 1
+            return Tensor._wrap(a._xp.logical_or(a.data, not exponent))
+        raise RuntimeError(f"pow: not implemented for bool tensors (shapes {a.shape} and {b.shape}), as in "
+                           "PyTorch; convert them with .long() or .float() first")
+    if not a.dtype.is_floating_point and a.dtype is not dtypes.bool_ and (b.data < 0).any():
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype.name} operands of "
+                           f"shapes {a.shape} and {b.shape}); convert the base with .float()")
+    return _binary(Pow, "pow", a, b)
 
 
 def neg(a):
@@ -474,8 +621,9 @@ def where(condition, a, b):
     if condition.dtype != dtypes.bool_:
         condition = condition != 0
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        a = Tensor._wrap(condition._xp.asarray(a, dtype=dtypes.default_float.np if isinstance(a, float)
-                                                 else None))
+        # two scalars: the result dtype is theirs (two Python floats give the default float dtype)
+        dt = dtypes.result_type(a, b)
+        a, b = (Tensor._wrap(condition._xp.asarray(v).astype(dt.np)) for v in (a, b))
     a, b = operands("where", a, b)
     shape = check_broadcast("where", a, b)
     try:
