@@ -29,7 +29,7 @@ def default_collate(batch):
         raise ValueError("default_collate: empty batch")
     first = batch[0]
     if isinstance(first, Tensor):
-        datas = [t.data for t in batch]
+        datas = [t.array for t in batch]
         return _batch_tensor(array_module(datas[0]).stack(datas))
     if isinstance(first, np.ndarray) or is_cuda_array(first):
         return _batch_tensor(array_module(first).stack(batch))

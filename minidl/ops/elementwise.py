@@ -47,8 +47,8 @@ def _lift(op, value, like):
 
 
 def check_broadcast(op, a, b):
-    if a.data.shape == b.data.shape:
-        return a.data.shape
+    if a.array.shape == b.array.shape:
+        return a.array.shape
     try:
         return np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -75,7 +75,7 @@ def _unary_grad(ctx, grad, saved, op, composed):
     """The gradient of a unary op: the fused kernel, or under create_graph the differentiable ``composed()``."""
     if is_grad_enabled():
         return composed()
-    return Tensor._wrap(kernel("unary_backward", grad.data, saved, op))
+    return Tensor._wrap(kernel("unary_backward", grad.array, saved, op))
 
 
 def saved_output(ctx, recompute):
@@ -87,7 +87,7 @@ def saved_output(ctx, recompute):
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return kernel("binary", a.data, b.data, "add")
+        return kernel("binary", a.array, b.array, "add")
 
     @staticmethod
     def backward(ctx, grad):
@@ -97,7 +97,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return kernel("binary", a.data, b.data, "sub")
+        return kernel("binary", a.array, b.array, "sub")
 
     @staticmethod
     def backward(ctx, grad):
@@ -108,7 +108,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return kernel("binary", a.data, b.data, "mul")
+        return kernel("binary", a.array, b.array, "mul")
 
     @staticmethod
     def backward(ctx, grad):
@@ -120,7 +120,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return kernel("binary", a.data, b.data, "div")
+        return kernel("binary", a.array, b.array, "div")
 
     @staticmethod
     def backward(ctx, grad):
@@ -134,7 +134,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a.data ** b.data
+        return a.array ** b.array
 
     @staticmethod
     def backward(ctx, grad):
@@ -151,7 +151,7 @@ class Pow(Function):
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        return -a.data
+        return -a.array
 
     @staticmethod
     def backward(ctx, grad):
@@ -193,7 +193,7 @@ class Exp(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        ctx.out = kernel("unary", a.data, "exp")
+        ctx.out = kernel("unary", a.array, "exp")
         return ctx.out
 
     @staticmethod
@@ -206,19 +206,19 @@ class Log(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return kernel("unary", a.data, "log")
+        return kernel("unary", a.array, "log")
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return _unary_grad(ctx, grad, a.data, "log", lambda: grad / a)
+        return _unary_grad(ctx, grad, a.array, "log", lambda: grad / a)
 
 
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        ctx.out = kernel("unary", a.data, "sqrt")
+        ctx.out = kernel("unary", a.array, "sqrt")
         return ctx.out
 
     @staticmethod
@@ -231,19 +231,19 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._xp.abs(a.data)
+        return a._xp.abs(a.array)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * Tensor._wrap(a._xp.sign(a.data))
+        return grad * Tensor._wrap(a._xp.sign(a.array))
 
 
 class Sin(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._xp.sin(a.data)
+        return a._xp.sin(a.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -255,7 +255,7 @@ class Cos(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._xp.cos(a.data)
+        return a._xp.cos(a.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -267,7 +267,7 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        ctx.out = kernel("unary", a.data, "tanh")
+        ctx.out = kernel("unary", a.array, "tanh")
         return ctx.out
 
     @staticmethod
@@ -285,7 +285,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        ctx.out = kernel("unary", a.data, "sigmoid")
+        ctx.out = kernel("unary", a.array, "sigmoid")
         return ctx.out
 
     @staticmethod
@@ -303,15 +303,15 @@ class Relu(Function):
     def forward(ctx, a):
         ctx.save_for_backward(a)
         if not a.dtype.is_floating_point:
-            return a._xp.maximum(a.data, 0)
-        return kernel("unary", a.data, "relu")
+            return a._xp.maximum(a.array, 0)
+        return kernel("unary", a.array, "relu")
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         # relu's mask from the input: x > 0 exactly where max(x, 0) > 0
-        return _unary_grad(ctx, grad, a.data, "relu",
-                           lambda: grad * Tensor._wrap((a.data > 0).astype(grad.dtype.np)))
+        return _unary_grad(ctx, grad, a.array, "relu",
+                           lambda: grad * Tensor._wrap((a.array > 0).astype(grad.dtype.np)))
 
 
 def _erf_array(x):
@@ -341,7 +341,7 @@ class Erf(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return _erf_array(a.data)
+        return _erf_array(a.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -354,9 +354,9 @@ class Softplus(Function):
     def forward(ctx, a, beta, threshold):
         ctx.save_for_backward(a)
         ctx.beta, ctx.threshold = beta, threshold
-        xp, bx = a._xp, a.data * beta
+        xp, bx = a._xp, a.array * beta
         soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta
-        return xp.where(bx > threshold, a.data, soft).astype(a.data.dtype, copy=False)
+        return xp.where(bx > threshold, a.array, soft).astype(a.array.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -414,12 +414,12 @@ class Gelu(Function):
     def forward(ctx, a, op):
         ctx.save_for_backward(a)
         ctx.op = op
-        return kernel("unary", a.data, op)
+        return kernel("unary", a.array, op)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return _unary_grad(ctx, grad, a.data, ctx.op, lambda: grad * _gelu_derivative(a, ctx.op))
+        return _unary_grad(ctx, grad, a.array, ctx.op, lambda: grad * _gelu_derivative(a, ctx.op))
 
 
 def _gelu_derivative(x, op):
@@ -453,8 +453,8 @@ def softplus(x, beta=1.0, threshold=20.0):
 class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
-        ctx.cond = cond.data
-        return a._xp.where(cond.data, a.data, b.data)
+        ctx.cond = cond.array
+        return a._xp.where(cond.array, a.array, b.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -489,30 +489,30 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a._xp.maximum(a.data, b.data)
+        return a._xp.maximum(a.array, b.array)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _split_ties(grad, a, b, a.data > b.data)
+        return _split_ties(grad, a, b, a.array > b.array)
 
 
 class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a._xp.minimum(a.data, b.data)
+        return a._xp.minimum(a.array, b.array)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _split_ties(grad, a, b, a.data < b.data)
+        return _split_ties(grad, a, b, a.array < b.array)
 
 
 def _split_ties(grad, a, b, a_wins):
     # NOTE: ties share the gradient equally, as PyTorch does for maximum/minimum
     xp = grad._xp
-    wa = xp.where(a_wins, 1.0, xp.where(a.data == b.data, 0.5, 0.0)).astype(grad.dtype.np)
+    wa = xp.where(a_wins, 1.0, xp.where(a.array == b.array, 0.5, 0.0)).astype(grad.dtype.np)
     wa = Tensor._wrap(wa)
     return grad * wa, grad * (1 - wa)
 
@@ -542,7 +542,7 @@ def clamp(x, min=None, max=None):  # noqa: A002
 class Cast(Function):
     @staticmethod
     def forward(ctx, a, dtype):
-        return a.data.astype(dtype.np)
+        return a.array.astype(dtype.np)
 
     @staticmethod
     def backward(ctx, grad):
@@ -560,7 +560,7 @@ def _compare(ufunc, op):
     def compare(a, b):
         a, b = operands(op, a, b)
         check_broadcast(op, a, b)
-        return Tensor._wrap(getattr(a._xp, ufunc)(a.data, b.data))
+        return Tensor._wrap(getattr(a._xp, ufunc)(a.array, b.array))
     compare.__name__ = op
     compare.__doc__ = f"Elementwise ``{op}`` comparison with broadcasting; a bool tensor, no gradient."
     return compare
@@ -578,28 +578,28 @@ logical_xor = _compare("logical_xor", "logical_xor")
 
 
 def logical_not(x):
-    return Tensor._wrap(x._xp.logical_not(x.data))
+    return Tensor._wrap(x._xp.logical_not(x.array))
 
 
 def isnan(x):
-    return Tensor._wrap(x._xp.isnan(x.data))
+    return Tensor._wrap(x._xp.isnan(x.array))
 
 
 def isfinite(x):
-    return Tensor._wrap(x._xp.isfinite(x.data))
+    return Tensor._wrap(x._xp.isfinite(x.array))
 
 
 class Sign(Function):
     @staticmethod
     def forward(ctx, a):
-        return a._xp.sign(a.data)
+        return a._xp.sign(a.array)
 
     @staticmethod
     def backward(ctx, grad):
         # piecewise constant: a zero gradient, as PyTorch gives (a constant, so create_graph needs nothing more)
-        return Tensor._wrap(grad._xp.zeros_like(grad.data))
+        return Tensor._wrap(grad._xp.zeros_like(grad.array))
 
 
 def sign(x):
     """-1, 0 or 1 elementwise; the gradient is zero, as in PyTorch."""
-    return Sign.apply(x) if x.dtype.is_floating_point else Tensor._wrap(x._xp.sign(x.data))
+    return Sign.apply(x) if x.dtype.is_floating_point else Tensor._wrap(x._xp.sign(x.array))
