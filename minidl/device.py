@@ -104,7 +104,7 @@ def xp_for(device):
 
 def to_host(x):
     """The NumPy data of a Tensor or an array, copied off the GPU when it lives there (not copied otherwise)."""
-    data = getattr(x, "data", x)
+    data = getattr(x, "array", x)
     return move(data, "cpu") if is_cuda_array(data) else data
 
 

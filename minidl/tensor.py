@@ -12,7 +12,7 @@ from .device import Device, array_module, device_of, is_cuda_array, move
 def _as_array(data, dtype=None, xp=np):
     """Build a fresh array from Python data, a NumPy/CuPy array or a Tensor (PyTorch's dtype inference)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     is_array = hasattr(data, "__array_interface__") or hasattr(data, "__cuda_array_interface__") \
         or isinstance(data, np.generic)
     if dtype is not None:
@@ -43,11 +43,13 @@ class Tensor:
 
     # _vc: the version counter, a one-element list shared by every tensor that views the same memory (a view and
     # its base); _base: the tensor a view was taken from (None for a tensor that owns its memory), as in PyTorch
-    __slots__ = ("data", "grad", "_rg", "_node", "_nr", "_vc", "_base", "__weakref__")
+    # array: the raw NumPy or CuPy array holding the values (no copy; what ops and kernels work on). ``.data`` is
+    # PyTorch's: a Tensor sharing that memory, detached from autograd.
+    __slots__ = ("array", "grad", "_rg", "_node", "_nr", "_vc", "_base", "__weakref__")
     __array_priority__ = 1000           # make ``ndarray + Tensor`` call Tensor.__radd__
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
-        src = data.data if isinstance(data, Tensor) else data
+        src = data.array if isinstance(data, Tensor) else data
         # device data is copied on its device (md.tensor(gpu_tensor) stays there, as in PyTorch), host data on the host
         arr = _as_array(data, dtype, array_module(src) if is_cuda_array(src) else np)
         if device is not None:
@@ -56,7 +58,7 @@ class Tensor:
         self.requires_grad = requires_grad
 
     def _init(self, arr):
-        self.data, self.grad, self._rg, self._node, self._nr = arr, None, False, None, 0
+        self.array, self.grad, self._rg, self._node, self._nr = arr, None, False, None, 0
         self._vc, self._base = [0], None
 
     def _share_memory_of(self, base):
@@ -113,23 +115,48 @@ class Tensor:
         return self
 
     @property
+    def data(self):
+        """A Tensor sharing this tensor's memory, detached from autograd, as PyTorch's ``.data``: a change through it
+        (``p.data.add_(...)``, ``p.data.copy_(...)``) changes this tensor, and autograd neither records it nor
+        checks it (unlike ``.detach()``, it has a version counter of its own). Setting ``t.data = other`` makes
+        ``t`` hold ``other``'s memory (any shape, same device). The raw NumPy/CuPy array is ``t.array``.
+
+        Example:
+            >>> w = md.ones(2, requires_grad=True)
+            >>> w.data.mul_(3); w
+            tensor([3., 3.], requires_grad=True)
+        """
+        return Tensor._wrap(self.array)
+
+    @data.setter
+    def data(self, value):
+        arr = value.array if isinstance(value, Tensor) else value
+        if type(arr) is not np.ndarray and not is_cuda_array(arr):
+            raise TypeError(f"data: expected a Tensor or an array to hold, got {type(value).__name__}")
+        if device_of(arr) != self.device:
+            raise RuntimeError(f"data: cannot set data on {self.device} from {device_of(arr)}; move it first")
+        if self.requires_grad and arr.dtype.kind != "f":
+            raise RuntimeError(f"data: a tensor that requires grad must hold floating data, got {arr.dtype}")
+        self.array = arr
+
+    @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     def dim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return dtypes.of_array(self.data)
+        return dtypes.of_array(self.array)
 
     @property
     def device(self):
-        return device_of(self.data)
+        return device_of(self.array)
 
     @property
     def is_cuda(self):
@@ -151,7 +178,7 @@ class Tensor:
 
     @property
     def _xp(self):
-        return array_module(self.data)
+        return array_module(self.array)
 
     @property
     def is_leaf(self):
@@ -165,7 +192,7 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self):
         if self.ndim == 0:
@@ -175,7 +202,7 @@ class Tensor:
     # --- conversion -----------------------------------------------------------------------
     def numpy(self):
         """The data as a NumPy array: shared with the tensor on the CPU, copied from a GPU."""
-        return self.data if self.device.type == "cpu" else self.data.get()
+        return self.array if self.device.type == "cpu" else self.array.get()
 
     def __array__(self, dtype=None, copy=None):
         a = self.numpy()
@@ -185,7 +212,7 @@ class Tensor:
         if self.numel() != 1:
             raise ValueError(f"item: only one-element tensors can be converted to a Python scalar, got shape "
                              f"{self.shape}")
-        return self.data.reshape(-1)[0].item()
+        return self.array.reshape(-1)[0].item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -211,7 +238,7 @@ class Tensor:
     def detach(self):
         """A new leaf sharing this tensor's data and version counter, cut from the graph (in-place changes to it
         are seen by graphs that saved this tensor, as in PyTorch)."""
-        out = Tensor._wrap(self.data)
+        out = Tensor._wrap(self.array)
         out._vc = self._vc              # not a view for autograd (in-place on it is allowed), as in PyTorch
         return out
 
@@ -319,7 +346,7 @@ class Tensor:
                 raise RuntimeError(f"{op}: the value (shape {other.shape}) requires grad, but in-place ops are not "
                                    f"recorded by autograd, so its gradient would be lost; build the result out of "
                                    "place (md.cat, md.where, ...) instead")
-        arr = self.data
+        arr = self.array
         if any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape)):
             raise RuntimeError(f"{op}: several elements of the tensor (shape {self.shape}, strides {arr.strides}) "
                                "share one memory location (an expand/broadcast_to view); .clone() it first")
@@ -337,7 +364,7 @@ class Tensor:
             if op is not None and other.device != self.device and (other.device.type != "cpu" or other.numel() != 1):
                 raise RuntimeError(f"{op}: expected both tensors on one device, got {self.device} and {other.device} "
                                    f"(shapes {self.shape} and {other.shape}); move one with .to()")
-            other = other.data
+            other = other.array
         elif isinstance(other, (int, float, bool)):
             return other
         return move(other if hasattr(other, "dtype") else np.asarray(other), self.device)
@@ -348,12 +375,12 @@ class Tensor:
 
     def fill_(self, value):
         self._inplace("fill_", value)
-        self.data[...] = self._value(value)
+        self.array[...] = self._value(value)
         return self
 
     def copy_(self, src):
         self._inplace("copy_", src)
-        self.data[...] = self._value(src)
+        self.array[...] = self._value(src)
         return self
 
     def add_(self, other, alpha=1):
@@ -364,7 +391,7 @@ class Tensor:
                 raise RuntimeError(f"add_: alpha must be an integer for {value.dtype} operands, got {alpha!r}")
             # alpha in the operand's dtype: -1 becomes 255 for uint8, which subtracts modulo 256 as PyTorch does
             value = value * array_module(value).asarray(alpha).astype(value.dtype)
-        self.data += value
+        self.array += value
         return self
 
     def sub_(self, other, alpha=1):
@@ -376,13 +403,13 @@ class Tensor:
 
     def mul_(self, other):
         self._inplace("mul_", other)
-        self.data *= self._inplace_operand("mul_", other)
+        self.array *= self._inplace_operand("mul_", other)
         return self
 
     def div_(self, other):
         self._inplace("div_", other)
         value = self._inplace_operand("div_", other, true_division=True)
-        self.data /= value
+        self.array /= value
         return self
 
     def _inplace_operand(self, op, other, true_division=False):
@@ -392,13 +419,13 @@ class Tensor:
         rt = dtypes.inplace_dtype(op, self, other if isinstance(other, (Tensor, int, float, bool)) else value,
                                   true_division)
         if isinstance(value, (int, float, bool)):
-            return array_module(self.data).asarray(value).astype(rt.np)     # out-of-range ints wrap, as PyTorch
+            return array_module(self.array).asarray(value).astype(rt.np)     # out-of-range ints wrap, as PyTorch
         return value if value.dtype == rt.np else value.astype(rt.np)
 
     def __setitem__(self, key, value):
         from .ops.movement import normalize_index  # noqa: PLC0415
         self._inplace("__setitem__", value)
-        self.data[normalize_index(key, self)] = self._value(value)
+        self.array[normalize_index(key, self)] = self._value(value)
 
     # --- display --------------------------------------------------------------------------
     def __repr__(self):

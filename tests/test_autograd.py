@@ -118,7 +118,7 @@ def test_custom_function_with_saved_tensors_and_needs_input_grad():
         def forward(ctx, x, scale):
             ctx.save_for_backward(x)
             ctx.scale = scale
-            return x.data ** 3 * scale
+            return x.array ** 3 * scale
 
         @staticmethod
         def backward(ctx, grad):
@@ -170,7 +170,7 @@ def test_gradcheck_catches_a_wrong_backward_and_names_the_input():
         @staticmethod
         def forward(ctx, a, b):
             ctx.save_for_backward(a, b)
-            return a.data * b.data
+            return a.array * b.array
 
         @staticmethod
         def backward(ctx, grad):
@@ -194,7 +194,7 @@ def test_gradcheck_detects_nonzero_gradient_for_zero_upstream():
     class Leaky(md.autograd.Function):
         @staticmethod
         def forward(ctx, a):
-            return a.data * 2
+            return a.array * 2
 
         @staticmethod
         def backward(ctx, grad):
@@ -241,8 +241,8 @@ def test_leaf_gradients_never_alias_each_other_or_saved_arrays():
     y.backward(root)
     gx, gw = x.grad.numpy().copy(), w.grad.numpy().copy()
     for t in (x, w):
-        assert not np.may_share_memory(t.grad.data, root.data)
-        assert not np.may_share_memory(t.grad.data, x.data) and not np.may_share_memory(t.grad.data, w.data)
+        assert not np.may_share_memory(t.grad.array, root.array)
+        assert not np.may_share_memory(t.grad.array, x.array) and not np.may_share_memory(t.grad.array, w.array)
     (x @ w).backward(root)                      # accumulates in place into the kept arrays
     np.testing.assert_array_equal(x.grad.numpy(), 2 * gx)
     np.testing.assert_array_equal(w.grad.numpy(), 2 * gw)

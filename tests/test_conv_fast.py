@@ -281,9 +281,9 @@ def test_providers_without_the_fused_kernel_use_the_composed_path(provider):
         y = F.conv2d(x, w, b, padding=1)
         y.backward(md.ones_like(y))
     assert {rec.kernel for rec in log} == {"conv2d", "conv2d_backward"}
-    want = reference.conv2d(x.data, w.data, (1, 1), (1, 1), (1, 1), 1) + b.data[None, :, None, None]
-    np.testing.assert_allclose(y.data, want, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(b.grad.data, np.full(4, 36.0 * 2))
+    want = reference.conv2d(x.array, w.array, (1, 1), (1, 1), (1, 1), 1) + b.array[None, :, None, None]
+    np.testing.assert_allclose(y.array, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.grad.array, np.full(4, 36.0 * 2))
 
 
 torch = pytest.importorskip("torch")
@@ -307,4 +307,4 @@ def test_against_pytorch(mode, x_shape, out, padding):
     ty.backward(torch.tensor(gn.astype(np.float32)))
     for got, want in ((y, ty), (x.grad, tx.grad), (w.grad, tw.grad), (b.grad, tb.grad)):
         want = want.detach().numpy()
-        np.testing.assert_allclose(got.data, want, rtol=1e-4, atol=2e-4 * np.abs(want).max())
+        np.testing.assert_allclose(got.array, want, rtol=1e-4, atol=2e-4 * np.abs(want).max())

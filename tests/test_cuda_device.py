@@ -102,5 +102,5 @@ def test_cnn_training_on_the_gpu_follows_the_cpu(cupy_module):
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-3)
     assert list(gpu_model.state_dict()) == list(cpu_model.state_dict())
     for (name, p), (_, q) in zip(gpu_model.state_dict().items(), cpu_model.state_dict().items()):
-        assert isinstance(p.data, cupy_module.ndarray), name
+        assert isinstance(p.array, cupy_module.ndarray), name
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)

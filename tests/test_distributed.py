@@ -104,11 +104,11 @@ def test_buckets_split_by_cap_and_dtype_and_round_trip():
     pos = {id(t): i for i, t in enumerate(ts)}
     # float32: 400 B + 20 B fit under 450, the next 400 B opens a new bucket; the float64 tensor goes alone
     assert [[pos[id(t)] for t in b.tensors] for b in buckets] == [[0, 1], [2], [3, 4]]
-    assert all(len({t.data.dtype for t in b.tensors}) == 1 for b in buckets)
+    assert all(len({t.array.dtype for t in b.tensors}) == 1 for b in buckets)
     big = dist.make_buckets(ts, cap_bytes=1 << 20)
     assert [[pos[id(t)] for t in b.tensors] for b in big] == [[0, 1, 3, 4], [2]]
     b = Bucket(ts[:2] + ts[3:], tail=2)
-    flat = b.flatten([t.data for t in b.tensors[:1]] + [None] + [t.data for t in b.tensors[2:]])
+    flat = b.flatten([t.array for t in b.tensors[:1]] + [None] + [t.array for t in b.tensors[2:]])
     assert flat.shape == (100 + 5 + 100 + 2 + 2,)
     views = b.views()
     assert np.array_equal(views[0], ts[0].numpy()) and not views[1].any() and np.array_equal(views[3], ts[4].numpy())
@@ -264,7 +264,7 @@ def test_cuda_tensors_without_nccl_are_staged_through_the_host(cupy_module):
     cp, mp = cupy_module
     dist.init()
     t = md.tensor([1.0, 2.0]).to("cuda")
-    assert dist.transport(t.data) == "mpi_host_staged" and dist.transport(np.zeros(1)) == "mpi"
+    assert dist.transport(t.array) == "mpi_host_staged" and dist.transport(np.zeros(1)) == "mpi"
     staged = []
     real = cp.asnumpy
     mp.setattr(cp, "asnumpy", lambda a, stream=None: staged.append(a.shape) or real(a))
@@ -289,13 +289,13 @@ def test_cuda_tensors_use_nccl_when_cupy_has_it(cupy_module, monkeypatch):
     dist.init()
     t = md.tensor([1.0, 2.0, 3.0]).to("cuda")
     monkeypatch.setattr(comm, "_device_ptr", lambda a: 1234)     # the fake's arrays have no device address
-    assert dist.transport(t.data) == "nccl"
+    assert dist.transport(t.array) == "nccl"
     FakeNcclComm.calls.clear()
     dist.all_reduce(t, op="max")
     dist.broadcast(t, src=0)
     assert FakeNcclComm.calls == [("init", 1, (7,) * 4, 0), ("allReduce", True, 3, 7, 2), ("bcast", 3, 7, 0)]
     nccl.available = False                              # a CuPy built without NCCL: back to the host path
-    assert dist.transport(t.data) == "mpi_host_staged"
+    assert dist.transport(t.array) == "mpi_host_staged"
 
 
 # --- real jobs under mpiexec --------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_backward_of_user_function_returning_wrong_shape_is_named():
     class Bad(md.autograd.Function):
         @staticmethod
         def forward(ctx, a):
-            return a.data * 2
+            return a.array * 2
 
         @staticmethod
         def backward(ctx, grad):

@@ -109,11 +109,11 @@ def test_tensor_moves_between_devices(cupy_module):
     cp = cupy_module
     x = md.tensor([[1.0, 2.0], [3.0, 4.0]])
     for g in (x.to("cuda"), x.to("cuda:0"), x.cuda(), x.cuda(0), x.to(md.device("cuda")), x.to("cuda", md.float64)):
-        assert isinstance(g.data, cp.ndarray) and g.device == "cuda:0" and g.is_cuda
+        assert isinstance(g.array, cp.ndarray) and g.device == "cuda:0" and g.is_cuda
         assert "device='cuda:0'" in repr(g)
     g = x.cuda()
     back = g.cpu()
-    assert type(back.data) is np.ndarray and back.device == "cpu"
+    assert type(back.array) is np.ndarray and back.device == "cpu"
     np.testing.assert_array_equal(back.numpy(), x.numpy())
     assert type(g.numpy()) is np.ndarray and g.tolist() == x.tolist() and g.sum().item() == 10.0
     assert g.to("cuda") is g and md.tensor(g).device == "cuda:0"
@@ -133,7 +133,7 @@ def test_creation_functions_take_device(cupy_module):
     made += [md.zeros_like(base), md.ones_like(base), md.full_like(base, 2.0), md.rand_like(base),
              md.randn_like(base)]
     for t in made:
-        assert isinstance(t.data, cp.ndarray) and t.device == "cuda:0", t
+        assert isinstance(t.array, cp.ndarray) and t.device == "cuda:0", t
     # the same seed gives the same numbers on either device (samples come from minidl's host generator)
     md.manual_seed(3)
     a = md.randn(5)
@@ -168,20 +168,20 @@ def test_elementwise_reductions_and_indexing_stay_on_the_device(cupy_module, tol
         return md.cat([p.reshape(-1) for p in parts])
 
     out_h, out_d = run(h, idx), run(d, idx.cuda())
-    assert isinstance(out_d.data, cp.ndarray)
+    assert isinstance(out_d.array, cp.ndarray)
     np.testing.assert_allclose(out_d.numpy(), out_h.numpy(), **tol32)
     out_h.sum().backward()
     out_d.sum().backward()
-    assert isinstance(d.grad.data, cp.ndarray)
+    assert isinstance(d.grad.array, cp.ndarray)
     np.testing.assert_allclose(d.grad.numpy(), h.grad.numpy(), **tol32)
     # host indices (lists, NumPy arrays, CPU tensors) serve a GPU tensor, as in PyTorch
     for i in ([0, 2], np.array([0, 2]), md.tensor([0, 2])):
-        assert isinstance(d[i].data, cp.ndarray)
+        assert isinstance(d[i].array, cp.ndarray)
     d2 = d.detach()
     d2[idx] = 0.0
     d2[0] = md.tensor([1.0, 2.0, 3.0, 4.0])
     d2.add_(1.0).mul_(md.tensor(2.0)).copy_(h.detach())       # copy_ and 0-d CPU tensors may cross devices
-    assert isinstance(d2.data, cp.ndarray)
+    assert isinstance(d2.array, cp.ndarray)
 
 
 # --- mixing devices is an error -------------------------------------------------------------------------------------
@@ -216,11 +216,11 @@ def test_module_to_moves_parameters_buffers_and_grads(cupy_module):
     m(md.randn(2, 1, 5, 5)).sum().backward()
     params = list(m.parameters())
     assert m.to("cuda") is m
-    assert all(isinstance(p.data, cp.ndarray) and isinstance(p.grad.data, cp.ndarray) for p in params)
-    assert all(isinstance(b.data, cp.ndarray) for _, b in m.named_buffers())
+    assert all(isinstance(p.array, cp.ndarray) and isinstance(p.grad.array, cp.ndarray) for p in params)
+    assert all(isinstance(b.array, cp.ndarray) for _, b in m.named_buffers())
     assert list(m.parameters()) == params                      # the same Parameter objects, moved in place
     assert all(p.device == "cuda:0" for p in m.cuda().parameters())
-    assert all(type(p.data) is np.ndarray for p in m.cpu().parameters())
+    assert all(type(p.array) is np.ndarray for p in m.cpu().parameters())
 
 
 @pytest.mark.parametrize("opt_cls, kwargs", [(md.optim.SGD, dict(lr=0.1, momentum=0.9)), (md.optim.Adam, {}),
@@ -274,7 +274,7 @@ def test_cnn_training_steps_on_cuda_match_the_cpu(cupy_module):
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-6)
     assert list(gpu_model.state_dict()) == list(cpu_model.state_dict())
     for (name, p), (_, q) in zip(gpu_model.state_dict().items(), cpu_model.state_dict().items()):
-        assert isinstance(p.data, cp.ndarray), name
+        assert isinstance(p.array, cp.ndarray), name
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
 
 
@@ -300,10 +300,10 @@ def test_save_writes_gpu_tensors_to_host_and_loads_onto_a_device(cupy_module, tm
     assert all(t.device == "cpu" for t in host.values())
     np.testing.assert_array_equal(host["weight"].numpy(), lin.weight.numpy())
     dev = md.load(path, device="cuda")
-    assert all(isinstance(t.data, cp.ndarray) for t in dev.values())
+    assert all(isinstance(t.array, cp.ndarray) for t in dev.values())
     fresh = md.nn.Linear(3, 2).cuda()
     fresh.load_state_dict(host)                                 # host values into GPU parameters
-    assert isinstance(fresh.weight.data, cp.ndarray)
+    assert isinstance(fresh.weight.array, cp.ndarray)
     np.testing.assert_array_equal(fresh.weight.numpy(), lin.weight.numpy())
 
 
@@ -346,12 +346,12 @@ def check_op_on_device(op, sample, cp, tol):
         results.append((outs, [leaf.grad for leaf in leaves]))
     (cpu_outs, cpu_grads), (gpu_outs, gpu_grads) = results
     for k, (c, g) in enumerate(zip(cpu_outs, gpu_outs)):
-        assert g.device.type == "cuda" and isinstance(g.data, cp.ndarray), f"{op.name}: output {k} left the device"
+        assert g.device.type == "cuda" and isinstance(g.array, cp.ndarray), f"{op.name}: output {k} left the device"
         np.testing.assert_allclose(g.numpy(), c.numpy(), err_msg=f"{op.name} output {k}", **tol)
     for i, (c, g) in enumerate(zip(cpu_grads, gpu_grads)):
         assert (c is None) == (g is None), f"{op.name}: gradient of input {i} on one device only"
         if g is not None:
-            assert isinstance(g.data, cp.ndarray), f"{op.name}: gradient of input {i} left the device"
+            assert isinstance(g.array, cp.ndarray), f"{op.name}: gradient of input {i} left the device"
             np.testing.assert_allclose(g.numpy(), c.numpy(), err_msg=f"{op.name} gradient {i}", **tol)
 
 
@@ -408,7 +408,7 @@ def test_layers_on_the_device_match_the_cpu(cupy_module, tol, name):
         runs.append((out, xt.grad, [p.grad for p in layer.parameters()], [b for _, b in layer.named_buffers()]))
     (out_c, gx_c, gp_c, b_c), (out_d, gx_d, gp_d, b_d) = runs
     for c, d in [(out_c, out_d), (gx_c, gx_d), *zip(gp_c, gp_d), *zip(b_c, b_d)]:
-        assert isinstance(d.data, cp.ndarray)
+        assert isinstance(d.array, cp.ndarray)
         np.testing.assert_allclose(d.numpy(), c.numpy(), **tol)
 
 

@@ -244,11 +244,11 @@ def test_f_linear_matches_torch(shape, with_bias):
     tb = torch.tensor(bv, requires_grad=True) if with_bias else None
     ty = torch.nn.functional.linear(tx, tw, tb)
     (ty * ty).sum().backward()
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-12)
-    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), atol=1e-12)
-    np.testing.assert_allclose(w.grad.data, tw.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(x.grad.array, tx.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(w.grad.array, tw.grad.numpy(), atol=1e-12)
     if with_bias:
-        np.testing.assert_allclose(b.grad.data, tb.grad.numpy(), atol=1e-12)
+        np.testing.assert_allclose(b.grad.array, tb.grad.numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize("with_bias", [True, False])
@@ -294,14 +294,14 @@ def test_f_linear_output_mask():
 def test_f_linear_falls_back_without_the_kernel():
     # the numba provider has no linear kernel: F.linear composes matmul and add there
     x, w, b = md.randn(4, 3), md.randn(2, 3, requires_grad=True), md.randn(2)
-    want = F.linear(x, w, b).data
+    want = F.linear(x, w, b).array
     if md.backends.available().get("numba") is not None:
         pytest.skip("numba provider unavailable here")
     with md.backends.use("numba"):
         assert not md.backends.supports("linear")
         y = F.linear(x, w, b)
         assert _node_name(y) not in (None, "Linear")
-    np.testing.assert_allclose(y.data, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y.array, want, rtol=1e-5, atol=1e-5)
 
 
 def test_f_linear_other_dtypes_and_bias_shapes_compose():

@@ -1089,7 +1089,7 @@ def test_weights_on_a_device(make, shape):
         layer.set_weights([w + 1 for w in weights])
         for a, b in zip(layer.get_weights(), weights):
             np.testing.assert_array_equal(a, b + 1)
-        assert all(type(t.data).__module__ == "cupy" for w in layer._weights for t in w.tensors())
+        assert all(type(t.array).__module__ == "cupy" for w in layer._weights for t in w.tensors())
         layer.set_weights(weights)
         y = layer(md.tensor(x).to("cuda"), training=True)
         assert str(y.device) == "cuda:0"

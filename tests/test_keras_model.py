@@ -628,7 +628,7 @@ def test_keras_model_trains_on_cuda_like_on_the_cpu(tmp_path):
     cp = fake_cupy.install(mp)
     try:
         gpu_model, gpu_hist, gpu_pred = run("cuda")
-        assert all(isinstance(p.data, cp.ndarray) for p in gpu_model.parameters())
+        assert all(isinstance(p.array, cp.ndarray) for p in gpu_model.parameters())
         gpu_model.save(tmp_path / "gpu.keras")
     finally:
         fake_cupy.uninstall(mp)

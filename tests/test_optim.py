@@ -47,7 +47,7 @@ def _make_params(torch, dtype, seed=0):
 def _grads(mine, step, dtype):
     """A quadratic pull toward a target plus step-dependent noise, from minidl's current parameters."""
     rng = np.random.default_rng(1000 + step)
-    return [((p.data.astype(np.float64) - 0.5) * 0.7 + 0.3 * rng.standard_normal(p.shape)).astype(dtype)
+    return [((p.array.astype(np.float64) - 0.5) * 0.7 + 0.3 * rng.standard_normal(p.shape)).astype(dtype)
             for p in mine]
 
 

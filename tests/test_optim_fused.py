@@ -63,7 +63,7 @@ def _params(dtype, shapes=SHAPES, seed=0):
 
 def _grad(p, step, i):
     rng = np.random.default_rng(1000 * step + i)
-    return ((p.data.astype(np.float64) - 0.5) * 0.7 + 0.3 * rng.standard_normal(p.shape)).astype(p.data.dtype)
+    return ((p.array.astype(np.float64) - 0.5) * 0.7 + 0.3 * rng.standard_normal(p.shape)).astype(p.array.dtype)
 
 
 def _run(name, kw, dtype, steps=4, provider=None, skip=(), shapes=SHAPES):

@@ -36,7 +36,7 @@ def test_nn_embedding_and_3d_row_picking_match_torch():
     rng = np.random.default_rng(1)
     emb = md.nn.Embedding(20, 4)
     temb = torch.nn.Embedding(20, 4)
-    temb.weight.data = torch.tensor(emb.weight.numpy())
+    temb.weight.array = torch.tensor(emb.weight.numpy())
     idx = rng.integers(0, 20, (5, 7))
     emb(md.tensor(idx)).sum().backward()
     temb(torch.tensor(idx)).sum().backward()

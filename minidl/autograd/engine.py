@@ -24,8 +24,8 @@ _BUILTIN = "minidl."
 
 def _passed_on(slots, ctx):
     """ids of the arrays a backward received or saved: a gradient that is one of them is not its own."""
-    known = {id(s.data) for s in slots if s is not None}
-    known.update(id(t.data) for t in ctx._saved if t is not None and hasattr(t, "data"))
+    known = {id(s.array) for s in slots if s is not None}
+    known.update(id(t.array) for t in ctx._saved if t is not None and hasattr(t, "array"))
     return known
 
 
@@ -35,7 +35,7 @@ def _made_here(arr, known, in_grads, i):
     if type(arr) is not np.ndarray or arr.base is not None or not arr.flags.owndata or id(arr) in known:
         return False
     for j, other in enumerate(in_grads):
-        if j != i and other is not None and (other.data if hasattr(other, "data") else other) is arr:
+        if j != i and other is not None and (other.array if hasattr(other, "array") else other) is arr:
             return False
     return True
 
@@ -76,11 +76,11 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                 # the leaf must own its .grad (later backwards add into it in place): an array that may be
                 # shared is copied; one a built-in backward has just made for this edge alone is kept (as
                 # PyTorch's AccumulateGrad steals a gradient nobody else holds)
-                t.grad = g if create_graph else Tensor._wrap(g.data if fresh else g.data.copy())
+                t.grad = g if create_graph else Tensor._wrap(g.array if fresh else g.array.copy())
             elif create_graph:
                 t.grad = t.grad + g
             else:
-                t.grad.data += g.data
+                t.grad.array += g.array
 
     pending = {}
     for t, g in zip(outputs, grads):
@@ -103,7 +103,7 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
             for nr, (shape, dtype, device) in enumerate(node.out_meta):
                 if slots[nr] is None:
                     slots[nr] = Tensor._wrap(np.zeros(shape, dtype) if device is None else
-                                             Tensor._zeros(shape, to_dtype(dtype), device).data)
+                                             Tensor._zeros(shape, to_dtype(dtype), device).array)
                 if capture and (node, nr) in capture:
                     add(found, (node, nr), slots[nr])
                 if node.retained and nr in node.retained:
@@ -125,18 +125,18 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                     if not isinstance(g, Tensor):
                         g = Tensor._wrap(g)
                     fresh = False
-                    if g.data.shape != edge.shape:
+                    if g.array.shape != edge.shape:
                         reduced = _reduce_to(g, edge.shape, node)
                         # a sum made a new host array (only host gradients are ever kept without a copy)
-                        fresh = type(reduced.data) is np.ndarray and not np.may_share_memory(reduced.data, g.data)
+                        fresh = type(reduced.array) is np.ndarray and not np.may_share_memory(reduced.array, g.array)
                         g = reduced
-                    if g.data.dtype != edge.dtype:
+                    if g.array.dtype != edge.dtype:
                         g, fresh = g.astype(to_dtype(edge.dtype)), True
                     if parent is None:
                         if not fresh and not create_graph and node.fn.__module__.startswith(_BUILTIN):
                             if known is None:
                                 known = _passed_on(slots, ctx)
-                            fresh = _made_here(g.data, known, in_grads, i)
+                            fresh = _made_here(g.array, known, in_grads, i)
                         to_leaf(edge.leaf, g, fresh)
                     else:
                         slots = pending.get(parent)
@@ -162,11 +162,11 @@ def _root_grads(outputs, grad_outputs, op):
             raise RuntimeError(f"{op}: output {i} of shape {t.shape} does not require grad and has no graph "
                                "(was it computed under no_grad, or from tensors without requires_grad=True?)")
         if g is None:
-            if t.data.size != 1:
+            if t.array.size != 1:
                 raise RuntimeError(f"{op}: grad can be created implicitly only for scalar outputs; output {i} has "
                                    f"shape {t.shape}: pass gradient= of that shape")
-            g = Tensor._wrap(np.ones(t.data.shape, t.data.dtype) if type(t.data) is np.ndarray else
-                             Tensor._ones(t.shape, t.dtype, t.device).data)
+            g = Tensor._wrap(np.ones(t.array.shape, t.array.dtype) if type(t.array) is np.ndarray else
+                             Tensor._ones(t.shape, t.dtype, t.device).array)
         elif not isinstance(g, Tensor):
             g = Tensor._wrap(t._xp.asarray(g, dtype=t.dtype.np))
         if g.shape != t.shape:

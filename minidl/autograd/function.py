@@ -51,7 +51,7 @@ class Edge:
     def __init__(self, t):
         self.leaf = t if t._node is None else None
         self.node, self.nr = t._node, t._nr
-        data = t.data
+        data = t.array
         self.shape, self.dtype = tuple(data.shape), data.dtype
 
 
@@ -86,7 +86,7 @@ class Function:
         ...     @staticmethod
         ...     def forward(ctx, x):
         ...         ctx.save_for_backward(x)
-        ...         return x.data ** 3
+        ...         return x.array ** 3
         ...     @staticmethod
         ...     def backward(ctx, grad):
         ...         (x,) = ctx.saved_tensors
@@ -115,7 +115,7 @@ class Function:
         for a in args:
             if isinstance(a, Tensor):
                 needs.append(a._rg)
-                if type(a.data) is not np.ndarray:
+                if type(a.array) is not np.ndarray:
                     host = False
             else:
                 needs.append(False)
@@ -142,22 +142,22 @@ class Function:
             for o in (raw if many else (raw,)):
                 if isinstance(o, Tensor):
                     if any(o is a for a in args):   # never re-parent an input: return an alias instead
-                        o = Tensor._wrap(o.data)._share_memory_of(o)
+                        o = Tensor._wrap(o.array)._share_memory_of(o)
                 else:
                     o = Tensor._wrap(o)
                 outs.append(o)
         if cls.returns_view:
             base = args[0]
-            may_share = np.may_share_memory if type(base.data) is np.ndarray else base._xp.may_share_memory
+            may_share = np.may_share_memory if type(base.array) is np.ndarray else base._xp.may_share_memory
             for o in outs:
-                if o._base is None and may_share(o.data, base.data):
+                if o._base is None and may_share(o.array, base.array):
                     o._share_memory_of(base)
         if record:
             edges = tuple([Edge(a) if need else None for a, need in zip(args, needs)])
-            node = Node(cls, ctx, edges, tuple([_out_meta(o.data) for o in outs]))
+            node = Node(cls, ctx, edges, tuple([_out_meta(o.array) for o in outs]))
             skip = ctx._non_differentiable
             for i, o in enumerate(outs):
-                if o.data.dtype.kind == "f" and not (skip and any(o is t for t in skip)):
+                if o.array.dtype.kind == "f" and not (skip and any(o is t for t in skip)):
                     o._node, o._nr, o._rg = node, i, True     # floating, so the setter's check holds
         return tuple(outs) if many else outs[0]
 

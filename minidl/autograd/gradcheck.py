@@ -37,7 +37,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False, seed=
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     # materialize private copies: perturbing a broadcast or shared view would perturb many elements
-    inputs = tuple(Tensor._wrap(t._xp.array(t.data, copy=True, order="C")).requires_grad_(t.requires_grad)
+    inputs = tuple(Tensor._wrap(t._xp.array(t.array, copy=True, order="C")).requires_grad_(t.requires_grad)
                    if isinstance(t, Tensor) else t for t in inputs)
     wrt = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not wrt:
@@ -55,7 +55,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False, seed=
         zero = autograd_grad(out, [inputs[i] for i in wrt], Tensor._wrap(out._xp.zeros(out.shape)), retain_graph=True,
                              allow_unused=True)
         for i, g in zip(wrt, zero):
-            if g is not None and bool((g.data != 0).any()):
+            if g is not None and bool((g.array != 0).any()):
                 raise GradcheckError(f"gradcheck: output {j}: a zero grad_output gave a nonzero gradient for "
                                      f"input {i} of shape {inputs[i].shape}")
         if out.numel() == 0:
@@ -74,12 +74,12 @@ def _host(a):
 
 def _numeric_column(fn, inputs, x, flat_idx, j, eps):
     # NOTE: fn runs with grad mode on: it may itself call autograd.grad (double-backward checks)
-    flat = x.data.reshape(-1)
+    flat = x.array.reshape(-1)
     old = flat[flat_idx]
     flat[flat_idx] = old + eps
-    hi = _outputs(fn, inputs)[j].data.astype(np.float64)
+    hi = _outputs(fn, inputs)[j].array.astype(np.float64)
     flat[flat_idx] = old - eps
-    lo = _outputs(fn, inputs)[j].data.astype(np.float64)
+    lo = _outputs(fn, inputs)[j].array.astype(np.float64)
     flat[flat_idx] = old
     return _host(((hi - lo) / (2 * eps)).reshape(-1))
 
@@ -96,7 +96,7 @@ def _check_full(fn, inputs, wrt, j, out, eps, atol, rtol):
                            retain_graph=True, allow_unused=True)
         for i, g in zip(wrt, gs):
             if g is not None:
-                analytic[i][k] = _host(g.data.reshape(-1))
+                analytic[i][k] = _host(g.array.reshape(-1))
     for i in wrt:
         x = inputs[i]
         numeric = np.zeros_like(analytic[i])
@@ -114,14 +114,14 @@ def _check_projection(fn, inputs, wrt, j, out, rng, eps, atol, rtol):
     for i, g in zip(wrt, gs):
         x = inputs[i]
         v = rng.standard_normal(x.shape)
-        analytic = 0.0 if g is None else float(np.sum(_host(g.data) * v))
+        analytic = 0.0 if g is None else float(np.sum(_host(g.array) * v))
         v_dev = move(v, x.device)
-        base = x.data.copy()
-        x.data[...] = base + eps * v_dev
-        hi = _outputs(fn, inputs)[j].data
-        x.data[...] = base - eps * v_dev
-        lo = _outputs(fn, inputs)[j].data
-        x.data[...] = base
+        base = x.array.copy()
+        x.array[...] = base + eps * v_dev
+        hi = _outputs(fn, inputs)[j].array
+        x.array[...] = base - eps * v_dev
+        lo = _outputs(fn, inputs)[j].array
+        x.array[...] = base
         numeric = float(np.sum(_host((hi - lo) / (2 * eps)) * u))
         if not abs(numeric - analytic) <= atol + rtol * abs(numeric):
             raise GradcheckError(f"gradcheck: output {j} (shape {out.shape}) w.r.t. input {i} (shape {x.shape}): "

@@ -23,8 +23,7 @@ from .worker import StopMarker, WorkerError, _next_batch, worker_loop
 
 def _raw(t):
     """The array behind a Tensor (the one place this module reaches into a Tensor's storage)."""
-    d = t.data
-    return d.numpy() if isinstance(d, Tensor) else d
+    return t.array
 
 
 def _label_dtype(arr):

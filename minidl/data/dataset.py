@@ -32,7 +32,7 @@ class Dataset:
 
 def _array(x, i):
     if isinstance(x, Tensor):
-        return x.data
+        return x.array
     if isinstance(x, np.ndarray) or is_cuda_array(x):
         return x
     try:

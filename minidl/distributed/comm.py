@@ -303,7 +303,7 @@ def broadcast_array(array, src=0, what="broadcast"):
 
 def _data(tensor, what):
     if isinstance(tensor, Tensor):
-        return tensor.data
+        return tensor.array
     if isinstance(tensor, np.ndarray) or is_cuda_array(tensor):
         return tensor
     raise TypeError(f"{what}: expected a Tensor or an array, got {type(tensor).__name__}")

@@ -22,7 +22,7 @@ class Bucket:
 
     def __init__(self, tensors, tail=0):
         self.tensors = list(tensors)
-        self.sizes = [int(t.data.size) for t in self.tensors]
+        self.sizes = [int(t.array.size) for t in self.tensors]
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int).tolist()
         self.numel = self.offsets[-1]
         self.tail = tail
@@ -30,7 +30,7 @@ class Bucket:
 
     def buffer(self):
         """The flat array, allocated once on the tensors' device and reused every step."""
-        first = self.tensors[0].data
+        first = self.tensors[0].array
         if self.flat is None:
             self.flat = array_module(first).zeros(self.numel + self.tail, dtype=first.dtype)
         return self.flat
@@ -48,7 +48,7 @@ class Bucket:
     def views(self):
         """Each tensor's slice of the flat buffer, in its shape."""
         flat = self.buffer()
-        return [flat[lo:hi].reshape(t.data.shape) for t, lo, hi in zip(self.tensors, self.offsets, self.offsets[1:])]
+        return [flat[lo:hi].reshape(t.array.shape) for t, lo, hi in zip(self.tensors, self.offsets, self.offsets[1:])]
 
 
 def make_buckets(tensors, cap_bytes, tail=0):
@@ -56,9 +56,9 @@ def make_buckets(tensors, cap_bytes, tail=0):
     larger than the cap gets a bucket of its own)."""
     buckets, open_ = [], {}
     for t in tensors:
-        key = (t.data.dtype.str, str(t.device))
+        key = (t.array.dtype.str, str(t.device))
         cur = open_.get(key)
-        nbytes = t.data.size * t.data.dtype.itemsize
+        nbytes = t.array.size * t.array.dtype.itemsize
         if cur is None or (cur[1] + nbytes > cap_bytes and cur[0]):
             cur = open_[key] = [[], 0]
             buckets.append(cur)
@@ -70,9 +70,9 @@ def make_buckets(tensors, cap_bytes, tail=0):
 def _signature(module):
     """What every replica must agree on, in the order the buckets are built: each parameter's and buffer's name,
     dtype, shape, ``requires_grad`` and device type."""
-    params = [("parameter", n, p.data.dtype.name, tuple(p.shape), bool(p.requires_grad), p.device.type)
+    params = [("parameter", n, p.array.dtype.name, tuple(p.shape), bool(p.requires_grad), p.device.type)
               for n, p in module.named_parameters()]
-    return params + [("buffer", n, b.data.dtype.name, tuple(b.shape), False, b.device.type)
+    return params + [("buffer", n, b.array.dtype.name, tuple(b.shape), False, b.device.type)
                      for n, b in module.named_buffers()]
 
 
@@ -191,10 +191,10 @@ class DistributedDataParallel(Module):
         start = time.perf_counter()
         with no_grad():
             for b in buckets:
-                flat = b.flatten([t.data for t in b.tensors])
+                flat = b.flatten([t.array for t in b.tensors])
                 comm.broadcast_array(flat, 0, what=f"{what} (bucket of {b.numel} {flat.dtype.name})")
                 for t, v in zip(b.tensors, b.views()):
-                    t.data[...] = v
+                    t.array[...] = v
                     t._version += 1
         self.comm_seconds += time.perf_counter() - start
 
@@ -250,7 +250,7 @@ class DistributedDataParallel(Module):
         start = time.perf_counter()
         with no_grad():
             for b in self._grad_buckets:
-                grads = [None if p.grad is None else p.grad.data for p in b.tensors]
+                grads = [None if p.grad is None else p.grad.array for p in b.tensors]
                 flat = b.flatten(grads)
                 k = len(b.tensors)
                 if weight != 1.0:
@@ -272,7 +272,7 @@ class DistributedDataParallel(Module):
                     if p.grad is None:
                         p.grad = Tensor._wrap(v.copy())
                     else:
-                        p.grad.data[...] = v
+                        p.grad.array[...] = v
         self.comm_seconds += time.perf_counter() - start
         return True
 

@@ -10,7 +10,7 @@ from .layers.base import host, shape_str
 
 
 def _as_array(a):
-    return host(a) if hasattr(a, "data") and not isinstance(a, np.ndarray) else np.asarray(a)
+    return host(a) if hasattr(a, "array") else np.asarray(a)
 
 
 class ArrayData:

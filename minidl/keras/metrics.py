@@ -16,8 +16,8 @@ from .layers.base import host, shape_str
 
 
 def _arrays(y_true, y_pred):
-    t = host(y_true) if hasattr(y_true, "data") else np.asarray(y_true)
-    p = host(y_pred) if hasattr(y_pred, "data") else np.asarray(y_pred)
+    t = host(y_true) if hasattr(y_true, "array") else np.asarray(y_true)
+    p = host(y_pred) if hasattr(y_pred, "array") else np.asarray(y_pred)
     return t, p
 
 

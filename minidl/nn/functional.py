@@ -62,9 +62,9 @@ def embedding(indices, weight, padding_idx=None):
     if not isinstance(indices, Tensor) or indices.dtype.is_floating_point:
         raise TypeError(f"embedding: indices must be an integer Tensor, got {getattr(indices, 'dtype', indices)}")
     n = weight.shape[0]
-    if indices.numel() and (int(indices.data.min()) < -n or int(indices.data.max()) >= n):
+    if indices.numel() and (int(indices.array.min()) < -n or int(indices.array.max()) >= n):
         raise IndexError(f"embedding: index out of range for weight of shape {weight.shape} ({n} embeddings); "
-                         f"indices span {int(indices.data.min())}..{int(indices.data.max())}")
+                         f"indices span {int(indices.array.min())}..{int(indices.array.max())}")
     out = weight[indices]
     if padding_idx is not None:
         pad = (indices == padding_idx % n).unsqueeze(-1)
@@ -102,7 +102,7 @@ class ConvTranspose2d(Function):
         ctx.geom, ctx.out_hw, ctx.conv_hw = (stride, padding, dilation, groups), out_hw, (ch, cw)
         ctx.save_for_backward(x, w)
         xp = x._xp
-        zeros = xp.zeros((n, c_out) + tuple(out_hw), dtype=x.data.dtype)
+        zeros = xp.zeros((n, c_out) + tuple(out_hw), dtype=x.array.dtype)
         # conv2d's input gradient only: the output mask skips its weight gradient
         gx, _ = _conv2d_backward_masked(_grow(_contig(x), ch, cw), zeros, _contig(w), ctx.geom, (True, False))
         return gx
@@ -181,7 +181,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     c_out = weight.shape[1] * groups
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(f"{op}: bias must have shape ({c_out},), got {bias.shape}")
-    check_array_size(op, "output", (n, c_out) + out_hw, x4.data.dtype.itemsize,
+    check_array_size(op, "output", (n, c_out) + out_hw, x4.array.dtype.itemsize,
                      f"input {x.shape}, weight {weight.shape}, stride {stride}, padding {padding}, dilation "
                      f"{dilation}, output_padding {output_padding}")
     y = ConvTranspose2d.apply(x4, weight, stride, padding, dilation, int(groups), out_hw)
@@ -317,7 +317,7 @@ def _class_targets(op, input, target, weight, ignore_index):
     c = input.shape[1]
     if weight is not None and weight.shape != (c,):
         raise ValueError(f"{op}: weight must have shape ({c},), got {weight.shape}")
-    t = target.data.reshape(-1)
+    t = target.array.reshape(-1)
     valid = t != ignore_index
     if valid.any() and (int(t[valid].min()) < 0 or int(t[valid].max()) >= c):
         raise IndexError(f"{op}: target values must be in [0, {c}) (or ignore_index={ignore_index}) for input of "
@@ -328,7 +328,7 @@ def _class_targets(op, input, target, weight, ignore_index):
 def _nll(input, target, weight, ignore_index, reduction, op):
     out_shape = target.shape
     input, target = _class_targets(op, input, target, weight, ignore_index)
-    t = target.data.reshape(-1)
+    t = target.array.reshape(-1)
     valid = t != ignore_index
     xp = input._xp
     safe = Tensor._wrap(xp.where(valid, t, 0))
@@ -380,13 +380,13 @@ def _smoothed(input, logp, target, nll, weight, ignore_index, reduction, label_s
     c = input.shape[class_dim]
     wshape = [1] * input.ndim
     wshape[class_dim] = c
-    keep = Tensor._wrap((target.data != ignore_index).astype(input.dtype.np))
+    keep = Tensor._wrap((target.array != ignore_index).astype(input.dtype.np))
     smooth = -(logp if weight is None else logp * weight.reshape(wshape)).sum(dim=class_dim) * keep
     if reduction == "mean":
         if weight is None:
             smooth = _weighted_mean(smooth.sum(), keep.sum())
         else:
-            safe = Tensor._wrap(input._xp.where(target.data != ignore_index, target.data, 0))
+            safe = Tensor._wrap(input._xp.where(target.array != ignore_index, target.array, 0))
             smooth = _weighted_mean(smooth.sum(), (weight[safe] * keep).sum())
     else:
         smooth = _reduce(smooth, reduction, op)
@@ -400,8 +400,8 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, reduction, smoothing):
-        w = None if weight is None else weight.data.astype(x.data.dtype, copy=False)
-        loss, stats = _kernel("cross_entropy", x.data, target, w, ignore_index, smoothing)
+        w = None if weight is None else weight.array.astype(x.array.dtype, copy=False)
+        loss, stats = _kernel("cross_entropy", x.array, target, w, ignore_index, smoothing)
         ctx.x, ctx.target, ctx.w, ctx.stats = x, target, w, stats
         ctx.ignore_index, ctx.reduction, ctx.smoothing = ignore_index, reduction, smoothing
         if reduction == "none":
@@ -412,7 +412,7 @@ class CrossEntropy(Function):
         keep = target != ignore_index
         ctx.denom = float(keep.sum() if w is None else (w[x._xp.where(keep, target, 0)] * keep).sum())
         # every target ignored: nan, as PyTorch (and a zero gradient, see backward)
-        return x._xp.asarray(total / ctx.denom if ctx.denom else np.nan, dtype=x.data.dtype)
+        return x._xp.asarray(total / ctx.denom if ctx.denom else np.nan, dtype=x.array.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -424,10 +424,10 @@ class CrossEntropy(Function):
             return _cross_entropy_grad_composed(ctx, rows)
         xp = x._xp
         if ctx.reduction == "none":
-            g = xp.ascontiguousarray(grad.data, dtype=x.data.dtype)
+            g = xp.ascontiguousarray(grad.array, dtype=x.array.dtype)
         else:
-            g = xp.full(n, float(grad.data) * scale, dtype=x.data.dtype)
-        return Tensor._wrap(_kernel("cross_entropy_backward", g, x.data, ctx.stats, ctx.target, ctx.w,
+            g = xp.full(n, float(grad.array) * scale, dtype=x.array.dtype)
+        return Tensor._wrap(_kernel("cross_entropy_backward", g, x.array, ctx.stats, ctx.target, ctx.w,
                                     ctx.ignore_index, ctx.smoothing))
 
 
@@ -437,15 +437,15 @@ def _cross_entropy_grad_composed(ctx, rows):
     n, c = x.shape
     keep = ctx.target != ctx.ignore_index
     safe = xp.where(keep, ctx.target, 0)
-    w = ctx.w if ctx.w is not None else xp.ones(c, x.data.dtype)
-    onehot = xp.zeros((n, c), x.data.dtype)
+    w = ctx.w if ctx.w is not None else xp.ones(c, x.array.dtype)
+    onehot = xp.zeros((n, c), x.array.dtype)
     onehot[xp.arange(n), safe] = 1
     eps = ctx.smoothing
-    coef = Tensor._wrap(((1 - eps) * w[safe] * keep).astype(x.data.dtype)[:, None])
+    coef = Tensor._wrap(((1 - eps) * w[safe] * keep).astype(x.array.dtype)[:, None])
     p = softmax(x, dim=1)
     out = coef * (p - Tensor._wrap(onehot))
     if eps:
-        keep_col = Tensor._wrap(keep.astype(x.data.dtype)[:, None])
+        keep_col = Tensor._wrap(keep.astype(x.array.dtype)[:, None])
         out = out + (p * float(w.sum()) - Tensor._wrap(w[None, :])) * keep_col * (eps / c)
     return rows.reshape((n, 1)) * out
 
@@ -463,7 +463,7 @@ def _cross_entropy_indices(input, target, weight, ignore_index, reduction, label
         return _smoothed(input, logp, target, nll, weight, ignore_index, reduction, label_smoothing)
     out_shape = target.shape
     x, target = _class_targets(op, input, target, weight, ignore_index)
-    t = input._xp.ascontiguousarray(target.data.reshape(-1).astype(np.int64, copy=False))
+    t = input._xp.ascontiguousarray(target.array.reshape(-1).astype(np.int64, copy=False))
     out = CrossEntropy.apply(_class_last(x), t, weight, ignore_index, reduction, float(label_smoothing))
     return out.reshape(out_shape) if reduction == "none" else out
 
@@ -489,8 +489,8 @@ class BinaryCrossEntropy(Function):
         ctx.save_for_backward(x, t)
         xp = x._xp
         with np.errstate(divide="ignore"):
-            log_x, log_1mx = xp.maximum(xp.log(x.data), -100), xp.maximum(xp.log1p(-x.data), -100)
-        return -(t.data * log_x + (1 - t.data) * log_1mx)
+            log_x, log_1mx = xp.maximum(xp.log(x.array), -100), xp.maximum(xp.log1p(-x.array), -100)
+        return -(t.array * log_x + (1 - t.array) * log_1mx)
 
     @staticmethod
     def backward(ctx, grad):
@@ -506,7 +506,7 @@ class BinaryCrossEntropy(Function):
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """BCE of probabilities ``input`` in [0, 1]; logs are clamped at -100 as PyTorch does."""
     _same_shape("binary_cross_entropy", input, target)
-    if input.numel() and (float(input.data.min()) < 0 or float(input.data.max()) > 1):
+    if input.numel() and (float(input.array.min()) < 0 or float(input.array.max()) > 1):
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1] "
                          "(use binary_cross_entropy_with_logits for logits)")
     loss = BinaryCrossEntropy.apply(input, target.astype(input.dtype))
@@ -740,7 +740,7 @@ class ConstantPad(Function):
     @staticmethod
     def forward(ctx, x, pairs, value):
         ctx.pairs = pairs
-        a = x.data
+        a = x.array
         shape, dst, src = list(a.shape), [slice(None)] * a.ndim, [slice(None)] * a.ndim
         for d, lo, hi in pairs:
             n = a.shape[d]
@@ -816,7 +816,7 @@ def one_hot(tensor, num_classes=-1):
     """
     if tensor.dtype.is_floating_point or tensor.dtype == "bool":
         raise TypeError(f"one_hot: expects an integer tensor of class indices, got {tensor.dtype}")
-    a = tensor.data.astype(np.int64, copy=False)
+    a = tensor.array.astype(np.int64, copy=False)
     xp = tensor._xp
     if a.size and int(a.min()) < 0:
         raise ValueError(f"one_hot: class values must be non-negative, got {int(a.min())}")

@@ -19,7 +19,7 @@ __all__ = ["calculate_gain", "constant_", "kaiming_normal_", "kaiming_uniform_",
 
 def _fill(tensor, values):
     """Write ``values`` (a host array or scalar) into ``tensor`` in place, outside autograd."""
-    tensor.data[...] = move(np.asarray(values, dtype=tensor.data.dtype), tensor.device)
+    tensor.array[...] = move(np.asarray(values, dtype=tensor.array.dtype), tensor.device)
     tensor._version += 1
     return tensor
 

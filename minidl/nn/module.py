@@ -466,7 +466,7 @@ class Module:
                     p.grad = None
                 else:
                     p.grad = p.grad.detach()
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     # --- devices and dtypes -------------------------------------------------------------------------------------
     def _convert(self, fn):
@@ -476,9 +476,9 @@ class Module:
                 for t in store.values():
                     if t is None:
                         continue
-                    t.data = fn(t.data)
+                    t.array = fn(t.array)
                     if t.grad is not None:
-                        t.grad.data = fn(t.grad.data)
+                        t.grad.array = fn(t.grad.array)
         return self
 
     def to(self, *args, dtype=None, device=None):
@@ -567,8 +567,8 @@ class Module:
             for k, t in own.items():
                 if k in state_dict:
                     v = state_dict[k]
-                    arr = v.data if isinstance(v, Tensor) else np.asarray(v)
-                    t.data[...] = move(arr, t.device).astype(t.data.dtype, copy=False)
+                    arr = v.array if isinstance(v, Tensor) else np.asarray(v)
+                    t.array[...] = move(arr, t.device).astype(t.array.dtype, copy=False)
                     t._version += 1
         return IncompatibleKeys(missing, unexpected)
 

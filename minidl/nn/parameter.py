@@ -20,7 +20,7 @@ class Parameter(Tensor):
             data = Tensor._wrap(__import__("numpy").empty(0, dtype="float32"))
         if not isinstance(data, Tensor):
             data = Tensor(data)
-        p = cls._wrap(data.data)._share_memory_of(data)
+        p = cls._wrap(data.array)._share_memory_of(data)
         p._base = None                  # a Parameter is a leaf of its own, as in PyTorch
         p.requires_grad = requires_grad
         return p
@@ -32,7 +32,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):
-        return Parameter, (Tensor._wrap(self.data), self.requires_grad)
+        return Parameter, (Tensor._wrap(self.array), self.requires_grad)
 
 
 def empty_parameter(*shape, device=None, dtype=None):

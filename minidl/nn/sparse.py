@@ -63,8 +63,8 @@ class Embedding(Module):
     def _renorm(self, indices):
         with no_grad():
             xp = self.weight._xp
-            rows = xp.unique(indices.data.reshape(-1) % self.num_embeddings)
-            w = self.weight.data
+            rows = xp.unique(indices.array.reshape(-1) % self.num_embeddings)
+            w = self.weight.array
             norms = (xp.abs(w[rows]) ** self.norm_type).sum(axis=1) ** (1.0 / self.norm_type)
             scale = xp.where(norms > self.max_norm, self.max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
             w[rows] *= scale[:, None]

@@ -82,7 +82,7 @@ def _inplace_from(fn, name):
         _dtypes.inplace_dtype(name, self, other if isinstance(other, (Tensor, int, float, bool)) else self)
         self._inplace(name, other)
         out = fn(self.detach(), other.detach() if isinstance(other, Tensor) else other)
-        self.data[...] = out.data
+        self.array[...] = out.array
         return self
     method.__name__ = name
     return method

@@ -10,7 +10,7 @@ from ..tensor import Tensor
 
 
 def _contig(t):
-    return t._xp.ascontiguousarray(t.data)
+    return t._xp.ascontiguousarray(t.array)
 
 
 def _check_float(op, *tensors):
@@ -44,14 +44,14 @@ def _pad_end(x, rows, cols):
     from .movement import cat  # noqa: PLC0415 -- movement imports nothing from here; avoid a cycle on load
     n, c, h, w = x.shape
     if rows:
-        x = cat([x, Tensor._wrap(x._xp.zeros((n, c, rows, w), x.data.dtype))], dim=2)
+        x = cat([x, Tensor._wrap(x._xp.zeros((n, c, rows, w), x.array.dtype))], dim=2)
     if cols:
-        x = cat([x, Tensor._wrap(x._xp.zeros((n, c, h + rows, cols), x.data.dtype))], dim=3)
+        x = cat([x, Tensor._wrap(x._xp.zeros((n, c, h + rows, cols), x.array.dtype))], dim=3)
     return x
 
 
 def _device_type(t):
-    return "cpu" if type(t.data) is numpy.ndarray else t.device.type
+    return "cpu" if type(t.array) is numpy.ndarray else t.device.type
 
 
 def conv2d_backward(grad, x, w, geom, need):
@@ -84,7 +84,7 @@ class Conv2d(Function):
             return kernels.conv2d_bias(_contig(x), _contig(w), _contig(b), *ctx.geom)
         y = kernels.conv2d(_contig(x), _contig(w), *ctx.geom)
         if b is not None:
-            y += b.data.reshape(1, -1, 1, 1)
+            y += b.array.reshape(1, -1, 1, 1)
         return y
 
     @staticmethod
@@ -153,9 +153,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None and bias.shape != (o,):
         raise ValueError(f"{op}: bias must have shape ({o},), got {bias.shape}")
     context = f"input {x.shape}, weight {weight.shape}, stride {stride}, padding {padding}, dilation {dilation}"
-    check_array_size(op, "output", (n, o, oh, ow), x4.data.dtype.itemsize, context)
+    check_array_size(op, "output", (n, o, oh, ow), x4.array.dtype.itemsize, context)
     # some providers copy the input into a zero-padded buffer
-    check_array_size(op, "padded input", (n, c, h + 2 * padding[0], w + 2 * padding[1]), x4.data.dtype.itemsize,
+    check_array_size(op, "padded input", (n, c, h + 2 * padding[0], w + 2 * padding[1]), x4.array.dtype.itemsize,
                      context)
     y = Conv2d.apply(x4, weight, bias, stride, padding, dilation, int(groups))
     return y.squeeze(0) if squeeze else y
@@ -165,7 +165,7 @@ def _pool_args(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     x4, squeeze = _batched(op, x)
     _check_float(op, x4)
     k, s, p, d, (oh, ow) = pool_geometry(op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    check_array_size(op, "output", x4.shape[:2] + (oh, ow), x4.data.dtype.itemsize,
+    check_array_size(op, "output", x4.shape[:2] + (oh, ow), x4.array.dtype.itemsize,
                      f"input {x.shape}, kernel_size {k}, stride {s}, padding {p}, dilation {d}")
     return x4, squeeze, k, s, p, d
 

@@ -66,8 +66,8 @@ def _convert(x, dtype, like):
 
 
 def check_broadcast(op, a, b):
-    if a.data.shape == b.data.shape:
-        return a.data.shape
+    if a.array.shape == b.array.shape:
+        return a.array.shape
     try:
         return np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
@@ -94,7 +94,7 @@ def _unary_grad(ctx, grad, saved, op, composed):
     """The gradient of a unary op: the fused kernel, or under create_graph the differentiable ``composed()``."""
     if is_grad_enabled():
         return composed()
-    return Tensor._wrap(kernel("unary_backward", grad.data, saved, op))
+    return Tensor._wrap(kernel("unary_backward", grad.array, saved, op))
 
 
 def saved_output(ctx, recompute):
@@ -106,7 +106,7 @@ def saved_output(ctx, recompute):
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return kernel("binary", a.data, b.data, "add")
+        return kernel("binary", a.array, b.array, "add")
 
     @staticmethod
     def backward(ctx, grad):
@@ -116,7 +116,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        return kernel("binary", a.data, b.data, "sub")
+        return kernel("binary", a.array, b.array, "sub")
 
     @staticmethod
     def backward(ctx, grad):
@@ -127,7 +127,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return kernel("binary", a.data, b.data, "mul")
+        return kernel("binary", a.array, b.array, "mul")
 
     @staticmethod
     def backward(ctx, grad):
@@ -139,7 +139,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return kernel("binary", a.data, b.data, "div")
+        return kernel("binary", a.array, b.array, "div")
 
     @staticmethod
     def backward(ctx, grad):
@@ -153,7 +153,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a.data ** b.data
+        return a.array ** b.array
 
     @staticmethod
     def backward(ctx, grad):
@@ -170,7 +170,7 @@ class Pow(Function):
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        return -a.data
+        return -a.array
 
     @staticmethod
     def backward(ctx, grad):
@@ -238,7 +238,7 @@ def _check_int_divisor(op, a, b):
         raise RuntimeError(f"{op}: not implemented for bool tensors (shapes {a.shape} and {b.shape}), as in "
                            "PyTorch; convert them with .long() first")
     # NumPy would give 0 with a warning; PyTorch refuses integer division by zero
-    if not a.dtype.is_floating_point and not b.data.all():
+    if not a.dtype.is_floating_point and not b.array.all():
         raise ZeroDivisionError(f"{op}: integer division by zero (divisor of shape {b.shape}, dtype {b.dtype.name})")
 
 
@@ -248,15 +248,15 @@ class RoundedDiv(Function):
         xp = a._xp
         with np.errstate(divide="ignore", invalid="ignore"):    # x / 0.0 is inf or nan, silently, as PyTorch
             if mode == "floor":
-                return xp.floor_divide(a.data, b.data)
+                return xp.floor_divide(a.array, b.array)
             if a.dtype.is_floating_point:
-                return xp.trunc(a.data / b.data)
-            return (a.data - xp.fmod(a.data, b.data)) // b.data      # exact truncation for integers
+                return xp.trunc(a.array / b.array)
+            return (a.array - xp.fmod(a.array, b.array)) // b.array      # exact truncation for integers
 
     @staticmethod
     def backward(ctx, grad):
         # piecewise constant in both inputs: zero gradients, as PyTorch gives
-        zero = Tensor._wrap(grad._xp.zeros_like(grad.data))
+        zero = Tensor._wrap(grad._xp.zeros_like(grad.array))
         return zero, zero
 
 
@@ -277,7 +277,7 @@ class Remainder(Function):
         ctx.save_for_backward(a, b)
         ctx.c_style = c_style
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (a._xp.fmod if c_style else a._xp.remainder)(a.data, b.data)
+            return (a._xp.fmod if c_style else a._xp.remainder)(a.array, b.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -322,10 +322,10 @@ def pow(input, exponent):  # noqa: A001,A002 -- PyTorch's names
     a, b = operands("pow", input, exponent)
     if a.dtype is dtypes.bool_:
         if isinstance(input, Tensor) and isinstance(exponent, (bool, np.bool_)):    # x ** True is x, ** False 1
-            return Tensor._wrap(a._xp.logical_or(a.data, not exponent))
+            return Tensor._wrap(a._xp.logical_or(a.array, not exponent))
         raise RuntimeError(f"pow: not implemented for bool tensors (shapes {a.shape} and {b.shape}), as in "
                            "PyTorch; convert them with .long() or .float() first")
-    if not a.dtype.is_floating_point and a.dtype is not dtypes.bool_ and (b.data < 0).any():
+    if not a.dtype.is_floating_point and a.dtype is not dtypes.bool_ and (b.array < 0).any():
         raise RuntimeError(f"pow: integers to negative integer powers are not allowed ({a.dtype.name} operands of "
                            f"shapes {a.shape} and {b.shape}); convert the base with .float()")
     return _binary(Pow, "pow", a, b)
@@ -340,7 +340,7 @@ class Exp(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        ctx.out = kernel("unary", a.data, "exp")
+        ctx.out = kernel("unary", a.array, "exp")
         return ctx.out
 
     @staticmethod
@@ -353,19 +353,19 @@ class Log(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return kernel("unary", a.data, "log")
+        return kernel("unary", a.array, "log")
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return _unary_grad(ctx, grad, a.data, "log", lambda: grad / a)
+        return _unary_grad(ctx, grad, a.array, "log", lambda: grad / a)
 
 
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        ctx.out = kernel("unary", a.data, "sqrt")
+        ctx.out = kernel("unary", a.array, "sqrt")
         return ctx.out
 
     @staticmethod
@@ -378,19 +378,19 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._xp.abs(a.data)
+        return a._xp.abs(a.array)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * Tensor._wrap(a._xp.sign(a.data))
+        return grad * Tensor._wrap(a._xp.sign(a.array))
 
 
 class Sin(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._xp.sin(a.data)
+        return a._xp.sin(a.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -402,7 +402,7 @@ class Cos(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._xp.cos(a.data)
+        return a._xp.cos(a.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -414,7 +414,7 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        ctx.out = kernel("unary", a.data, "tanh")
+        ctx.out = kernel("unary", a.array, "tanh")
         return ctx.out
 
     @staticmethod
@@ -432,7 +432,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        ctx.out = kernel("unary", a.data, "sigmoid")
+        ctx.out = kernel("unary", a.array, "sigmoid")
         return ctx.out
 
     @staticmethod
@@ -450,15 +450,15 @@ class Relu(Function):
     def forward(ctx, a):
         ctx.save_for_backward(a)
         if not a.dtype.is_floating_point:
-            return a._xp.maximum(a.data, 0)
-        return kernel("unary", a.data, "relu")
+            return a._xp.maximum(a.array, 0)
+        return kernel("unary", a.array, "relu")
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         # relu's mask from the input: x > 0 exactly where max(x, 0) > 0
-        return _unary_grad(ctx, grad, a.data, "relu",
-                           lambda: grad * Tensor._wrap((a.data > 0).astype(grad.dtype.np)))
+        return _unary_grad(ctx, grad, a.array, "relu",
+                           lambda: grad * Tensor._wrap((a.array > 0).astype(grad.dtype.np)))
 
 
 def _erf_array(x):
@@ -488,7 +488,7 @@ class Erf(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return _erf_array(a.data)
+        return _erf_array(a.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -501,9 +501,9 @@ class Softplus(Function):
     def forward(ctx, a, beta, threshold):
         ctx.save_for_backward(a)
         ctx.beta, ctx.threshold = beta, threshold
-        xp, bx = a._xp, a.data * beta
+        xp, bx = a._xp, a.array * beta
         soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta
-        return xp.where(bx > threshold, a.data, soft).astype(a.data.dtype, copy=False)
+        return xp.where(bx > threshold, a.array, soft).astype(a.array.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -561,12 +561,12 @@ class Gelu(Function):
     def forward(ctx, a, op):
         ctx.save_for_backward(a)
         ctx.op = op
-        return kernel("unary", a.data, op)
+        return kernel("unary", a.array, op)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return _unary_grad(ctx, grad, a.data, ctx.op, lambda: grad * _gelu_derivative(a, ctx.op))
+        return _unary_grad(ctx, grad, a.array, ctx.op, lambda: grad * _gelu_derivative(a, ctx.op))
 
 
 def _gelu_derivative(x, op):
@@ -600,8 +600,8 @@ def softplus(x, beta=1.0, threshold=20.0):
 class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
-        ctx.cond = cond.data
-        return a._xp.where(cond.data, a.data, b.data)
+        ctx.cond = cond.array
+        return a._xp.where(cond.array, a.array, b.array)
 
     @staticmethod
     def backward(ctx, grad):
@@ -637,30 +637,30 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a._xp.maximum(a.data, b.data)
+        return a._xp.maximum(a.array, b.array)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _split_ties(grad, a, b, a.data > b.data)
+        return _split_ties(grad, a, b, a.array > b.array)
 
 
 class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a._xp.minimum(a.data, b.data)
+        return a._xp.minimum(a.array, b.array)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _split_ties(grad, a, b, a.data < b.data)
+        return _split_ties(grad, a, b, a.array < b.array)
 
 
 def _split_ties(grad, a, b, a_wins):
     # NOTE: ties share the gradient equally, as PyTorch does for maximum/minimum
     xp = grad._xp
-    wa = xp.where(a_wins, 1.0, xp.where(a.data == b.data, 0.5, 0.0)).astype(grad.dtype.np)
+    wa = xp.where(a_wins, 1.0, xp.where(a.array == b.array, 0.5, 0.0)).astype(grad.dtype.np)
     wa = Tensor._wrap(wa)
     return grad * wa, grad * (1 - wa)
 
@@ -690,7 +690,7 @@ def clamp(x, min=None, max=None):  # noqa: A002
 class Cast(Function):
     @staticmethod
     def forward(ctx, a, dtype):
-        return a.data.astype(dtype.np)
+        return a.array.astype(dtype.np)
 
     @staticmethod
     def backward(ctx, grad):
@@ -708,7 +708,7 @@ def _compare(ufunc, op):
     def compare(a, b):
         a, b = operands(op, a, b)
         check_broadcast(op, a, b)
-        return Tensor._wrap(getattr(a._xp, ufunc)(a.data, b.data))
+        return Tensor._wrap(getattr(a._xp, ufunc)(a.array, b.array))
     compare.__name__ = op
     compare.__doc__ = f"Elementwise ``{op}`` comparison with broadcasting; a bool tensor, no gradient."
     return compare
@@ -726,28 +726,28 @@ logical_xor = _compare("logical_xor", "logical_xor")
 
 
 def logical_not(x):
-    return Tensor._wrap(x._xp.logical_not(x.data))
+    return Tensor._wrap(x._xp.logical_not(x.array))
 
 
 def isnan(x):
-    return Tensor._wrap(x._xp.isnan(x.data))
+    return Tensor._wrap(x._xp.isnan(x.array))
 
 
 def isfinite(x):
-    return Tensor._wrap(x._xp.isfinite(x.data))
+    return Tensor._wrap(x._xp.isfinite(x.array))
 
 
 class Sign(Function):
     @staticmethod
     def forward(ctx, a):
-        return a._xp.sign(a.data)
+        return a._xp.sign(a.array)
 
     @staticmethod
     def backward(ctx, grad):
         # piecewise constant: a zero gradient, as PyTorch gives (a constant, so create_graph needs nothing more)
-        return Tensor._wrap(grad._xp.zeros_like(grad.data))
+        return Tensor._wrap(grad._xp.zeros_like(grad.array))
 
 
 def sign(x):
     """-1, 0 or 1 elementwise; the gradient is zero, as in PyTorch."""
-    return Sign.apply(x) if x.dtype.is_floating_point else Tensor._wrap(x._xp.sign(x.data))
+    return Sign.apply(x) if x.dtype.is_floating_point else Tensor._wrap(x._xp.sign(x.array))

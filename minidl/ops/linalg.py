@@ -14,7 +14,7 @@ from ..tensor import Tensor
 def _plan(a, b):
     """How to present (…, M, K) @ (…, K, N) to a kernel that takes 2-D or equal-batch 3-D operands."""
     xp = a._xp if isinstance(a, Tensor) else np
-    a, b = (a.data, b.data) if isinstance(a, Tensor) else (a, b)
+    a, b = (a.array, b.array) if isinstance(a, Tensor) else (a, b)
     if a.ndim == 2 and b.ndim == 2:
         return xp.ascontiguousarray(a), xp.ascontiguousarray(b), None
     if b.ndim == 2:              # fold every leading dim of a into M: one big GEMM, no batch loop
@@ -45,7 +45,7 @@ class MatMul(Function):
         if is_grad_enabled():           # create_graph: express the backward with differentiable ops
             return grad @ b.transpose(-1, -2), a.transpose(-1, -2) @ grad
         a2, b2, lead = _plan(a, b)
-        g = grad._xp.ascontiguousarray(grad.data).reshape(a2.shape[:-1] + b2.shape[-1:])
+        g = grad._xp.ascontiguousarray(grad.array).reshape(a2.shape[:-1] + b2.shape[-1:])
         need = tuple(bool(n) for n in ctx.needs_input_grad[:2])
         ga, gb = kernels.matmul_backward(g, a2, b2, need)
         if b.ndim == 2:
@@ -60,7 +60,7 @@ class MatMul(Function):
 
 def _check_sizes(a, b, a2, b2, batch):
     """The output, and the broadcast copies of the operands, must be allocatable (ValueError naming the shapes)."""
-    itemsize, context = a.data.dtype.itemsize, f"operands of shapes {a.shape} and {b.shape}"
+    itemsize, context = a.array.dtype.itemsize, f"operands of shapes {a.shape} and {b.shape}"
     check_array_size("matmul", "output", batch + (a2.shape[-2], b2.shape[-1]), itemsize, context)
     if a2.ndim > 2 and b2.ndim > 2:
         check_array_size("matmul", "broadcast first operand", batch + a2.shape[-2:], itemsize, context)
@@ -94,7 +94,7 @@ def matmul(a, b):
     if a.dtype.is_floating_point:
         out = MatMul.apply(a2, b2)
     else:                               # integer matmul: no kernel, no gradient
-        out = Tensor._wrap(a._xp.matmul(a2.data, b2.data))
+        out = Tensor._wrap(a._xp.matmul(a2.array, b2.array))
     if a.ndim == 1:
         out = out.squeeze(-2)
     if b.ndim == 1:
@@ -104,7 +104,7 @@ def matmul(a, b):
 
 def _rows(t):
     """t (…, F) as a C-contiguous (rows, F) array, leading dims folded (explicit sizes: a dim may be 0)."""
-    return t._xp.ascontiguousarray(t.data).reshape(math.prod(t.shape[:-1]), t.shape[-1])
+    return t._xp.ascontiguousarray(t.array).reshape(math.prod(t.shape[:-1]), t.shape[-1])
 
 
 class Linear(Function):
@@ -115,7 +115,7 @@ class Linear(Function):
     def forward(ctx, x, w, bias=None):
         ctx.save_for_backward(x, w)
         ctx.has_bias = bias is not None
-        y = kernels.linear(_rows(x), w.data, None if bias is None else bias.data)
+        y = kernels.linear(_rows(x), w.array, None if bias is None else bias.array)
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
@@ -128,7 +128,7 @@ class Linear(Function):
             x2 = x.reshape(g2.shape[0], x.shape[-1])
             return (grad @ w if need_x else None, g2.T @ x2 if need_w else None,
                     g2.sum(0) if need_b else None)
-        gx, gw, gb = kernels.linear_backward(_rows(grad), _rows(x), w.data, (need_x, need_w, need_b))
+        gx, gw, gb = kernels.linear_backward(_rows(grad), _rows(x), w.array, (need_x, need_w, need_b))
         return (Tensor._wrap(gx.reshape(x.shape)) if need_x else None, Tensor._wrap(gw) if need_w else None,
                 Tensor._wrap(gb) if need_b else None)
 

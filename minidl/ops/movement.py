@@ -17,7 +17,7 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
-        return x.data.reshape(shape)
+        return x.array.reshape(shape)
 
     @staticmethod
     def backward(ctx, grad):
@@ -97,7 +97,7 @@ class Permute(Function):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.inverse = tuple(np.argsort(dims))
-        return x._xp.transpose(x.data, dims)
+        return x._xp.transpose(x.array, dims)
 
     @staticmethod
     def backward(ctx, grad):
@@ -134,7 +134,7 @@ class Expand(Function):
 
     @staticmethod
     def forward(ctx, x, shape):
-        return x._xp.broadcast_to(x.data, shape)
+        return x._xp.broadcast_to(x.array, shape)
 
     @staticmethod
     def backward(ctx, grad):
@@ -175,12 +175,12 @@ def normalize_index(key, x):
             if k.device.type != "cpu" and k.device != x.device:
                 raise RuntimeError(f"index: indices on {k.device} cannot index a tensor on {x.device} (shape "
                                    f"{x.shape}); move the indices with .to({str(x.device)!r})")
-            k = k.data
+            k = k.array
         elif isinstance(k, list):
             k = np.asarray(k)
             if k.dtype.kind == "f":
                 raise IndexError("index: lists used as indices must hold integers or bools")
-        if hasattr(k, "dtype") and type(k) is not type(x.data) and k.ndim > 0:
+        if hasattr(k, "dtype") and type(k) is not type(x.array) and k.ndim > 0:
             k = move(k, x.device)
         out.append(k)
     return tuple(out)
@@ -210,7 +210,7 @@ class Index(Function):
     def forward(ctx, x, key):
         ctx.shape, ctx.key = x.shape, key
         try:
-            out = x.data[key]
+            out = x.array[key]
         except IndexError as e:
             raise IndexError(f"index: {e} (tensor of shape {x.shape})") from None
         return out      # basic indexing gives a view (sharing x's version counter), advanced indexing a copy
@@ -227,18 +227,18 @@ class IndexAdd(Function):
     def forward(ctx, grad, shape, key):
         ctx.key = key
         xp = grad._xp
-        rows = _row_index(key, shape, grad.data)
+        rows = _row_index(key, shape, grad.array)
         if rows is not None:          # x[idx] on dim 0 (embeddings): the row scatter-add kernel, no np.add.at
-            flat = grad.data.reshape(rows.size, -1) if rows.size else grad.data.reshape(0, math.prod(shape[1:]))
+            flat = grad.array.reshape(rows.size, -1) if rows.size else grad.array.reshape(0, math.prod(shape[1:]))
             return kernels.scatter_add_rows(flat, rows, shape[0]).reshape(shape)
-        out = xp.zeros(shape, dtype=grad.data.dtype)
+        out = xp.zeros(shape, dtype=grad.array.dtype)
         if _is_basic(key):
-            out[key] = grad.data
+            out[key] = grad.array
         elif xp is np:
-            np.add.at(out, key, grad.data)
+            np.add.at(out, key, grad.array)
         else:
             import cupyx  # noqa: PLC0415
-            cupyx.scatter_add(out, key, grad.data)
+            cupyx.scatter_add(out, key, grad.array)
         return out
 
     @staticmethod
@@ -256,7 +256,7 @@ class Cat(Function):
     @staticmethod
     def forward(ctx, dim, *tensors):
         ctx.dim, ctx.sizes = dim, [t.shape[dim] for t in tensors]
-        return tensors[0]._xp.concatenate([t.data for t in tensors], axis=dim)
+        return tensors[0]._xp.concatenate([t.array for t in tensors], axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -353,7 +353,7 @@ def chunk(x, chunks, dim=0):
 class Clone(Function):
     @staticmethod
     def forward(ctx, x):
-        return x.data.copy()
+        return x.array.copy()
 
     @staticmethod
     def backward(ctx, grad):
@@ -367,14 +367,14 @@ def clone(x):
 
 def contiguous(x):
     """x itself if its data is C-contiguous, else a contiguous copy (differentiable)."""
-    return x if x.data.flags.c_contiguous else clone(x)
+    return x if x.array.flags.c_contiguous else clone(x)
 
 
 class ToDevice(Function):
     @staticmethod
     def forward(ctx, x, device):
         ctx.source = x.device
-        return move(x.data, device)
+        return move(x.array, device)
 
     @staticmethod
     def backward(ctx, grad):

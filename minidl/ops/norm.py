@@ -18,12 +18,12 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         xp = x._xp
-        x3 = xp.ascontiguousarray(x.data).reshape(_ncl(x.shape))
+        x3 = xp.ascontiguousarray(x.array).reshape(_ncl(x.shape))
         c = x.shape[1]
-        w = xp.ones(c, x.data.dtype) if weight is None else xp.ascontiguousarray(weight.data)
-        b = xp.zeros(c, x.data.dtype) if bias is None else xp.ascontiguousarray(bias.data)
-        rm = None if running_mean is None else running_mean.data
-        rv = None if running_var is None else running_var.data
+        w = xp.ones(c, x.array.dtype) if weight is None else xp.ascontiguousarray(weight.array)
+        b = xp.zeros(c, x.array.dtype) if bias is None else xp.ascontiguousarray(bias.array)
+        rm = None if running_mean is None else running_mean.array
+        rv = None if running_var is None else running_var.array
         y, ctx.save_mean, ctx.save_invstd = kernels.batch_norm(x3, w, b, rm, rv, training, momentum, eps)
         ctx.save_for_backward(x, weight)
         ctx.training, ctx.w = training, w
@@ -34,8 +34,8 @@ class BatchNorm(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         xp = x._xp
-        g3 = xp.ascontiguousarray(grad.data).reshape(_ncl(x.shape))
-        x3 = xp.ascontiguousarray(x.data).reshape(_ncl(x.shape))
+        g3 = xp.ascontiguousarray(grad.array).reshape(_ncl(x.shape))
+        x3 = xp.ascontiguousarray(x.array).reshape(_ncl(x.shape))
         gx, gw, gb = kernels.batch_norm_backward(g3, x3, ctx.w, ctx.save_mean, ctx.save_invstd, ctx.training)
         return Tensor._wrap(gx.reshape(x.shape)), Tensor._wrap(gw), Tensor._wrap(gb)
 
@@ -71,7 +71,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if t is not None:
             if t.requires_grad:
                 raise ValueError(f"{op}: running statistics must not require grad")
-            if not t.data.flags.c_contiguous:
+            if not t.array.flags.c_contiguous:
                 raise ValueError(f"{op}: running statistics must be contiguous (they are updated in place)")
             if training:
                 t._version += 1

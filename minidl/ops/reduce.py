@@ -42,10 +42,10 @@ class Sum(Function):
     def forward(ctx, x, dims, keepdim):
         ctx.shape, ctx.dims = x.shape, dims
         if not x.dtype.is_floating_point:       # ints and bools sum to int64
-            return x._xp.sum(x.data, axis=dims, keepdims=keepdim, dtype=np.int64)
+            return x._xp.sum(x.array, axis=dims, keepdims=keepdim, dtype=np.int64)
         if not dims:
-            return x.data.copy()
-        out = kernel("reduce_sum", x.data, dims)
+            return x.array.copy()
+        out = kernel("reduce_sum", x.array, dims)
         return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
 
     @staticmethod
@@ -104,16 +104,16 @@ class Std(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim, correction):
         xp, n = x._xp, _count(x, dims)
-        centered = x.data - xp.mean(x.data, axis=dims, keepdims=True) if x.numel() else x.data
+        centered = x.array - xp.mean(x.array, axis=dims, keepdims=True) if x.numel() else x.array
         scale = xp.max(xp.abs(centered), axis=dims, keepdims=True, initial=0)
-        scale = xp.where((scale > 0) & xp.isfinite(scale), scale, 1).astype(x.data.dtype, copy=False)
+        scale = xp.where((scale > 0) & xp.isfinite(scale), scale, 1).astype(x.array.dtype, copy=False)
         denom = n - correction
         with np.errstate(invalid="ignore", divide="ignore"):
             out = scale * xp.sqrt(xp.sum((centered / scale) ** 2, axis=dims, keepdims=True)
                                   / (denom if denom > 0 else np.nan))
         ctx.save_for_backward(x)
         ctx.dims, ctx.denom, ctx.correction = dims, denom, correction
-        ctx.out = out.astype(x.data.dtype, copy=False)
+        ctx.out = out.astype(x.array.dtype, copy=False)
         return ctx.out if keepdim else ctx.out.reshape([s for i, s in enumerate(out.shape) if i not in dims])
 
     @staticmethod
@@ -121,7 +121,7 @@ class Std(Function):
         (x,) = ctx.saved_tensors
         out = saved_output(ctx, lambda: Std.apply(x, ctx.dims, True, ctx.correction))
         centered = x - mean(x, ctx.dims, keepdim=True)
-        zero = Tensor._wrap(out.data == 0)
+        zero = Tensor._wrap(out.array == 0)
         safe = where(zero, 1.0, out)
         per = where(zero, 0.0, grad.reshape(_keep_shape(x.shape, ctx.dims)) / (safe * ctx.denom))
         return per * centered
@@ -153,13 +153,13 @@ class _ExtremumAll(Function):
             raise RuntimeError(f"{'max' if largest else 'min'}: the reduction of an empty tensor (shape {x.shape}) "
                                "has no identity; pass dim=")
         ctx.save_for_backward(x)
-        ctx.out = x._xp.max(x.data) if largest else x._xp.min(x.data)
+        ctx.out = x._xp.max(x.array) if largest else x._xp.min(x.array)
         return ctx.out
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        hit = (x.data == ctx.out) | (x._xp.isnan(ctx.out) & x._xp.isnan(x.data))
+        hit = (x.array == ctx.out) | (x._xp.isnan(ctx.out) & x._xp.isnan(x.array))
         mask = hit.astype(grad.dtype.np)
         return grad * Tensor._wrap(mask / mask.sum())
 
@@ -172,10 +172,10 @@ class _ExtremumDim(Function):
         xp = x._xp
         if x.shape[dim] == 0:
             raise IndexError(f"{'max' if largest else 'min'}: dim {dim} of shape {x.shape} is empty")
-        idx = (xp.argmax if largest else xp.argmin)(x.data, axis=dim)
+        idx = (xp.argmax if largest else xp.argmin)(x.array, axis=dim)
         # NOTE: NaN wins (PyTorch propagates it); numpy's argmax already returns the first NaN
         idx = xp.expand_dims(idx, dim)
-        values = xp.take_along_axis(x.data, idx, axis=dim)
+        values = xp.take_along_axis(x.array, idx, axis=dim)
         ctx.shape, ctx.dim, ctx.idx = x.shape, dim, idx
         if not keepdim:
             values, idx = values.squeeze(dim), idx.squeeze(dim)
@@ -224,12 +224,12 @@ def _arg(op, fn, x, dim, keepdim):
     if dim is None:
         if x.numel() == 0:
             raise RuntimeError(f"{op}: empty tensor of shape {x.shape} has no extremum; pass dim=")
-        out = fn(x.data.reshape(-1))
+        out = fn(x.array.reshape(-1))
         return Tensor._wrap(x._xp.asarray(out, dtype=np.int64).reshape((1,) * x.ndim if keepdim else ()))
     (d,) = normalize_dims(op, x, dim)
     if x.shape[d] == 0:
         raise IndexError(f"{op}: dim {d} of shape {x.shape} is empty")
-    out = fn(x.data, axis=d)
+    out = fn(x.array, axis=d)
     return Tensor._wrap((x._xp.expand_dims(out, d) if keepdim else out).astype(np.int64))
 
 
@@ -250,12 +250,12 @@ class LogSumExp(Function):
     def forward(ctx, x, dims, keepdim):
         xp = x._xp
         if x.numel():
-            m = xp.max(x.data, axis=dims, keepdims=True)
+            m = xp.max(x.array, axis=dims, keepdims=True)
         else:
-            m = xp.zeros(_keep_shape(x.shape, dims), x.data.dtype)
+            m = xp.zeros(_keep_shape(x.shape, dims), x.array.dtype)
         m = xp.where(xp.isfinite(m), m, 0)          # all -inf (or inf) rows: shift by 0 instead of nan
         with np.errstate(divide="ignore"):     # log(0) = -inf is the right answer for empty/all -inf rows
-            out = xp.log(xp.sum(xp.exp(x.data - m), axis=dims, keepdims=True)) + m
+            out = xp.log(xp.sum(xp.exp(x.array - m), axis=dims, keepdims=True)) + m
         ctx.save_for_backward(x)
         ctx.dims, ctx.keepdim, ctx.out = dims, keepdim, out
         return out if keepdim else out.reshape([s for i, s in enumerate(out.shape) if i not in dims])
@@ -283,14 +283,14 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=False):
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
-        ctx.out = kernel("log_softmax", x.data, dim)    # an all -inf row gives nan, as in PyTorch
+        ctx.out = kernel("log_softmax", x.array, dim)    # an all -inf row gives nan, as in PyTorch
         ctx.x, ctx.dim = x, dim         # x only to rebuild the output as a graph under create_graph
         return ctx.out
 
     @staticmethod
     def backward(ctx, grad):
         if not is_grad_enabled():
-            return Tensor._wrap(kernel("log_softmax_backward", grad.data, ctx.out, ctx.dim))
+            return Tensor._wrap(kernel("log_softmax_backward", grad.array, ctx.out, ctx.dim))
         out = saved_output(ctx, lambda: LogSoftmax.apply(ctx.x, ctx.dim))
         return grad - exp(out) * Sum.apply(grad, (ctx.dim,), True)
 
@@ -298,14 +298,14 @@ class LogSoftmax(Function):
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
-        ctx.out = kernel("softmax", x.data, dim)
+        ctx.out = kernel("softmax", x.array, dim)
         ctx.x, ctx.dim = x, dim
         return ctx.out
 
     @staticmethod
     def backward(ctx, grad):
         if not is_grad_enabled():
-            return Tensor._wrap(kernel("softmax_backward", grad.data, ctx.out, ctx.dim))
+            return Tensor._wrap(kernel("softmax_backward", grad.array, ctx.out, ctx.dim))
         out = saved_output(ctx, lambda: Softmax.apply(ctx.x, ctx.dim))
         return out * (grad - Sum.apply(grad * out, (ctx.dim,), True))
 
@@ -339,11 +339,11 @@ def softmax(x, dim=-1, *, axis=None):
 
 def all(x, dim=None, keepdim=False):  # noqa: A001
     """True where every element along ``dim`` is nonzero."""
-    return Tensor._wrap(x._xp.all(x.data, axis=None if dim is None else normalize_dims("all", x, dim),
+    return Tensor._wrap(x._xp.all(x.array, axis=None if dim is None else normalize_dims("all", x, dim),
                                   keepdims=keepdim))
 
 
 def any(x, dim=None, keepdim=False):  # noqa: A001
     """True where any element along ``dim`` is nonzero."""
-    return Tensor._wrap(x._xp.any(x.data, axis=None if dim is None else normalize_dims("any", x, dim),
+    return Tensor._wrap(x._xp.any(x.array, axis=None if dim is None else normalize_dims("any", x, dim),
                                   keepdims=keepdim))

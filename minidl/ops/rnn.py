@@ -17,7 +17,7 @@ MODES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 
 
 def _arr(t):
-    return None if t is None else t._xp.ascontiguousarray(t.data)
+    return None if t is None else t._xp.ascontiguousarray(t.array)
 
 
 class Unbind(Function):
@@ -31,7 +31,7 @@ class Unbind(Function):
     def forward(ctx, x, dim):
         ctx.dim = dim
         lead = (slice(None),) * dim
-        return tuple(x.data[lead + (i,)].copy() for i in range(x.shape[dim]))
+        return tuple(x.array[lead + (i,)].copy() for i in range(x.shape[dim]))
 
     @staticmethod
     def backward(ctx, *grads):

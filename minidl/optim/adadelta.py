@@ -36,8 +36,8 @@ class Adadelta(Optimizer):
         _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
 
     def _init_state(self, p, group):
-        zeros_like = array_module(p.data).zeros_like
-        return {"step": 0.0, "square_avg": zeros_like(p.data), "acc_delta": zeros_like(p.data)}
+        zeros_like = array_module(p.array).zeros_like
+        return {"step": 0.0, "square_avg": zeros_like(p.array), "acc_delta": zeros_like(p.array)}
 
     def _step_group(self, group, params, grads, states):
         lr, rho, eps = float(group["lr"]), float(group["rho"]), float(group["eps"])

@@ -36,7 +36,7 @@ class Adagrad(Optimizer):
         _check(g["eps"] >= 0, f"Invalid epsilon value: {g['eps']}")
 
     def _init_state(self, p, group):
-        return {"step": 0.0, "sum": array_module(p.data).full_like(p.data, float(group["initial_accumulator_value"]))}
+        return {"step": 0.0, "sum": array_module(p.array).full_like(p.array, float(group["initial_accumulator_value"]))}
 
     def _step_group(self, group, params, grads, states):
         self._run("adagrad_step", self._advance(states), (params, grads, [s["sum"] for s in states]), group["lr"],

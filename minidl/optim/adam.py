@@ -42,10 +42,10 @@ class Adam(Optimizer):
         _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
 
     def _init_state(self, p, group):
-        zeros_like = array_module(p.data).zeros_like
-        state = {"step": 0.0, "exp_avg": zeros_like(p.data), "exp_avg_sq": zeros_like(p.data)}
+        zeros_like = array_module(p.array).zeros_like
+        state = {"step": 0.0, "exp_avg": zeros_like(p.array), "exp_avg_sq": zeros_like(p.array)}
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = zeros_like(p.data)
+            state["max_exp_avg_sq"] = zeros_like(p.array)
         return state
 
     def _step_group(self, group, params, grads, states):

@@ -21,8 +21,8 @@ class _AdamFamily(Optimizer):
         _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
 
     def _init_state(self, p, group):
-        zeros_like = array_module(p.data).zeros_like
-        return {"step": 0.0, "exp_avg": zeros_like(p.data), self._second: zeros_like(p.data)}
+        zeros_like = array_module(p.array).zeros_like
+        return {"step": 0.0, "exp_avg": zeros_like(p.array), self._second: zeros_like(p.array)}
 
     def _decay(self, group, param):
         """Decoupled weight decay scales the parameter; returns the L2 coefficient left for the gradient."""

@@ -38,7 +38,7 @@ class ASGD(Optimizer):
 
     def _init_state(self, p, group):
         return {"step": 0.0, "eta": np.float32(group["lr"]), "mu": np.float32(1.0),
-                "ax": array_module(p.data).zeros_like(p.data)}
+                "ax": array_module(p.array).zeros_like(p.array)}
 
     def _step_group(self, group, params, grads, states):
         lr, lambd, alpha, t0 = float(group["lr"]), float(group["lambd"]), float(group["alpha"]), float(group["t0"])

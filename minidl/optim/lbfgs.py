@@ -163,8 +163,8 @@ class LBFGS(Optimizer):
 
     # --- flat views of the parameters and gradients -----------------------------------------------------
     def _flat_grad(self):
-        xp = array_module(self._params[0].data)
-        parts = [p.grad.data.reshape(-1) if p.grad is not None else xp.zeros(p.data.size, dtype=p.data.dtype)
+        xp = array_module(self._params[0].array)
+        parts = [p.grad.array.reshape(-1) if p.grad is not None else xp.zeros(p.array.size, dtype=p.array.dtype)
                  for p in self._params]
         return xp.concatenate(parts)
 
@@ -172,14 +172,14 @@ class LBFGS(Optimizer):
         """``p += t * direction`` for each parameter's slice of the flat ``direction``."""
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += t * direction[offset:offset + n].reshape(p.data.shape)
+            n = p.array.size
+            p.array += t * direction[offset:offset + n].reshape(p.array.shape)
             p._version += 1
             offset += n
 
     def _set_params(self, saved):
         for p, a in zip(self._params, saved):
-            p.data[...] = a
+            p.array[...] = a
             p._version += 1
 
     def _evaluate_at(self, closure, saved, t, d):
@@ -256,7 +256,7 @@ class LBFGS(Optimizer):
 
             ls_evals = 0
             if group["line_search_fn"] == "strong_wolfe":
-                saved = [p.data.copy() for p in self._params]
+                saved = [p.array.copy() for p in self._params]
                 loss, flat_grad, t, ls_evals = _strong_wolfe(
                     lambda step, saved=saved, d=d: self._evaluate_at(closure, saved, step, d),
                     t, d, loss, flat_grad, gtd, max_ls=max_eval - evals)
@@ -315,7 +315,7 @@ class LBFGS(Optimizer):
         if key in _HISTORY_KEYS:
             return [None if v is None else self._load_value("_", v, p) for v in value]
         if isinstance(value, Tensor):
-            value = value.data
+            value = value.array
         if hasattr(value, "shape") and len(value.shape) == 0:   # 0-d: a scalar of the parameters' dtype
-            return np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=p.data.dtype)[()]
+            return np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=p.array.dtype)[()]
         return super()._load_value(key, value, p)

@@ -1,6 +1,6 @@
 """The optimizer base class: parameter groups, per-parameter state, ``zero_grad`` and state dicts.
 
-Updates run directly on ``p.data`` (a NumPy or CuPy array), so no graph is recorded and the
+Updates run directly on ``p.array`` (a NumPy or CuPy array), so no graph is recorded and the
 state arrays live on the parameter's device. Subclasses write ``_step_group(group, params, grads,
 states)``, which hands every parameter of the group to one update kernel of ``minidl.backends``
 (``sgd_step``, ``adam_step``, ...): the native provider updates them all in one fused pass; the
@@ -142,9 +142,9 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad.grad_fn is not None:   # a create_graph gradient: cut it from its graph
-                    p.grad = Tensor._wrap(array_module(p.grad.data).zeros_like(p.grad.data))
+                    p.grad = Tensor._wrap(array_module(p.grad.array).zeros_like(p.grad.array))
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss when a closure is given.
@@ -165,7 +165,7 @@ class Optimizer:
                 grad = p.grad
                 if grad is None:
                     continue
-                param, grad = p.data, grad.data
+                param, grad = p.array, grad.array
                 if grad.shape != param.shape:
                     raise ValueError(f"{type(self).__name__}.step: gradient of shape {tuple(grad.shape)} does not "
                                      f"match its parameter of shape {p.shape}")
@@ -267,12 +267,12 @@ class Optimizer:
         if key == "step":
             return float(value)
         if isinstance(value, Tensor):
-            value = value.data
+            value = value.array
         if hasattr(value, "shape") or isinstance(value, (list, tuple)):
             arr = value if hasattr(value, "dtype") else np.asarray(value)
             if not hasattr(arr, "__array_interface__") and not hasattr(arr, "__cuda_array_interface__"):
                 arr = np.asarray(arr)       # e.g. a torch tensor
             if arr.dtype.kind == "f":
-                arr = arr.astype(p.data.dtype)
+                arr = arr.astype(p.array.dtype)
             return move(arr, p.device).copy()
         return value

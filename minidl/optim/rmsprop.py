@@ -38,12 +38,12 @@ class RMSprop(Optimizer):
         _check(g["alpha"] >= 0, f"Invalid alpha value: {g['alpha']}")
 
     def _init_state(self, p, group):
-        zeros_like = array_module(p.data).zeros_like
-        state = {"step": 0.0, "square_avg": zeros_like(p.data)}
+        zeros_like = array_module(p.array).zeros_like
+        state = {"step": 0.0, "square_avg": zeros_like(p.array)}
         if group["momentum"] > 0:
-            state["momentum_buffer"] = zeros_like(p.data)
+            state["momentum_buffer"] = zeros_like(p.array)
         if group["centered"]:
-            state["grad_avg"] = zeros_like(p.data)
+            state["grad_avg"] = zeros_like(p.array)
         return state
 
     def _step_group(self, group, params, grads, states):

@@ -167,8 +167,8 @@ class _Weight:
         parts = self.from_keras(value)
         parts = parts if len(tensors) > 1 else (parts,)
         for t, arr in zip(tensors, parts):
-            arr = np.ascontiguousarray(arr, dtype=t.data.dtype)
-            t.data[...] = array_module(t.data).asarray(arr)        # host -> device if needed (CuPy's asarray)
+            arr = np.ascontiguousarray(arr, dtype=t.array.dtype)
+            t.array[...] = array_module(t.array).asarray(arr)        # host -> device if needed (CuPy's asarray)
             t._version += 1
 
     def penalty(self):

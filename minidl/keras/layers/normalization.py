@@ -80,14 +80,14 @@ class BatchNormalization(Layer):
         if training and n == 1:
             y = self._single_value(x)
         else:
-            old_var = self.bn.running_var.data.copy() if training else None
+            old_var = self.bn.running_var.array.copy() if training else None
             y = nn.functional.batch_norm(x, self.bn.running_mean, self.bn.running_var, self.bn.weight, self.bn.bias,
                                          training, 1.0 - self.momentum, self.epsilon)
         if training and n > 1:
             # F.batch_norm moved the variance toward the unbiased batch variance (PyTorch's rule); Keras uses the
             # biased one: new = m * old + (1 - m) * var * (n - 1) / n, i.e. this correction of PyTorch's result.
             rv = self.bn.running_var
-            rv.data[...] = rv.data * ((n - 1) / n) + old_var * (self.momentum / n)
+            rv.array[...] = rv.array * ((n - 1) / n) + old_var * (self.momentum / n)
         if ndim > 4:
             y = y.reshape(*[inputs.shape[i] for i in perm])
         if perm == list(range(ndim)):
@@ -101,8 +101,8 @@ class BatchNormalization(Layer):
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         y = (x - x) * self.bn.weight.reshape(*shape) + self.bn.bias.reshape(*shape)
         rm, rv = self.bn.running_mean, self.bn.running_var
-        rm.data[...] = rm.data * self.momentum + x.data.reshape(-1).astype(rm.data.dtype) * (1.0 - self.momentum)
-        rv.data[...] = rv.data * self.momentum
+        rm.array[...] = rm.array * self.momentum + x.array.reshape(-1).astype(rm.array.dtype) * (1.0 - self.momentum)
+        rv.array[...] = rv.array * self.momentum
         return y
 
     def get_config(self):

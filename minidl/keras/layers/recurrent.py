@@ -53,9 +53,9 @@ class Embedding(Layer):
     def call(self, inputs):
         ids = inputs
         if ids.dtype.is_floating_point:
-            ids = Tensor._wrap(ids.data.astype(np.int64))        # Keras casts float ids
+            ids = Tensor._wrap(ids.array.astype(np.int64))        # Keras casts float ids
         if ids.numel():
-            lo, hi = int(ids.data.min()), int(ids.data.max())
+            lo, hi = int(ids.array.min()), int(ids.array.max())
             if lo < 0 or hi >= self.input_dim:
                 bad = lo if lo < 0 else hi
                 raise ValueError(f'Layer "{self.name}": index {bad} is not in [0, {self.input_dim}) (input_dim='

@@ -63,10 +63,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     xp = grads[0]._xp
     with no_grad():
         if math.isinf(norm_type):
-            per = [xp.abs(g.data).max() if g.numel() else xp.asarray(0.0) for g in grads]
+            per = [xp.abs(g.array).max() if g.numel() else xp.asarray(0.0) for g in grads]
             total = xp.max(xp.stack([xp.asarray(v, dtype=xp.float64) for v in per]))
         else:
-            per = [(xp.abs(g.data.astype(xp.float64)) ** norm_type).sum() ** (1.0 / norm_type) for g in grads]
+            per = [(xp.abs(g.array.astype(xp.float64)) ** norm_type).sum() ** (1.0 / norm_type) for g in grads]
             total = (xp.stack(per) ** norm_type).sum() ** (1.0 / norm_type)
         total_f = float(total)
         if error_if_nonfinite and not math.isfinite(total_f):
@@ -74,8 +74,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                                f"{total_f}; set error_if_nonfinite=False to clip anyway")
         coef = min(max_norm / (total_f + 1e-6), 1.0)
         for g in grads:
-            g.data *= g.data.dtype.type(coef)
-    return Tensor(xp.asarray(total, dtype=grads[0].data.dtype))
+            g.array *= g.array.dtype.type(coef)
+    return Tensor(xp.asarray(total, dtype=grads[0].array.dtype))
 
 
 def clip_grad_value_(parameters, clip_value):
@@ -83,4 +83,4 @@ def clip_grad_value_(parameters, clip_value):
     for p in [parameters] if isinstance(parameters, Tensor) else parameters:
         if p.grad is not None:
             xp = p.grad._xp
-            xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            xp.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
