@@ -747,7 +747,7 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 
 def _fill_random(op, self, values):
     self._inplace(op)
-    self.data[...] = _on_device_of(np.asarray(values, dtype=self.data.dtype), self)
+    self.data[...] = move(np.asarray(values, dtype=self.data.dtype), self.device)
     return self
 
 
@@ -837,7 +837,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):  # no
                              f"{np.count_nonzero(w)} categories with non-zero probability (row {i})")
         out[i] = rng.choice(w.size, size=num_samples, replace=replacement, p=w / total)
     out = out.reshape(num_samples) if input.ndim == 1 else out
-    return Tensor._wrap(_on_device_of(out, input) if input.device.type != "cpu" else out)
+    return Tensor._wrap(move(out, input.device))
 
 
 
