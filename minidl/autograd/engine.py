@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..dtypes import to_dtype
+from . import hooks as _hooks
 from .grad_mode import set_grad_enabled
 
 
@@ -68,7 +69,13 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
     def add(store, key, g):
         store[key] = g if store.get(key) is None else store[key] + g
 
-    def to_leaf(t, g, fresh=False):
+    deferred = {}       # leaves with hooks: their summed gradient, for the hooks to see once, after the walk
+
+    def to_leaf(t, g, fresh=False, hooked=False):
+        if not hooked and _hooks._leaf and _hooks.has_leaf_hooks(t):
+            prev = deferred.get(id(t))
+            deferred[id(t)] = (t, g if prev is None else prev[1] + g)
+            return
         if id(t) in capture:
             add(found, id(t), g)
         elif accumulate:
@@ -104,6 +111,8 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                 if slots[nr] is None:
                     slots[nr] = Tensor._wrap(np.zeros(shape, dtype) if device is None else
                                              Tensor._zeros(shape, to_dtype(dtype), device).data)
+                if _hooks._node:
+                    slots[nr] = _hooks.run_node(node, nr, slots[nr])
                 if capture and (node, nr) in capture:
                     add(found, (node, nr), slots[nr])
                 if node.retained and nr in node.retained:
@@ -149,6 +158,8 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                         ready.append(parent)
             if not retain_graph:
                 ctx._release()
+        for t, g in deferred.values():
+            to_leaf(t, _hooks.run_leaf(t, g), hooked=True)
     return found
 
 

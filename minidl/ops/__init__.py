@@ -13,9 +13,10 @@ from .movement import (T, broadcast_to, cat, chunk, clone, concatenate, contiguo
 from .norm import batch_norm, layer_norm
 from .reduce import (all, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
 from . import extra as _extra
-from .extra import (amax, amin, argsort, bmm, cumsum, flip, gather, index_select, is_tensor, masked_fill, mm,
+from .einsum import einsum
+from .extra import (Size, amax, amin, argsort, bmm, cumsum, flip, gather, index_select, is_tensor, masked_fill, mm,
                     multinomial, norm, numel, prod, repeat, roll, scatter, scatter_add, sort, square, t, topk, tril,
-                    triu, unbind)
+                    triu, unbind, inference_mode, is_inference_mode_enabled)
 
 __all__ = ["T", "abs", "add", "all", "any", "argmax", "argmin", "astype", "avg_pool2d", "batch_norm", "broadcast_to",
            "cat", "chunk", "clamp", "clone", "concatenate", "contiguous", "conv2d", "cos", "div", "eq", "erf", "exp",
@@ -27,7 +28,8 @@ __all__ = ["T", "abs", "add", "all", "any", "argmax", "argmin", "astype", "avg_p
            "where"]
 __all__ += ["amax", "amin", "argsort", "bmm", "cumsum", "flip", "gather", "index_select", "is_tensor",
             "masked_fill", "mm", "multinomial", "norm", "numel", "prod", "repeat", "roll", "scatter", "scatter_add",
-            "sort", "square", "t", "topk", "tril", "triu", "unbind"]
+            "sort", "square", "t", "topk", "tril", "triu", "unbind", "einsum", "Size", "inference_mode",
+            "is_inference_mode_enabled"]
 
 
 def _reflected(fn):
@@ -78,10 +80,12 @@ _METHODS = {
     "new_zeros": _extra.new_zeros, "new_ones": _extra.new_ones, "new_full": _extra.new_full,
     "new_empty": _extra.new_empty, "new_tensor": _extra.new_tensor, "uniform_": _extra.uniform_,
     "normal_": _extra.normal_, "clamp_": _extra.clamp_, "clip_": _extra.clamp_,
-    "is_contiguous": _extra.is_contiguous, "data_ptr": _extra.data_ptr,
+    "is_contiguous": _extra.is_contiguous, "data_ptr": _extra.data_ptr, "register_hook": _extra.register_hook,
+    "size": _extra._size_of,
 }
 
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(T)
 Tensor.mT = property(lambda self: transpose(self, -2, -1))
+Tensor.shape = property(_extra._shape)       # md.Size, as torch.Size

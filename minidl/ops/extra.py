@@ -6,12 +6,15 @@ backward. Gathering (``gather``, ``sort``/``topk`` values) goes through ``moveme
 scatter-add the indexing op already has, and is itself differentiable.
 """
 import builtins
+import functools
 from collections import namedtuple
 
 import numpy as np
 
 from .. import dtypes
+from ..autograd import hooks as _hooks
 from ..autograd.function import Function, once_differentiable
+from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..device import move
 from ..random import generator as _generator
 from ..tensor import Tensor
@@ -845,3 +848,99 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):  # no
 __all__ = ["SortResult", "TopKResult", "amax", "amin", "argsort", "bmm", "cumsum", "flip", "gather", "index_select",
            "is_tensor", "masked_fill", "mm", "multinomial", "norm", "numel", "prod", "repeat", "roll", "scatter",
            "scatter_add", "sort", "square", "t", "topk", "tril", "triu", "unbind"]
+
+
+# --- Size, inference mode, hooks -------------------------------------------------------------------
+class Size(tuple):
+    """A tensor's shape: a tuple of ints with ``numel()``, as PyTorch's ``torch.Size`` (it prints as a tuple).
+
+    Example:
+        >>> md.zeros(2, 3).shape.numel()
+        6
+    """
+
+    __slots__ = ()
+
+    def numel(self):
+        """The number of elements a tensor of this shape holds."""
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, key):
+        out = tuple.__getitem__(self, key)
+        return Size(out) if isinstance(key, slice) else out
+
+
+def _shape(self):
+    return Size(self.data.shape)
+
+
+def _size_of(self, dim=None):
+    shape = self.data.shape
+    if dim is None:
+        return Size(shape)
+    n = builtins.max(len(shape), 1)
+    if not -n <= dim < n:
+        raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {tuple(shape)}")
+    return shape[dim] if shape else 1
+
+
+class inference_mode(no_grad):  # noqa: N801 -- PyTorch's name
+    """``no_grad`` under PyTorch's other name: a context manager or decorator (with or without parentheses) in
+    which no graph is recorded. ``inference_mode(False)`` leaves grad mode as it is.
+
+    Example:
+        >>> with md.inference_mode():
+        ...     y = model(x)          # y.requires_grad is False
+    """
+
+    def __new__(cls, mode=True):
+        if callable(mode) and not isinstance(mode, bool):       # bare @md.inference_mode on a function
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.enabled = bool(mode)
+
+    def __enter__(self):
+        if not self.enabled:
+            self._token = None
+            return self
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        if self._token is not None:
+            super().__exit__(*exc)
+        return False
+
+    def __call__(self, fn):
+        enabled = self.enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(enabled):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def is_inference_mode_enabled():
+    """Whether an ``inference_mode`` block is active (here: whether grad mode is off)."""
+    return not is_grad_enabled()
+
+
+def register_hook(self, hook):
+    """Call ``hook(grad)`` with this tensor's gradient during backward; a returned tensor replaces the gradient.
+    Returns a handle whose ``remove()`` unregisters the hook.
+
+    Example:
+        >>> x = md.ones(2, requires_grad=True)
+        >>> h = x.register_hook(lambda g: g * 2)
+        >>> x.sum().backward(); x.grad
+        tensor([2., 2.])
+    """
+    return _hooks.register(self, hook)
+
+
+__all__ += ["Size", "inference_mode", "is_inference_mode_enabled"]
