@@ -375,14 +375,16 @@ class Flip(Function):
         return Flip.apply(grad, ctx.dims)
 
 
-def flip(input, dims):  # noqa: A002
-    """A copy with the order of entries reversed along ``dims`` (an int, list or tuple).
+def flip(input, *dims):  # noqa: A002
+    """A copy with the order of entries reversed along ``dims``: ints, or one list or tuple of them.
 
     Example:
         >>> md.tensor([1, 2, 3]).flip(0)
         tensor([3, 2, 1])
     """
     _check_tensor("flip", input)
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
     return Flip.apply(input, _dims("flip", input, dims))
 
 
@@ -566,8 +568,7 @@ class _Extremum(Function):
 
 def _amax(op, largest, input, dim, keepdim):
     _check_tensor(op, input)
-    dims = normalize_dims(op, input, () if dim is None else dim) if dim not in (None, ()) else \
-        tuple(range(input.ndim))
+    dims = tuple(range(input.ndim)) if dim is None or dim == () else normalize_dims(op, input, dim)
     if input.ndim == 0:
         return input.clone()
     if not input.dtype.is_floating_point:
@@ -852,7 +853,8 @@ __all__ = ["SortResult", "TopKResult", "amax", "amin", "argsort", "bmm", "cumsum
 
 # --- Size, inference mode, hooks -------------------------------------------------------------------
 class Size(tuple):
-    """A tensor's shape: a tuple of ints with ``numel()``, as PyTorch's ``torch.Size`` (it prints as a tuple).
+    """A tensor's shape: a tuple of ints with ``numel()``, as PyTorch's ``torch.Size``. It prints as a tuple, and
+    a slice of it is a plain tuple (indexing stays as cheap as a tuple's: every op reads shapes).
 
     Example:
         >>> md.zeros(2, 3).shape.numel()
@@ -868,9 +870,6 @@ class Size(tuple):
             n *= s
         return n
 
-    def __getitem__(self, key):
-        out = tuple.__getitem__(self, key)
-        return Size(out) if isinstance(key, slice) else out
 
 
 def _shape(self):
