@@ -423,3 +423,21 @@ def test_register_hook_with_retain_grad_and_autograd_grad():
 def test_bad_input_errors_name_the_op(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+@pytest.mark.parametrize("name", ["norm", "norm_dim", "cumsum", "gather", "sort", "amax", "einsum_diag", "tril",
+                                  "roll", "flip", "repeat", "scatter_add", "index_select", "masked_fill",
+                                  "prod_all", "prod_dim", "prod_zero", "prod_all_zero"])
+def test_second_derivatives_match_torch(name):
+    """create_graph through the op: d/dx of (sum of grad(out . u)^2) agrees with PyTorch's."""
+    fn, *arrays = CASES[name]
+    mds, ts = _both(arrays)
+    grads = []
+    for lib, ins in ((md, mds), (torch, ts)):
+        outs = fn(*ins)
+        out = outs[0] if isinstance(outs, tuple) else outs
+        u = lib.tensor(np.random.default_rng(9).standard_normal(tuple(out.shape)))
+        (g,) = lib.autograd.grad((out * u).sum() + (out * out).sum(), ins[0], create_graph=True)
+        (g * g).sum().backward()
+        grads.append(ins[0].grad.numpy() if lib is md else ins[0].grad.detach().numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9, atol=1e-12)

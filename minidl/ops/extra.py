@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import hooks as _hooks
-from ..autograd.function import Function, once_differentiable
+from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..device import move
 from ..random import generator as _generator
@@ -489,19 +489,25 @@ class Prod(Function):
         return x._xp.prod(x.data, axis=dim, keepdims=keepdim, dtype=x.data.dtype)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        xp = x._xp
         if ctx.dim is None:
-            flat = x.data.reshape(-1)
-            if flat.size == 0:
-                return Tensor._wrap(xp.zeros(x.shape, x.data.dtype))
-            return Tensor._wrap((_exclusive_products(xp, flat, 0) * grad.data).reshape(x.shape))
-        g = grad.data if ctx.keepdim else xp.expand_dims(grad.data, ctx.dim)
-        if x.shape[ctx.dim] == 0:
+            return Prod.backward_along(x.reshape(-1), 0, grad.reshape(1)).reshape(x.shape)
+        return Prod.backward_along(x, ctx.dim, grad if ctx.keepdim else grad.unsqueeze(ctx.dim))
+
+    @staticmethod
+    def backward_along(x, dim, grad):
+        """grad (keepdim shape) times, per entry, the product of the other entries along ``dim``."""
+        xp, n = x._xp, x.shape[dim]
+        if n == 0:
             return Tensor._wrap(xp.zeros(x.shape, x.data.dtype))
-        return Tensor._wrap(_exclusive_products(xp, x.data, ctx.dim) * g)
+        if not is_grad_enabled():
+            return Tensor._wrap(_exclusive_products(xp, x.data, dim) * grad.data)
+        # create_graph: the same products as differentiable ops; row i of an (n, n) copy has x_i replaced by 1
+        xt = transpose(x, dim, -1)
+        rows = xt.unsqueeze(-2).expand(xt.shape[:-1] + (n, n))
+        others = Prod.apply(where(Tensor._wrap(xp.eye(n, dtype=bool)), 1.0, rows), xt.ndim, False)
+        return transpose(others, dim, -1) * grad
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
