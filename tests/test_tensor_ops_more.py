@@ -441,3 +441,41 @@ def test_second_derivatives_match_torch(name):
         (g * g).sum().backward()
         grads.append(ins[0].grad.numpy() if lib is md else ins[0].grad.detach().numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+
+
+# --- device plumbing: the ops keep "cuda" tensors on their device (through the fake CuPy of fake_cupy.py) ------
+DEVICE_CASES = ["t", "mm", "bmm", "masked_fill", "index_select", "gather", "scatter_src", "scatter_add", "repeat",
+                "tril", "triu_k", "flip", "roll", "roll_dims", "unbind", "cumsum", "prod_dim", "prod_zero", "square",
+                "norm", "norm_p1", "norm_inf", "topk", "sort_desc", "amax", "einsum_batch", "einsum_diag"]
+
+
+@pytest.fixture
+def fake_cuda():
+    import fake_cupy
+    mp = pytest.MonkeyPatch()
+    fake_cupy.install(mp)
+    yield
+    fake_cupy.uninstall(mp)
+
+
+def test_ops_stay_on_a_cuda_device(fake_cuda):
+    for name in DEVICE_CASES:
+        fn, *arrays = CASES[name]
+        cpu = [md.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+        dev = [md.tensor(a, device="cuda", requires_grad=a.dtype.kind == "f") for a in arrays]
+        outs_c, outs_d = fn(*cpu), fn(*dev)
+        outs_c = outs_c if isinstance(outs_c, tuple) else (outs_c,)
+        outs_d = outs_d if isinstance(outs_d, tuple) else (outs_d,)
+        for c, d in zip(outs_c, outs_d):
+            assert d.device.type == "cuda", name
+            np.testing.assert_allclose(d.cpu().numpy(), c.numpy(), err_msg=name)
+        outs_c[0].sum().backward()
+        outs_d[0].sum().backward()
+        for c, d in zip(cpu, dev):
+            if c.requires_grad:
+                assert d.grad.device.type == "cuda", name
+                np.testing.assert_allclose(d.grad.cpu().numpy(), c.grad.numpy(), err_msg=name)
+    x = md.ones(2, 3, device="cuda")
+    for y in (x.new_zeros(2), x.new_full((2,), 3.0), x.new_tensor([1.0]), md.empty(3, device="cuda").uniform_(),
+              md.multinomial(md.ones(3, device="cuda"), 2)):
+        assert y.device.type == "cuda"

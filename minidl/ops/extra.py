@@ -469,10 +469,11 @@ def cumsum(input, dim, *, dtype=None):  # noqa: A002
 
 def _exclusive_products(xp, a, axis):
     """Per entry, the product of the other entries along ``axis`` (no division, so zeros are handled)."""
-    ones = xp.ones_like(xp.take(a, [0], axis=axis))
-    before = xp.cumprod(xp.concatenate([ones, xp.take(a, range(a.shape[axis] - 1), axis=axis)], axis), axis=axis)
-    rev = xp.flip(a, axis)
-    after = xp.cumprod(xp.concatenate([ones, xp.take(rev, range(a.shape[axis] - 1), axis=axis)], axis), axis=axis)
+    def cut(arr, start, stop):
+        return arr[(slice(None),) * axis + (slice(start, stop),)]
+    ones = xp.ones_like(cut(a, 0, 1))
+    before = xp.cumprod(xp.concatenate([ones, cut(a, 0, -1)], axis), axis=axis)
+    after = xp.cumprod(xp.concatenate([ones, cut(xp.flip(a, axis), 0, -1)], axis), axis=axis)
     return before * xp.flip(after, axis)
 
 
@@ -704,7 +705,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):  # noqa: A002
     if input.ndim == 0:
         return TopKResult(input.clone(), Tensor._wrap(input._xp.zeros((), np.int64)))
     idx = _argsort(input._xp, input.data, d, largest).astype(np.int64)
-    idx = input._xp.take(idx, range(k), axis=d) if k else idx[(slice(None),) * d + (slice(0, 0),)]
+    idx = idx[(slice(None),) * d + (slice(0, k),)]
     return TopKResult(_take(input, d, idx), Tensor._wrap(idx))
 
 
