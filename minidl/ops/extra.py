@@ -205,22 +205,25 @@ def gather(input, dim, index):  # noqa: A002
     return Index.apply(input, _gather_key("gather", input, d, idx))
 
 
+def _scatter_into(out, key, values, add):
+    """Write (or add, repeats adding up) ``values`` into the array ``out`` at ``key``, in place."""
+    if not add:
+        out[key] = values
+    elif type(out) is np.ndarray:
+        np.add.at(out, key, values)
+    else:
+        import cupyx  # noqa: PLC0415
+        cupyx.scatter_add(out, key, values)
+    return out
+
+
 class _Scatter(Function):
     """``input`` with ``src`` written (or added, ``add=True``) at the positions ``key`` picks."""
 
     @staticmethod
     def forward(ctx, x, src, key, add):
         ctx.key, ctx.add = key, add
-        out = x.data.copy()
-        if add:
-            if x._xp is np:
-                np.add.at(out, key, src.data)
-            else:
-                import cupyx  # noqa: PLC0415
-                cupyx.scatter_add(out, key, src.data)
-        else:
-            out[key] = src.data
-        return out
+        return _scatter_into(x.data.copy(), key, src.data, add)
 
     @staticmethod
     def backward(ctx, grad):
@@ -282,13 +285,8 @@ def _scatter_inplace(op, add, input, dim, index, src, value, reduce=None):
         raise NotImplementedError(f"{op}: reduce={reduce!r} is not supported (only None and 'add')")
     key, src = _scatter_args(op, input, dim, index, src, value)
     input._inplace(op, src)
-    out = _Scatter.forward(_Ctx(), input, src, key, add or reduce == "add")
-    input.data[...] = out
+    _scatter_into(input.data, key, src.data, add or reduce == "add")
     return input
-
-
-class _Ctx:
-    """A bare context for running a Function's forward outside autograd."""
 
 
 def scatter_(input, dim, index, src=None, value=None, *, reduce=None):  # noqa: A002
