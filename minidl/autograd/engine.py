@@ -107,12 +107,12 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                 raise RuntimeError(f"backward: trying to go through the graph a second time at {node.name}; its "
                                    "saved tensors were freed. Pass retain_graph=True to the first backward")
             slots = pending.pop(node)
+            if _hooks._node:            # hooks of the tensors this node made see (and may replace) their gradients
+                _hooks.run_node(node, slots)
             for nr, (shape, dtype, device) in enumerate(node.out_meta):
                 if slots[nr] is None:
                     slots[nr] = Tensor._wrap(np.zeros(shape, dtype) if device is None else
                                              Tensor._zeros(shape, to_dtype(dtype), device).data)
-                if _hooks._node:
-                    slots[nr] = _hooks.run_node(node, nr, slots[nr])
                 if capture and (node, nr) in capture:
                     add(found, (node, nr), slots[nr])
                 if node.retained and nr in node.retained:

@@ -70,8 +70,11 @@ def run_leaf(tensor, grad):
     return _run(hooks, grad) if hooks else grad
 
 
-def run_node(node, nr, grad):
-    """The gradient of output ``nr`` of ``node`` after the hooks of the tensor it made."""
-    per = _node.get(node) if len(_node) else None
-    hooks = per.get(nr) if per else None
-    return _run(hooks, grad) if hooks else grad
+def run_node(node, slots):
+    """Replace each gradient in ``slots`` (one per output of ``node``; None where none arrived) by what the hooks of
+    the tensor that output made leave of it."""
+    per = _node.get(node)
+    if per:
+        for nr, hooks in per.items():
+            if hooks and slots[nr] is not None:
+                slots[nr] = _run(hooks, slots[nr])

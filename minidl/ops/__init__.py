@@ -86,6 +86,6 @@ _METHODS = {
 
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
+Tensor.shape = property(_extra._shape)       # md.Size, as torch.Size
 Tensor.T = property(T)
 Tensor.mT = property(lambda self: transpose(self, -2, -1))
-Tensor.shape = property(_extra._shape)       # md.Size, as torch.Size
