@@ -79,7 +79,7 @@ class Einsum(Function):
     def forward(ctx, equation, *operands):
         ctx.equation = equation
         ctx.save_for_backward(*operands)
-        return operands[0]._xp.einsum(equation, *[o.data for o in operands], optimize=len(operands) > 2)
+        return operands[0]._xp.einsum(equation, *[o.array for o in operands], optimize=len(operands) > 2)
 
     @staticmethod
     def backward(ctx, grad):

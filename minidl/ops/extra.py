@@ -139,8 +139,8 @@ def masked_fill_(input, mask, value):  # noqa: A002
     """In-place ``masked_fill`` (not recorded by autograd, as every in-place op here)."""
     mask = _mask("masked_fill_", input, mask)
     input._inplace("masked_fill_", value)
-    value = value.data if isinstance(value, Tensor) else value
-    input.data[...] = input._xp.where(mask.data, value, input.data)
+    value = value.array if isinstance(value, Tensor) else value
+    input.array[...] = input._xp.where(mask.array, value, input.array)
     return input
 
 
@@ -223,13 +223,13 @@ class _Scatter(Function):
     @staticmethod
     def forward(ctx, x, src, key, add):
         ctx.key, ctx.add = key, add
-        return _scatter_into(x.data.copy(), key, src.data, add)
+        return _scatter_into(x.array.copy(), key, src.array, add)
 
     @staticmethod
     def backward(ctx, grad):
         gx = grad
         if not ctx.add and ctx.needs_input_grad[0]:     # overwritten positions get nothing from the output
-            gx = _Scatter.apply(grad, Tensor._wrap(grad._xp.zeros((), grad.data.dtype)), ctx.key, False)
+            gx = _Scatter.apply(grad, Tensor._wrap(grad._xp.zeros((), grad.array.dtype)), ctx.key, False)
         gsrc = Index.apply(grad, ctx.key) if ctx.needs_input_grad[1] else None
         return gx, gsrc
 
@@ -285,7 +285,7 @@ def _scatter_inplace(op, add, input, dim, index, src, value, reduce=None):
         raise NotImplementedError(f"{op}: reduce={reduce!r} is not supported (only None and 'add')")
     key, src = _scatter_args(op, input, dim, index, src, value)
     input._inplace(op, src)
-    _scatter_into(input.data, key, src.data, add or reduce == "add")
+    _scatter_into(input.array, key, src.array, add or reduce == "add")
     return input
 
 
@@ -366,7 +366,7 @@ class Flip(Function):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
-        return x._xp.flip(x.data, dims).copy() if x.ndim else x.data.copy()
+        return x._xp.flip(x.array, dims).copy() if x.ndim else x.array.copy()
 
     @staticmethod
     def backward(ctx, grad):
@@ -391,8 +391,8 @@ class Roll(Function):
     def forward(ctx, x, shifts, dims):
         ctx.shifts, ctx.dims = shifts, dims
         if dims is None:
-            return x._xp.roll(x.data.reshape(-1), shifts[0]).reshape(x.shape)
-        return x._xp.roll(x.data, shifts, dims)
+            return x._xp.roll(x.array.reshape(-1), shifts[0]).reshape(x.shape)
+        return x._xp.roll(x.array, shifts, dims)
 
     @staticmethod
     def backward(ctx, grad):
@@ -439,7 +439,7 @@ class Cumsum(Function):
     @staticmethod
     def forward(ctx, x, dim):
         ctx.dim = dim
-        return x._xp.cumsum(x.data, axis=dim, dtype=x.data.dtype)
+        return x._xp.cumsum(x.array, axis=dim, dtype=x.array.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -484,8 +484,8 @@ class Prod(Function):
         ctx.save_for_backward(x)
         ctx.dim, ctx.keepdim = dim, keepdim
         if dim is None:
-            return x._xp.prod(x.data, dtype=x.data.dtype)
-        return x._xp.prod(x.data, axis=dim, keepdims=keepdim, dtype=x.data.dtype)
+            return x._xp.prod(x.array, dtype=x.array.dtype)
+        return x._xp.prod(x.array, axis=dim, keepdims=keepdim, dtype=x.array.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -499,9 +499,9 @@ class Prod(Function):
         """grad (keepdim shape) times, per entry, the product of the other entries along ``dim``."""
         xp, n = x._xp, x.shape[dim]
         if n == 0:
-            return Tensor._wrap(xp.zeros(x.shape, x.data.dtype))
+            return Tensor._wrap(xp.zeros(x.shape, x.array.dtype))
         if not is_grad_enabled():
-            return Tensor._wrap(_exclusive_products(xp, x.data, dim) * grad.data)
+            return Tensor._wrap(_exclusive_products(xp, x.array, dim) * grad.array)
         # create_graph: the same products as differentiable ops; row i of an (n, n) copy has x_i replaced by 1
         xt = transpose(x, dim, -1)
         rows = xt.unsqueeze(-2).expand(xt.shape[:-1] + (n, n))
@@ -554,7 +554,7 @@ class _Extremum(Function):
         for d in dims:
             if x.shape[d] == 0:
                 raise IndexError(f"{'amax' if largest else 'amin'}: dim {d} of shape {x.shape} is empty")
-        out = (xp.max if largest else xp.min)(x.data, axis=dims, keepdims=True)
+        out = (xp.max if largest else xp.min)(x.array, axis=dims, keepdims=True)
         ctx.save_for_backward(x)
         ctx.dims, ctx.keepdim, ctx.out = dims, keepdim, out
         return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
@@ -563,7 +563,7 @@ class _Extremum(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         xp = x._xp
-        hit = (x.data == ctx.out) | (xp.isnan(ctx.out) & xp.isnan(x.data))
+        hit = (x.array == ctx.out) | (xp.isnan(ctx.out) & xp.isnan(x.array))
         hit = hit.astype(grad.dtype.np)
         share = Tensor._wrap(hit / hit.sum(axis=ctx.dims, keepdims=True))
         if not ctx.keepdim:
@@ -577,7 +577,7 @@ def _amax(op, largest, input, dim, keepdim):
     if input.ndim == 0:
         return input.clone()
     if not input.dtype.is_floating_point:
-        out = (input._xp.max if largest else input._xp.min)(input.data, axis=dims, keepdims=keepdim)
+        out = (input._xp.max if largest else input._xp.min)(input.array, axis=dims, keepdims=keepdim)
         return Tensor._wrap(out)
     return _Extremum.apply(input, dims, keepdim, largest)
 
@@ -603,9 +603,9 @@ class _Norm2(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         xp = x._xp
-        scale = xp.max(xp.abs(x.data), axis=dims, keepdims=True, initial=0)     # no overflow of the squares
-        scale = xp.where((scale > 0) & xp.isfinite(scale), scale, 1).astype(x.data.dtype, copy=False)
-        out = scale * xp.sqrt(xp.sum((x.data / scale) ** 2, axis=dims, keepdims=True))
+        scale = xp.max(xp.abs(x.array), axis=dims, keepdims=True, initial=0)     # no overflow of the squares
+        scale = xp.where((scale > 0) & xp.isfinite(scale), scale, 1).astype(x.array.dtype, copy=False)
+        out = scale * xp.sqrt(xp.sum((x.array / scale) ** 2, axis=dims, keepdims=True))
         ctx.save_for_backward(x)
         ctx.dims, ctx.keepdim, ctx.out = dims, keepdim, out
         return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
@@ -614,7 +614,7 @@ class _Norm2(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         out = saved_output(ctx, lambda: _Norm2.apply(x, ctx.dims, True))
-        zero = Tensor._wrap(out.data == 0)
+        zero = Tensor._wrap(out.array == 0)
         if not ctx.keepdim:
             grad = grad.reshape(ctx.out.shape)
         return where(zero, 0.0, grad / where(zero, 1.0, out)) * x
@@ -678,7 +678,7 @@ def sort(input, dim=-1, descending=False, stable=False):  # noqa: A002
     d = _one_dim("sort", input, dim)
     if input.ndim == 0:
         return SortResult(input.clone(), Tensor._wrap(input._xp.zeros((), np.int64)))
-    idx = _argsort(input._xp, input.data, d, descending).astype(np.int64)
+    idx = _argsort(input._xp, input.array, d, descending).astype(np.int64)
     return SortResult(_take(input, d, idx), Tensor._wrap(idx))
 
 
@@ -702,7 +702,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):  # noqa: A002
                          f"{input.shape})")
     if input.ndim == 0:
         return TopKResult(input.clone(), Tensor._wrap(input._xp.zeros((), np.int64)))
-    idx = _argsort(input._xp, input.data, d, largest).astype(np.int64)
+    idx = _argsort(input._xp, input.array, d, largest).astype(np.int64)
     idx = idx[(slice(None),) * d + (slice(0, k),)]
     return TopKResult(_take(input, d, idx), Tensor._wrap(idx))
 
@@ -756,7 +756,7 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 
 def _fill_random(op, self, values):
     self._inplace(op)
-    self.data[...] = move(np.asarray(values, dtype=self.data.dtype), self.device)
+    self.array[...] = move(np.asarray(values, dtype=self.array.dtype), self.device)
     return self
 
 
@@ -783,18 +783,18 @@ def clamp_(self, min=None, max=None):  # noqa: A002
     """In-place ``clamp`` (not recorded by autograd)."""
     out = clamp(self.detach(), min, max)
     self._inplace("clamp_", min if isinstance(min, Tensor) else max)
-    self.data[...] = out.data
+    self.array[...] = out.array
     return self
 
 
 def is_contiguous(self):
     """Whether the data is laid out in C order without gaps."""
-    return bool(self.data.flags.c_contiguous)
+    return bool(self.array.flags.c_contiguous)
 
 
 def data_ptr(self):
     """The address of the first element (an int), as PyTorch's ``data_ptr``."""
-    arr = self.data
+    arr = self.array
     return int(arr.ctypes.data) if isinstance(arr, np.ndarray) else int(arr.data.ptr)
 
 
@@ -878,11 +878,11 @@ class Size(tuple):
 
 
 def _shape(self):
-    return Size(self.data.shape)
+    return Size(self.array.shape)
 
 
 def _size_of(self, dim=None):
-    shape = self.data.shape
+    shape = self.array.shape
     if dim is None:
         return Size(shape)
     n = builtins.max(len(shape), 1)
