@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..dtypes import to_dtype
+from . import hooks as _hooks
 from .grad_mode import set_grad_enabled
 
 
@@ -68,7 +69,13 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
     def add(store, key, g):
         store[key] = g if store.get(key) is None else store[key] + g
 
-    def to_leaf(t, g, fresh=False):
+    deferred = {}       # leaves with hooks: their summed gradient, for the hooks to see once, after the walk
+
+    def to_leaf(t, g, fresh=False, hooked=False):
+        if not hooked and _hooks._leaf and _hooks.has_leaf_hooks(t):
+            prev = deferred.get(id(t))
+            deferred[id(t)] = (t, g if prev is None else prev[1] + g)
+            return
         if id(t) in capture:
             add(found, id(t), g)
         elif accumulate:
@@ -100,6 +107,8 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                 raise RuntimeError(f"backward: trying to go through the graph a second time at {node.name}; its "
                                    "saved tensors were freed. Pass retain_graph=True to the first backward")
             slots = pending.pop(node)
+            if _hooks._node:            # hooks of the tensors this node made see (and may replace) their gradients
+                _hooks.run_node(node, slots)
             for nr, (shape, dtype, device) in enumerate(node.out_meta):
                 if slots[nr] is None:
                     slots[nr] = Tensor._wrap(np.zeros(shape, dtype) if device is None else
@@ -149,6 +158,8 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                         ready.append(parent)
             if not retain_graph:
                 ctx._release()
+        for t, g in deferred.values():
+            to_leaf(t, _hooks.run_leaf(t, g), hooked=True)
     return found
 
 

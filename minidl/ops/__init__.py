@@ -12,6 +12,11 @@ from .movement import (T, broadcast_to, cat, chunk, clone, concatenate, contiguo
                        permute, reshape, split, squeeze, stack, to_device, transpose, unsqueeze, view)
 from .norm import batch_norm, layer_norm
 from .reduce import (all, any, argmax, argmin, log_softmax, logsumexp, max, mean, min, softmax, std, sum, var)
+from . import extra as _extra
+from .einsum import einsum
+from .extra import (Size, amax, amin, argsort, bmm, cumsum, flip, gather, index_select, is_tensor, masked_fill, mm,
+                    multinomial, norm, numel, prod, repeat, roll, scatter, scatter_add, sort, square, t, topk, tril,
+                    triu, unbind, inference_mode, is_inference_mode_enabled)
 
 __all__ = ["T", "abs", "add", "all", "any", "argmax", "argmin", "astype", "avg_pool2d", "batch_norm", "broadcast_to",
            "cat", "chunk", "clamp", "clone", "concatenate", "contiguous", "conv2d", "cos", "div", "eq", "erf", "exp",
@@ -21,6 +26,10 @@ __all__ = ["T", "abs", "add", "all", "any", "argmax", "argmin", "astype", "avg_p
            "permute", "pow", "relu", "reshape", "sigmoid", "sign", "sin", "softmax", "softplus", "split", "sqrt",
            "squeeze", "stack", "std", "sub", "sum", "tanh", "to_device", "transpose", "unsqueeze", "var", "view",
            "where"]
+__all__ += ["amax", "amin", "argsort", "bmm", "cumsum", "flip", "gather", "index_select", "is_tensor",
+            "masked_fill", "mm", "multinomial", "norm", "numel", "prod", "repeat", "roll", "scatter", "scatter_add",
+            "sort", "square", "t", "topk", "tril", "triu", "unbind", "einsum", "Size", "inference_mode",
+            "is_inference_mode_enabled"]
 
 
 def _reflected(fn):
@@ -62,10 +71,22 @@ _METHODS = {
     "view_as": lambda self, other: reshape(self, other.shape),
     "split": split, "chunk": chunk, "narrow": narrow, "clone": clone, "contiguous": contiguous, "astype": astype,
     "type_as": lambda self, other: astype(self, other.dtype),
+    # more of PyTorch's tensor methods (ops/extra.py)
+    "t": t, "mm": mm, "bmm": bmm, "masked_fill": masked_fill, "masked_fill_": _extra.masked_fill_,
+    "index_select": index_select, "gather": gather, "scatter": scatter, "scatter_": _extra.scatter_,
+    "scatter_add": scatter_add, "scatter_add_": _extra.scatter_add_, "repeat": repeat, "tril": tril, "triu": triu,
+    "flip": flip, "roll": roll, "unbind": unbind, "cumsum": cumsum, "prod": prod, "square": square, "norm": norm,
+    "topk": topk, "sort": sort, "argsort": argsort, "amax": amax, "amin": amin,
+    "new_zeros": _extra.new_zeros, "new_ones": _extra.new_ones, "new_full": _extra.new_full,
+    "new_empty": _extra.new_empty, "new_tensor": _extra.new_tensor, "uniform_": _extra.uniform_,
+    "normal_": _extra.normal_, "clamp_": _extra.clamp_, "clip_": _extra.clamp_,
+    "is_contiguous": _extra.is_contiguous, "data_ptr": _extra.data_ptr, "register_hook": _extra.register_hook,
+    "size": _extra._size_of,
 }
 
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
+Tensor.shape = property(_extra._shape)       # md.Size, as torch.Size
 Tensor.T = property(T)
 Tensor.mT = property(lambda self: transpose(self, -2, -1))
 

@@ -200,6 +200,9 @@ def _extremum(op, largest, x, dim, keepdim):
         return (maximum if largest else minimum)(x, dim)
     if dim is None:
         return _ExtremumAll.apply(x, largest)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be one int (max/min along a dim give values and indices), got {dim!r}; "
+                        f"use {'amax' if largest else 'amin'}(dim={tuple(dim)!r}) to reduce several dims")
     (d,) = normalize_dims(op, x, dim) if x.ndim else (0,)
     return MaxMin(*_ExtremumDim.apply(x, d, keepdim, largest)) if x.ndim else MaxMin(x.clone(), x.long() * 0)
 
