@@ -9,8 +9,10 @@ import minidl
 # measured 2199 when the core engine landed (issue 2), +10%; raised for issue 13 (2999 measured): the reference
 # kernels are the spec of every C++ kernel, and issue 13 added six families of them (whole-sequence RNN/LSTM/GRU with
 # BPTT, the fused optimizer steps moved out of optim/, elementwise/sum/softmax/cross-entropy, linear, conv bias)
-# plus ops/rnn.py's composed fallback; +5% headroom
-MAX_CORE_LINES = 3150
+# plus ops/rnn.py's composed fallback; +5% headroom. Raised for issue 14 (4079 measured): PyTorch programs must run
+# unchanged, which put PyTorch's type promotion in dtypes.py, Tensor.data/.array, about 35 of PyTorch's tensor ops
+# (ops/extra.py), einsum with its own backward, tensor hooks in the engine, rounding division and remainders; +5%
+MAX_CORE_LINES = 4280
 CORE = ("tensor.py", "creation.py", "dtypes.py", "device.py", "autograd", "ops", "backends")
 # Provider bindings are not engine: each is a thin adapter to its own kernels, and adding a provider (issue 5's
 # cuda glue, say) must not eat the engine's budget. The dispatcher and the reference kernels stay counted.
