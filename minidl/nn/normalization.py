@@ -9,6 +9,18 @@ from .module import Module
 from .parameter import empty_parameter
 
 
+def _running_stats(module, n, track, device, dtype):
+    """Register the running-statistics buffers (mean 0, variance 1, batch count 0), or None for each when not
+    tracking, under PyTorch's names."""
+    if track:
+        module.register_buffer("running_mean", zeros(n, device=device, dtype=dtype))
+        module.register_buffer("running_var", ones(n, device=device, dtype=dtype))
+        module.register_buffer("num_batches_tracked", tensor(0, dtype=dtypes.int64, device=device))
+    else:
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            module.register_buffer(name, None)
+
+
 class _BatchNorm(Module):
     _dims = ()      # accepted input ranks
     _layout = ""
@@ -24,13 +36,7 @@ class _BatchNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
-            self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
-            self.register_buffer("num_batches_tracked", tensor(0, dtype=dtypes.int64, device=device))
-        else:
-            for name in ("running_mean", "running_var", "num_batches_tracked"):
-                self.register_buffer(name, None)
+        _running_stats(self, num_features, track_running_stats, device, dtype)
         self.reset_parameters()
 
     def reset_running_stats(self):
@@ -190,13 +196,7 @@ class _InstanceNorm(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         _affine_parameters(self, num_features, affine, bias, device, dtype)
-        if track_running_stats:
-            self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
-            self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
-            self.register_buffer("num_batches_tracked", tensor(0, dtype=dtypes.int64, device=device))
-        else:
-            for name in ("running_mean", "running_var", "num_batches_tracked"):
-                self.register_buffer(name, None)
+        _running_stats(self, num_features, track_running_stats, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):

@@ -3,6 +3,16 @@ from ..device import array_module
 from .optimizer import Optimizer, _check
 
 
+def check_adam_group(g):
+    """PyTorch's argument checks shared by the Adam family: lr, eps, two betas in [0, 1), weight_decay."""
+    _check(g["lr"] >= 0, f"Invalid learning rate: {g['lr']}")
+    _check(g["eps"] >= 0, f"Invalid epsilon value: {g['eps']}")
+    _check(len(g["betas"]) == 2, f"betas must be a pair (beta1, beta2), got {g['betas']}")
+    for i, beta in enumerate(g["betas"]):
+        _check(0.0 <= beta < 1.0, f"Invalid beta parameter at index {i}: {beta}")
+    _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), PyTorch's formulation.
 
@@ -34,12 +44,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, g):
-        _check(g["lr"] >= 0, f"Invalid learning rate: {g['lr']}")
-        _check(g["eps"] >= 0, f"Invalid epsilon value: {g['eps']}")
-        _check(len(g["betas"]) == 2, f"betas must be a pair (beta1, beta2), got {g['betas']}")
-        for i, beta in enumerate(g["betas"]):
-            _check(0.0 <= beta < 1.0, f"Invalid beta parameter at index {i}: {beta}")
-        _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
+        check_adam_group(g)
 
     def _init_state(self, p, group):
         zeros_like = array_module(p.array).zeros_like

@@ -4,6 +4,7 @@ import numpy as np
 
 from ..backends.reference import _addcdiv_, _addcmul_, _direction, _lerp_, _xp
 from ..device import array_module
+from .adam import check_adam_group
 from .optimizer import Optimizer, _check
 
 
@@ -13,12 +14,7 @@ class _AdamFamily(Optimizer):
     _second = "exp_avg_sq"
 
     def _check_group(self, g):
-        _check(g["lr"] >= 0, f"Invalid learning rate: {g['lr']}")
-        _check(g["eps"] >= 0, f"Invalid epsilon value: {g['eps']}")
-        _check(len(g["betas"]) == 2, f"betas must be a pair (beta1, beta2), got {g['betas']}")
-        for i, beta in enumerate(g["betas"]):
-            _check(0.0 <= beta < 1.0, f"Invalid beta parameter at index {i}: {beta}")
-        _check(g["weight_decay"] >= 0, f"Invalid weight_decay value: {g['weight_decay']}")
+        check_adam_group(g)
 
     def _init_state(self, p, group):
         zeros_like = array_module(p.array).zeros_like
