@@ -290,3 +290,11 @@ def test_missing_pytorch_dtypes_are_refused_by_name():
             getattr(md, name)
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         md.no_such_name  # noqa: B018
+
+
+def test_cat_promotes_as_pytorch():
+    torch = pytest.importorskip("torch")
+    for a, b in ((md.float32, md.int64), (md.float16, md.int64), (md.uint8, md.int8), (md.bool, md.int32)):
+        x, y = md.zeros(2, dtype=a), md.ones(3, dtype=b)
+        want = torch.cat([torch.zeros(2, dtype=getattr(torch, a.name)), torch.ones(3, dtype=getattr(torch, b.name))])
+        assert md.cat([x, y]).dtype.name == str(want.dtype).split(".")[1]

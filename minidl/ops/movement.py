@@ -284,7 +284,7 @@ def cat(tensors, dim=0, *, axis=None):
     for t in tensors[1:]:
         if t.ndim != ref.ndim or builtins.any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != d):
             raise ValueError(f"cat: shapes {ref.shape} and {t.shape} differ outside dim {dim}")
-        common = dtypes.to_dtype(np.promote_types(common.np, t.dtype.np))
+        common = dtypes.promote_types(common, t.dtype)         # PyTorch's table: float32 + int64 stay float32
     return Cat.apply(d, *[t.astype(common) for t in tensors])
 
 
