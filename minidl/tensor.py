@@ -229,6 +229,15 @@ class Tensor:
                                "use .any() or .all()")
         return bool(self.item())
 
+    def __format__(self, spec):
+        # as PyTorch: a 0-d tensor formats like its Python number ('{:.3f}'.format(loss)); others only as str()
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(f"format: the spec {spec!r} applies to 0-d tensors only, got shape {self.shape}; "
+                            "format t.item() or t.tolist()")
+        return str(self)
+
     def __index__(self):
         if self.dtype.is_floating_point or self.numel() != 1:
             raise TypeError(f"only integer tensors of one element can be used as an index, got {self.dtype.name} "

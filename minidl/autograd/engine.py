@@ -47,7 +47,7 @@ def _toposort_counts(roots):
     while stack:
         node = stack.pop()
         for e in node.edges:
-            if e is not None and e.node is not None:
+            if e and e.node is not None:
                 deps[e.node] = deps.get(e.node, 0) + 1
                 if e.node not in seen:
                     seen.add(e.node)
@@ -126,7 +126,7 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
                                    f"{len(edges)} forward inputs")
             known = None                # arrays this backward may have passed on rather than made
             for i, edge in enumerate(edges):
-                if edge is None:
+                if not edge:        # None: a tensor needing no gradient; False: not a tensor
                     continue
                 parent = edge.node
                 g = in_grads[i] if i < len(in_grads) else None

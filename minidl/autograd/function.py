@@ -68,8 +68,37 @@ class Node:
     def name(self):
         return self.fn.__name__
 
+    @property
+    def next_functions(self):
+        """Where this node's input gradients go, as PyTorch spells it: one ``(node, output_nr)`` per input, an
+        ``AccumulateGrad`` for a leaf, ``(None, 0)`` for an input that needs no gradient.
+
+        >>> import minidl as md
+        >>> w = md.ones(2, requires_grad=True)
+        >>> (w * 3).sum().grad_fn.next_functions[0][0].next_functions[0][0].variable is w
+        True
+        """
+        return tuple((None, 0) if e is None else (AccumulateGrad(e.leaf), 0) if e.node is None else (e.node, e.nr)
+                     for e in self.edges if e is not False)
+
     def __repr__(self):
         return f"<{self.name}Backward>"
+
+
+class AccumulateGrad:
+    """The end of a path in the graph: a leaf tensor whose ``.grad`` receives the gradient."""
+
+    __slots__ = ("variable",)
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "AccumulateGrad"
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
 
 
 class Function:
@@ -153,7 +182,9 @@ class Function:
                 if o._base is None and may_share(o.array, base.array):
                     o._share_memory_of(base)
         if record:
-            edges = tuple([Edge(a) if need else None for a, need in zip(args, needs)])
+            # None: a tensor that needs no gradient; False: an argument that is not a tensor (next_functions skips it)
+            edges = tuple([Edge(a) if need else None if isinstance(a, Tensor) else False
+                           for a, need in zip(args, needs)])
             node = Node(cls, ctx, edges, tuple([_out_meta(o.array) for o in outs]))
             skip = ctx._non_differentiable
             for i, o in enumerate(outs):
