@@ -39,6 +39,10 @@ from .dtypes import int64 as long  # noqa: E402
 from .legacy_types import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, HalfTensor,  # noqa: E402
                            IntTensor, LongTensor, ShortTensor)
 
+# PyTorch's in-place twins (relu_, exp_, eq_, unsqueeze_...) of every Tensor method defined by now
+from .ops import inplace as _inplace  # noqa: E402
+
+_inplace.install()
 _missing_name = module_getattr("minidl", "torch")
 del module_getattr
 

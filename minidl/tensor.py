@@ -341,27 +341,64 @@ class Tensor:
             self._node.retained[self._nr] = self
         return self
 
-    # --- in-place (never recorded: allowed on tensors outside any graph, or under no_grad) --
+    # --- in-place ---------------------------------------------------------------------------
+    # Outside a graph an in-place op writes the array and bumps the version counter. Where autograd must see it
+    # (this tensor is part of a graph, or the value requires grad: ``out += residual``, ``h.relu_()``,
+    # ``buf[:, t] = h``) the op is recorded as PyTorch does: the out-of-place op runs on the old values and the
+    # tensor takes the result and its place in the graph (see ``_record_inplace``).
     def _inplace(self, op, other=None):
+        """Check an in-place ``op`` on this tensor; True where it must be recorded (see ``_record_inplace``)."""
+        record = False
         if is_grad_enabled():
             base = self._base
-            if self.requires_grad or (base is not None and base.requires_grad):
-                what = ("a leaf tensor that requires grad" if self._node is None and base is None else
-                        "a view of a leaf tensor that requires grad" if self._node is None else
-                        "a tensor that is part of a graph")
-                raise RuntimeError(f"{op}: in-place change of {what} (shape {self.shape}) would make gradients "
-                                   "wrong; do it under md.no_grad() or on a .clone()d copy")
-            if isinstance(other, Tensor) and other.requires_grad:
-                raise RuntimeError(f"{op}: the value (shape {other.shape}) requires grad, but in-place ops are not "
-                                   f"recorded by autograd, so its gradient would be lost; build the result out of "
-                                   "place (md.cat, md.where, ...) instead")
+            value_rg = isinstance(other, Tensor) and other._rg
+            if self._rg or value_rg or (base is not None and base._rg):
+                leaf = self._node is None and self._rg
+                if leaf or (base is not None and base._node is None and base._rg):
+                    what = "a leaf tensor that requires grad" if leaf and base is None else \
+                        "a view of a leaf tensor that requires grad"
+                    raise RuntimeError(f"{op}: in-place change of {what} (shape {self.shape}) would make gradients "
+                                       "wrong; do it under md.no_grad() or on a .clone()d copy")
+                if base is not None:
+                    raise RuntimeError(f"{op}: in-place change of a view (shape {self.shape}) where the tensor or the "
+                                       "value is part of a graph: minidl's autograd records in-place changes of whole "
+                                       "tensors only (its gradient would be lost); write through the tensor itself "
+                                       "(t[key] = value) or build the result out of place (md.cat, md.where, ...)")
+                record = True
         arr = self.array
         if any(st == 0 and n > 1 for st, n in zip(arr.strides, arr.shape)):
             raise RuntimeError(f"{op}: several elements of the tensor (shape {self.shape}, strides {arr.strides}) "
                                "share one memory location (an expand/broadcast_to view); .clone() it first")
         if not getattr(arr.flags, "writeable", True):
             raise RuntimeError(f"{op}: the tensor (shape {self.shape}) views read-only memory; .clone() it first")
+        if not record:
+            self._version += 1
+        return record
+
+    def _record_inplace(self, fn):
+        """Run ``fn(old)`` recorded and make this tensor its result.
+
+        ``old`` is this tensor as it was: its values and its old node. The result takes this tensor's place with
+        new memory rather than being written into the old: ops that kept the old values for their backward (many
+        keep the raw array of their output) stay right. So, unlike PyTorch, tensors that shared the old memory (a
+        ``.detach()``, ``.data``, a view taken before) keep the old values. The version counter moves, so a backward
+        that saved this tensor itself fails clearly, as in PyTorch.
+        """
+        if not self.dtype.is_floating_point:
+            raise RuntimeError(f"in-place op: a {self.dtype.name} tensor (shape {self.shape}) cannot take a result "
+                               "that requires grad (only floating point tensors carry gradients)")
+        old = Tensor._wrap(self.array)
+        old._node, old._nr, old._rg = self._node, self._nr, self._rg
+        out = fn(old)
+        if out.array.dtype != self.array.dtype:
+            out = out.astype(self.dtype)
+        if out.shape != self.shape:
+            raise RuntimeError(f"in-place op: the result's shape {out.shape} does not match the tensor's "
+                               f"{self.shape} (the other operand broadcasts it larger)")
+        self.array = out.array
         self._version += 1
+        self._node, self._nr, self._rg = out._node, out._nr, out._rg
+        return self
 
     def _value(self, other, op=None):
         """An in-place operand as a scalar or an array on this tensor's device.
@@ -379,21 +416,24 @@ class Tensor:
         return move(other if hasattr(other, "dtype") else np.asarray(other), self.device)
 
     def zero_(self):
-        """Fill with zeros in place (not recorded by autograd)."""
+        """Fill with zeros in place."""
         return self.fill_(0)
 
     def fill_(self, value):
-        self._inplace("fill_", value)
+        if self._inplace("fill_", value):
+            return self._record_inplace(lambda old: _inplace_ops().setitem(old, Ellipsis, value))
         self.array[...] = self._value(value)
         return self
 
     def copy_(self, src):
-        self._inplace("copy_", src)
+        if self._inplace("copy_", src):
+            return self._record_inplace(lambda old: _inplace_ops().setitem(old, Ellipsis, src))
         self.array[...] = self._value(src)
         return self
 
     def add_(self, other, alpha=1):
-        self._inplace("add_", other)
+        if self._inplace("add_", other):
+            return self._record_inplace(lambda old: _inplace_ops().add(old, other, alpha=alpha))
         value = self._inplace_operand("add_", other)
         if alpha != 1:
             if value.dtype.kind != "f" and not isinstance(alpha, (int, np.integer)):
@@ -411,12 +451,14 @@ class Tensor:
         return self.add_(other, alpha=-alpha)
 
     def mul_(self, other):
-        self._inplace("mul_", other)
+        if self._inplace("mul_", other):
+            return self._record_inplace(lambda old: old * other)
         self.array *= self._inplace_operand("mul_", other)
         return self
 
     def div_(self, other):
-        self._inplace("div_", other)
+        if self._inplace("div_", other):
+            return self._record_inplace(lambda old: old / other)
         value = self._inplace_operand("div_", other, true_division=True)
         self.array /= value
         return self
@@ -433,7 +475,9 @@ class Tensor:
 
     def __setitem__(self, key, value):
         from .ops.movement import normalize_index  # noqa: PLC0415
-        self._inplace("__setitem__", value)
+        if self._inplace("__setitem__", value):
+            self._record_inplace(lambda old: _inplace_ops().setitem(old, key, value))
+            return
         self.array[normalize_index(key, self)] = self._value(value)
 
     # --- display --------------------------------------------------------------------------
@@ -456,3 +500,8 @@ class Tensor:
 def _xp_of(device):
     from .device import xp_for  # noqa: PLC0415
     return xp_for(device)
+
+
+def _inplace_ops():
+    from .ops import inplace  # noqa: PLC0415  (ops import this module)
+    return inplace

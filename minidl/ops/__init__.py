@@ -101,7 +101,8 @@ def _inplace_from(fn, name):
     """``t.name_(other)``: ``fn``'s result written into ``t``, which keeps its dtype (PyTorch's cast rule)."""
     def method(self, other):
         _dtypes.inplace_dtype(name, self, other if isinstance(other, (Tensor, int, float, bool)) else self)
-        self._inplace(name, other)
+        if self._inplace(name, other):
+            return self._record_inplace(lambda old: fn(old, other))
         out = fn(self.detach(), other.detach() if isinstance(other, Tensor) else other)
         self.array[...] = out.array
         return self

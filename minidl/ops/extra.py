@@ -136,9 +136,10 @@ def masked_fill(input, mask, value):  # noqa: A002
 
 
 def masked_fill_(input, mask, value):  # noqa: A002
-    """In-place ``masked_fill`` (not recorded by autograd, as every in-place op here)."""
+    """In-place ``masked_fill`` (recorded by autograd where the tensor is part of a graph)."""
     mask = _mask("masked_fill_", input, mask)
-    input._inplace("masked_fill_", value)
+    if input._inplace("masked_fill_", value):
+        return input._record_inplace(lambda old: masked_fill(old, mask, value))
     value = value.array if isinstance(value, Tensor) else value
     input.array[...] = input._xp.where(mask.array, value, input.array)
     return input
@@ -284,18 +285,19 @@ def _scatter_inplace(op, add, input, dim, index, src, value, reduce=None):
     if reduce not in (None, "add"):
         raise NotImplementedError(f"{op}: reduce={reduce!r} is not supported (only None and 'add')")
     key, src = _scatter_args(op, input, dim, index, src, value)
-    input._inplace(op, src)
+    if input._inplace(op, src):
+        return input._record_inplace(lambda old: _Scatter.apply(old, src, key, add or reduce == "add"))
     _scatter_into(input.array, key, src.array, add or reduce == "add")
     return input
 
 
 def scatter_(input, dim, index, src=None, value=None, *, reduce=None):  # noqa: A002
-    """In-place ``scatter`` (not recorded by autograd)."""
+    """In-place ``scatter`` (recorded by autograd where the tensor is part of a graph)."""
     return _scatter_inplace("scatter_", False, input, dim, index, src, value, reduce)
 
 
 def scatter_add_(input, dim, index, src):  # noqa: A002
-    """In-place ``scatter_add`` (not recorded by autograd)."""
+    """In-place ``scatter_add`` (recorded by autograd where the tensor is part of a graph)."""
     return _scatter_inplace("scatter_add_", True, input, dim, index, src, None)
 
 
@@ -755,7 +757,9 @@ def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 
 
 def _fill_random(op, self, values):
-    self._inplace(op)
+    if self._inplace(op):
+        from .inplace import setitem  # noqa: PLC0415
+        return self._record_inplace(lambda old: setitem(old, Ellipsis, values))
     self.array[...] = move(np.asarray(values, dtype=self.array.dtype), self.device)
     return self
 
@@ -780,9 +784,10 @@ def normal_(self, mean=0.0, std=1.0):
 
 
 def clamp_(self, min=None, max=None):  # noqa: A002
-    """In-place ``clamp`` (not recorded by autograd)."""
+    """In-place ``clamp`` (recorded by autograd where the tensor is part of a graph)."""
+    if self._inplace("clamp_", min if isinstance(min, Tensor) else max):
+        return self._record_inplace(lambda old: clamp(old, min, max))
     out = clamp(self.detach(), min, max)
-    self._inplace("clamp_", min if isinstance(min, Tensor) else max)
     self.array[...] = out.array
     return self
 
