@@ -41,7 +41,10 @@ from .legacy_types import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, Flo
 
 # PyTorch's in-place twins (relu_, exp_, eq_, unsqueeze_...) of every Tensor method defined by now
 from .ops import inplace as _inplace  # noqa: E402
+from .ops import math_more as _math_more  # noqa: E402
+from .ops.math_more import *  # noqa: E402,F403 -- md.log1p, md.floor, md.atan2, md.addmm...
 
+_math_more.install()
 _inplace.install()
 _missing_name = module_getattr("minidl", "torch")
 del module_getattr
