@@ -246,3 +246,76 @@ def test_corrupt_pytorch_files_are_errors(tmp_path):
     torch.save({"w": torch.ones(2)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
     with pytest.raises(ValueError, match="legacy"):
         md.load(tmp_path / "legacy.pt")
+
+
+def _resnet18(torch_like, num_classes=10):
+    """ResNet-18 with torchvision's module names and layout (conv1, bn1, layer1..4 of BasicBlocks with
+    downsample, fc), written against whichever of torch/minidl is passed, so one state_dict fits both."""
+    nn = torch_like.nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            out += identity
+            return self.relu(out)
+
+    class ResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            widths, cin, layers = (64, 128, 256, 512), 64, []
+            for i, w in enumerate(widths):
+                layers.append(nn.Sequential(BasicBlock(cin, w, 1 if i == 0 else 2), BasicBlock(w, w, 1)))
+                cin = w
+            self.layer1, self.layer2, self.layer3, self.layer4 = layers
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(512, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch_like.flatten(self.avgpool(x), 1))
+
+    return ResNet()
+
+
+def test_a_pytorch_resnet18_checkpoint_runs_in_minidl_with_equal_outputs(tmp_path):
+    torch.manual_seed(0)
+    net = _resnet18(torch)
+    with torch.no_grad():                   # running statistics that are not the defaults
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "resnet18.pth"
+    torch.save({"epoch": 3, "state_dict": net.state_dict()}, path)
+    mine = _resnet18(md)
+    ckpt = md.load(path, weights_only=True)
+    assert ckpt["epoch"] == 3 and len(ckpt["state_dict"]) == len(net.state_dict()) == 122
+    mine.load_state_dict(ckpt["state_dict"])
+    net.eval()
+    mine.eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    np.testing.assert_allclose(mine(md.tensor(x)).detach().numpy(), net(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-4, atol=1e-4)
+    # and it trains: the residual additions are recorded in place, as in PyTorch
+    mine.train()
+    loss = md.nn.functional.cross_entropy(mine(md.tensor(x)), md.tensor([1, 7]))
+    loss.backward()
+    assert mine.conv1.weight.grad is not None and float(mine.conv1.weight.grad.abs().sum()) > 0
