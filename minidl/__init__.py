@@ -43,8 +43,11 @@ from .legacy_types import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, Flo
 from .ops import inplace as _inplace  # noqa: E402
 from .ops import math_more as _math_more  # noqa: E402
 from .ops.math_more import *  # noqa: E402,F403 -- md.log1p, md.floor, md.atan2, md.addmm...
+from .ops import functions_more as _functions_more  # noqa: E402
+from .ops.functions_more import *  # noqa: E402,F403 -- md.nonzero, md.unique, md.diag, md.cdist, md.median...
 
 _math_more.install()
+_functions_more.install()
 _inplace.install()
 _missing_name = module_getattr("minidl", "torch")
 del module_getattr
