@@ -46,3 +46,11 @@ __all__ += ["CosineSimilarity", "ELU", "SELU", "Hardsigmoid", "Hardswish", "Hard
             "Softplus", "ModuleDict", "ParameterDict", "ParameterList", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
             "AvgPool1d", "Conv1d", "Dropout1d", "Dropout2d", "GRUCell", "GroupNorm", "InstanceNorm2d", "LSTMCell",
             "MaxPool1d", "RNNCell", "Bilinear", "InstanceNorm1d", "GLU"]
+
+# --- padding layers, shrink/threshold activations, distances and the margin/likelihood losses ---------------------
+from . import layers_more as _layers_more  # noqa: E402
+from . import padding as _padding  # noqa: E402
+from .layers_more import *  # noqa: E402,F403
+from .padding import *  # noqa: E402,F403
+
+__all__ += _layers_more.__all__ + _padding.__all__

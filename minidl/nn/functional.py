@@ -1164,3 +1164,10 @@ def glu(input, dim=-1):
         raise ValueError(f"glu: dim {dim} of input of shape {input.shape} must have an even size")
     a, b = input.chunk(2, dim)
     return a * sigmoid(b)
+
+
+# --- more of torch.nn.functional: shrink/threshold activations, in-place spellings, margin and likelihood losses --
+from .functional_more import *  # noqa: E402,F403
+from .functional_more import __all__ as _more_all  # noqa: E402
+
+__all__ += _more_all
