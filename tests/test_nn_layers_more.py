@@ -148,3 +148,54 @@ def test_bad_arguments_are_clear_errors():
         md.nn.functional.multi_margin_loss(md.ones(2, 3), md.tensor([0, 1]), p=3)
     with pytest.raises(ValueError, match="gaussian_nll_loss: var has negative entries"):
         md.nn.functional.gaussian_nll_loss(md.ones(2), md.ones(2), -md.ones(2))
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": (2, 3), "stride": 2, "padding": 1},
+                                {"kernel_size": 3, "dilation": 2, "padding": (1, 2), "stride": (1, 2)}])
+def test_unfold_and_fold_match_pytorch(kw):
+    x = R.standard_normal((2, 3, 7, 8))
+    _compare(md.nn.Unfold(**kw), torch.nn.Unfold(**kw), [x])
+    cols = torch.nn.Unfold(**kw)(torch.tensor(x)).numpy()
+    _compare(md.nn.Fold((7, 8), **kw), torch.nn.Fold((7, 8), **kw), [cols])
+    assert_gradcheck(lambda t: md.nn.functional.unfold(t, **kw), x[:1, :2])
+
+
+@pytest.mark.parametrize("name,size,shape", [("AdaptiveMaxPool2d", (2, 3), (2, 3, 7, 8)),
+                                             ("AdaptiveMaxPool2d", 1, (3, 5, 5)),
+                                             ("AdaptiveMaxPool2d", (None, 2), (1, 2, 4, 5)),
+                                             ("AdaptiveMaxPool1d", 3, (2, 3, 7))])
+def test_adaptive_max_pooling_matches_pytorch(name, size, shape):
+    x = R.standard_normal(shape)
+    _compare(getattr(md.nn, name)(size), getattr(torch.nn, name)(size), [x])
+    vm, im = getattr(md.nn, name)(size, return_indices=True)(md.tensor(x))
+    vt, it = getattr(torch.nn, name)(size, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(im.numpy(), it.numpy())
+
+
+def test_norms_upsampling_and_transposed_conv1d_match_pytorch():
+    x = R.standard_normal((2, 6, 5, 4))
+    _compare(md.nn.LocalResponseNorm(3, alpha=0.1, beta=0.5, k=2.0), torch.nn.LocalResponseNorm(3, 0.1, 0.5, 2.0), [x])
+    _compare(md.nn.LocalResponseNorm(4), torch.nn.LocalResponseNorm(4), [R.standard_normal((2, 6, 5))])
+    for args in ((4,), ((5, 4), 1e-3)):
+        mine, theirs = md.nn.RMSNorm(*args), torch.nn.RMSNorm(*args)
+        assert repr(mine) == repr(theirs)
+        _compare(mine, theirs, [x])
+    _compare(md.nn.UpsamplingNearest2d(scale_factor=2), torch.nn.UpsamplingNearest2d(scale_factor=2), [x])
+    _compare(md.nn.UpsamplingBilinear2d(size=(7, 9)), torch.nn.UpsamplingBilinear2d(size=(7, 9)), [x])
+    theirs = torch.nn.ConvTranspose1d(6, 4, 3, stride=2, padding=1, output_padding=1).double()
+    mine = md.nn.ConvTranspose1d(6, 4, 3, stride=2, padding=1, output_padding=1, dtype=md.float64)
+    mine.load_state_dict({k: md.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    assert repr(mine) == repr(theirs)
+    _compare(mine, theirs, [R.standard_normal((2, 6, 5))])
+
+
+def test_gumbel_softmax_samples_are_distributions_and_hard_ones_are_one_hot():
+    md.manual_seed(0)
+    logits = md.tensor(np.log([[0.7, 0.2, 0.1]]).repeat(4000, 0), requires_grad=True)
+    soft = md.nn.functional.gumbel_softmax(logits, tau=0.5)
+    np.testing.assert_allclose(soft.sum(-1).detach().numpy(), 1.0, rtol=1e-6)
+    hard = md.nn.functional.gumbel_softmax(logits, tau=0.5, hard=True)
+    assert set(np.unique(hard.detach().numpy())) == {0.0, 1.0}
+    np.testing.assert_allclose(hard.detach().numpy().mean(0), [0.7, 0.2, 0.1], atol=0.03)
+    (hard * md.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert logits.grad is not None and float(logits.grad.abs().sum()) > 0

@@ -2,8 +2,10 @@
 ``Threshold``, ``Hardshrink``, ``Softshrink``, ``Tanhshrink``, ``CELU``, ``RReLU``, ``Softmax2d``),
 ``PairwiseDistance``, and the margin, embedding and likelihood losses, each over its ``md.nn.functional`` twin."""
 from . import functional as F
+from . import init
 from .loss import _Loss
 from .module import Module
+from .parameter import empty_parameter
 
 
 class Softmin(Module):
@@ -238,6 +240,172 @@ class GaussianNLLLoss(_Loss):
         return F.gaussian_nll_loss(input, target, var, self.full, self.eps, self.reduction)
 
 
+class Unfold(Module):
+    """Sliding local blocks as columns (im2col): (N, C, H, W) -> (N, C * kh * kw, L).
+
+    Example:
+        >>> md.nn.Unfold(kernel_size=2)(md.ones(1, 3, 4, 4)).shape
+        (1, 12, 9)
+    """
+
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, input):  # noqa: A002
+        return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, "
+                f"stride={self.stride}")
+
+
+class Fold(Module):
+    """Columns (N, C * kh * kw, L) summed back into (N, C, H, W), the inverse layout of ``Unfold``."""
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, input):  # noqa: A002
+        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+class AdaptiveMaxPool2d(Module):
+    """Maximum over an ``output_size`` grid of nearly equal bins.
+
+    Example:
+        >>> md.nn.AdaptiveMaxPool2d((1, 1))(md.randn(2, 3, 5, 7)).shape
+        (2, 3, 1, 1)
+    """
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input):  # noqa: A002
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """Maximum over ``output_size`` nearly equal bins of the last dim."""
+
+    def forward(self, input):  # noqa: A002
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class LocalResponseNorm(Module):
+    """AlexNet's normalization across ``size`` neighbouring channels."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):  # noqa: A002
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalization over the last dims, with a learned per-element scale (ones at start).
+
+    Example:
+        >>> md.nn.RMSNorm(4)(md.ones(2, 4)).tolist()[0]
+        [1.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = empty_parameter(*shape, device=device, dtype=dtype)
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, input):  # noqa: A002
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class UpsamplingNearest2d(Module):
+    """``Upsample(mode="nearest")`` under its old name."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__()
+        self.size, self.scale_factor = size, scale_factor
+
+    def forward(self, input):  # noqa: A002
+        return F.upsample_nearest(input, self.size, self.scale_factor)
+
+
+class UpsamplingBilinear2d(UpsamplingNearest2d):
+    """``Upsample(mode="bilinear", align_corners=True)`` under its old name."""
+
+    def forward(self, input):  # noqa: A002
+        return F.upsample_bilinear(input, self.size, self.scale_factor)
+
+
+class ConvTranspose1d(Module):
+    """Transposed 1-D convolution; weight (in_channels, out_channels // groups, K), initialized as PyTorch's.
+
+    Example:
+        >>> md.nn.ConvTranspose1d(4, 2, 3, stride=2)(md.randn(1, 4, 5)).shape
+        (1, 2, 11)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        if padding_mode != "zeros":
+            raise ValueError(f"ConvTranspose1d: only padding_mode='zeros' is supported, got {padding_mode!r}")
+        if not isinstance(groups, int) or groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose1d: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        one = lambda v: (v,) if isinstance(v, int) else tuple(v)  # noqa: E731
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride, self.padding = one(kernel_size), one(stride), one(padding)
+        self.output_padding, self.dilation, self.padding_mode = one(output_padding), one(dilation), padding_mode
+        self.weight = empty_parameter(in_channels, out_channels // groups, *self.kernel_size, device=device,
+                                      dtype=dtype)
+        if bias:
+            self.bias = empty_parameter(out_channels, device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+        init.layer_default_(self.weight, self.bias)
+
+    def forward(self, input):  # noqa: A002
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride[0], self.padding[0],
+                                  self.output_padding[0], self.groups, self.dilation[0])
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        if self.output_padding != (0,):
+            s += f", output_padding={self.output_padding}"
+        return s + (", bias=False" if self.bias is None else "")
+
+
 __all__ = ["Softmin", "Softmax2d", "Softsign", "Tanhshrink", "Threshold", "Hardshrink", "Softshrink", "CELU", "RReLU",
            "PairwiseDistance", "MarginRankingLoss", "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss",
-           "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss"]
+           "CosineEmbeddingLoss", "MultiMarginLoss", "TripletMarginLoss", "PoissonNLLLoss", "GaussianNLLLoss", "Unfold",
+           "Fold", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "LocalResponseNorm", "RMSNorm", "UpsamplingNearest2d",
+           "UpsamplingBilinear2d", "ConvTranspose1d"]
