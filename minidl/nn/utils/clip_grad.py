@@ -4,7 +4,8 @@ import math
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "l1_penalty", "l2_penalty"]
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "l1_penalty", "l2_penalty", "get_total_norm", "clip_grads_with_norm_",
+           "clip_grad_norm"]
 
 
 def _params(params, op):
@@ -44,7 +45,42 @@ def l2_penalty(params):
     return total
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """The ``norm_type``-norm of the per-tensor norms of ``tensors`` (gradients, usually), a 0-d Tensor.
+
+    Example:
+        >>> md.nn.utils.get_total_norm([md.tensor([3.0]), md.tensor([4.0])]).item()
+        5.0
+    """
+    tensors = [tensors] if isinstance(tensors, Tensor) else [t for t in tensors if t is not None]
+    norm_type = float(norm_type)
+    if not tensors:
+        return Tensor(0.0)
+    xp = tensors[0]._xp
+    with no_grad():
+        if math.isinf(norm_type):
+            per = [xp.abs(t.array).max() if t.numel() else xp.asarray(0.0) for t in tensors]
+            total = xp.max(xp.stack([xp.asarray(v, dtype=xp.float64) for v in per]))
+        else:
+            per = [(xp.abs(t.array.astype(xp.float64)) ** norm_type).sum() ** (1.0 / norm_type) for t in tensors]
+            total = (xp.stack(per) ** norm_type).sum() ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(float(total)):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
+                           f"{float(total)}; set error_if_nonfinite=False to clip anyway")
+    return Tensor(xp.asarray(total, dtype=tensors[0].array.dtype))
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scale the gradients in place by ``min(1, max_norm / (total_norm + 1e-6))`` (``total_norm`` from
+    ``get_total_norm``), as ``clip_grad_norm_`` does in one call."""
+    grads = [p.grad for p in ([parameters] if isinstance(parameters, Tensor) else parameters) if p.grad is not None]
+    coef = min(max_norm / (float(total_norm) + 1e-6), 1.0)
+    with no_grad():
+        for g in grads:
+            g.array *= g.array.dtype.type(coef)
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale all gradients in place so that their joint ``norm_type``-norm is at most ``max_norm``.
 
     As PyTorch: the total norm is the norm of the per-parameter norms, gradients are multiplied by
@@ -56,26 +92,18 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     Example:
         >>> loss.backward(); md.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
     """
-    grads = [p.grad for p in ([parameters] if isinstance(parameters, Tensor) else parameters) if p.grad is not None]
-    norm_type = float(norm_type)
-    if not grads:
-        return Tensor(0.0)
-    xp = grads[0]._xp
-    with no_grad():
-        if math.isinf(norm_type):
-            per = [xp.abs(g.array).max() if g.numel() else xp.asarray(0.0) for g in grads]
-            total = xp.max(xp.stack([xp.asarray(v, dtype=xp.float64) for v in per]))
-        else:
-            per = [(xp.abs(g.array.astype(xp.float64)) ** norm_type).sum() ** (1.0 / norm_type) for g in grads]
-            total = (xp.stack(per) ** norm_type).sum() ** (1.0 / norm_type)
-        total_f = float(total)
-        if error_if_nonfinite and not math.isfinite(total_f):
-            raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
-                               f"{total_f}; set error_if_nonfinite=False to clip anyway")
-        coef = min(max_norm / (total_f + 1e-6), 1.0)
-        for g in grads:
-            g.array *= g.array.dtype.type(coef)
-    return Tensor(xp.asarray(total, dtype=grads[0].array.dtype))
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)
+    clip_grads_with_norm_(params, max_norm, total)
+    return total
+
+
+def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """The deprecated spelling of ``clip_grad_norm_`` (warns, as PyTorch)."""
+    import warnings  # noqa: PLC0415
+    warnings.warn("md.nn.utils.clip_grad_norm is deprecated in favor of md.nn.utils.clip_grad_norm_", FutureWarning,
+                  stacklevel=2)
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite)
 
 
 def clip_grad_value_(parameters, clip_value):
