@@ -26,6 +26,11 @@ CASES = [
     ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
     ("ASGD", dict()),
     ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=5, weight_decay=0.01)),   # averaging starts mid-run
+    # PyTorch's implementation switches, accepted with the same update
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, foreach=False)),
+    ("SGD", dict(lr=0.1, momentum=0.9, foreach=False, differentiable=False, fused=None)),
+    ("RMSprop", dict(lr=0.01, capturable=False, foreach=False)),
+    ("Adagrad", dict(lr=0.1, foreach=False, fused=None)),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CASES]
 
@@ -61,7 +66,7 @@ def _assert_close(mine, theirs, dtype, msg=""):
 def test_matches_torch_20_steps(torch, name, kw, dtype):
     mine, theirs = _make_params(torch, dtype)
     opt = getattr(md.optim, name)(mine, **kw)
-    topt = getattr(torch.optim, name)(theirs, foreach=False, **kw)
+    topt = getattr(torch.optim, name)(theirs, **{"foreach": False, **kw})
     for step in range(20):
         _step_both(opt, topt, mine, theirs, step, dtype, torch)
         _assert_close(mine, theirs, dtype, f"after step {step + 1}")
@@ -502,3 +507,10 @@ def test_scheduler_argument_errors():
     assert {"LambdaLR", "OneCycleLR", "LinearLR", "CosineAnnealingWarmRestarts", "SequentialLR", "ChainedScheduler",
             "PolynomialLR", "CyclicLR", "MultiplicativeLR", "ConstantLR"} <= set(mdsched.__all__)
     assert md.optim.lr_scheduler.OneCycleLR is mdsched.OneCycleLR
+
+
+def test_autograd_through_the_optimizer_step_is_refused_by_name():
+    w = md.nn.Parameter(md.ones(2))
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adadelta", "NAdam"):
+        with pytest.raises(NotImplementedError, match=f"{name}: differentiable=True"):
+            getattr(md.optim, name)([w], lr=0.1, differentiable=True)

@@ -1,7 +1,7 @@
 """Adadelta (Zeiler, 2012): per-coordinate steps from running averages of squared gradients and updates."""
 from ..backends.reference import _addcmul_, _direction, _xp
 from ..device import array_module
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, check_implementation_flags
 
 
 class Adadelta(Optimizer):
@@ -25,7 +25,9 @@ class Adadelta(Optimizer):
         >>> (w * w).sum().backward(); opt.step()
     """
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False):
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False,
+                 foreach=None, capturable=False, differentiable=False, fused=None):
+        check_implementation_flags(type(self).__name__, differentiable)
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 

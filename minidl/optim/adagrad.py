@@ -1,6 +1,6 @@
 """Adagrad (Duchi et al., 2011) with learning-rate decay."""
 from ..device import array_module
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, check_implementation_flags
 
 
 class Adagrad(Optimizer):
@@ -22,7 +22,8 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
-                 maximize=False):
+                 maximize=False, *, foreach=None, capturable=False, differentiable=False, fused=None):
+        check_implementation_flags(type(self).__name__, differentiable)
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..backends.reference import _direction
 from ..device import array_module
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, check_implementation_flags
 
 
 class ASGD(Optimizer):
@@ -28,7 +28,9 @@ class ASGD(Optimizer):
         >>> loss.backward(); opt.step()
     """
 
-    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, maximize=False):
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, maximize=False, *,
+                 foreach=None, capturable=False, differentiable=False, fused=None):
+        check_implementation_flags(type(self).__name__, differentiable)
         defaults = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 

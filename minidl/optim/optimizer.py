@@ -47,6 +47,14 @@ def _check(cond, message):
         raise ValueError(message)
 
 
+def check_implementation_flags(name, differentiable):
+    """PyTorch's ``foreach``/``fused``/``capturable`` pick among implementations that give the same update, so
+    minidl's one implementation serves them all; ``differentiable=True`` (autograd through the update) is refused."""
+    if differentiable:
+        raise NotImplementedError(f"{name}: differentiable=True (autograd through the optimizer step) is not "
+                                  "supported")
+
+
 class Optimizer:
     """Base class of every optimizer.
 

@@ -1,6 +1,6 @@
 """RMSprop (Hinton's lecture 6e), with momentum and the centered variant."""
 from ..device import array_module
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, check_implementation_flags
 
 
 class RMSprop(Optimizer):
@@ -25,7 +25,8 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
-                 maximize=False):
+                 maximize=False, *, foreach=None, capturable=False, differentiable=False, fused=None):
+        check_implementation_flags(type(self).__name__, differentiable)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..device import array_module
-from .optimizer import Optimizer, _check
+from .optimizer import Optimizer, _check, check_implementation_flags
 
 
 class SGD(Optimizer):
@@ -27,7 +27,9 @@ class SGD(Optimizer):
         >>> (w * w).sum().backward(); opt.step()      # w == [0.8, 1.6]
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False, *,
+                 foreach=None, capturable=False, differentiable=False, fused=None):
+        check_implementation_flags(type(self).__name__, differentiable)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
