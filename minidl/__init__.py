@@ -45,9 +45,12 @@ from .ops import math_more as _math_more  # noqa: E402
 from .ops.math_more import *  # noqa: E402,F403 -- md.log1p, md.floor, md.atan2, md.addmm...
 from .ops import functions_more as _functions_more  # noqa: E402
 from .ops.functions_more import *  # noqa: E402,F403 -- md.nonzero, md.unique, md.diag, md.cdist, md.median...
+from .ops import tensor_methods_more as _tensor_methods_more  # noqa: E402
+from .ops.tensor_methods_more import *  # noqa: E402,F403 -- md.cumprod, md.repeat_interleave, md.quantile...
 
 _math_more.install()
 _functions_more.install()
+_tensor_methods_more.install()
 _inplace.install()
 _missing_name = module_getattr("minidl", "torch")
 del module_getattr
