@@ -25,7 +25,11 @@ __version__ = "0.1.0"
 # PyTorch's namespaces md.utils.data, and md.Generator for generator= arguments
 from . import utils  # noqa: E402
 from ._missing import module_getattr  # noqa: E402
-from .random import Generator  # noqa: E402
+from .random import Generator, get_rng_state, initial_seed, seed, set_rng_state  # noqa: E402
+from . import settings  # noqa: E402
+from .settings import *  # noqa: E402,F403 -- set_num_threads, set_printoptions, compile, ...
+from . import amp  # noqa: E402
+from .amp import autocast  # noqa: E402
 
 # --- PyTorch's dtype aliases and promotion API (at the end: ``float``/``int`` shadow the builtins) ----------------
 from .dtypes import (can_cast, finfo, get_default_dtype, iinfo, int8, int16, is_floating_point,  # noqa: E402
@@ -41,16 +45,10 @@ from .legacy_types import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, Flo
 
 # PyTorch's in-place twins (relu_, exp_, eq_, unsqueeze_...) of every Tensor method defined by now
 from .ops import inplace as _inplace  # noqa: E402
-from .ops import math_more as _math_more  # noqa: E402
-from .ops.math_more import *  # noqa: E402,F403 -- md.log1p, md.floor, md.atan2, md.addmm...
-from .ops import functions_more as _functions_more  # noqa: E402
-from .ops.functions_more import *  # noqa: E402,F403 -- md.nonzero, md.unique, md.diag, md.cdist, md.median...
-from .ops import tensor_methods_more as _tensor_methods_more  # noqa: E402
-from .ops.tensor_methods_more import *  # noqa: E402,F403 -- md.cumprod, md.repeat_interleave, md.quantile...
+from . import tensor_api as _tensor_api  # noqa: E402
+from .tensor_api import *  # noqa: E402,F403 -- md.log1p, md.nonzero, md.cumprod, md.quantile...
 
-_math_more.install()
-_functions_more.install()
-_tensor_methods_more.install()
+_tensor_api.install()
 _inplace.install()
 _missing_name = module_getattr("minidl", "torch")
 del module_getattr

@@ -34,4 +34,37 @@ def synchronize(device=None):
     _cupy().cuda.Device(index).synchronize()
 
 
-__all__ = ["current_device", "device_count", "is_available", "synchronize", "unavailable_reason"]
+def manual_seed(seed):
+    """Seed the GPU's random numbers: minidl draws on the host for every device, so this is ``md.manual_seed``."""
+    from .random import manual_seed as seed_all  # noqa: PLC0415
+    seed_all(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def empty_cache():
+    """Return the GPU memory CuPy's pool holds but does not use (nothing to do without CuPy)."""
+    import sys  # noqa: PLC0415
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+class amp:  # noqa: N801 -- the old md.cuda.amp namespace
+    """``torch.cuda.amp``'s spellings: ``GradScaler`` and ``autocast`` for device "cuda"."""
+
+    @staticmethod
+    def GradScaler(init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000,  # noqa: N802
+                   enabled=True):
+        from .amp import GradScaler  # noqa: PLC0415
+        return GradScaler("cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+
+    @staticmethod
+    def autocast(enabled=True, dtype=None, cache_enabled=True):
+        from .amp import autocast  # noqa: PLC0415
+        return autocast("cuda", dtype, enabled, cache_enabled)
+
+
+__all__ = ["current_device", "device_count", "is_available", "synchronize", "unavailable_reason", "manual_seed",
+           "manual_seed_all", "empty_cache", "amp"]

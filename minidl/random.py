@@ -63,3 +63,46 @@ class Generator:
     def set_state(self, state):
         self._np.bit_generator.state = state
         return self
+
+
+# --- PyTorch's global-generator functions -------------------------------------------------------------------------
+def seed():
+    """Seed minidl's generator from fresh OS entropy; returns the seed (``initial_seed`` reads it back)."""
+    return manual_seed(int(np.random.SeedSequence().entropy % 2**63))
+
+
+def initial_seed():
+    """The seed the generator was last seeded with (drawn from OS entropy at import when never seeded)."""
+    if _state["seed"] is None:
+        _state["seed"] = int(np.random.SeedSequence().entropy % 2**63)
+        _state["rng"] = np.random.default_rng(_state["seed"])
+    return _state["seed"]
+
+
+def get_rng_state():
+    """The generator's state as a uint8 tensor (JSON of NumPy's bit-generator state), for ``set_rng_state``.
+
+    Example:
+        >>> s = md.get_rng_state(); a = md.rand(2); md.set_rng_state(s); b = md.rand(2)   # a == b
+    """
+    import json  # noqa: PLC0415
+
+    from .tensor import Tensor  # noqa: PLC0415
+    raw = json.dumps(_state["rng"].bit_generator.state).encode()
+    return Tensor._wrap(np.frombuffer(raw, dtype=np.uint8).copy())
+
+
+def set_rng_state(new_state):
+    """Restore a state from ``get_rng_state`` (read as JSON: a state can never run code)."""
+    import json  # noqa: PLC0415
+    try:
+        state = json.loads(bytes(np.asarray(new_state.numpy() if hasattr(new_state, "numpy") else new_state,
+                                            dtype=np.uint8)).decode())
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"set_rng_state: not a state made by get_rng_state ({exc})") from None
+    _state["rng"] = rng
+
+
+__all__ = ["manual_seed", "generator", "Generator", "seed", "initial_seed", "get_rng_state", "set_rng_state"]

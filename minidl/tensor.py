@@ -482,7 +482,8 @@ class Tensor:
 
     # --- display --------------------------------------------------------------------------
     def __repr__(self):
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", threshold=1000)
+        from .settings import array2string_options  # noqa: PLC0415
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", **array2string_options())
         extra = []
         if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):
             extra.append(f"dtype={self.dtype!r}")

@@ -855,5 +855,13 @@ py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const 
 
 int OmpMaxThreads() { return ThreadCount(0); }
 
+void OmpSetNumThreads(int n) {
+  if (n < 1) throw std::invalid_argument("set_num_threads: expected a positive number of threads, got " +
+                                         std::to_string(n));
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+}
+
 }  // namespace cpu
 }  // namespace minidl

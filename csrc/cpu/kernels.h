@@ -89,6 +89,7 @@ py::array CrossEntropyBackward(const py::array& grad, const py::array& x, const 
                                const py::array& target, std::optional<py::array> weight, int64_t ignore_index,
                                double label_smoothing, int threads);
 int OmpMaxThreads();
+void OmpSetNumThreads(int n);
 // rnn.cpp (mode: "rnn_tanh", "rnn_relu", "lstm" or "gru"; one layer, one direction)
 py::tuple RnnForward(const std::string& mode, const py::array& x, const py::array& h0,
                      const std::optional<py::array>& c0, const py::array& w_ih, const py::array& w_hh,

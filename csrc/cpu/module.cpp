@@ -84,6 +84,7 @@ PYBIND11_MODULE(_C, m) {
         py::arg("target"), py::arg("weight").none(true), py::arg("ignore_index"), py::arg("label_smoothing"),
         py::arg("threads"), "grad_x (N, C) for per-row loss gradients grad (N,).");
   m.def("max_threads", &OmpMaxThreads, "omp_get_max_threads() (1 without OpenMP).");
+  m.def("set_num_threads", &OmpSetNumThreads, py::arg("n"), "omp_set_num_threads(n) (nothing without OpenMP).");
   m.def("rnn_forward", &RnnForward, py::arg("mode"), py::arg("x"), py::arg("h0"), py::arg("c0").none(true),
         py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih").none(true), py::arg("b_hh").none(true), py::arg("reverse"),
         "(y, h_n, c_n, workspace) of one RNN/LSTM/GRU layer and direction over a whole sequence (T, B, I).");

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..dtypes import to_dtype
+from . import anomaly as _anomaly
 from . import hooks as _hooks
 from .grad_mode import set_grad_enabled
 
@@ -120,6 +121,9 @@ def run_backward(outputs, grads, retain_graph, create_graph, capture=None, accum
             in_grads = node.fn.backward(ctx, *slots)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
+            if _anomaly._mode[0]:
+                _anomaly.check_grads(node, [g if g is None or isinstance(g, Tensor) else Tensor._wrap(g)
+                                            for g in in_grads])
             edges = node.edges
             if len(in_grads) > len(edges):
                 raise RuntimeError(f"{node.name}.backward returned {len(in_grads)} gradients for "

@@ -4,6 +4,8 @@ import functools
 import numpy as np
 
 from ..device import device_of
+from .anomaly import _mode as _anomaly_mode
+from .anomaly import record_stack as _record_stack
 from .grad_mode import _enabled, is_grad_enabled, no_grad
 
 
@@ -153,6 +155,8 @@ class Function:
             _check_one_device(cls, [a for a in args if isinstance(a, Tensor)])
         ctx = Context()
         ctx.needs_input_grad = needs
+        if _anomaly_mode[0]:
+            _record_stack(ctx)
         if _enabled.get():
             record = True in needs
             token = _enabled.set(False)

@@ -20,3 +20,16 @@ from .sampler import DistributedSampler
 __all__ = ["init", "is_initialized", "abort", "rank", "world_size", "local_rank", "local_world_size", "all_reduce",
            "broadcast", "barrier", "all_gather_object", "average_metrics", "DistributedDataParallel",
            "DistributedOptimizer", "DistributedSampler", "transport", "timeout"]
+
+
+def is_available():
+    """Whether data-parallel training can run here: mpi4py and an MPI library import (PyTorch's probe)."""
+    from .comm import _mpi  # noqa: PLC0415
+    try:
+        _mpi()
+    except ImportError:
+        return False
+    return True
+
+
+__all__ += ["is_available"]

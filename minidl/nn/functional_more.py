@@ -11,7 +11,7 @@ import numpy as np
 from .. import creation, ops
 from ..tensor import Tensor
 from ..ops.inplace import _elementwise as _in_place
-from ..ops.math_more import rsqrt
+from ..tensor_api.math_more import rsqrt
 from . import functional as F
 from .functional import _reduce, elu, hardtanh, leaky_relu, logsigmoid, relu, selu
 

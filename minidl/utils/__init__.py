@@ -3,6 +3,6 @@
 Example:
     >>> from minidl.utils.data import DataLoader, random_split
 """
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]

@@ -17,13 +17,13 @@ from ..autograd.grad_mode import no_grad
 from ..device import move
 from ..random import generator as _generator
 from ..tensor import Tensor
-from .elementwise import exp, log, maximum, where
-from .extra import Flip, _Scatter, amax, amin, cumsum, gather, index_select, sort
+from ..ops.elementwise import exp, log, maximum, where
+from ..ops.extra import Flip, _Scatter, amax, amin, cumsum, gather, index_select, sort
 from .functions_more import movedim
-from .inplace import setitem
-from .linalg import matmul
-from .movement import expand, getitem, reshape, split
-from .reduce import sum
+from ..ops.inplace import setitem
+from ..ops.linalg import matmul
+from ..ops.movement import expand, getitem, reshape, split
+from ..ops.reduce import sum
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 MinMax = namedtuple("MinMax", ["min", "max"])
@@ -190,7 +190,7 @@ def index_fill(input, dim, index, value):  # noqa: A002
 
 def index_put(input, indices, values, accumulate=False):  # noqa: A002
     """A copy of ``input`` with ``values`` written (or added, ``accumulate``) at ``input[indices]``."""
-    from .movement import normalize_index  # noqa: PLC0415
+    from ..ops.movement import normalize_index  # noqa: PLC0415
     key = normalize_index(tuple(indices), input)
     if not isinstance(values, Tensor):
         values = Tensor._wrap(input._xp.asarray(values, dtype=input.dtype.np))
@@ -684,7 +684,7 @@ _METHODS_ONLY = {"unfold": unfold, "sum_to_size": sum_to_size, "stride": stride,
 
 
 def _inplace_twin(fn, name):
-    from .inplace import _elementwise  # noqa: PLC0415
+    from ..ops.inplace import _elementwise  # noqa: PLC0415
     return _elementwise(name, fn)
 
 

@@ -10,9 +10,9 @@ import math
 from .. import dtypes
 from ..autograd.function import Function
 from ..tensor import Tensor
-from .elementwise import (_float_input, abs, clamp, exp, isnan, log, maximum, minimum, neg, operands, sign, sqrt,
+from ..ops.elementwise import (_float_input, abs, clamp, exp, isnan, log, maximum, minimum, neg, operands, sign, sqrt,
                           where)
-from .linalg import matmul
+from ..ops.linalg import matmul
 
 
 def _unary(name, forward, derivative, doc):
@@ -62,7 +62,7 @@ erfc = _unary("erfc", lambda xp, a: 1 - _erf(a), lambda x: (-2 / math.sqrt(math.
 
 
 def _erf(a):
-    from .elementwise import _erf_array  # noqa: PLC0415
+    from ..ops.elementwise import _erf_array  # noqa: PLC0415
     return _erf_array(a)
 
 

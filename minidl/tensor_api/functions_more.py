@@ -16,12 +16,12 @@ from ..autograd.grad_mode import no_grad as _no_grad
 from ..device import move
 from ..random import generator as _generator
 from ..tensor import Tensor
-from .elementwise import abs, isnan, sqrt, where
-from .extra import amax, gather, sort
-from .inplace import setitem
-from .linalg import matmul
-from .movement import cat, expand, getitem, permute, reshape, stack, transpose
-from .reduce import sum
+from ..ops.elementwise import abs, isnan, sqrt, where
+from ..ops.extra import amax, gather, sort
+from ..ops.inplace import setitem
+from ..ops.linalg import matmul
+from ..ops.movement import cat, expand, getitem, permute, reshape, stack, transpose
+from ..ops.reduce import sum
 
 MedianResult = namedtuple("MedianResult", ["values", "indices"])
 
