@@ -438,8 +438,8 @@ def matrix_power(A, n):
         raise TypeError(f"linalg.matrix_power: expected a Tensor, got {type(A).__name__}")
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise ValueError(f"linalg.matrix_power: expected square matrices, got shape {A.shape}")
-    if n == 0:
-        return _eye_tensor(A).to(A.dtype)
+    if n == 0:                              # the identity, in A's graph (a zero gradient), as PyTorch
+        return A * 0 + _eye_tensor(A)
     base = inv(A) if n < 0 else A
     result, power, k = None, base, abs(n)
     while k:                                # square-and-multiply: log2(n) products
