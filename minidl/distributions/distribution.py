@@ -1,7 +1,7 @@
 """The base class of minidl's distributions, with PyTorch's attributes and argument checks."""
 import math
 
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 
 __all__ = ["Distribution"]
@@ -151,7 +151,8 @@ class _LazyProperty:
     def __get__(self, obj, owner=None):
         if obj is None:
             return self
-        value = self.fn(obj)
+        with enable_grad():             # first asked for under no_grad (sample()): the cached copy keeps its graph
+            value = self.fn(obj)
         obj.__dict__[self.name] = value
         return value
 

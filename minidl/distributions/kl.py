@@ -6,7 +6,7 @@ from ..nn.functional import softplus
 from ..tensor import Tensor
 from .bernoulli import Bernoulli
 from .categorical import Categorical
-from .multivariate_normal import MultivariateNormal, _diagonal
+from .multivariate_normal import MultivariateNormal, _diagonal, _lower
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
 from .uniform import Uniform
@@ -100,7 +100,7 @@ def _kl_uniform_uniform(p, q):
 def _kl_mvn_mvn(p, q):
     from .. import linalg  # noqa: PLC0415
     n = p.event_shape[0]
-    Lq, Lp = q.scale_tril, p.scale_tril
+    Lq, Lp = _lower(q.scale_tril), p.scale_tril
     shape = tuple(__import__("numpy").broadcast_shapes(Lq.shape[:-2], Lp.shape[:-2]))
     Lq_b = Lq.expand(*shape, n, n)
     M = linalg.solve(Lq_b, Lp.expand(*shape, n, n))                     # Lq^-1 Lp

@@ -1,5 +1,8 @@
 """``Uniform``: constant density on [low, high)."""
-from ..ops import log
+import math
+
+from ..ops import log, where
+from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all, draw
@@ -54,8 +57,9 @@ class Uniform(Distribution):
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        inside = ((self.low <= value) & (self.high > value)).to(self.low.dtype)
-        return log(inside) - log(self.high - self.low)
+        inside = (self.low <= value) & (self.high > value)
+        density = -log(self.high - self.low)
+        return where(inside, density, Tensor._wrap(density._xp.asarray(-math.inf, dtype=density.array.dtype)))
 
     def cdf(self, value):
         if self._validate_args:
