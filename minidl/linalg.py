@@ -545,7 +545,8 @@ class _Eigh(Function):
             off = ~xp.eye(w.shape[-1], dtype=bool)
             F = xp.where(off, 1 / xp.where(off, diff, 1), 0)
             inner = inner + F * (_t(v) @ g)
-        return Tensor._wrap(v @ inner @ _t(v))
+        out = v @ inner @ _t(v)
+        return Tensor._wrap(0.5 * (out + _t(out)))      # the symmetric gradient, as PyTorch's
 
 
 def eigh(A, UPLO="L"):

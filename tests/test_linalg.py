@@ -199,6 +199,10 @@ def test_eigh_matches_torch_up_to_eigenvector_signs():
             return w, v * v, v[..., 0:1, :] * v           # squares and column products: sign-invariant
         return f
     _compare(loss(md), loss(torch), A, atol=1e-7)
+    # on the matrix itself (a leaf): the gradient is the symmetric one, as PyTorch's
+    _compare(lambda m: md.linalg.eigh(m).eigenvectors ** 2, lambda m: torch.linalg.eigh(m).eigenvectors ** 2, A,
+             atol=1e-7)
+    _compare(md.linalg.cholesky, torch.linalg.cholesky, A)
     _compare(lambda m: md.linalg.eigvalsh(m), lambda m: torch.linalg.eigvalsh(m), A)
 
 
