@@ -817,3 +817,9 @@ def _install_aliases():
         if not hasattr(Tensor, name):
             setattr(Tensor, name, fn)
     return tuple(names.values())
+
+
+from ._missing import module_getattr  # noqa: E402
+
+__getattr__ = module_getattr("minidl.linalg", "torch.linalg")     # eig, eigvals (complex results)... named as missing
+del module_getattr

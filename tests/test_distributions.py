@@ -346,3 +346,38 @@ def test_namespace_as_programs_import_it():
     assert kl_mod.kl_divergence is D.kl_divergence
     assert set(D.__all__) <= set(dir(D))
     assert D.Normal.has_rsample and not D.Categorical.has_rsample
+
+
+def test_independent_matches_torch_as_a_diagonal_gaussian():
+    mu_m, mu_t = _pair(_rand((4, 3), 30))
+    dm = D.Independent(D.Normal(mu_m, 0.5), 1)
+    dt = TD.Independent(TD.Normal(mu_t, 0.5), 1)
+    assert dm.batch_shape == tuple(dt.batch_shape) == (4,) and dm.event_shape == tuple(dt.event_shape) == (3,)
+    v = _rand((2, 4, 3), 31)
+    qm = D.Independent(D.Normal(md.zeros(4, 3, dtype=md.float64), 1.0), 1)
+    qt = TD.Independent(TD.Normal(torch.zeros(4, 3, dtype=torch.float64), 1.0), 1)
+    lm = dm.log_prob(md.tensor(v)).sum() + dm.entropy().sum() + D.kl_divergence(dm, qm).sum()
+    lt = dt.log_prob(torch.tensor(v)).sum() + dt.entropy().sum() + TD.kl_divergence(dt, qt).sum()
+    _close(lm, lt)
+    lm.backward()
+    lt.backward()
+    _close(mu_m.grad, mu_t.grad)
+    assert dm.rsample((5,)).shape == (5, 4, 3) and dm.has_rsample
+
+
+def test_expand_broadcasts_parameters_as_torch():
+    d = D.Normal(md.tensor([0.0, 1.0]), 1.0).expand([3, 2])
+    assert d.batch_shape == (3, 2) and d.sample().shape == (3, 2) and d.loc.shape == (3, 2)
+    c = D.Categorical(logits=md.zeros(3)).expand((4,))
+    assert c.batch_shape == (4,) and c.sample((2,)).shape == (2, 4) and c.log_prob(md.tensor([0, 1, 2, 0])).shape == (4,)
+    o = D.OneHotCategorical(probs=md.tensor([0.5, 0.5])).expand((3,))
+    assert o.batch_shape == (3,) and o.sample().shape == (3, 2)
+    i = D.Independent(D.Normal(md.zeros(3), 1.0), 1).expand((5,))
+    assert i.batch_shape == (5,) and i.event_shape == (3,) and i.log_prob(md.zeros(5, 3)).shape == (5,)
+
+
+def test_names_minidl_lacks_are_refused_naming_torchs():
+    with pytest.raises(AttributeError, match="minidl does not offer torch.distributions.Dirichlet"):
+        D.Dirichlet  # noqa: B018
+    with pytest.raises(AttributeError, match="minidl does not offer torch.linalg.eig"):
+        md.linalg.eig  # noqa: B018

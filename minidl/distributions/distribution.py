@@ -113,6 +113,23 @@ class Distribution:
     def enumerate_support(self, expand=True):
         raise NotImplementedError(f"{type(self).__name__} has no finite support to enumerate")
 
+    def expand(self, batch_shape, _instance=None):
+        """The same distribution over a larger ``batch_shape`` (parameters broadcast, not copied), as PyTorch's.
+
+        Example:
+            >>> md.distributions.Normal(0.0, 1.0).expand([2, 3]).batch_shape
+            (2, 3)
+        """
+        batch_shape = tuple(batch_shape)
+        new = object.__new__(type(self))
+        nb = len(self._batch_shape)
+        for k, v in self.__dict__.items():
+            if isinstance(v, Tensor) and v.shape[:nb] == self._batch_shape:
+                v = v.expand(*(batch_shape + v.shape[nb:]))
+            new.__dict__[k] = v
+        new._batch_shape = batch_shape
+        return new
+
     def _validate_sample(self, value):
         """``value`` must be a Tensor whose trailing dims fit the event and batch shapes, inside ``support``."""
         if not isinstance(value, Tensor):

@@ -6,6 +6,7 @@ from ..nn.functional import softplus
 from ..tensor import Tensor
 from .bernoulli import Bernoulli
 from .categorical import Categorical
+from .independent import Independent
 from .multivariate_normal import MultivariateNormal, _diagonal, _lower
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
@@ -108,3 +109,10 @@ def _kl_mvn_mvn(p, q):
     z = linalg.solve(Lq_b, diff).squeeze(-1)
     half_ld_q, half_ld_p = _diagonal(Lq).log().sum(-1), _diagonal(Lp).log().sum(-1)
     return half_ld_q - half_ld_p + 0.5 * ((M * M).sum((-2, -1)) + (z * z).sum(-1) - n)
+
+
+@register_kl(Independent, Independent)
+def _kl_independent_independent(p, q):
+    if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
+        raise NotImplementedError("kl_divergence: Independent distributions with different reinterpreted_batch_ndims")
+    return p._sum_rightmost(kl_divergence(p.base_dist, q.base_dist))

@@ -59,6 +59,13 @@ class OneHotCategorical(Distribution):
     def variance(self):
         return self.probs * (1 - self.probs)
 
+    def expand(self, batch_shape, _instance=None):
+        new = object.__new__(OneHotCategorical)
+        new.__dict__.update(self.__dict__)
+        new._categorical = self._categorical.expand(batch_shape)
+        new._batch_shape = tuple(batch_shape)
+        return new
+
     def sample(self, sample_shape=()):
         return _one_hot(self._categorical.sample(sample_shape), self.probs)
 
