@@ -63,5 +63,5 @@ from . import linalg  # noqa: E402
 from . import distributions  # noqa: E402
 from .linalg import _install_aliases as _linalg_aliases  # noqa: E402
 
-det, inverse, logdet, slogdet, matrix_power, cholesky, qr, svd, pinverse = _linalg_aliases()
+det, inverse, logdet, slogdet, matrix_power, cholesky, qr, svd, pinverse, cholesky_solve = _linalg_aliases()
 del _linalg_aliases

@@ -26,14 +26,15 @@ from .ops import abs as _abs
 from .tensor import Tensor
 
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "inv", "inv_ex", "det", "slogdet", "solve",
-           "matrix_power", "cholesky", "qr", "eigh", "eigvalsh", "svd", "svdvals", "pinv", "lstsq", "matmul",
-           "multi_dot", "matrix_rank", "vecdot"]
+           "matrix_power", "cholesky", "cholesky_ex", "solve_triangular", "qr", "eigh", "eigvalsh", "svd", "svdvals",
+           "pinv", "lstsq", "matmul", "multi_dot", "matrix_rank", "vecdot", "cholesky_solve"]
 
 _SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
 _QRResult = namedtuple("qr", ["Q", "R"])
 _EighResult = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
 _SVDResult = namedtuple("svd", ["U", "S", "Vh"])
 _InvExResult = namedtuple("inv_ex", ["inverse", "info"])
+_CholeskyExResult = namedtuple("cholesky_ex", ["L", "info"])
 _LstsqResult = namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
@@ -736,6 +737,70 @@ def lstsq(A, B, rcond=None, *, driver=None):
     return _LstsqResult(X.squeeze(-1) if vector else X, residuals, rank_t, singular)
 
 
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
+    """The solution X of ``A X = B`` (``X A = B`` with ``left=False``) for triangular A, as
+    ``torch.linalg.solve_triangular``: only the ``upper`` (or lower) triangle of A is read (its diagonal taken as ones
+    with ``unitriangular``), so only that triangle gets a gradient. B is (*, n, k); batch dims broadcast.
+
+    Example:
+        >>> md.linalg.solve_triangular(md.tensor([[2., 0.], [1., 1.]]), md.tensor([[2.], [3.]]), upper=False)
+        tensor([[1.],
+                [2.]])
+    """
+    from .ops import tril, triu  # noqa: PLC0415
+    _matrix("solve_triangular", A)
+    _float_tensor("solve_triangular", B)
+    if B.ndim < 2:
+        raise ValueError(f"linalg.solve_triangular: B must be (*, n, k), got shape {B.shape}")
+    if unitriangular:
+        T = (triu(A, 1) if upper else tril(A, -1)) + _eye_tensor(A)
+    else:
+        T = triu(A) if upper else tril(A)
+    return solve(T, B, left=left)
+
+
+def cholesky_ex(A, *, upper=False, check_errors=False):
+    """``torch.linalg.cholesky_ex``: (L, info), info > 0 for the matrices that are not positive-definite (their L is
+    left NaN here) instead of an error.
+
+    Example:
+        >>> md.linalg.cholesky_ex(md.eye(2)).info
+        tensor(0, dtype=minidl.int32)
+    """
+    _matrix("cholesky_ex", A)
+    xp = A._xp
+    a = A.array
+    sym = 0.5 * (xp.tril(a) + _t(xp.tril(a)))                 # the lower triangle, as cholesky reads it
+    # info: the order of the smallest leading minor that is not positive-definite (0: all are), as LAPACK reports
+    info = xp.zeros(A.shape[:-2], xp.int32)
+    for k in range(A.shape[-1], 0, -1):
+        info = xp.where(~(xp.linalg.eigvalsh(sym[..., :k, :k]) > 0).all(axis=-1), k, info)
+    bad = info > 0
+    if check_errors and bool(bad.any()):
+        raise LinAlgError(f"linalg.cholesky_ex: the input of shape {A.shape} is not positive-definite")
+    if bool(xp.any(bad)):
+        mask = Tensor._wrap(bad[..., None, None])
+        L = where(mask, Tensor._wrap(xp.full(A.shape, xp.nan, a.dtype)), cholesky(where(mask, _eye_tensor(A), A),
+                                                                                   upper=upper))
+    else:
+        L = cholesky(A, upper=upper)
+    return _CholeskyExResult(L, Tensor._wrap(info.astype(xp.int32)))
+
+
+def cholesky_solve(B, L, upper=False):
+    """X with ``A X = B`` given the Cholesky factor L of A (A = L L^T, or U^T U with ``upper``), as
+    ``torch.cholesky_solve``.
+
+    Example:
+        >>> md.cholesky_solve(md.tensor([[2.], [4.]]), md.tensor([[1., 0.], [0., 2.]]))
+        tensor([[2.],
+                [1.]])
+    """
+    # through A itself, so that L's gradient is PyTorch's: the full matrix -(gA + gA^T) L, not one triangle
+    _matrix("cholesky_solve", L)
+    return solve(L.mT @ L if upper else L @ L.mT, B)
+
+
 # --- small helpers PyTorch also puts in torch.linalg ----------------------------------------------------------------
 
 def multi_dot(tensors):
@@ -812,7 +877,8 @@ def _pinverse(input, rcond=1e-15):  # noqa: A002
 def _install_aliases():
     """Add ``x.det()``, ``x.inverse()``... to Tensor and return the top-level functions (for minidl/__init__.py)."""
     names = {"det": det, "inverse": inv, "logdet": logdet, "slogdet": slogdet, "matrix_power": matrix_power,
-             "cholesky": _old_cholesky, "qr": _old_qr, "svd": _old_svd, "pinverse": _pinverse}
+             "cholesky": _old_cholesky, "qr": _old_qr, "svd": _old_svd, "pinverse": _pinverse,
+             "cholesky_solve": cholesky_solve}
     for name, fn in names.items():
         if not hasattr(Tensor, name):
             setattr(Tensor, name, fn)

@@ -316,3 +316,43 @@ def test_linalg_is_importable_as_a_module_and_offers_its_names():
     _compare(lambda a, b: md.linalg.vecdot(a, b), lambda a, b: torch.linalg.vecdot(a, b), _rand((2, 3), 25),
              _rand((3,), 26))
 
+
+
+@pytest.mark.parametrize("upper", [False, True])
+@pytest.mark.parametrize("left", [True, False])
+@pytest.mark.parametrize("unitriangular", [False, True])
+def test_solve_triangular_reads_one_triangle_as_torch(upper, left, unitriangular):
+    A = _rand((2, 3, 3), 40) + 3 * np.eye(3)               # both triangles filled: only one may be read
+    B = _rand((2, 3, 4) if left else (2, 4, 3), 41)
+    _compare(lambda a, b: md.linalg.solve_triangular(a, b, upper=upper, left=left, unitriangular=unitriangular),
+             lambda a, b: torch.linalg.solve_triangular(a, b, upper=upper, left=left, unitriangular=unitriangular),
+             A, B)
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_solve_and_cholesky_ex_match_torch(upper):
+    L = np.tril(_rand((3, 3), 42)) + 3 * np.eye(3)
+    F = L.T if upper else L
+    _compare(lambda b, f: md.cholesky_solve(b, f, upper), lambda b, f: torch.cholesky_solve(b, f, upper),
+             _rand((3, 2), 43), F)
+    A = md.tensor(np.stack([_spd((3, 3), 44), np.diag([1.0, -1.0, 1.0]), np.diag([1.0, 1.0, -1.0])]))
+    out = md.linalg.cholesky_ex(A)
+    ref = torch.linalg.cholesky_ex(torch.tensor(A.numpy()))
+    assert out.info.tolist() == ref.info.tolist() == [0, 2, 3]
+    np.testing.assert_allclose(out.L[0].numpy(), ref.L[0].numpy(), atol=1e-12)
+    with pytest.raises(md.linalg.LinAlgError, match="cholesky_ex.*\\(3, 3, 3\\)"):
+        md.linalg.cholesky_ex(A, check_errors=True)
+
+
+def test_float32_inputs_give_float32_values_and_gradients():
+    A = md.tensor(_spd((2, 3, 3), 45), dtype=md.float32, requires_grad=True)
+    ops = [md.linalg.inv, md.linalg.det, lambda a: md.linalg.slogdet(a).logabsdet, md.linalg.cholesky,
+           lambda a: md.linalg.qr(a).R, lambda a: md.linalg.eigh(a).eigenvectors ** 2, md.linalg.svdvals,
+           md.linalg.pinv, lambda a: md.linalg.matrix_norm(a, "nuc"), lambda a: md.linalg.vector_norm(a, math.inf),
+           lambda a: md.linalg.solve(a, a[..., :1])]
+    for op in ops:
+        A.grad = None
+        out = op(A)
+        assert out.dtype == md.float32
+        out.sum().backward()
+        assert A.grad.dtype == md.float32 and np.isfinite(A.grad.numpy()).all()

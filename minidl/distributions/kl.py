@@ -7,7 +7,7 @@ from ..tensor import Tensor
 from .bernoulli import Bernoulli
 from .categorical import Categorical
 from .independent import Independent
-from .multivariate_normal import MultivariateNormal, _diagonal, _lower
+from .multivariate_normal import MultivariateNormal, _diagonal
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
 from .uniform import Uniform
@@ -101,12 +101,12 @@ def _kl_uniform_uniform(p, q):
 def _kl_mvn_mvn(p, q):
     from .. import linalg  # noqa: PLC0415
     n = p.event_shape[0]
-    Lq, Lp = _lower(q.scale_tril), p.scale_tril
+    Lq, Lp = q.scale_tril, p.scale_tril
     shape = tuple(__import__("numpy").broadcast_shapes(Lq.shape[:-2], Lp.shape[:-2]))
     Lq_b = Lq.expand(*shape, n, n)
-    M = linalg.solve(Lq_b, Lp.expand(*shape, n, n))                     # Lq^-1 Lp
+    M = linalg.solve_triangular(Lq_b, Lp.expand(*shape, n, n), upper=False)      # Lq^-1 Lp
     diff = (q.loc - p.loc).expand(*shape, n).unsqueeze(-1)
-    z = linalg.solve(Lq_b, diff).squeeze(-1)
+    z = linalg.solve_triangular(Lq_b, diff, upper=False).squeeze(-1)
     half_ld_q, half_ld_p = _diagonal(Lq).log().sum(-1), _diagonal(Lp).log().sum(-1)
     return half_ld_q - half_ld_p + 0.5 * ((M * M).sum((-2, -1)) + (z * z).sum(-1) - n)
 

@@ -18,12 +18,6 @@ def _diagonal(M):
     return (M * Tensor._wrap(xp.eye(M.shape[-1], dtype=M.array.dtype))).sum(-1)
 
 
-def _lower(L):
-    """The lower triangle: the triangular solves read only it (so, as in PyTorch, the upper part gets no gradient)."""
-    from ..ops import tril  # noqa: PLC0415
-    return tril(L)
-
-
 class MultivariateNormal(Distribution):
     """N(loc, Sigma) over vectors (event shape (n,)), with exactly one of ``covariance_matrix``,
     ``precision_matrix`` or ``scale_tril`` (lower Cholesky factor L, Sigma = L L^T), as
@@ -104,7 +98,8 @@ class MultivariateNormal(Distribution):
         diff = (value - self.loc).unsqueeze(-1)
         shape = tuple(np.broadcast_shapes(diff.shape[:-2], self.scale_tril.shape[:-2]))
         n = self._event_shape[0]
-        z = linalg.solve(_lower(self.scale_tril).expand(*shape, n, n), diff.expand(*shape, n, 1)).squeeze(-1)
+        z = linalg.solve_triangular(self.scale_tril.expand(*shape, n, n), diff.expand(*shape, n, 1),
+                                    upper=False).squeeze(-1)
         maha = (z * z).sum(-1)
         return -0.5 * (n * math.log(2 * math.pi) + maha) - self._half_log_det()
 
