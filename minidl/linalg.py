@@ -27,7 +27,7 @@ from .tensor import Tensor
 
 __all__ = ["LinAlgError", "vector_norm", "matrix_norm", "norm", "inv", "inv_ex", "det", "slogdet", "solve",
            "matrix_power", "cholesky", "cholesky_ex", "solve_triangular", "qr", "eigh", "eigvalsh", "svd", "svdvals",
-           "pinv", "lstsq", "matmul", "multi_dot", "matrix_rank", "vecdot", "cholesky_solve"]
+           "pinv", "lstsq", "matmul", "multi_dot", "matrix_rank", "vecdot"]
 
 _SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
 _QRResult = namedtuple("qr", ["Q", "R"])
@@ -363,9 +363,9 @@ def logdet(A):
         >>> md.logdet(md.tensor([[2., 0.], [0., 3.]]))
         tensor(1.7918)
     """
-    from .ops import log  # noqa: PLC0415
     sign, logabs = slogdet(_matrix("logdet", A))
-    return logabs + log(sign)
+    nan = Tensor._wrap(A._xp.asarray(math.nan, dtype=A.array.dtype))
+    return where(sign < 0, nan, logabs)           # sign 0: log|det| is already -inf
 
 
 class _Solve(Function):
