@@ -12,7 +12,7 @@ eigen/singular values give non-finite gradients when the vectors are used, ``qr`
 Example:
     >>> A = md.tensor([[4., 1.], [1., 3.]], requires_grad=True)
     >>> md.linalg.det(A)
-    tensor(11., grad_fn=<DetBackward>)
+    tensor(11., grad_fn=<_DetBackward>)
 """
 import math
 from collections import namedtuple
@@ -263,8 +263,8 @@ def inv(A):
 
     Example:
         >>> md.linalg.inv(md.tensor([[2., 0.], [0., 4.]]))
-        tensor([[0.5000, 0.0000],
-                [0.0000, 0.2500]])
+        tensor([[0.5 , 0.  ],
+                [0.  , 0.25]])
     """
     return _Inv.apply(_matrix("inv", A))
 
@@ -361,7 +361,7 @@ def logdet(A):
 
     Example:
         >>> md.logdet(md.tensor([[2., 0.], [0., 3.]]))
-        tensor(1.7918)
+        tensor(1.7917595)
     """
     sign, logabs = slogdet(_matrix("logdet", A))
     nan = Tensor._wrap(A._xp.asarray(math.nan, dtype=A.array.dtype))
@@ -397,7 +397,7 @@ def solve(A, B, *, left=True):
 
     Example:
         >>> md.linalg.solve(md.tensor([[2., 0.], [0., 4.]]), md.tensor([2., 2.]))
-        tensor([1.0000, 0.5000])
+        tensor([1. , 0.5])
     """
     _matrix("solve", A)
     _float_tensor("solve", B)
@@ -686,8 +686,8 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
 
     Example:
         >>> md.linalg.pinv(md.tensor([[2., 0.], [0., 0.]]))
-        tensor([[0.5000, 0.0000],
-                [0.0000, 0.0000]])
+        tensor([[0.5, 0. ],
+                [0. , 0. ]])
     """
     _matrix("pinv", A, square=False)
     if hermitian:

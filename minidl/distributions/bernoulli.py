@@ -20,7 +20,7 @@ class Bernoulli(Distribution):
     Example:
         >>> d = md.distributions.Bernoulli(probs=md.tensor([0.2, 0.9]))
         >>> d.log_prob(md.tensor([0., 1.]))
-        tensor([-0.2231, -0.1054])
+        tensor([-0.22314355, -0.10536054])
     """
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean

@@ -16,7 +16,7 @@ class Categorical(Distribution):
 
     Example:
         >>> d = md.distributions.Categorical(logits=md.zeros(4, 3))
-        >>> a = d.sample(); d.log_prob(a).shape
+        >>> d.log_prob(d.sample()).shape
         (4,)
     """
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}

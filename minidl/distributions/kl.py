@@ -47,7 +47,7 @@ def kl_divergence(p, q):
     Example:
         >>> N = md.distributions.Normal
         >>> kl_divergence(N(0.0, 1.0), N(1.0, 1.0))
-        tensor(0.5000)
+        tensor(0.5)
     """
     fn = _lookup(type(p), type(q))
     if fn is None:

@@ -26,7 +26,7 @@ class MultivariateNormal(Distribution):
     Example:
         >>> d = md.distributions.MultivariateNormal(md.zeros(2), covariance_matrix=md.eye(2))
         >>> d.log_prob(md.zeros(2))
-        tensor(-1.8379)
+        tensor(-1.837877)
     """
     arg_constraints = {"loc": constraints.real_vector, "covariance_matrix": constraints.positive_definite,
                        "precision_matrix": constraints.positive_definite, "scale_tril": constraints.lower_cholesky}

@@ -16,7 +16,7 @@ class Normal(Distribution):
     Example:
         >>> d = md.distributions.Normal(md.zeros(2), md.ones(2))
         >>> d.log_prob(md.zeros(2))
-        tensor([-0.9189, -0.9189])
+        tensor([-0.9189385, -0.9189385])
     """
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real

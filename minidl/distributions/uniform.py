@@ -16,7 +16,7 @@ class Uniform(Distribution):
 
     Example:
         >>> md.distributions.Uniform(0.0, 4.0).log_prob(md.tensor(1.0))
-        tensor(-1.3863)
+        tensor(-1.3862944)
     """
     arg_constraints = {"low": constraints.real, "high": constraints.real}
     has_rsample = True
