@@ -33,6 +33,7 @@ _SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
 _QRResult = namedtuple("qr", ["Q", "R"])
 _EighResult = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
 _SVDResult = namedtuple("svd", ["U", "S", "Vh"])
+_OldSVDResult = namedtuple("svd", ["U", "S", "V"])
 _InvExResult = namedtuple("inv_ex", ["inverse", "info"])
 _CholeskyExResult = namedtuple("cholesky_ex", ["L", "info"])
 _LstsqResult = namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])
@@ -853,10 +854,13 @@ def _old_svd(input, some=True, compute_uv=True):  # noqa: A002
     Example:
         >>> U, S, V = md.svd(md.tensor([[3., 0.], [0., 4.]]))
     """
+    if not compute_uv:                      # as PyTorch: zero-filled (m, m) U and (n, n) V, whatever ``some``
+        xp, dt = input._xp, input.array.dtype
+        m, n = input.shape[-2:]
+        zeros = [Tensor._wrap(xp.zeros(input.shape[:-2] + (k, k), dt)) for k in (m, n)]
+        return _OldSVDResult(zeros[0], svdvals(input), zeros[1])
     U, S, Vh = svd(input, full_matrices=not some)
-    if not compute_uv:
-        return _SVDResult(U.detach() * 0, svdvals(input), Vh.mT.detach() * 0)
-    return namedtuple("svd", ["U", "S", "V"])(U, S, Vh.mT)
+    return _OldSVDResult(U, S, Vh.mT)
 
 
 def _old_qr(input, some=True):  # noqa: A002

@@ -303,6 +303,10 @@ def test_old_svd_returns_v_not_its_transpose():
                                ((U * S) @ V.mT).numpy(), A.numpy(), atol=1e-12)
     U, S, V = md.svd(A, some=False)
     assert U.shape == (4, 4)
+    U, S, V = md.svd(A, compute_uv=False)
+    ref = torch.svd(torch.tensor(A.numpy()), compute_uv=False)
+    assert U.shape == tuple(ref.U.shape) == (4, 4) and V.shape == tuple(ref.V.shape) and not U.numpy().any()
+    np.testing.assert_allclose(S.numpy(), ref.S.numpy(), atol=1e-12)
     Q, R = md.qr(A)
     assert Q.shape == (4, 3) and R.shape == (3, 3)
 
