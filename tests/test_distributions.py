@@ -381,3 +381,31 @@ def test_names_minidl_lacks_are_refused_naming_torchs():
         D.Dirichlet  # noqa: B018
     with pytest.raises(AttributeError, match="minidl does not offer torch.linalg.eig"):
         md.linalg.eig  # noqa: B018
+
+
+@SETTINGS
+@given(loc_shape=st.lists(st.integers(1, 3), max_size=2).map(tuple),
+       scale_shape=st.lists(st.integers(1, 3), max_size=2).map(tuple), seed=st.integers(0, 9999))
+def test_normal_and_bernoulli_broadcast_parameters_as_torch(loc_shape, scale_shape, seed):
+    try:
+        shape = np.broadcast_shapes(loc_shape, scale_shape)
+    except ValueError:
+        with pytest.raises(ValueError, match="shapes .* do not broadcast"):
+            D.Normal(md.zeros(*loc_shape), md.ones(*scale_shape))
+        return
+    loc_m, loc_t = _pair(_rand(loc_shape, seed))
+    sc_m, sc_t = _pair(np.exp(_rand(scale_shape, seed + 1)))
+    dm, dt = D.Normal(loc_m, sc_m), TD.Normal(loc_t, sc_t)
+    assert dm.batch_shape == tuple(dt.batch_shape) == shape
+    md.manual_seed(seed)
+    assert dm.sample((2,)).shape == (2,) + shape
+    v = _rand(shape, seed + 2)
+    bm, bt = D.Bernoulli(logits=loc_m), TD.Bernoulli(logits=loc_t)
+    b = (_rand(loc_shape, seed + 3) > 0).astype(np.float64)
+    lm = dm.log_prob(md.tensor(v)).sum() + dm.entropy().sum() + bm.log_prob(md.tensor(b)).sum() + bm.entropy().sum()
+    lt = dt.log_prob(torch.tensor(v)).sum() + dt.entropy().sum() + bt.log_prob(torch.tensor(b)).sum() + bt.entropy().sum()
+    _close(lm, lt)
+    lm.backward()
+    lt.backward()
+    _close(loc_m.grad, loc_t.grad)
+    _close(sc_m.grad, sc_t.grad)

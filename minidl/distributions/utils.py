@@ -23,7 +23,11 @@ def broadcast_all(*values):
     dtype = float_t[0].dtype if float_t else dtypes.get_default_dtype()
     like = tensors[0] if tensors else None
     as_t = [v if isinstance(v, Tensor) else _scalar(v, dtype, like) for v in values]
-    shape = tuple(np.broadcast_shapes(*[t.shape for t in as_t]))
+    try:
+        shape = tuple(np.broadcast_shapes(*[t.shape for t in as_t]))
+    except ValueError:
+        raise ValueError("broadcast_all: the parameters of shapes " + ", ".join(str(t.shape) for t in as_t) +
+                         " do not broadcast together") from None
     return tuple(t if t.shape == shape else t.expand(*shape) for t in as_t)
 
 
