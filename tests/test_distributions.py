@@ -409,3 +409,44 @@ def test_normal_and_bernoulli_broadcast_parameters_as_torch(loc_shape, scale_sha
     lt.backward()
     _close(loc_m.grad, loc_t.grad)
     _close(sc_m.grad, sc_t.grad)
+
+
+@pytest.mark.parametrize("name", ["Exponential", "Laplace", "LogNormal"])
+def test_more_distributions_match_torch(name):
+    a_m, a_t = _pair(_rand((3,), 50))
+    b_m, b_t = _pair(np.exp(_rand((3,), 51)))
+    make = {"Exponential": lambda lib, a, b: lib.Exponential(b),
+            "Laplace": lambda lib, a, b: lib.Laplace(a, b),
+            "LogNormal": lambda lib, a, b: lib.LogNormal(a, b)}[name]
+    dm, dt = make(D, a_m, b_m), make(TD, a_t, b_t)
+    v = np.exp(_rand((2, 3), 52))                          # positive: inside every support here
+    lm = dm.log_prob(md.tensor(v)).sum() + dm.entropy().sum() + dm.mean.sum() + dm.variance.sum() + \
+        dm.cdf(md.tensor(v)).sum()
+    lt = dt.log_prob(torch.tensor(v)).sum() + dt.entropy().sum() + dt.mean.sum() + dt.variance.sum() + \
+        dt.cdf(torch.tensor(v)).sum()
+    _close(lm, lt)
+    lm.backward()
+    lt.backward()
+    _close(b_m.grad, b_t.grad)
+    if name != "Exponential":
+        _close(a_m.grad, a_t.grad)
+    _close(dm.stddev, dt.stddev)
+    _close(dm.mode, dt.mode)
+    # sample statistics with a fixed seed, and the rsample gradient exists
+    md.manual_seed(6)
+    d = make(D, md.tensor([0.5]), md.tensor([0.7]))
+    s = d.sample((40000,)).numpy()
+    ref = make(TD, torch.tensor([0.5]), torch.tensor([0.7]))
+    np.testing.assert_allclose(s.mean(), ref.mean.item(), rtol=0.03)
+    np.testing.assert_allclose(s.var(), ref.variance.item(), rtol=0.08)
+    z = make(D, a_m, b_m).rsample((4,))
+    assert z.shape == (4, 3) and z.requires_grad
+
+
+def test_exponential_kl_and_support_check():
+    _kl_case(lambda a, b: (D.Exponential(a.exp()), D.Exponential(b.exp())),
+             lambda a, b: (TD.Exponential(a.exp()), TD.Exponential(b.exp())), _rand((3,), 53), _rand((3,), 54))
+    with pytest.raises(ValueError, match="support"):
+        D.Exponential(1.0).log_prob(md.tensor(-1.0))
+    with pytest.raises(ValueError, match="support"):
+        D.LogNormal(0.0, 1.0).log_prob(md.tensor(0.0))

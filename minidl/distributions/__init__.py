@@ -13,15 +13,19 @@ from . import constraints, kl
 from .bernoulli import Bernoulli
 from .categorical import Categorical
 from .distribution import Distribution
+from .exponential import Exponential
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .laplace import Laplace
+from .log_normal import LogNormal
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
 from .uniform import Uniform
 
-__all__ = ["Bernoulli", "Categorical", "Distribution", "Independent", "MultivariateNormal", "Normal",
-           "OneHotCategorical", "Uniform", "constraints", "kl", "kl_divergence", "register_kl"]
+__all__ = ["Bernoulli", "Categorical", "Distribution", "Exponential", "Independent", "Laplace", "LogNormal",
+           "MultivariateNormal", "Normal", "OneHotCategorical", "Uniform", "constraints", "kl", "kl_divergence",
+           "register_kl"]
 
 # a torch.distributions name minidl lacks (Beta, Dirichlet...): an AttributeError naming it
 from .._missing import module_getattr  # noqa: E402

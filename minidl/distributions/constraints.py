@@ -2,7 +2,8 @@
 import math
 
 __all__ = ["Constraint", "real", "positive", "unit_interval", "simplex", "boolean", "integer_interval", "interval",
-           "half_open_interval", "greater_than", "less_than", "real_vector", "lower_cholesky", "positive_definite"]
+           "half_open_interval", "greater_than", "greater_than_eq", "nonnegative", "less_than", "real_vector",
+           "lower_cholesky", "positive_definite"]
 
 
 class Constraint:
@@ -38,6 +39,14 @@ class _GreaterThan(Constraint):
 
     def __repr__(self):
         return f"GreaterThan(lower_bound={_show(self.lower_bound)})"
+
+
+class _GreaterThanEq(_GreaterThan):
+    def check(self, value):
+        return value.array >= _raw(self.lower_bound)
+
+    def __repr__(self):
+        return f"GreaterThanEq(lower_bound={_show(self.lower_bound)})"
 
 
 class _LessThan(Constraint):
@@ -116,6 +125,8 @@ def _show(bound):
 real = _Real()
 real_vector = _RealVector()
 positive = _GreaterThan(0.0)
+nonnegative = _GreaterThanEq(0.0)
+greater_than_eq = _GreaterThanEq
 unit_interval = _Interval(0.0, 1.0)
 boolean = _Boolean()
 simplex = _Simplex()

@@ -6,6 +6,7 @@ from ..nn.functional import softplus
 from ..tensor import Tensor
 from .bernoulli import Bernoulli
 from .categorical import Categorical
+from .exponential import Exponential
 from .independent import Independent
 from .multivariate_normal import MultivariateNormal, _diagonal
 from .normal import Normal
@@ -116,3 +117,9 @@ def _kl_independent_independent(p, q):
     if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
         raise NotImplementedError("kl_divergence: Independent distributions with different reinterpreted_batch_ndims")
     return p._sum_rightmost(kl_divergence(p.base_dist, q.base_dist))
+
+
+@register_kl(Exponential, Exponential)
+def _kl_exponential_exponential(p, q):
+    rate_ratio = q.rate / p.rate
+    return rate_ratio - 1 - log(rate_ratio)
