@@ -3,8 +3,9 @@ leading dims and differentiable.
 
 The factorizations run on the array module's LAPACK (NumPy's, or CuPy's for GPU tensors). Their gradients are the
 standard adjoint formulas (matrix-calculus results for inverse, determinant, Cholesky, QR, symmetric eigen- and
-singular-value decompositions), computed on the arrays in one step (``once_differentiable``: a second derivative
-through a factorization is refused, not silently zero). Everything else is composed from differentiable ops.
+singular-value decompositions), computed on the arrays. ``inv``, ``det``, ``slogdet`` and ``solve`` are
+differentiable twice (under ``create_graph`` their backward is written with differentiable ops); the factorizations'
+backward is ``once_differentiable``. Everything else is composed from differentiable ops.
 
 Where PyTorch documents a gradient as undefined it is undefined here too: ``eigh`` / ``svd`` with repeated
 eigen/singular values give non-finite gradients when the vectors are used, ``qr`` backward needs ``m >= n``.
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import dtypes
 from .autograd.function import Function, once_differentiable
+from .autograd.grad_mode import is_grad_enabled
 from .ops import amax, amin, matmul, sum, where  # noqa: A004 -- minidl's sum, not the builtin
 from .ops import abs as _abs
 from .tensor import Tensor
@@ -250,12 +252,16 @@ class _Inv(Function):
     def forward(ctx, A):
         out = _lapack("inv", A.shape, A._xp.linalg.inv, A.array)
         ctx.out = out
+        ctx.save_for_backward(A)
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
-        it = _t(ctx.out)                    # d(A^-1) = -A^-1 dA A^-1  =>  gA = -A^-T g A^-T
+        # d(A^-1) = -A^-1 dA A^-1  =>  gA = -A^-T g A^-T
+        if is_grad_enabled():               # create_graph: the same formula with differentiable ops
+            it = inv(ctx.saved_tensors[0]).mT
+            return -(it @ grad @ it)
+        it = _t(ctx.out)
         return Tensor._wrap(-(it @ grad.array @ it))
 
 
@@ -310,13 +316,16 @@ class _Det(Function):
     @staticmethod
     def forward(ctx, A):
         ctx.a = A.array
+        ctx.save_for_backward(A)
         return A._xp.linalg.det(A.array)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
-        a = ctx.a                           # d det(A) = tr(cof(A)^T dA)
-        return Tensor._wrap(grad.array[..., None, None] * _cofactor(grad._xp, a))
+        # d det(A) = tr(cof(A)^T dA), cof(A) = det(A) A^-T
+        if is_grad_enabled():               # create_graph: differentiable ops (A must be invertible there)
+            (A,) = ctx.saved_tensors
+            return (grad * det(A)).unsqueeze(-1).unsqueeze(-1) * inv(A).mT
+        return Tensor._wrap(grad.array[..., None, None] * _cofactor(grad._xp, ctx.a))
 
 
 def det(A):
@@ -336,12 +345,14 @@ class _Slogdet(Function):
         ctx.a = A.array
         s = Tensor._wrap(A._xp.asarray(sign, dtype=A.array.dtype))
         ctx.mark_non_differentiable(s)
+        ctx.save_for_backward(A)
         return s, A._xp.asarray(logabs, dtype=A.array.dtype)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, gsign, glog):
         # d log|det A| = tr(A^-1 dA)  =>  gA = g A^-T (infinite for a singular A, as in PyTorch)
+        if is_grad_enabled():
+            return glog.unsqueeze(-1).unsqueeze(-1) * inv(ctx.saved_tensors[0]).mT
         it = _t(_lapack("slogdet", ctx.a.shape, glog._xp.linalg.inv, ctx.a))
         return Tensor._wrap(glog.array[..., None, None] * it)
 
@@ -380,11 +391,15 @@ class _Solve(Function):
         b = xp.broadcast_to(B.array, batch + B.shape[-2:])
         x = _lapack("solve", A.shape, xp.linalg.solve, a, b)
         ctx.a, ctx.x = a, x
+        ctx.save_for_backward(A, B)
         return x
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
+        if is_grad_enabled():               # create_graph: gB = A^-T g, gA = -gB X^T with differentiable ops
+            A, B = ctx.saved_tensors
+            gb = _Solve.apply(A.mT, grad)
+            return -(gb @ _Solve.apply(A, B).mT), gb
         xp = grad._xp
         gb = xp.linalg.solve(_t(ctx.a), grad.array)       # gB = A^-T g ; gA = -gB X^T
         ga = -(gb @ _t(ctx.x)) if ctx.needs_input_grad[0] else None

@@ -360,3 +360,30 @@ def test_float32_inputs_give_float32_values_and_gradients():
         assert out.dtype == md.float32
         out.sum().backward()
         assert A.grad.dtype == md.float32 and np.isfinite(A.grad.numpy()).all()
+
+
+@pytest.mark.parametrize("name", ["inv", "det", "slogdet", "solve", "matrix_power"])
+def test_second_derivatives_match_torch(name):
+    A, B = _well((2, 3, 3), 60) / 3, _rand((2, 3, 2), 61)
+    fns = {"inv": lambda lib, a, b: lib.linalg.inv(a).sum(),
+           "det": lambda lib, a, b: lib.linalg.det(a).sum(),
+           "slogdet": lambda lib, a, b: lib.linalg.slogdet(a).logabsdet.sum(),
+           "solve": lambda lib, a, b: (lib.linalg.solve(a, b) ** 2).sum(),
+           "matrix_power": lambda lib, a, b: lib.linalg.matrix_power(a, -2).sum()}
+    fn = fns[name]
+    # a gradient penalty: the squared norm of d fn / dA, differentiated again
+    am, bm = md.tensor(A, requires_grad=True), md.tensor(B, requires_grad=True)
+    at, bt = torch.tensor(A, requires_grad=True), torch.tensor(B, requires_grad=True)
+    (gm,) = md.autograd.grad(fn(md, am, bm), am, create_graph=True)
+    (gt,) = torch.autograd.grad(fn(torch, at, bt), at, create_graph=True)
+    _close_pair(gm, gt)
+    (gm ** 2).sum().backward()
+    (gt ** 2).sum().backward()
+    _close_pair(am.grad, at.grad)
+    if name == "solve":
+        _close_pair(bm.grad, bt.grad)
+    assert_gradcheck(lambda a: md.autograd.grad(fn(md, a, md.tensor(B)), a, create_graph=True)[0], A)
+
+
+def _close_pair(a, b):
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=1e-8, rtol=1e-6)
