@@ -61,3 +61,11 @@ def __getattr__(name):
     if name in UNSUPPORTED:
         raise AttributeError(f"minidl.{name}: this dtype is not supported ({UNSUPPORTED[name]})")
     return _missing_name(name)
+
+# --- torch.linalg and torch.distributions, and PyTorch's top-level linear-algebra names (md.det, x.inverse()...) ---
+from . import linalg  # noqa: E402
+from . import distributions  # noqa: E402
+from .linalg import _install_aliases as _linalg_aliases  # noqa: E402
+
+det, inverse, logdet, slogdet, matrix_power, cholesky, qr, svd, pinverse, cholesky_solve = _linalg_aliases()
+del _linalg_aliases
