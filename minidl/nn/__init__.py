@@ -46,3 +46,9 @@ __all__ += ["CosineSimilarity", "ELU", "SELU", "Hardsigmoid", "Hardswish", "Hard
             "Softplus", "ModuleDict", "ParameterDict", "ParameterList", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
             "AvgPool1d", "Conv1d", "Dropout1d", "Dropout2d", "GRUCell", "GroupNorm", "InstanceNorm2d", "LSTMCell",
             "MaxPool1d", "RNNCell", "Bilinear", "InstanceNorm1d", "GLU"]
+
+# --- issue 14: programs (vis) ---
+from . import parallel  # noqa: E402
+from .parallel import DataParallel  # noqa: E402
+
+__all__ += ["DataParallel", "parallel"]

@@ -1,0 +1,81 @@
+"""What the vision programs of issue 14 (pytorch/examples dcgan, super_resolution, mnist_hogwild, ...) use, the way
+they use it, against PyTorch."""
+import numpy as np
+import pytest
+
+import minidl as md
+
+torch = pytest.importorskip("torch")
+
+
+# --- nn.parallel (dcgan: `import torch.nn.parallel`, data_parallel when several GPUs) ---
+
+def _pair():
+    """The same small module in both libraries (PyTorch's weights copied in)."""
+    t = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
+    m = md.nn.Sequential(md.nn.Linear(4, 3), md.nn.Tanh())
+    m.load_state_dict({k: md.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    return t, m
+
+
+def test_data_parallel_wraps_the_module_as_pytorch_on_one_device():
+    t, m = _pair()
+    tw, mw = torch.nn.DataParallel(t), md.nn.DataParallel(m)
+    assert list(mw.state_dict()) == list(tw.state_dict()) == ["module.0.weight", "module.0.bias"]
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    tx, mx = torch.tensor(x, requires_grad=True), md.tensor(x, requires_grad=True)
+    tw(tx).sum().backward()
+    mw(mx).sum().backward()
+    np.testing.assert_allclose(mw(mx).detach().numpy(), tw(tx).detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m[0].weight.grad.numpy(), t[0].weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert mw.module is m and md.nn.parallel.DataParallel is md.nn.DataParallel
+
+
+def test_functional_data_parallel_needs_a_gpu_as_pytorch():
+    import minidl.nn.parallel   # noqa: F401 -- the program's import line, swapped
+    t, m = _pair()
+    x = np.ones((2, 4), np.float32)
+    if md.cuda.is_available():
+        got = md.nn.parallel.data_parallel(m.cuda(), (md.tensor(x).cuda(),), device_ids=[0], module_kwargs={})
+        np.testing.assert_allclose(got.cpu().detach().numpy(), t(torch.tensor(x)).detach().numpy(), rtol=1e-5)
+        return
+    with pytest.raises(RuntimeError, match="device type could not be determined"):
+        torch.nn.parallel.data_parallel(t, torch.tensor(x))
+    with pytest.raises(RuntimeError, match="data_parallel: device type could not be determined: it needs a GPU"):
+        md.nn.parallel.data_parallel(m, md.tensor(x))
+
+
+def test_data_parallel_refuses_several_devices_naming_the_feature():
+    with pytest.raises(NotImplementedError, match="several devices.*DistributedDataParallel"):
+        md.nn.DataParallel(md.nn.Linear(2, 2), device_ids=[0, 1])
+
+
+# --- nn.init.orthogonal_ (super_resolution's model.py) ---
+
+@pytest.mark.parametrize("shape", [(64, 1, 5, 5), (9, 32, 3, 3), (6, 4), (4, 6), (5, 5)])
+@pytest.mark.parametrize("gain", [1.0, md.nn.init.calculate_gain("relu")])
+def test_orthogonal_init_is_semi_orthogonal_as_pytorch(shape, gain):
+    md.manual_seed(0)
+    w = md.nn.Parameter(md.empty(*shape))
+    out = md.nn.init.orthogonal_(w, gain)
+    assert out is w and w.shape == shape and w.grad is None
+    tw = torch.nn.init.orthogonal_(torch.empty(*shape), gain)
+    for a in (w.detach().numpy().astype(np.float64), tw.numpy().astype(np.float64)):
+        flat = a.reshape(shape[0], -1)
+        small = flat @ flat.T if flat.shape[0] <= flat.shape[1] else flat.T @ flat
+        np.testing.assert_allclose(small, gain ** 2 * np.eye(len(small)), atol=1e-5)
+        # same scale as PyTorch's: the norm of the whole matrix is gain * sqrt(min(rows, cols))
+        np.testing.assert_allclose(np.linalg.norm(flat), gain * np.sqrt(min(flat.shape)), rtol=1e-5)
+
+
+def test_orthogonal_init_is_seeded_and_refuses_what_pytorch_refuses():
+    md.manual_seed(3)
+    a = md.nn.init.orthogonal_(md.empty(4, 8)).numpy().copy()
+    md.manual_seed(3)
+    np.testing.assert_array_equal(md.nn.init.orthogonal_(md.empty(4, 8)).numpy(), a)
+    with pytest.raises(ValueError, match="orthogonal_: only tensors with 2 or more dimensions"):
+        md.nn.init.orthogonal_(md.empty(5))
+    with pytest.raises(NotImplementedError, match="orthogonal_: generator="):
+        md.nn.init.orthogonal_(md.empty(2, 2), generator=object())
+    assert md.nn.init.orthogonal_(md.empty(0, 3)).shape == (0, 3)
