@@ -79,3 +79,71 @@ def test_orthogonal_init_is_seeded_and_refuses_what_pytorch_refuses():
     with pytest.raises(NotImplementedError, match="orthogonal_: generator="):
         md.nn.init.orthogonal_(md.empty(2, 2), generator=object())
     assert md.nn.init.orthogonal_(md.empty(0, 3)).shape == (0, 3)
+
+
+# --- md.multiprocessing, share_memory (pytorch/examples mnist_hogwild) ---
+
+def _sgd_steps(model, x, y, steps):
+    """The hogwild child's loop in small: SGD with momentum on one batch (runs in the child process)."""
+    opt = md.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    for _ in range(steps):
+        opt.zero_grad()
+        md.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+
+
+def _add_one(t, q):
+    t.add_(1)
+    q.put((t.is_shared(), float(t.sum())))
+
+
+def test_share_memory_module_trained_in_a_spawned_process_as_pytorch_in_process():
+    import minidl.multiprocessing as mp
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)).astype(np.float32), rng.standard_normal((8, 2)).astype(np.float32)
+    t = torch.nn.Linear(3, 2)
+    m = md.nn.Linear(3, 2)
+    m.load_state_dict({k: md.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
+    assert m.share_memory() is m and all(p.is_shared() for p in m.parameters())
+    assert not md.zeros(2).is_shared()
+    ctx = mp.get_context("spawn")           # the program's start method: the model is pickled to the child
+    p = ctx.Process(target=_sgd_steps, args=(m, md.tensor(x), md.tensor(y), 5))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    opt = torch.optim.SGD(t.parameters(), lr=0.1, momentum=0.5)
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(t(torch.tensor(x)), torch.tensor(y)).backward()
+        opt.step()
+    np.testing.assert_allclose(m.weight.detach().numpy(), t.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.bias.detach().numpy(), t.bias.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_shared_tensor_sent_by_handle_other_tensors_by_value():
+    import pickle
+
+    import minidl.multiprocessing as mp
+    ctx = mp.get_context("fork")
+    shared, private = md.zeros(4).share_memory_(), md.zeros(4)
+    assert shared.share_memory_() is shared                 # already shared: a no-op
+    for t, seen in ((shared, 4.0), (private, 0.0)):
+        q = ctx.Queue()
+        ctx.Process(target=_add_one, args=(t, q)).start()
+        assert q.get(timeout=60)[1] == 4.0                   # the child changed its tensor
+        assert float(t.sum()) == seen                        # the parent sees it only through shared memory
+    copied = pickle.loads(pickle.dumps(shared))             # plain pickle (and deepcopy) copy, as PyTorch
+    copied.add_(1)
+    assert float(shared.sum()) == 4.0 and not copied.is_shared()
+
+
+def test_multiprocessing_is_pythons_and_refuses_a_graph():
+    import multiprocessing
+
+    import minidl.multiprocessing as mp
+    assert mp.Process is multiprocessing.Process and mp.set_start_method is multiprocessing.set_start_method
+    w = md.ones(2, requires_grad=True).share_memory_()
+    assert w.requires_grad and w.is_leaf
+    ctx = mp.get_context("spawn")
+    with pytest.raises(RuntimeError, match="multiprocessing: cannot send a tensor that requires grad and is not"):
+        ctx.Process(target=print, args=(w * 2,)).start()
