@@ -147,3 +147,50 @@ def test_multiprocessing_is_pythons_and_refuses_a_graph():
     ctx = mp.get_context("spawn")
     with pytest.raises(RuntimeError, match="multiprocessing: cannot send a tensor that requires grad and is not"):
         ctx.Process(target=print, args=(w * 2,)).start()
+
+
+# --- the older losses' deprecated size_average/reduce (yunjey VAE: binary_cross_entropy(..., size_average=False)) ---
+
+_LEGACY = [dict(size_average=False), dict(size_average=True), dict(reduce=False), dict(size_average=False,
+                                                                                      reduce=True)]
+
+
+def _loss_inputs(name, rng):
+    x = rng.uniform(0.05, 0.95, (4, 3))
+    if name in ("nll_loss", "cross_entropy"):
+        return x, rng.integers(0, 3, 4)
+    return x, rng.uniform(0, 1, (4, 3))
+
+
+@pytest.mark.parametrize("name", ["binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss",
+                                  "nll_loss", "cross_entropy"])
+@pytest.mark.parametrize("legacy", _LEGACY)
+def test_functional_losses_take_size_average_and_reduce_as_pytorch(name, legacy):
+    x, y = _loss_inputs(name, np.random.default_rng(0))
+    tx, mx = torch.tensor(x, requires_grad=True), md.tensor(x, requires_grad=True)
+    with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
+        want = getattr(torch.nn.functional, name)(tx, torch.tensor(y), **legacy)
+    with pytest.warns(UserWarning, match=f"{name}: size_average and reduce args will be deprecated"):
+        got = getattr(md.nn.functional, name)(mx, md.tensor(y), **legacy)
+    assert got.shape == tuple(want.shape)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10)
+    want.sum().backward()
+    got.sum().backward()
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_legacy_loss_arguments_are_keywords_and_warn_only_when_given():
+    rng = np.random.default_rng(1)
+    x, y, w = rng.standard_normal((5, 4)), np.array([0, 3, -1, 2, 1]), rng.uniform(0.5, 2, 4)
+    for name in ("nll_loss", "cross_entropy"):
+        want = getattr(torch.nn.functional, name)(torch.tensor(x), torch.tensor(y), torch.tensor(w), ignore_index=-1,
+                                                  size_average=False)
+        with pytest.warns(UserWarning):
+            got = getattr(md.nn.functional, name)(md.tensor(x), md.tensor(y), md.tensor(w), ignore_index=-1,
+                                                  size_average=False)
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-10)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # no legacy argument given: no warning
+        md.nn.functional.mse_loss(md.ones(2), md.zeros(2), reduction="sum")
+        md.nn.functional.cross_entropy(md.ones(2, 3), md.tensor([0, 1]), None, -100, "sum")
