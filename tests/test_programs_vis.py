@@ -194,3 +194,31 @@ def test_legacy_loss_arguments_are_keywords_and_warn_only_when_given():
         warnings.simplefilter("error")      # no legacy argument given: no warning
         md.nn.functional.mse_loss(md.ones(2), md.zeros(2), reduction="sum")
         md.nn.functional.cross_entropy(md.ones(2, 3), md.tensor([0, 1]), None, -100, "sum")
+
+
+# --- generator= on the random creation functions (as synthetic-data code in programs draws) ---
+
+@pytest.mark.parametrize("call", [lambda lib, g: lib.rand(2, 3, generator=g), lambda lib, g: lib.randn((4,), generator=g),
+                                  lambda lib, g: lib.randint(0, 10, (5,), generator=g),
+                                  lambda lib, g: lib.randperm(6, generator=g)])
+def test_random_creation_draws_from_the_generator_as_pytorch(call):
+    for lib in (torch, md):
+        g = lib.Generator().manual_seed(7)
+        first = call(lib, g).numpy().copy()
+        second = call(lib, g).numpy()           # the generator's state advanced
+        g.manual_seed(7)
+        np.testing.assert_array_equal(call(lib, g).numpy(), first)
+        assert first.shape == second.shape and (first.shape == (6,) or not np.array_equal(first, second))
+        lib.manual_seed(3)
+        a = lib.rand(3).numpy()
+        lib.manual_seed(3)
+        call(lib, g)                            # does not touch the global stream
+        np.testing.assert_array_equal(lib.rand(3).numpy(), a)
+    assert md.randint(0, 10, (5,), generator=md.Generator().manual_seed(1)).dtype == md.int64
+
+
+def test_random_creation_refuses_a_non_generator():
+    with pytest.raises(TypeError):
+        torch.rand(2, generator=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="generator must be a minidl.Generator, got Generator"):
+        md.rand(2, generator=np.random.default_rng(0))
