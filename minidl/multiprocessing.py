@@ -95,3 +95,127 @@ def _reduce(t):
 
 ForkingPickler.register(Tensor, _reduce)
 ForkingPickler.register(Parameter, _reduce)
+
+
+# --- torch.multiprocessing.spawn: run fn(i, *args) in nprocs processes, re-raising a child's error ---------------
+__all__ += ["spawn", "start_processes", "ProcessContext", "ProcessException", "ProcessRaisedException",
+            "ProcessExitedException"]
+
+
+class ProcessException(Exception):
+    """A process started by ``spawn`` failed; ``error_index`` is its rank, ``pid`` its process id."""
+
+    def __init__(self, msg, error_index, pid):
+        super().__init__(msg)
+        self.msg, self.error_index, self.pid = msg, error_index, pid
+
+    def __reduce__(self):
+        return type(self), (self.msg, self.error_index, self.pid)
+
+
+class ProcessRaisedException(ProcessException):
+    """The process raised: the message ends with its traceback."""
+
+
+class ProcessExitedException(ProcessException):
+    """The process exited with a non-zero code or was killed by a signal (no Python exception to show)."""
+
+    def __init__(self, msg, error_index, error_pid, exit_code, signal_name=None):
+        super().__init__(msg, error_index, error_pid)
+        self.exit_code, self.signal_name = exit_code, signal_name
+
+    def __reduce__(self):
+        return type(self), (self.msg, self.error_index, self.pid, self.exit_code, self.signal_name)
+
+
+def _run(fn, i, args, error_queue):
+    """A spawned process's body: fn(i, *args); an exception goes back to the parent as its traceback."""
+    import sys  # noqa: PLC0415
+    import traceback  # noqa: PLC0415
+    try:
+        fn(i, *args)
+    except KeyboardInterrupt:
+        pass                                            # the parent is stopping the run
+    except Exception:                                   # noqa: BLE001 -- any error must reach the parent
+        error_queue.put(traceback.format_exc())
+        sys.exit(1)
+
+
+class ProcessContext:
+    """The processes of one ``spawn(..., join=False)``: ``join()`` waits, and raises the first failure.
+
+    Example:
+        >>> ctx = mp.spawn(work, nprocs=2, join=False)
+        >>> while not ctx.join(): pass
+    """
+
+    def __init__(self, processes, error_queues):
+        self.processes, self.error_queues = processes, error_queues
+        self.sentinels = {p.sentinel: i for i, p in enumerate(processes)}
+
+    def pids(self):
+        return [p.pid for p in self.processes]
+
+    def join(self, timeout=None):
+        """Wait up to ``timeout`` seconds for a process to end: True once all ended well; a failure stops the
+        others and raises ``ProcessRaisedException`` (with the child's traceback) or ``ProcessExitedException``."""
+        from multiprocessing.connection import wait  # noqa: PLC0415
+        if not self.sentinels:
+            return True
+        failed = None
+        for sentinel in wait(list(self.sentinels), timeout=timeout):
+            i = self.sentinels.pop(sentinel)
+            self.processes[i].join()
+            if self.processes[i].exitcode != 0:
+                failed = i
+                break
+        if failed is None:
+            return not self.sentinels
+        for p in self.processes:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+        self._raise(failed)
+
+    def _raise(self, i):
+        p = self.processes[i]
+        if self.error_queues[i].empty():
+            if p.exitcode < 0:
+                import signal  # noqa: PLC0415
+                name = signal.Signals(-p.exitcode).name
+                raise ProcessExitedException(f"process {i} terminated with signal {name}", i, p.pid, p.exitcode,
+                                             name)
+            raise ProcessExitedException(f"process {i} terminated with exit code {p.exitcode}", i, p.pid,
+                                         p.exitcode)
+        trace = self.error_queues[i].get()
+        raise ProcessRaisedException(f"\n\n-- Process {i} terminated with the following error:\n{trace}", i, p.pid)
+
+
+def start_processes(fn, args=(), nprocs=1, join=True, daemon=False, start_method="spawn"):
+    """Start ``nprocs`` processes running ``fn(i, *args)`` (i = 0 .. nprocs-1) with ``start_method``; with
+    ``join`` wait for them all (re-raising a failure), else return their ``ProcessContext``."""
+    ctx = _mp.get_context(start_method)
+    processes, queues = [], []
+    for i in range(nprocs):
+        q = ctx.SimpleQueue()
+        p = ctx.Process(target=_run, args=(fn, i, args, q), daemon=daemon)
+        p.start()
+        processes.append(p)
+        queues.append(q)
+    context = ProcessContext(processes, queues)
+    if not join:
+        return context
+    while not context.join():
+        pass
+    return None
+
+
+def spawn(fn, args=(), nprocs=1, join=True, daemon=False, start_method="spawn"):
+    """``torch.multiprocessing.spawn``: run ``fn(i, *args)`` in ``nprocs`` fresh processes (``fn`` must be
+    importable, e.g. defined at a module's top level), wait for them, and re-raise the first failure as
+    ``ProcessRaisedException`` carrying the child's traceback.
+
+    Example:
+        >>> mp.spawn(train, args=(world_size,), nprocs=world_size)
+    """
+    return start_processes(fn, args, nprocs, join, daemon, start_method)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minidl as md
+import vis_mp_children as children  # tests/ helper: what the child processes run
 
 torch = pytest.importorskip("torch")
 
@@ -83,20 +84,6 @@ def test_orthogonal_init_is_seeded_and_refuses_what_pytorch_refuses():
 
 # --- md.multiprocessing, share_memory (pytorch/examples mnist_hogwild) ---
 
-def _sgd_steps(model, x, y, steps):
-    """The hogwild child's loop in small: SGD with momentum on one batch (runs in the child process)."""
-    opt = md.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
-    for _ in range(steps):
-        opt.zero_grad()
-        md.nn.functional.mse_loss(model(x), y).backward()
-        opt.step()
-
-
-def _add_one(t, q):
-    t.add_(1)
-    q.put((t.is_shared(), float(t.sum())))
-
-
 def test_share_memory_module_trained_in_a_spawned_process_as_pytorch_in_process():
     import minidl.multiprocessing as mp
     rng = np.random.default_rng(0)
@@ -107,7 +94,7 @@ def test_share_memory_module_trained_in_a_spawned_process_as_pytorch_in_process(
     assert m.share_memory() is m and all(p.is_shared() for p in m.parameters())
     assert not md.zeros(2).is_shared()
     ctx = mp.get_context("spawn")           # the program's start method: the model is pickled to the child
-    p = ctx.Process(target=_sgd_steps, args=(m, md.tensor(x), md.tensor(y), 5))
+    p = ctx.Process(target=children.sgd_steps, args=(m, md.tensor(x), md.tensor(y), 5))
     p.start()
     p.join(60)
     assert p.exitcode == 0
@@ -129,7 +116,7 @@ def test_shared_tensor_sent_by_handle_other_tensors_by_value():
     assert shared.share_memory_() is shared                 # already shared: a no-op
     for t, seen in ((shared, 4.0), (private, 0.0)):
         q = ctx.Queue()
-        ctx.Process(target=_add_one, args=(t, q)).start()
+        ctx.Process(target=children.add_one, args=(t, q)).start()
         assert q.get(timeout=60)[1] == 4.0                   # the child changed its tensor
         assert float(t.sum()) == seen                        # the parent sees it only through shared memory
     copied = pickle.loads(pickle.dumps(shared))             # plain pickle (and deepcopy) copy, as PyTorch
@@ -222,3 +209,35 @@ def test_random_creation_refuses_a_non_generator():
         torch.rand(2, generator=np.random.default_rng(0))
     with pytest.raises(TypeError, match="generator must be a minidl.Generator, got Generator"):
         md.rand(2, generator=np.random.default_rng(0))
+
+
+# --- md.multiprocessing.spawn (torch.multiprocessing.spawn, as DDP-style programs start their ranks) ---
+
+def test_spawn_runs_fn_with_the_rank_in_each_process():
+    import minidl.multiprocessing as mp
+    t = md.zeros(3).share_memory_()
+    assert mp.spawn(children.write_rank, args=(t, 10.0), nprocs=3) is None       # start_method "spawn"
+    np.testing.assert_array_equal(t.numpy(), [10.0, 20.0, 30.0])
+    ctx = mp.spawn(children.write_rank, args=(t, 1.0), nprocs=2, join=False, start_method="fork")
+    assert len(ctx.pids()) == 2
+    while not ctx.join():
+        pass
+    np.testing.assert_array_equal(t.numpy(), [1.0, 2.0, 30.0])
+
+
+def test_spawn_reraises_a_child_error_as_pytorch():
+    import minidl.multiprocessing as mp
+    import torch.multiprocessing as tmp
+    errors = []
+    for lib in (tmp, mp):
+        with pytest.raises(lib.ProcessRaisedException) as info:
+            lib.spawn(children.fail_on_rank_one, nprocs=2, start_method="fork")
+        errors.append(info.value)
+    want, got = errors
+    assert got.error_index == want.error_index == 1
+    assert str(got).startswith("\n\n-- Process 1 terminated with the following error:\nTraceback")
+    assert str(want).startswith("\n\n-- Process 1 terminated with the following error:\nTraceback")
+    assert "ValueError: rank 1 failed" in str(got) and "ValueError: rank 1 failed" in str(want)
+    with pytest.raises(mp.ProcessExitedException, match="process 0 terminated with exit code 3") as info:
+        mp.spawn(children.exit_three, nprocs=1, start_method="fork")
+    assert info.value.exit_code == 3 and isinstance(info.value, mp.ProcessException)
