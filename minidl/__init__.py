@@ -50,3 +50,7 @@ def __getattr__(name):
     if name in UNSUPPORTED:
         raise AttributeError(f"minidl.{name}: this dtype is not supported ({UNSUPPORTED[name]})")
     return _missing_name(name)
+
+
+# --- issue 14: programs (vis): ``torch.multiprocessing`` is reachable after a bare ``import torch`` ---
+from . import multiprocessing  # noqa: E402
