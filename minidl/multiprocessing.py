@@ -219,3 +219,30 @@ def spawn(fn, args=(), nprocs=1, join=True, daemon=False, start_method="spawn"):
         >>> mp.spawn(train, args=(world_size,), nprocs=world_size)
     """
     return start_processes(fn, args, nprocs, join, daemon, start_method)
+
+
+# --- sharing strategies: PyTorch's names, accepted; minidl shares through named POSIX shared memory either way ---
+__all__ += ["get_sharing_strategy", "set_sharing_strategy", "get_all_sharing_strategies"]
+_strategy = {"now": "file_descriptor"}
+
+
+def get_all_sharing_strategies():
+    """PyTorch's strategy names on Linux (both map to minidl's named shared-memory blocks)."""
+    return {"file_descriptor", "file_system"}
+
+
+def get_sharing_strategy():
+    return _strategy["now"]
+
+
+def set_sharing_strategy(new_strategy):
+    """Record the strategy a program asks for (``'file_system'`` is the usual fix for 'too many open files' in
+    PyTorch); minidl's blocks are named files in shared memory under either, and hold no descriptor open per tensor.
+
+    Example:
+        >>> mp.set_sharing_strategy("file_system")
+    """
+    if new_strategy not in get_all_sharing_strategies():
+        raise ValueError(f"set_sharing_strategy: invalid sharing strategy {new_strategy!r}, expected one of "
+                         f"{sorted(get_all_sharing_strategies())}")
+    _strategy["now"] = new_strategy

@@ -241,3 +241,15 @@ def test_spawn_reraises_a_child_error_as_pytorch():
     with pytest.raises(mp.ProcessExitedException, match="process 0 terminated with exit code 3") as info:
         mp.spawn(children.exit_three, nprocs=1, start_method="fork")
     assert info.value.exit_code == 3 and isinstance(info.value, mp.ProcessException)
+
+
+def test_sharing_strategies_as_pytorch_names():
+    import minidl.multiprocessing as mp
+    import torch.multiprocessing as tmp
+    assert mp.get_all_sharing_strategies() == tmp.get_all_sharing_strategies()
+    assert mp.get_sharing_strategy() == tmp.get_sharing_strategy()
+    mp.set_sharing_strategy("file_system")
+    assert mp.get_sharing_strategy() == "file_system"
+    mp.set_sharing_strategy("file_descriptor")
+    with pytest.raises(ValueError, match="set_sharing_strategy: invalid sharing strategy 'x'"):
+        mp.set_sharing_strategy("x")
