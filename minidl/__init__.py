@@ -69,3 +69,7 @@ from .linalg import _install_aliases as _linalg_aliases  # noqa: E402
 
 det, inverse, logdet, slogdet, matrix_power, cholesky, qr, svd, pinverse, cholesky_solve = _linalg_aliases()
 del _linalg_aliases
+
+
+# --- issue 14: programs (vis): ``torch.multiprocessing`` is reachable after a bare ``import torch`` ---
+from . import multiprocessing  # noqa: E402

@@ -151,3 +151,20 @@ def randn_like(t, dtype=None, device=None, requires_grad=False):
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn", "randint",
            "randperm", "arange", "linspace", "eye", "zeros_like", "ones_like", "full_like", "rand_like",
            "randn_like"]
+
+
+# --- issue 14: programs (vis): PyTorch's generator= keyword on the random creation functions ---
+def _taking_generator(fn):
+    import functools  # noqa: PLC0415
+
+    from .random import drawing_from  # noqa: PLC0415
+
+    @functools.wraps(fn)
+    def with_generator(*args, generator=None, **kwargs):
+        with drawing_from(generator):
+            return fn(*args, **kwargs)
+    with_generator.__doc__ = (fn.__doc__ or "") + "\n\n    ``generator=``: a ``md.Generator`` to draw from instead."
+    return with_generator
+
+
+rand, randn, randint, randperm = (_taking_generator(f) for f in (rand, randn, randint, randperm))

@@ -106,3 +106,29 @@ def set_rng_state(new_state):
 
 
 __all__ = ["manual_seed", "generator", "Generator", "seed", "initial_seed", "get_rng_state", "set_rng_state"]
+
+
+# --- issue 14: programs (vis): generator= on the creation functions ---
+class drawing_from:
+    """Within the block, minidl's random functions draw from ``gen`` (a ``md.Generator``) instead of the global
+    generator, advancing ``gen``'s state; ``None`` leaves the global one in use. What ``generator=`` does.
+
+    Example:
+        >>> g = md.Generator().manual_seed(0)
+        >>> with drawing_from(g): a = md.rand(2)
+    """
+
+    def __init__(self, gen):
+        if gen is not None and not isinstance(gen, Generator):
+            raise TypeError(f"generator must be a minidl.Generator, got {type(gen).__name__}")
+        self.gen = gen
+
+    def __enter__(self):
+        self.saved = _state["rng"]
+        if self.gen is not None:
+            _state["rng"] = self.gen._np
+        return self
+
+    def __exit__(self, *exc):
+        _state["rng"] = self.saved
+        return False

@@ -506,3 +506,25 @@ def _xp_of(device):
 def _inplace_ops():
     from .ops import inplace  # noqa: PLC0415  (ops import this module)
     return inplace
+
+
+# --- issue 14: programs (vis): shared memory for multiprocessing (Hogwild) ---
+def _share_memory_(self):
+    """Move the values into shared memory, in place, so processes this tensor is sent to (``md.multiprocessing``)
+    see one copy; a no-op on a GPU tensor or one already shared.
+
+    Example:
+        >>> t = md.zeros(3).share_memory_(); t.is_shared()
+        True
+    """
+    from .multiprocessing import share_memory_  # noqa: PLC0415 -- loads Python's multiprocessing only when asked
+    return share_memory_(self)
+
+
+def _is_shared(self):
+    """Whether the values live in shared memory (``share_memory_``, or received from another process)."""
+    from .multiprocessing import is_shared  # noqa: PLC0415
+    return is_shared(self)
+
+
+Tensor.share_memory_, Tensor.is_shared = _share_memory_, _is_shared

@@ -26,6 +26,7 @@ __all__ = ["AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNor
            "Parameter", "RNN", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "Unflatten", "Upsample",
            "functional", "init", "utils"]
 
+
 # --- issue 14 ---
 from .activation import (ELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU,  # noqa: E402
                          ReLU6, SiLU, Softplus)
@@ -54,3 +55,10 @@ from .layers_more import *  # noqa: E402,F403
 from .padding import *  # noqa: E402,F403
 
 __all__ += _layers_more.__all__ + _padding.__all__
+
+
+# --- issue 14: programs (vis) ---
+from . import parallel  # noqa: E402
+from .parallel import DataParallel  # noqa: E402
+
+__all__ += ["DataParallel", "parallel"]

@@ -1171,3 +1171,58 @@ from .functional_more import *  # noqa: E402,F403
 from .functional_more import __all__ as _more_all  # noqa: E402
 
 __all__ += _more_all
+
+
+# --- issue 14: programs (vis): the deprecated size_average/reduce of PyTorch's older losses (yunjey's VAE calls
+# binary_cross_entropy(..., size_average=False)), as keywords: the positional order stays minidl's (callers rely
+# on it), where PyTorch puts size_average (and for nll_loss/cross_entropy ignore_index) before reduction.
+def _legacy_warned(op, reduction, size_average, reduce):
+    if size_average is not None or reduce is not None:
+        import warnings  # noqa: PLC0415
+        warnings.warn(f"{op}: size_average and reduce args will be deprecated, please use "
+                      f"reduction='{_legacy('mean', size_average, reduce)}' instead.", UserWarning, stacklevel=3)
+    return _legacy(reduction, size_average, reduce)
+
+
+_bce, _bce_logits, _mse, _l1, _nll_loss, _cross_entropy = (binary_cross_entropy, binary_cross_entropy_with_logits,
+                                                           mse_loss, l1_loss, nll_loss, cross_entropy)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean", *, size_average=None, reduce=None):
+    """Binary cross-entropy of probabilities ``input`` against ``target``; ``size_average`` and ``reduce`` are
+    PyTorch's deprecated spelling of ``reduction`` (with its warning).
+
+    Example:
+        >>> F.binary_cross_entropy(md.tensor([0.5]), md.tensor([1.0]), size_average=False).item()    # -log 0.5
+        0.6931...
+    """
+    return _bce(input, target, weight, _legacy_warned("binary_cross_entropy", reduction, size_average, reduce))
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None, *,
+                                     size_average=None, reduce=None):
+    """Binary cross-entropy of logits; also takes PyTorch's deprecated ``size_average``/``reduce``."""
+    reduction = _legacy_warned("binary_cross_entropy_with_logits", reduction, size_average, reduce)
+    return _bce_logits(input, target, weight, reduction, pos_weight)
+
+
+def mse_loss(input, target, reduction="mean", *, size_average=None, reduce=None):
+    """Mean (or summed) squared error; also takes PyTorch's deprecated ``size_average``/``reduce``."""
+    return _mse(input, target, _legacy_warned("mse_loss", reduction, size_average, reduce))
+
+
+def l1_loss(input, target, reduction="mean", *, size_average=None, reduce=None):
+    """Mean (or summed) absolute error; also takes PyTorch's deprecated ``size_average``/``reduce``."""
+    return _l1(input, target, _legacy_warned("l1_loss", reduction, size_average, reduce))
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *, size_average=None, reduce=None):
+    """Negative log-likelihood of log-probabilities; also takes PyTorch's deprecated ``size_average``/``reduce``."""
+    return _nll_loss(input, target, weight, ignore_index, _legacy_warned("nll_loss", reduction, size_average, reduce))
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, *,
+                  size_average=None, reduce=None):
+    """Cross-entropy of logits; also takes PyTorch's deprecated ``size_average``/``reduce``."""
+    reduction = _legacy_warned("cross_entropy", reduction, size_average, reduce)
+    return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)

@@ -130,3 +130,37 @@ def layer_default_(weight, bias=None):
         fan_in = _fan(weight, "fan_in", "layer_default_")
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
         uniform_(bias, -bound, bound)
+
+
+# --- issue 14: programs (vis) ---
+__all__ += ["orthogonal_"]
+
+_rng = generator        # the parameter below is PyTorch's generator=, which shadows the name
+
+
+def orthogonal_(tensor, gain=1.0, generator=None):
+    """Fill with a (semi-)orthogonal matrix times ``gain``, as PyTorch: the tensor is seen as (size(0), rest);
+    its rows (or columns, when there are more rows) are orthonormal. The Q of a QR of a Gaussian matrix, its signs
+    fixed by R's diagonal so the result is uniformly distributed.
+
+    Example:
+        >>> w = md.nn.init.orthogonal_(md.empty(3, 5)); (w @ w.t()).round()      # the 3x3 identity
+    """
+    if generator is not None:
+        raise NotImplementedError("orthogonal_: generator= is not supported; minidl's initializers draw from "
+                                  "md.manual_seed's generator")
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape "
+                         f"{tensor.shape}")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = _rng().standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tensor.shape))

@@ -587,3 +587,24 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return f"{type(self).__name__}({lines[0]})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+# --- issue 14: programs (vis) ---
+def _share_memory(self):
+    """Move every parameter, existing gradient and buffer into shared memory (``Tensor.share_memory_``), so the
+    processes this module is sent to through ``md.multiprocessing`` train the same weights (Hogwild). Returns
+    the module.
+
+    Example:
+        >>> model.share_memory(); mp.Process(target=train, args=(model,)).start()
+    """
+    for p in self.parameters():
+        p.share_memory_()
+        if p.grad is not None:
+            p.grad.share_memory_()
+    for b in self.buffers():
+        b.share_memory_()
+    return self
+
+
+Module.share_memory = _share_memory
