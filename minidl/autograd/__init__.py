@@ -6,3 +6,8 @@ from .gradcheck import GradcheckError, gradcheck
 
 __all__ = ["Context", "Function", "GradcheckError", "backward", "enable_grad", "grad", "gradcheck",
            "is_grad_enabled", "no_grad", "once_differentiable", "set_grad_enabled"]
+
+# PyTorch's pre-0.4 wrapper (every tensor is one)
+from .variable import Variable  # noqa: E402
+
+__all__ += ["Variable"]

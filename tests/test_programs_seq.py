@@ -1,0 +1,123 @@
+"""Issue 14, sequence/NLP programs (helper seq): the PyTorch behaviour they rely on, compared with torch."""
+import warnings
+
+import numpy as np
+import pytest
+
+import minidl as md
+import minidl.nn.functional as F
+from minidl.autograd import Variable
+
+torch = pytest.importorskip("torch")
+
+RNG = np.random.default_rng(14)
+
+
+# --- F.dropout2d / nn.Dropout2d on 2-D and 3-D input (mnist_rnn applies Dropout2d to (N, 64) features) -------------
+@pytest.mark.parametrize("shape", [(64, 32), (20, 8, 6), (6, 5, 3, 3), (4, 3, 2, 2, 2)])
+def test_dropout2d_masks_dims_0_and_1_like_torch(shape):
+    md.manual_seed(0)
+    x = md.tensor(RNG.standard_normal(shape).astype(np.float32) + 3.0, requires_grad=True)
+    with pytest.warns(UserWarning, match="dropout2d: Received a") if len(shape) != 4 else _no_warning():
+        y = F.dropout2d(x, 0.4, training=True)
+    tw = torch.tensor(x.numpy())
+    with _quiet():
+        ty = torch.nn.functional.dropout2d(tw, 0.4, training=True)
+    for out in (y.numpy(), ty.numpy()):                 # the same structure: one keep/drop per (dim 0, dim 1) slice
+        ratio = (out / x.numpy()).reshape(shape[:2] + (-1,))
+        np.testing.assert_allclose(ratio.min(-1), ratio.max(-1), rtol=1e-6)
+        assert np.all((ratio == 0) | np.isclose(ratio, 1 / 0.6, rtol=1e-5))
+    y.sum().backward()                                  # the gradient is the mask times 1/(1-p)
+    np.testing.assert_allclose(x.grad.numpy(), y.numpy() / x.numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(F.dropout2d(x, 0.4, training=False).numpy(), x.numpy())
+
+
+def test_dropout2d_2d_drop_rate_and_errors():
+    md.manual_seed(1)
+    layer = md.nn.Dropout2d(0.25)
+    with pytest.warns(UserWarning, match="2-D input to dropout2d"):
+        y = layer(md.ones(400, 50)).numpy()
+    assert 0.22 < (y == 0).mean() < 0.28                # elementwise over (N, C), as PyTorch's feature_dropout
+    assert np.all(layer.eval()(md.ones(400, 50)).numpy() == 1)
+    with pytest.raises(ValueError, match=r"dropout2d: expected an input with at least 2 dims .* shape \(5,\)"):
+        F.dropout2d(md.ones(5))
+
+
+def _quiet():
+    # torch's C++ deprecation warnings are given once per process: not something to assert on
+    return warnings.catch_warnings(action="ignore")
+
+
+def _no_warning():
+    return warnings.catch_warnings(action="error")
+
+
+# --- torch.autograd.Variable (sequence_models_tutorial, word_embeddings_tutorial) ----------------------------------
+def test_variable_is_a_detached_tensor_as_in_torch():
+    a = md.ones(3, requires_grad=True)
+    b = a * 2
+    ta = torch.ones(3, requires_grad=True)
+    tb = ta * 2
+    for var, t, lib in ((Variable, b, md), (torch.autograd.Variable, tb, torch)):
+        v = var(t)
+        assert isinstance(v, lib.Tensor) and isinstance(t, var) and type(v) is lib.Tensor
+        assert not v.requires_grad and v.grad_fn is None and v.data_ptr() == t.data_ptr()
+        w = var(t, requires_grad=True)
+        assert w.requires_grad and w.is_leaf
+        (w * w).sum().backward()
+        np.testing.assert_array_equal(w.grad.numpy(), np.full(3, 4.0))
+    assert Variable().shape == torch.autograd.Variable().shape == (0,)
+    assert isinstance(md.zeros(2, dtype=md.long), Variable) and not isinstance(np.zeros(2), Variable)
+    with pytest.warns(UserWarning, match="volatile was removed"):
+        Variable(md.ones(2), volatile=True)
+    with pytest.raises(TypeError, match="Variable data has to be a tensor, but got list"):
+        Variable([1, 2])
+    with pytest.raises(RuntimeError, match="only floating point"):
+        Variable(md.ones(2, dtype=md.long), requires_grad=True)
+
+
+def test_variable_in_an_lstm_tagger_step():
+    # the tutorial's pattern: Variable-wrapped LongTensor indices and hidden state into Embedding + LSTM
+    md.manual_seed(0)
+    emb, lstm = md.nn.Embedding(5, 4), md.nn.LSTM(4, 3)
+    idx = Variable(md.LongTensor([0, 3, 1]))
+    hidden = (Variable(md.zeros(1, 1, 3)), Variable(md.zeros(1, 1, 3)))
+    out, _ = lstm(emb(idx).view(3, 1, -1), hidden)
+    out.sum().backward()
+    assert out.shape == (3, 1, 3) and emb.weight.grad is not None
+
+
+# --- the deprecated add/sub(Number alpha, Tensor other) overloads (p.data.add_(-lr, p.grad.data)) -------------------
+@pytest.mark.parametrize("name", ["add", "sub"])
+def test_alpha_first_overloads_match_torch(name):
+    a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
+    ma, mb = md.tensor(a, requires_grad=True), md.tensor(b, requires_grad=True)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    with pytest.warns(UserWarning, match=f"overload of {name} is deprecated"):
+        m_fn = getattr(md, name)(ma, -0.5, mb)
+    with _quiet():
+        t_fn = getattr(torch, name)(ta, -0.5, tb)
+    with pytest.warns(UserWarning, match=f"overload of {name} is deprecated"):
+        m_meth = getattr(ma, name)(2.0, mb)
+    with _quiet():
+        t_meth = getattr(ta, name)(2.0, tb)
+    np.testing.assert_allclose(m_fn.numpy(), t_fn.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(m_meth.numpy(), t_meth.detach().numpy(), rtol=1e-12)
+    (m_fn * m_meth).sum().backward()
+    (t_fn * t_meth).sum().backward()
+    np.testing.assert_allclose(ma.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["add_", "sub_"])
+def test_alpha_first_inplace_sgd_step_matches_torch(name):
+    p, g = RNG.standard_normal(5).astype(np.float32), RNG.standard_normal(5).astype(np.float32)
+    mp, tp = md.tensor(p), torch.tensor(p)
+    with pytest.warns(UserWarning, match=f"overload of {name} is deprecated"):
+        out = getattr(mp, name)(-0.005, md.tensor(g))
+    with _quiet():
+        getattr(tp, name)(-0.005, torch.tensor(g))
+    assert out is mp
+    np.testing.assert_allclose(mp.numpy(), tp.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(md.tensor(p).add_(md.tensor(g), alpha=2).numpy(),
+                                  torch.tensor(p).add_(torch.tensor(g), alpha=2).numpy())
