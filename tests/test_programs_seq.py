@@ -121,3 +121,14 @@ def test_alpha_first_inplace_sgd_step_matches_torch(name):
     np.testing.assert_allclose(mp.numpy(), tp.numpy(), rtol=1e-6)
     np.testing.assert_array_equal(md.tensor(p).add_(md.tensor(g), alpha=2).numpy(),
                                   torch.tensor(p).add_(torch.tensor(g), alpha=2).numpy())
+
+
+def test_flatten_parameters_leaves_the_lstm_as_it_was():
+    md.manual_seed(0)
+    lstm = md.nn.LSTM(3, 4, 2)
+    x = md.randn(5, 2, 3)
+    before = lstm(x)[0].numpy()
+    names = [n for n, _ in lstm.named_parameters()]
+    assert lstm.flatten_parameters() is None and torch.nn.LSTM(3, 4, 2).flatten_parameters() is None
+    np.testing.assert_array_equal(lstm(x)[0].numpy(), before)
+    assert [n for n, _ in lstm.named_parameters()] == names

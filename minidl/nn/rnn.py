@@ -340,3 +340,18 @@ class GRUCell(RNNCellBase):
         n = (in_ + r * hn).tanh()
         h = (1 - z) * n + z * h
         return h if batched else h.squeeze(0)
+
+
+# --- issue 14, programs (seq) ---------------------------------------------------------------------------------------
+def _flatten_parameters(self):
+    """Kept for PyTorch programs (word_language_model calls it after loading): PyTorch packs the weights into one
+    cuDNN buffer and does nothing otherwise; minidl has no cuDNN, so there is nothing to do here either.
+
+    Example:
+        >>> md.nn.LSTM(2, 3).flatten_parameters() is None
+        True
+    """
+    return None
+
+
+RNNBase.flatten_parameters = _flatten_parameters
