@@ -132,3 +132,112 @@ def test_flatten_parameters_leaves_the_lstm_as_it_was():
     assert lstm.flatten_parameters() is None and torch.nn.LSTM(3, 4, 2).flatten_parameters() is None
     np.testing.assert_array_equal(lstm(x)[0].numpy(), before)
     assert [n for n, _ in lstm.named_parameters()] == names
+
+
+# --- packed sequences: nn.utils.rnn and RNN/LSTM/GRU taking a PackedSequence ----------------------------------------
+from minidl.nn.utils.rnn import (PackedSequence, pack_padded_sequence, pack_sequence,  # noqa: E402
+                                 pad_packed_sequence)
+from minidl.testing import assert_gradcheck  # noqa: E402
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("enforce_sorted", [False, True])
+def test_pack_and_pad_match_torch(batch_first, enforce_sorted):
+    tr = torch.nn.utils.rnn
+    lens = [5, 3, 3, 1] if enforce_sorted else [2, 5, 1, 3]
+    x = RNG.standard_normal((4, 5, 2) if batch_first else (5, 4, 2))
+    p = pack_padded_sequence(md.tensor(x), lens, batch_first, enforce_sorted)
+    tp = tr.pack_padded_sequence(torch.tensor(x), torch.tensor(lens), batch_first, enforce_sorted)
+    np.testing.assert_array_equal(p.data.numpy(), tp.data.numpy())
+    assert p.batch_sizes.tolist() == tp.batch_sizes.tolist() and p.batch_sizes.dtype == md.int64
+    for mine, theirs in ((p.sorted_indices, tp.sorted_indices), (p.unsorted_indices, tp.unsorted_indices)):
+        assert (mine is None and theirs is None) or mine.tolist() == theirs.tolist()
+    out, lengths = pad_packed_sequence(p, batch_first, -1.0, total_length=7)
+    tout, tlengths = tr.pad_packed_sequence(tp, batch_first, -1.0, total_length=7)
+    np.testing.assert_array_equal(out.numpy(), tout.numpy())
+    assert lengths.tolist() == tlengths.tolist() and lengths.dtype == md.int64
+    seqs = [RNG.standard_normal((n, 3)) for n in lens]
+    q, tq = pack_sequence([md.tensor(s) for s in seqs], enforce_sorted), \
+        tr.pack_sequence([torch.tensor(s) for s in seqs], enforce_sorted)
+    np.testing.assert_array_equal(q.data.numpy(), tq.data.numpy())
+    assert isinstance(q, PackedSequence) and isinstance(q, tuple) and q.batch_sizes.tolist() == tq.batch_sizes.tolist()
+
+
+def test_pack_then_pad_gradcheck():
+    lens = [1, 4, 2]
+
+    def round_trip(x):
+        return pad_packed_sequence(pack_padded_sequence(x, lens, enforce_sorted=False), padding_value=0.5)[0]
+    assert_gradcheck(round_trip, RNG.standard_normal((4, 3, 2)))
+
+
+def test_pack_errors():
+    with pytest.raises(RuntimeError, match="must be sorted in decreasing order when `enforce_sorted` is True"):
+        pack_padded_sequence(md.zeros(3, 2), [1, 3])
+    with pytest.raises(RuntimeError, match="greater than 0"):
+        pack_padded_sequence(md.zeros(3, 2), [3, 0])
+    with pytest.raises(ValueError, match=r"does not hold 3 sequences"):
+        pack_padded_sequence(md.zeros(3, 2), [3, 2, 1])
+    with pytest.raises(ValueError, match="exceeds the 3 time steps"):
+        pack_padded_sequence(md.zeros(3, 2), [4, 2])
+    with pytest.raises(ValueError, match="total_length=2 and max sequence length being 3"):
+        pad_packed_sequence(pack_padded_sequence(md.zeros(3, 2), [3, 2]), total_length=2)
+    with pytest.raises(TypeError, match="expected a PackedSequence, got Tensor"):
+        pad_packed_sequence(md.zeros(3, 2))
+    with pytest.raises(ValueError, match=r"LSTM\(input_size=3\): packed data of shape \(5, 2\)"):
+        md.nn.LSTM(3, 2)(pack_padded_sequence(md.zeros(3, 2, 2), [3, 2]))
+
+
+def _pair(cls, **kw):
+    tm = getattr(torch.nn, cls)(3, 4, **kw).double()
+    mm = getattr(md.nn, cls)(3, 4, **kw).double()
+    mm.load_state_dict({k: md.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    return mm, tm
+
+
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("with_hx", [False, True])
+def test_recurrent_layers_take_packed_input_like_torch(cls, with_hx):
+    tr = torch.nn.utils.rnn
+    mm, tm = _pair(cls, num_layers=2, bidirectional=True, batch_first=True)
+    lens = [2, 6, 3, 3, 1]
+    x = RNG.standard_normal((5, 6, 3))
+    mx, tx = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    states = [RNG.standard_normal((4, 5, 4)) for _ in range(2 if cls == "LSTM" else 1)]
+    mhx = [md.tensor(s, requires_grad=True) for s in states]
+    thx = [torch.tensor(s, requires_grad=True) for s in states]
+    args_m = (tuple(mhx) if cls == "LSTM" else mhx[0],) if with_hx else ()
+    args_t = (tuple(thx) if cls == "LSTM" else thx[0],) if with_hx else ()
+    mo, mh = mm(pack_padded_sequence(mx, lens, batch_first=True, enforce_sorted=False), *args_m)
+    to, th = tm(tr.pack_padded_sequence(tx, lens, batch_first=True, enforce_sorted=False), *args_t)
+    assert isinstance(mo, PackedSequence) and mo.batch_sizes.tolist() == to.batch_sizes.tolist()
+    np.testing.assert_allclose(mo.data.numpy(), to.data.detach().numpy(), rtol=1e-10, atol=1e-12)
+    mh, th = (list(mh), list(th)) if cls == "LSTM" else ([mh], [th])
+    for a, b in zip(mh, th):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+    weights = RNG.standard_normal(mo.data.shape)
+    loss_m = (mo.data * md.tensor(weights)).sum() + sum((h * h).sum() for h in mh)
+    loss_t = (to.data * torch.tensor(weights)).sum() + sum((h * h).sum() for h in th)
+    loss_m.backward()
+    loss_t.backward()
+    np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for name, p in tm.named_parameters():
+        np.testing.assert_allclose(getattr(mm, name).grad.numpy(), p.grad.numpy(), rtol=1e-9, atol=1e-11)
+    if with_hx:
+        for a, b in zip(mhx, thx):
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_packed_encoder_as_in_the_chatbot_tutorial():
+    # embedding -> pack (sorted lengths) -> bidirectional GRU -> unpack -> sum the two directions
+    md.manual_seed(0)
+    emb, gru = md.nn.Embedding(10, 4), md.nn.GRU(4, 4, 2, bidirectional=True)
+    seqs = md.tensor([[1, 2, 3], [4, 5, 0], [6, 0, 0]]).t()          # (T, B) padded with 0
+    packed = md.nn.utils.rnn.pack_padded_sequence(emb(seqs), md.tensor([3, 2, 1]))
+    out, hidden = gru(packed)
+    out, lengths = md.nn.utils.rnn.pad_packed_sequence(out)
+    out = out[:, :, :4] + out[:, :, 4:]
+    assert out.shape == (3, 3, 4) and hidden.shape == (4, 3, 4) and lengths.tolist() == [3, 2, 1]
+    assert np.all(out.numpy()[2, 1:] == 0) and np.all(out.numpy()[1, 2] == 0)  # zero past each end
+    out.sum().backward()
+    assert np.all(emb.weight.grad.numpy()[[7, 8, 9]] == 0) and np.any(emb.weight.grad.numpy()[1] != 0)
