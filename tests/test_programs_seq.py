@@ -241,3 +241,20 @@ def test_packed_encoder_as_in_the_chatbot_tutorial():
     assert np.all(out.numpy()[2, 1:] == 0) and np.all(out.numpy()[1, 2] == 0)  # zero past each end
     out.sum().backward()
     assert np.all(emb.weight.grad.numpy()[[7, 8, 9]] == 0) and np.any(emb.weight.grad.numpy()[1] != 0)
+
+
+def test_unpack_and_unpad_match_torch():
+    tr = torch.nn.utils.rnn
+    seqs = [RNG.standard_normal((n, 2)) for n in (2, 4, 1)]
+    mine = md.nn.utils.rnn.unpack_sequence(pack_sequence([md.tensor(s) for s in seqs], enforce_sorted=False))
+    theirs = tr.unpack_sequence(tr.pack_sequence([torch.tensor(s) for s in seqs], enforce_sorted=False))
+    for a, b, s in zip(mine, theirs, seqs):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.numpy(), s)
+    for batch_first in (False, True):
+        padded = md.nn.utils.rnn.pad_sequence([md.tensor(s) for s in seqs], batch_first)
+        parts = md.nn.utils.rnn.unpad_sequence(padded, md.tensor([2, 4, 1]), batch_first)
+        assert [p.shape for p in parts] == [(2, 2), (4, 2), (1, 2)]
+        np.testing.assert_array_equal(parts[1].numpy(), seqs[1])
+    with pytest.raises(ValueError, match=r"unpad_sequence: lengths \[5, 1, 1\] do not fit"):
+        md.nn.utils.rnn.unpad_sequence(padded, [5, 1, 1], batch_first=True)

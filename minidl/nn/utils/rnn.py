@@ -200,3 +200,32 @@ def pack_sequence(sequences, enforce_sorted=True):
     """
     lengths = [s.shape[0] if isinstance(s, Tensor) and s.ndim else 0 for s in sequences]
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
+
+
+def unpad_sequence(padded_sequences, lengths, batch_first=False):
+    """Split a padded batch back into its sequences: the inverse of ``pad_sequence`` given the ``lengths``.
+
+    Example:
+        >>> [s.tolist() for s in unpad_sequence(md.tensor([[1., 2.], [3., 0.]]), [2, 1], batch_first=True)]
+        [[1.0, 2.0], [3.0]]
+    """
+    x = padded_sequences if batch_first else padded_sequences.transpose(0, 1)
+    lens = _lengths(lengths)
+    if len(lens) != x.shape[0] or (len(lens) and lens.max() > x.shape[1]):
+        raise ValueError(f"unpad_sequence: lengths {lens.tolist()} do not fit padded sequences of shape "
+                         f"{padded_sequences.shape} (batch_first={batch_first})")
+    return [x[i, :int(n)] for i, n in enumerate(lens)]
+
+
+def unpack_sequence(packed_sequences):
+    """The list of sequences a ``PackedSequence`` holds, in the caller's original order (inverse of ``pack_sequence``).
+
+    Example:
+        >>> [s.tolist() for s in unpack_sequence(pack_sequence([md.tensor([1.]), md.tensor([2., 3.])], False))]
+        [[1.0], [2.0, 3.0]]
+    """
+    padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
+    return unpad_sequence(padded, lengths, batch_first=True)
+
+
+__all__ += ["unpad_sequence", "unpack_sequence"]
