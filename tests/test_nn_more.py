@@ -592,7 +592,7 @@ def test_channel_dropout(cls, shape):
     md.manual_seed(0)
     layer = getattr(md.nn, cls)(0.25)
     y = layer(md.ones(*shape)).numpy()
-    per_channel = y.reshape(shape[:len(shape) - (1 if cls == "Dropout1d" else 2)] + (-1,))
+    per_channel = y.reshape(shape[:2] + (-1,))     # PyTorch's rule: dims 0 and 1 (a 3-D Dropout2d input is N, C, L)
     assert set(np.unique(per_channel).tolist()) <= {0.0, np.float32(1 / 0.75).item()}
     assert np.all(per_channel.min(-1) == per_channel.max(-1))       # whole channels kept or dropped
     assert 0.15 < (per_channel[..., 0] == 0).mean() < 0.35

@@ -52,8 +52,8 @@ class Dropout1d(_DropoutNd):
 
 
 class Dropout2d(_DropoutNd):
-    """In training, zero whole channels of (N, C, H, W) or (C, H, W) with probability ``p`` (scaling the rest by
-    1/(1-p)); identity in eval.
+    """In training, zero whole channels of (N, C, H, W) with probability ``p`` (scaling the rest by 1/(1-p));
+    identity in eval. Other ranks follow PyTorch: 3-D is read as (N, C, L), 2-D as (N, C) (see ``F.dropout2d``).
 
     Example:
         >>> md.nn.Dropout2d(0.25).eval()(md.ones(2, 3, 4, 4)).shape

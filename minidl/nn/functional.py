@@ -1120,15 +1120,27 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels of (N, C, H, W) or (C, H, W) with probability ``p``, scaling the rest by 1/(1-p).
+    """Zero whole channels of (N, C, H, W) with probability ``p``, scaling the rest by 1/(1-p).
+
+    As PyTorch, the mask always covers dims 0 and 1: a 3-D input is read as (N, C, L) (channel-wise 1-D
+    dropout, with PyTorch's warning) and a 2-D one as (N, C), elementwise (warned as deprecated).
 
     Example:
         >>> F.dropout2d(md.ones(2, 3, 4, 4), 0.5, training=False).sum().item()
         96.0
     """
+    import warnings  # noqa: PLC0415
+    if input.ndim < 2:
+        raise ValueError(f"dropout2d: expected an input with at least 2 dims (N, C, ...), got shape {input.shape}")
     if input.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {input.shape}")
-    return _channel_dropout("dropout2d", input, p, training, input.ndim - 2)
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated; dims 0 and 1 "
+                      "are dropped as (N, C), as PyTorch does. Use dropout instead.",
+                      UserWarning, stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout behavior "
+                      "is desired - input is interpreted as shape (N, C, L) (PyTorch's rule); use dropout1d",
+                      UserWarning, stacklevel=2)
+    return _channel_dropout("dropout2d", input, p, training, 2)
 
 
 def bilinear(input1, input2, weight, bias=None):

@@ -340,3 +340,97 @@ class GRUCell(RNNCellBase):
         n = (in_ + r * hn).tanh()
         h = (1 - z) * n + z * h
         return h if batched else h.squeeze(0)
+
+
+# --- issue 14, programs (seq) ---------------------------------------------------------------------------------------
+def _flatten_parameters(self):
+    """Kept for PyTorch programs (word_language_model calls it after loading): PyTorch packs the weights into one
+    cuDNN buffer and does nothing otherwise; minidl has no cuDNN, so there is nothing to do here either.
+
+    Example:
+        >>> md.nn.LSTM(2, 3).flatten_parameters() is None
+        True
+    """
+    return None
+
+
+RNNBase.flatten_parameters = _flatten_parameters
+
+
+# --- issue 14, programs (seq): RNN / LSTM / GRU over a PackedSequence -----------------------------------------------
+def _run_packed(self, x, lengths, h0, c0):
+    """Like ``_run`` for a padded batch (T, N, in) sorted by decreasing ``lengths``: each run of equal lengths goes
+    through the fused layer over its own steps only, so every sequence starts (reverse direction) and stops at its
+    own end, as PyTorch's packed recurrence. Places past a sequence's end hold zeros."""
+    mode, steps = self.mode.lower(), x.shape[0]
+    bounds = [0] + [i for i in range(1, len(lengths)) if lengths[i] != lengths[i - 1]] + [len(lengths)]
+    groups = [(s, e, int(lengths[s])) for s, e in zip(bounds[:-1], bounds[1:])]
+    h_last, c_last = [], []
+    for layer in range(self.num_layers):
+        outs = []
+        for d, suffix in enumerate(self._suffixes(layer)):
+            w_ih, w_hh = getattr(self, f"weight_ih{suffix}"), getattr(self, f"weight_hh{suffix}")
+            b_ih = getattr(self, f"bias_ih{suffix}") if self.bias else None
+            b_hh = getattr(self, f"bias_hh{suffix}") if self.bias else None
+            k = layer * self._dirs + d
+            ys, hs, cs = [], [], []
+            for s, e, n in groups:
+                y, h, c = rnn_layer(mode, x[:n, s:e], h0[k][s:e], None if c0 is None else c0[k][s:e], w_ih, w_hh,
+                                    b_ih, b_hh, reverse=bool(d))
+                ys.append(y if n == steps else cat([y, zeros(steps - n, e - s, y.shape[2], dtype=y.dtype,
+                                                             device=y.device)], 0))
+                hs.append(h)
+                cs.append(c)
+            outs.append(cat(ys, 1))
+            h_last.append(cat(hs, 0))
+            c_last.append(cat(cs, 0) if c0 is not None else None)
+        x = outs[0] if len(outs) == 1 else cat(outs, dim=2)
+        if self.dropout and self.training and layer < self.num_layers - 1:
+            x = F.dropout(x, self.dropout, True)
+    return x, stack(h_last, 0), (stack(c_last, 0) if c0 is not None else None)
+
+
+def _forward_packed(self, input, hx):
+    """PyTorch's packed path: output is a PackedSequence like ``input``; the states are in the caller's batch order."""
+    from .utils.rnn import PackedSequence, _padded_sorted
+    name, lstm = type(self).__name__, self.mode == "LSTM"
+    if input.data.ndim != 2 or input.data.shape[1] != self.input_size:
+        raise ValueError(f"{name}(input_size={self.input_size}): packed data of shape {input.data.shape} should be "
+                         f"(sum of lengths, {self.input_size})")
+    x, lengths = _padded_sorted(input)
+    batch, order = x.shape[1], input.sorted_indices
+
+    def to_sorted(h, what):
+        h = self._check_state(what, h, batch, True, x.dtype)
+        return h if order is None else h.index_select(1, order)
+    if hx is None:
+        h0 = zeros(self.num_layers * self._dirs, batch, self.hidden_size, dtype=x.dtype, device=x.device)
+        c0 = h0 if lstm else None
+    elif lstm:
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"{name}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
+        h0, c0 = to_sorted(hx[0], "h_0"), to_sorted(hx[1], "c_0")
+    else:
+        h0, c0 = to_sorted(hx, "hx"), None
+    out, h_n, c_n = self._run_packed(x, lengths, h0, c0)
+    sizes = input.batch_sizes.numpy()
+    data = cat([out[t, :int(b)] for t, b in enumerate(sizes)], 0)
+    if input.unsorted_indices is not None:
+        h_n = h_n.index_select(1, input.unsorted_indices)
+        c_n = None if c_n is None else c_n.index_select(1, input.unsorted_indices)
+    packed = PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
+    return (packed, (h_n, c_n)) if lstm else (packed, h_n)
+
+
+_padded_forward = RNNBase.forward
+
+
+def _forward(self, input, hx=None):
+    from .utils.rnn import PackedSequence
+    if isinstance(input, PackedSequence):
+        return self._forward_packed(input, hx)
+    return _padded_forward(self, input, hx)
+
+
+_forward.__doc__ = _padded_forward.__doc__
+RNNBase._run_packed, RNNBase._forward_packed, RNNBase.forward = _run_packed, _forward_packed, _forward

@@ -1,4 +1,4 @@
-"""``md.nn.utils``: gradient clipping, regularization penalties, and ``md.nn.utils.rnn`` (``pad_sequence``).
+"""``md.nn.utils``: gradient clipping, regularization penalties, and ``md.nn.utils.rnn`` (padded and packed sequences).
 
 Example:
     >>> md.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
