@@ -49,6 +49,7 @@ from . import tensor_api as _tensor_api  # noqa: E402
 from .tensor_api import *  # noqa: E402,F403 -- md.log1p, md.nonzero, md.cumprod, md.quantile...
 
 _tensor_api.install()
+_tensor_api.legacy.install(__import__(__name__))      # autograd.Variable, add/sub(alpha, other)
 _inplace.install()
 _missing_name = module_getattr("minidl", "torch")
 del module_getattr

@@ -8,8 +8,3 @@ from .gradcheck import GradcheckError, gradcheck
 __all__ = ["Context", "Function", "GradcheckError", "backward", "enable_grad", "grad", "gradcheck",
            "is_grad_enabled", "no_grad", "once_differentiable", "set_grad_enabled", "detect_anomaly",
            "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]
-
-# PyTorch's pre-0.4 wrapper (every tensor is one)
-from .variable import Variable  # noqa: E402
-
-__all__ += ["Variable"]

@@ -1,5 +1,5 @@
 """``Bernoulli``: a 0/1 outcome per batch entry, given its probability or log-odds."""
-from ..ops.math_more import log1p
+from ..tensor_api.math_more import log1p
 from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution, lazy_property

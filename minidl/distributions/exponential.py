@@ -1,6 +1,6 @@
 """``Exponential``: waiting times with a constant ``rate``."""
 from ..ops import exp, log
-from ..ops.math_more import log1p
+from ..tensor_api.math_more import log1p
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all, draw

@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from ..ops import log
-from ..ops.math_more import expm1, log1p
+from ..tensor_api.math_more import expm1, log1p
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all, draw

@@ -1,6 +1,6 @@
 """``LogNormal``: ``exp`` of a Normal."""
 from ..ops import exp, log
-from ..ops.math_more import expm1
+from ..tensor_api.math_more import expm1
 from . import constraints
 from .distribution import Distribution
 from .normal import Normal

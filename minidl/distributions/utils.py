@@ -45,7 +45,7 @@ def clamp_probs(probs):
 def probs_to_logits(probs, is_binary=False):
     """Log-probabilities (or log-odds when ``is_binary``) of ``probs``."""
     from ..ops import log  # noqa: PLC0415
-    from ..ops.math_more import log1p  # noqa: PLC0415
+    from ..tensor_api.math_more import log1p  # noqa: PLC0415
     p = clamp_probs(probs)
     return log(p) - log1p(-p) if is_binary else log(p)
 

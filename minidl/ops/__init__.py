@@ -118,29 +118,3 @@ for _name, _fn in {"__floordiv__": floor_divide, "__rfloordiv__": _reflected(flo
                    "remainder_": _inplace_from(remainder, "remainder_"), "fmod_": _inplace_from(fmod, "fmod_"),
                    "__ifloordiv__": _inplace("floor_divide_"), "__imod__": _inplace("remainder_")}.items():
     setattr(Tensor, _name, _fn)
-
-
-# --- issue 14, programs (seq): PyTorch's deprecated overloads add/sub(Number alpha, Tensor other) ---------------
-import functools  # noqa: E402
-import warnings  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-def _alpha_first_overload(fn, name):
-    """Accept ``fn(x, alpha, other)`` (a number, then a tensor), as PyTorch still does with a deprecation warning:
-    pre-1.0 tutorials write ``p.data.add_(-lr, p.grad.data)``."""
-    @functools.wraps(fn)
-    def wrapper(x, *args, **kwargs):
-        if len(args) == 2 and "alpha" not in kwargs and isinstance(args[0], (int, float, np.number)) \
-                and isinstance(args[1], Tensor):
-            warnings.warn(f"This overload of {name} is deprecated: {name}(Number alpha, Tensor other); use "
-                          f"{name}(Tensor other, *, Number alpha=1)", UserWarning, stacklevel=2)
-            return fn(x, args[1], alpha=args[0])
-        return fn(x, *args, **kwargs)
-    return wrapper
-
-
-add = _alpha_first_overload(add, "add")
-sub = _alpha_first_overload(sub, "sub")
-for _name in ("add", "sub", "add_", "sub_"):
-    setattr(Tensor, _name, _alpha_first_overload(getattr(Tensor, _name), _name))

@@ -3,7 +3,7 @@ and Tensor methods. Kept outside the core so the engine stays small enough to re
 everything here is a composition of core ops or a ``Function`` over NumPy/CuPy, exported as ``md.<name>`` and
 as Tensor methods by ``install()``.
 """
-from . import functions_more, math_more, methods_more
+from . import functions_more, legacy, math_more, methods_more
 from .functions_more import *  # noqa: F403
 from .math_more import *  # noqa: F403
 from .methods_more import *  # noqa: F403
