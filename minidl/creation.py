@@ -93,7 +93,13 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
-    """Integers uniform in [low, high) (``randint(high, size=...)`` means low = 0)."""
+    """Integers uniform in [low, high) (``randint(high, size=...)`` means low = 0).
+
+    >>> randint(10, (3,)).shape   # PyTorch's randint(high, size) overload
+    (3,)
+    """
+    if isinstance(high, (tuple, list)):     # randint(high, size): the second positional is the size
+        low, high, size = 0, low, high
     low, high = (0, low) if high is None else (low, high)
     dt = dtypes.int64 if dtype is None else dtypes.to_dtype(dtype)
     return _make(generator().integers(low, high, size=_shape((size,)))
