@@ -53,4 +53,3 @@ def __getattr__(name):
 
 # --- issue 14, programs (basic): torch.diag --------------------------------------------------------------------
 from .matrix_ops import diag  # noqa: E402
-from . import distributions  # noqa: E402
