@@ -50,6 +50,3 @@ def __getattr__(name):
     if name in UNSUPPORTED:
         raise AttributeError(f"minidl.{name}: this dtype is not supported ({UNSUPPORTED[name]})")
     return _missing_name(name)
-
-# --- issue 14, programs (basic): torch.diag --------------------------------------------------------------------
-from .matrix_ops import diag  # noqa: E402
