@@ -50,3 +50,6 @@ def __getattr__(name):
     if name in UNSUPPORTED:
         raise AttributeError(f"minidl.{name}: this dtype is not supported ({UNSUPPORTED[name]})")
     return _missing_name(name)
+
+# --- issue 14, programs (basic): sparse COO matrices (GCN/GAT); md.mm / md.matmul also take a sparse operand -----
+from .sparse import matmul, mm, sparse_coo_tensor, spmm  # noqa: E402

@@ -157,3 +157,20 @@ def randn_like(t, dtype=None, device=None, requires_grad=False):
 __all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn", "randint",
            "randperm", "arange", "linspace", "eye", "zeros_like", "ones_like", "full_like", "rand_like",
            "randn_like"]
+
+
+# --- issue 14, programs (basic): PyTorch's size= keyword (``md.empty(size=(3, 4))``) -------------------------------
+def _size_keyword(fn):
+    """``fn(*size)`` also taking the size as the keyword ``size=``, as PyTorch's factories do."""
+    def factory(*size, **kwargs):
+        if "size" in kwargs:
+            if size:
+                raise TypeError(f"{fn.__name__}: got the size both positionally {size} and as size=")
+            size = kwargs.pop("size")
+            size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+        return fn(*size, **kwargs)
+    factory.__name__, factory.__doc__ = fn.__name__, fn.__doc__
+    return factory
+
+
+zeros, ones, empty, rand, randn = (_size_keyword(f) for f in (zeros, ones, empty, rand, randn))

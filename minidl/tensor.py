@@ -447,3 +447,28 @@ class Tensor:
 def _xp_of(device):
     from .device import xp_for  # noqa: PLC0415
     return xp_for(device)
+
+
+# --- issue 14, programs (basic): PyTorch's legacy constructor md.Tensor(d0, d1, ...) -----------------------------
+_data_init = Tensor.__init__
+
+
+def _init_from_data_or_sizes(self, data=None, *sizes, dtype=None, device=None, requires_grad=False):
+    """``Tensor(2, 3)`` (two or more int sizes; PyTorch's ``torch.Tensor(2, 3)``) is a zero-filled float tensor of
+    that shape (PyTorch leaves the memory uninitialized); ``Tensor(data, dtype, ...)`` is unchanged."""
+    def is_size(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    if sizes and is_size(data) and all(is_size(s) for s in sizes):
+        if dtype is not None:
+            raise TypeError("Tensor(*sizes): dtype= is not accepted with sizes (use md.zeros(..., dtype=))")
+        shape = (int(data),) + tuple(int(s) for s in sizes)
+        if min(shape) < 0:
+            raise ValueError(f"Tensor(*sizes): sizes must be non-negative, got {shape}")
+        _data_init(self, np.zeros(shape, dtypes.default_float.np), device=device, requires_grad=requires_grad)
+        return
+    given = {"dtype": dtype, "device": device}
+    _data_init(self, data, *sizes, **{k: v for k, v in given.items() if v is not None},
+               **({"requires_grad": True} if requires_grad else {}))
+
+
+Tensor.__init__ = _init_from_data_or_sizes
