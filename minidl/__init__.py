@@ -74,3 +74,5 @@ del _linalg_aliases
 
 # --- issue 14: programs (vis): ``torch.multiprocessing`` is reachable after a bare ``import torch`` ---
 from . import multiprocessing  # noqa: E402
+# --- issue 14, programs (basic): sparse COO matrices (GCN/GAT); md.mm / md.matmul also take a sparse operand -----
+from .sparse import matmul, mm, sparse_coo_tensor, spmm  # noqa: E402

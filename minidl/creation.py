@@ -34,7 +34,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         >>> md.tensor([[1., 2.], [3., 4.]], requires_grad=True).shape
         (2, 2)
     """
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    return Tensor._from(data, dtype, device, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -93,7 +93,13 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
-    """Integers uniform in [low, high) (``randint(high, size=...)`` means low = 0)."""
+    """Integers uniform in [low, high) (``randint(high, size=...)`` means low = 0).
+
+    >>> randint(10, (3,)).shape   # PyTorch's randint(high, size) overload
+    (3,)
+    """
+    if isinstance(high, (tuple, list)):     # randint(high, size): the second positional is the size
+        low, high, size = 0, low, high
     low, high = (0, low) if high is None else (low, high)
     dt = dtypes.int64 if dtype is None else dtypes.to_dtype(dtype)
     return _make(generator().integers(low, high, size=_shape((size,)))
@@ -168,3 +174,18 @@ def _taking_generator(fn):
 
 
 rand, randn, randint, randperm = (_taking_generator(f) for f in (rand, randn, randint, randperm))
+# --- issue 14, programs (basic): PyTorch's size= keyword (``md.empty(size=(3, 4))``) -------------------------------
+def _size_keyword(fn):
+    """``fn(*size)`` also taking the size as the keyword ``size=``, as PyTorch's factories do."""
+    def factory(*size, **kwargs):
+        if "size" in kwargs:
+            if size:
+                raise TypeError(f"{fn.__name__}: got the size both positionally {size} and as size=")
+            size = kwargs.pop("size")
+            size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+        return fn(*size, **kwargs)
+    factory.__name__, factory.__doc__ = fn.__name__, fn.__doc__
+    return factory
+
+
+zeros, ones, empty, rand, randn = (_size_keyword(f) for f in (zeros, ones, empty, rand, randn))

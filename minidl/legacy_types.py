@@ -18,7 +18,7 @@ class LegacyType(type):
     def __call__(cls, *args, device=None):
         from .creation import zeros  # noqa: PLC0415 -- creation imports the ops, which import this package
         if len(args) == 1 and not isinstance(args[0], int) and type(args[0]).__name__ != "Size":
-            return Tensor(args[0], dtype=cls.dtype, device=device)        # from data (a copy, as PyTorch)
+            return Tensor._from(args[0], cls.dtype, device)        # from data (a copy, as PyTorch)
         shape = tuple(args[0]) if len(args) == 1 and not isinstance(args[0], int) else args
         if not all(isinstance(n, int) and n >= 0 for n in shape):
             raise TypeError(f"{cls.__name__}: expected data or non-negative sizes, got {args!r}")

@@ -48,7 +48,27 @@ class Tensor:
     __slots__ = ("array", "grad", "_rg", "_node", "_nr", "_vc", "_base", "__weakref__")
     __array_priority__ = 1000           # make ``ndarray + Tensor`` call Tensor.__radd__
 
-    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+    def __init__(self, *args, dtype=None, device=None, requires_grad=False):
+        """PyTorch's legacy constructor: ``Tensor(2, 3)`` (sizes) is a zero-filled tensor of that shape,
+        ``Tensor([1, 2])`` (data) a copy in the default float dtype (``md.tensor`` infers the dtype instead),
+        ``Tensor(t)`` of a tensor keeps its dtype, ``Tensor()`` is empty."""
+        sized = all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args)
+        if sized or (len(args) == 1 and isinstance(args[0], tuple) and type(args[0]).__name__ == "Size"):
+            shape = tuple(int(a) for a in (args[0] if args and not sized else args)) if args else (0,)
+            if min(shape, default=0) < 0:
+                raise ValueError(f"Tensor(*sizes): sizes must be non-negative, got {shape}")
+            data = np.zeros(shape, (dtypes.to_dtype(dtype) if dtype is not None else dtypes.default_float).np)
+        elif len(args) == 1:
+            data = args[0]
+            if dtype is None and not isinstance(data, Tensor):
+                dtype = dtypes.default_float
+        else:
+            raise TypeError(f"Tensor(): expected sizes (ints) or one data argument, got {len(args)} arguments "
+                            "(pass dtype=, device=, requires_grad= by keyword)")
+        self._from_data(data, dtype, device, requires_grad)
+
+    def _from_data(self, data, dtype=None, device=None, requires_grad=False):
+        """Fill this tensor from ``data``, inferring the dtype when none is given (``md.tensor``'s rule)."""
         src = data.array if isinstance(data, Tensor) else data
         # device data is copied on its device (md.tensor(gpu_tensor) stays there, as in PyTorch), host data on the host
         arr = _as_array(data, dtype, array_module(src) if is_cuda_array(src) else np)
@@ -56,6 +76,13 @@ class Tensor:
             arr = move(arr, device)
         self._init(arr)
         self.requires_grad = requires_grad
+
+    @classmethod
+    def _from(cls, data, dtype=None, device=None, requires_grad=False):
+        """A new tensor from ``data`` with the dtype inferred (or given): what ``md.tensor`` makes."""
+        t = object.__new__(cls)
+        t._from_data(data, dtype, device, requires_grad)
+        return t
 
     def _init(self, arr):
         self.array, self.grad, self._rg, self._node, self._nr = arr, None, False, None, 0

@@ -19,7 +19,7 @@ class Parameter(Tensor):
         if data is None:
             data = Tensor._wrap(__import__("numpy").empty(0, dtype="float32"))
         if not isinstance(data, Tensor):
-            data = Tensor(data)
+            data = Tensor._from(data)
         p = cls._wrap(data.array)._share_memory_of(data)
         p._base = None                  # a Parameter is a leaf of its own, as in PyTorch
         p.requires_grad = requires_grad

@@ -751,8 +751,7 @@ def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=F
 
 def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
     """A copy of ``data`` with this tensor's dtype and device unless given (PyTorch's ``new_tensor``)."""
-    out = Tensor(data, dtype=self.dtype if dtype is None else dtype,
-                 device=self.device if device is None else device)
+    out = Tensor._from(data, self.dtype if dtype is None else dtype, self.device if device is None else device)
     return out.requires_grad_(requires_grad)
 
 

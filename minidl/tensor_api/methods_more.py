@@ -619,7 +619,7 @@ def new(self, *args):
     """PyTorch's legacy ``x.new(...)``: an empty tensor of this dtype and device of the given size, or a copy
     of the data given."""
     if len(args) == 1 and not isinstance(args[0], int):
-        return Tensor(args[0], dtype=self.dtype, device=self.device)
+        return Tensor._from(args[0], self.dtype, self.device)
     return Tensor._wrap(self._xp.zeros(tuple(args), dtype=self.array.dtype))
 
 

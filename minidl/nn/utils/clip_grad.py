@@ -55,7 +55,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     tensors = [tensors] if isinstance(tensors, Tensor) else [t for t in tensors if t is not None]
     norm_type = float(norm_type)
     if not tensors:
-        return Tensor(0.0)
+        return Tensor._from(0.0)
     xp = tensors[0]._xp
     with no_grad():
         if math.isinf(norm_type):
@@ -67,7 +67,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     if error_if_nonfinite and not math.isfinite(float(total)):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
                            f"{float(total)}; set error_if_nonfinite=False to clip anyway")
-    return Tensor(xp.asarray(total, dtype=tensors[0].array.dtype))
+    return Tensor._wrap(xp.asarray(total, dtype=tensors[0].array.dtype))
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):

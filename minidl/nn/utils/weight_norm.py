@@ -112,8 +112,8 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     h, w = fn.matrix(weight).shape
     rng = generator()
     dtype = weight.array.dtype
-    u = Tensor(rng.standard_normal(h).astype(dtype), device=weight.device)
-    v = Tensor(rng.standard_normal(w).astype(dtype), device=weight.device)
+    u = Tensor._from(rng.standard_normal(h).astype(dtype), device=weight.device)
+    v = Tensor._from(rng.standard_normal(w).astype(dtype), device=weight.device)
     delattr(module, name)
     module.register_parameter(name + "_orig", weight)
     module.register_buffer(name + "_u", _normalize(u, eps))
