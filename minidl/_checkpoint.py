@@ -8,6 +8,7 @@ numbers: nothing in the file is executed. A tensor that appears twice is stored 
 """
 import json
 import math
+import pickle
 
 import numpy as np
 
@@ -69,28 +70,41 @@ def flatten(obj):
                                     "be strings, numbers, booleans, None or tuples of those")
                 items.append([node(k, where), node(x, f"{where}[{k!r}]")])
             return {"t": "dict", "v": items}
-        hint = "; save its state_dict() instead" if hasattr(v, "state_dict") else ""
-        raise TypeError(f"save: cannot store a {type(v).__name__} at {where or 'the top'}: checkpoints hold tensors, "
-                        f"NumPy arrays, numbers, strings, None, dtypes, devices and dicts, lists and tuples of "
-                        f"those{hint}")
+        return _pickled(v, where)
+
+    def _pickled(v, where):
+        # anything else (a whole Module, an optimizer, a custom object) is pickled, as torch.save does; load
+        # unpickles it only when asked with weights_only=False, since unpickling runs code named by the file
+        try:
+            blob = pickle.dumps(v, protocol=4)
+        except Exception as exc:  # noqa: BLE001 -- pickling can fail in any way; say what could not be stored
+            raise TypeError(f"save: cannot store a {type(v).__name__} at {where or 'the top'}: it is not a tensor, "
+                            f"array, number, string or container, and pickling it failed ({exc})") from None
+        key = str(len(arrays))
+        arrays[key] = np.frombuffer(blob, dtype=np.uint8).copy()
+        return {"t": "pickle", "k": key, "type": f"{type(v).__module__}.{type(v).__qualname__}", "at": where}
 
     tree = node(obj, "")
     return arrays, json.dumps({"format": _FORMAT, "root": tree}, separators=(",", ":"))
 
 
-def unflatten(text, tensors, source):
+class PickledObjectRefused(pickle.UnpicklingError):
+    """A checkpoint holds a pickled object and ``load`` was not told ``weights_only=False``."""
+
+
+def unflatten(text, tensors, source, allow_pickle=False):
     """The object ``flatten`` described, from its JSON ``text`` and the loaded ``{name: Tensor}``. Any defect is a
-    ValueError naming ``source``."""
+    ValueError naming ``source``; a pickled object is refused unless ``allow_pickle``."""
     try:
         doc = json.loads(text)
         if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
             raise ValueError(f"unknown checkpoint format {doc.get('format') if isinstance(doc, dict) else doc!r}")
-        return _build(doc["root"], tensors)
+        return _build(doc["root"], tensors, source if not allow_pickle else None)
     except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{source}: its checkpoint structure is corrupt ({type(exc).__name__}: {exc})") from None
 
 
-def _build(n, tensors):
+def _build(n, tensors, refuse_pickle_from=None):
     kind = n["t"]
     if kind == "none":
         return None
@@ -121,8 +135,15 @@ def _build(n, tensors):
             return Parameter(t, requires_grad=bool(n["rg"]))
         return t.requires_grad_(True) if n["rg"] and t.dtype.is_floating_point else t
     if kind in ("list", "tuple"):
-        items = [_build(x, tensors) for x in n["v"]]
+        items = [_build(x, tensors, refuse_pickle_from) for x in n["v"]]
         return items if kind == "list" else tuple(items)
     if kind == "dict":
-        return {_build(k, tensors): _build(v, tensors) for k, v in n["v"]}
+        return {_build(k, tensors, refuse_pickle_from): _build(v, tensors, refuse_pickle_from) for k, v in n["v"]}
+    if kind == "pickle":
+        if refuse_pickle_from is not None:
+            raise PickledObjectRefused(
+                f"{refuse_pickle_from}: the checkpoint holds a pickled {n['type']} at {n['at'] or 'the top'}; "
+                "unpickling runs code the file names, so it needs weights_only=False (only for files you trust), "
+                "as PyTorch's load since 2.6")
+        return pickle.loads(tensors[n["k"]].numpy().tobytes())  # noqa: S301 -- asked for with weights_only=False
     raise ValueError(f"unknown node kind {kind!r}")

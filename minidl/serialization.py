@@ -46,8 +46,9 @@ def save(obj, f, metadata=None):
     ``safetensors.torch.load_file``, read too), or what PyTorch users pass to ``torch.save``: dicts (any plain
     keys), lists and tuples nesting tensors, parameters, NumPy arrays, numbers, strings, None, dtypes and devices.
     Shapes, dtypes, values, ``requires_grad`` and the nesting round-trip exactly through :func:`load` (0-d tensors
-    included); a tensor that appears twice is stored once. A Module, an optimizer or any other object is refused
-    with a TypeError naming it and where it sits (save its ``state_dict()``). ``metadata`` is an optional
+    included); a tensor that appears twice is stored once. A whole Module, an optimizer or any other object is
+    pickled into the file (``md.save(model, path)``, as ``torch.save``), and :func:`load` unpickles it only with
+    ``weights_only=False``; an object that cannot be pickled is a TypeError naming it. ``metadata`` is an optional
     ``{str: str}`` dict stored in the header; read it back with :func:`load_metadata`.
 
     To a path the write is atomic (see :func:`atomic_write`): a crash or kill mid-save leaves the old file (or
@@ -243,8 +244,9 @@ def load(f, device="cpu", map_location=None, weights_only=None):
     A ``.pt``/``.pth`` file written by ``torch.save`` (its zip format) is read without PyTorch: tensors (float64,
     float32, float16, bfloat16 widened to float32, int64, int32, int16, int8, uint8, bool), parameters, dicts,
     OrderedDicts, lists, tuples, numbers, strings, ``torch.Size``, dtypes, devices and NumPy arrays; anything else
-    in it (a pickled Module, a custom class) is refused with a ValueError naming that global -- nothing in any file
-    is ever executed, so ``weights_only`` (accepted for PyTorch's spelling) changes nothing. The legacy
+    in it (a pickled Module, a custom class) is refused with a ValueError naming that global. A minidl checkpoint
+    holding a pickled object (``md.save(model)``) is unpickled only with ``weights_only=False``, which runs code the
+    file names (trusted files only, as PyTorch); otherwise ``pickle.UnpicklingError`` names the object. The legacy
     non-zip ``torch.save`` format is refused. ``map_location`` (a device or its string) is PyTorch's name for
     ``device``.
 
@@ -285,7 +287,10 @@ def load(f, device="cpu", map_location=None, weights_only=None):
         t = Tensor._wrap(arrays.pop(key))      # each array is fresh, writable memory of its own
         out[key] = t if device == "cpu" else t.to(device)
     structure = metadata.get(_checkpoint.STRUCTURE_KEY)
-    return out if structure is None else _checkpoint.unflatten(structure, out, source)
+    if structure is None:
+        return out
+    obj = _checkpoint.unflatten(structure, out, source, allow_pickle=weights_only is False)
+    return obj.to(device) if device != "cpu" and hasattr(obj, "to") and not isinstance(obj, Tensor) else obj
 
 
 def _load_torch(fh, source, device):

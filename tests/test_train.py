@@ -94,11 +94,10 @@ def test_load_rejects_corrupt_and_truncated_files(tmp_path):
 
 
 def test_save_rejects_what_it_cannot_store(tmp_path):
-    # checkpoints nest tensors, numbers and containers (tests/test_checkpoint.py); objects are refused by name
-    with pytest.raises(TypeError, match=r"cannot store a MLP at \['model'\].*state_dict"):
-        md.save({"model": _mlp(), "lr": 0.1}, tmp_path / "x")
-    with pytest.raises(TypeError, match=r"cannot store a set at \[0\]"):
-        md.save([{1, 2}], tmp_path / "x")
+    # checkpoints nest tensors, numbers and containers (tests/test_checkpoint.py); other objects are pickled (and
+    # load only with weights_only=False); what cannot be pickled is refused by name
+    with pytest.raises(TypeError, match=r"cannot store a generator at \[0\]"):
+        md.save([(i for i in range(2))], tmp_path / "x")
     assert not os.listdir(tmp_path)
     md.save([md.ones(2), {"lr": 0.1}], tmp_path / "x")
     back = md.load(tmp_path / "x")
