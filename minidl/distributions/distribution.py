@@ -3,6 +3,8 @@ import math
 
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
+from . import constraints
+from .utils import broadcast_all
 
 __all__ = ["Distribution"]
 
@@ -176,3 +178,23 @@ class _LazyProperty:
 
 lazy_property = _LazyProperty
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class LocScale(Distribution):
+    """A family located at ``loc`` and spread by ``scale`` (broadcast together), whose mean and mode are ``loc``."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc

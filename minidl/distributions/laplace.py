@@ -5,14 +5,13 @@ import numpy as np
 
 from ..ops import log
 from ..tensor_api.math_more import expm1, log1p
-from . import constraints
-from .distribution import Distribution
-from .utils import broadcast_all, draw
+from .distribution import LocScale
+from .utils import draw
 
 __all__ = ["Laplace"]
 
 
-class Laplace(Distribution):
+class Laplace(LocScale):
     """Density ``exp(-|x - loc| / scale) / (2 scale)``, as ``torch.distributions.Laplace``; ``rsample`` inverts the
     CDF at a uniform draw, differentiable in ``loc`` and ``scale``.
 
@@ -20,22 +19,6 @@ class Laplace(Distribution):
         >>> md.distributions.Laplace(0.0, 1.0).log_prob(md.tensor(0.0))
         tensor(-0.6931472)
     """
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
-
     @property
     def stddev(self):
         return math.sqrt(2) * self.scale

@@ -2,14 +2,13 @@
 import math
 
 from ..ops import erf, log
-from . import constraints
-from .distribution import LOG_SQRT_2PI, Distribution
-from .utils import broadcast_all, draw
+from .distribution import LOG_SQRT_2PI, LocScale
+from .utils import draw
 
 __all__ = ["Normal"]
 
 
-class Normal(Distribution):
+class Normal(LocScale):
     """N(loc, scale**2) over a batch of broadcast ``loc`` and ``scale`` (tensors or numbers), as
     ``torch.distributions.Normal``; ``rsample`` is ``loc + scale * eps`` with eps ~ N(0, 1), differentiable in both.
 
@@ -18,22 +17,6 @@ class Normal(Distribution):
         >>> d.log_prob(md.zeros(2))
         tensor([-0.9189385, -0.9189385])
     """
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, (), validate_args)
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
-
     @property
     def stddev(self):
         return self.scale

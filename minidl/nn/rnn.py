@@ -103,6 +103,13 @@ class RNNBase(Module):
             c_n = None if c_n is None else c_n.squeeze(1)
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
+    def _layer_weights(self, suffix):
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction (biases None without bias)."""
+        w_ih, w_hh = getattr(self, f"weight_ih{suffix}"), getattr(self, f"weight_hh{suffix}")
+        if not self.bias:
+            return w_ih, w_hh, None, None
+        return w_ih, w_hh, getattr(self, f"bias_ih{suffix}"), getattr(self, f"bias_hh{suffix}")
+
     def _run(self, x, h0, c0):
         """x (L, N, in), states (layers * dirs, N, H) -> output (L, N, dirs * H), h_n, c_n."""
         mode = self.mode.lower()
@@ -110,9 +117,7 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(self._suffixes(layer)):
-                w_ih, w_hh = getattr(self, f"weight_ih{suffix}"), getattr(self, f"weight_hh{suffix}")
-                b_ih = getattr(self, f"bias_ih{suffix}") if self.bias else None
-                b_hh = getattr(self, f"bias_hh{suffix}") if self.bias else None
+                w_ih, w_hh, b_ih, b_hh = self._layer_weights(suffix)
                 k = layer * self._dirs + d
                 y, h, c = rnn_layer(mode, x, h0[k], None if c0 is None else c0[k], w_ih, w_hh, b_ih, b_hh,
                                     reverse=bool(d))
@@ -369,9 +374,7 @@ def _run_packed(self, x, lengths, h0, c0):
     for layer in range(self.num_layers):
         outs = []
         for d, suffix in enumerate(self._suffixes(layer)):
-            w_ih, w_hh = getattr(self, f"weight_ih{suffix}"), getattr(self, f"weight_hh{suffix}")
-            b_ih = getattr(self, f"bias_ih{suffix}") if self.bias else None
-            b_hh = getattr(self, f"bias_hh{suffix}") if self.bias else None
+            w_ih, w_hh, b_ih, b_hh = self._layer_weights(suffix)
             k = layer * self._dirs + d
             ys, hs, cs = [], [], []
             for s, e, n in groups:
