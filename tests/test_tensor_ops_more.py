@@ -407,7 +407,7 @@ def test_register_hook_with_retain_grad_and_autograd_grad():
     (lambda: md.ones(3).roll((1, 2), 0), ValueError, "roll: shifts"),
     (lambda: md.ones(3).cumsum(1), IndexError, "cumsum: dim 1 is out of range"),
     (lambda: md.ones(3).prod((0,)), TypeError, "prod: dim must be one int"),
-    (lambda: md.ones(3).norm(p="nuc"), NotImplementedError, "norm: p='nuc' is not supported"),
+    (lambda: md.ones(3).norm(p="max"), NotImplementedError, "norm: p='max' is not supported"),
     (lambda: md.ones(3, dtype=md.int64).norm(), TypeError, "norm: needs a floating tensor"),
     (lambda: md.ones(3).topk(4), IndexError, r"topk: k \(4\) is out of range"),
     (lambda: md.ones(3).sort(dim=1), IndexError, "sort: dim 1 is out of range"),
@@ -479,3 +479,24 @@ def test_ops_stay_on_a_cuda_device(fake_cuda):
     for y in (x.new_zeros(2), x.new_full((2,), 3.0), x.new_tensor([1.0]), md.empty(3, device="cuda").uniform_(),
               md.multinomial(md.ones(3, device="cuda"), 2)):
         assert y.device.type == "cuda"
+
+
+def test_nuclear_norm_matches_pytorch():
+    a = np.random.default_rng(0).standard_normal((2, 3, 4))
+    xm, xt = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    ym, yt = xm.norm(p="nuc", dim=(1, 2)), torch.norm(xt, p="nuc", dim=(1, 2))
+    np.testing.assert_allclose(ym.detach().numpy(), yt.detach().numpy(), rtol=1e-12)
+    ym.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(md.tensor(a[0]).norm(p="nuc").item(), np.linalg.norm(a[0], "nuc"), rtol=1e-12)
+
+
+def test_multinomial_draws_from_its_own_generator():
+    probs = md.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])
+    a = md.multinomial(probs, 6, replacement=True, generator=md.Generator().manual_seed(7))
+    md.manual_seed(0)
+    b = md.multinomial(probs, 6, replacement=True, generator=md.Generator().manual_seed(7))
+    assert a.tolist() == b.tolist() and a[1].tolist() == [1] * 6
+    with pytest.raises(TypeError, match="generator must be a minidl.Generator"):
+        md.multinomial(probs, 1, generator=3)

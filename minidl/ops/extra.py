@@ -635,8 +635,11 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):  # noqa: A002
         input = input.astype(dtype)
     if not input.dtype.is_floating_point:
         raise TypeError(f"norm: needs a floating tensor, got {input.dtype.name} of shape {input.shape}")
-    if p == "nuc" or isinstance(p, str) and p != "fro":
-        raise NotImplementedError(f"norm: p={p!r} is not supported (matrix norms other than 'fro')")
+    if p == "nuc":                  # the nuclear norm of the matrices over dim (all of a 2-D input), from md.linalg
+        from ..linalg import matrix_norm  # noqa: PLC0415
+        return matrix_norm(input, "nuc", tuple(range(input.ndim)) if dim is None else dim, keepdim)
+    if isinstance(p, str) and p != "fro":
+        raise NotImplementedError(f"norm: p={p!r} is not supported (matrix norms other than 'fro' and 'nuc')")
     dims = normalize_dims("norm", input, dim)
     if p in ("fro", 2, 2.0):
         return _Norm2.apply(input, dims, keepdim)
@@ -828,8 +831,6 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):  # no
         tensor([1, 1])
     """
     _check_tensor("multinomial", input)
-    if generator is not None:
-        raise NotImplementedError("multinomial: a generator= argument is not supported; seed with md.manual_seed")
     if input.ndim not in (1, 2):
         raise ValueError(f"multinomial: probabilities must be 1-d or 2-d, got shape {input.shape}")
     if not input.dtype.is_floating_point:
@@ -840,7 +841,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):  # no
     if not np.isfinite(rows).all() or (rows < 0).any():
         raise ValueError("multinomial: probabilities must be finite and non-negative")
     out = np.empty((rows.shape[0], num_samples), np.int64)
-    rng = _generator()
+    from ..random import drawing_from  # noqa: PLC0415
+    with drawing_from(generator):       # generator=: a md.Generator of its own, as PyTorch's
+        rng = _generator()
     for i, w in enumerate(rows):
         total = w.sum()
         if total <= 0:
