@@ -94,7 +94,7 @@ DIFFERENTIABLE = {
     "masked_select": lambda x: md.masked_select(x, x > 0), "diff": lambda x: md.diff(x, n=2, dim=1),
     "median": lambda x: md.median(x, dim=1).values, "vstack": lambda x: md.vstack([x, x[0]]),
     "cross": lambda x: md.cross(x[:, :3], x[:, 1:4] + 1, dim=1), "nanmean": lambda x: md.nanmean(x, dim=0),
-    "take_along_dim": lambda x: md.take_along_dim(x, md.tensor([[1], [0], [2]]), dim=1),
+    "take_along_dim": lambda x: md.take_along_dim(x[:3], md.tensor([[1], [0], [2]]), dim=1),
 }
 
 
