@@ -34,6 +34,31 @@ def _labels(name, y_true, y_pred):
     return _on(a.reshape(_same_rank(name, a.shape, tuple(y_pred.shape))), y_pred)
 
 
+def _aligned(name, y_true, y_pred):
+    """Labels and output for a regression loss (mse, mae, huber), as Keras aligns them: when their ranks differ
+    by one and the longer one ends in a size-1 axis, that axis is dropped (or, against a 1-d partner, the 1-d one
+    gains it); then they broadcast (labels (N, 1) against an output (N, T, 1) give (N, T)). Returns (labels,
+    output) Tensors."""
+    a = host(y_true) if isinstance(y_true, Tensor) else np.asarray(y_true)
+    t_shape, p_shape = tuple(a.shape), tuple(y_pred.shape)
+    if len(t_shape) == len(p_shape) + 1 and t_shape[-1] == 1:
+        if len(p_shape) == 1:
+            y_pred = y_pred.unsqueeze(-1)
+        else:
+            a = a.reshape(t_shape[:-1])
+    elif len(p_shape) == len(t_shape) + 1 and p_shape[-1] == 1:
+        if len(t_shape) == 1:
+            a = a.reshape(t_shape + (1,))
+        else:
+            y_pred = y_pred.squeeze(-1)
+    try:
+        np.broadcast_shapes(a.shape, tuple(y_pred.shape))
+    except ValueError:
+        _same_rank(name, t_shape, p_shape)              # raises with Keras' message and the hints
+        raise
+    return _on(a, y_pred), y_pred
+
+
 def _same_rank(name, shape_t, shape_p):
     """Keras' rank alignment: ``(N,)`` labels for an ``(N, 1)`` output (or the reverse) are fine; otherwise the
     shapes must be equal. Returns the labels' aligned shape."""
@@ -105,7 +130,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """Per-sample mean over the last axis of ``-(y log p + (1 - y) log(1 - p))``; 0/1 (or soft) labels."""
-    y = _labels("binary_crossentropy", y_true, y_pred)
+    y = _labels("binary_crossentropy", y_true, y_pred)      # Keras' crossentropies want equal shapes
     if label_smoothing:
         y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
@@ -118,18 +143,21 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
 
 def mean_squared_error(y_true, y_pred):
     """Per-sample mean over the last axis of ``(y - p) ** 2``."""
-    d = _labels("mean_squared_error", y_true, y_pred) - y_pred
+    y, y_pred = _aligned("mean_squared_error", y_true, y_pred)
+    d = y - y_pred
     return (d * d).mean(-1)
 
 
 def mean_absolute_error(y_true, y_pred):
     """Per-sample mean over the last axis of ``|y - p|``."""
-    return ops.abs(_labels("mean_absolute_error", y_true, y_pred) - y_pred).mean(-1)
+    y, y_pred = _aligned("mean_absolute_error", y_true, y_pred)
+    return ops.abs(y - y_pred).mean(-1)
 
 
 def huber(y_true, y_pred, delta=1.0):
     """Per-sample mean of ``0.5 d^2`` where ``|d| <= delta``, else ``delta (|d| - 0.5 delta)``."""
-    d = ops.abs(_labels("huber", y_true, y_pred) - y_pred)
+    y, y_pred = _aligned("huber", y_true, y_pred)
+    d = ops.abs(y - y_pred)
     return ops.where(d <= delta, d * d * 0.5, (d - 0.5 * delta) * delta).mean(-1)
 
 
