@@ -881,7 +881,6 @@ def test_embedding_index_errors(bad):
     (lambda: layers.Embedding(0, 3), ValueError, "input_dim"),
     (lambda: layers.Embedding(10, 3, mask_zero=True), ValueError, "mask_zero"),
     (lambda: layers.LSTM(3, recurrent_dropout=0.2), ValueError, "recurrent_dropout"),
-    (lambda: layers.GRU(3, reset_after=False), ValueError, "reset_after"),
     (lambda: layers.LSTM(3, return_state=True), ValueError, "return_state"),
     (lambda: layers.LSTM(3, activation="relu"), ValueError, "activation"),
     (lambda: layers.SimpleRNN(3, activation="sigmoid"), ValueError, "activation"),

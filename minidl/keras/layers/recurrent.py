@@ -3,7 +3,8 @@
 Inputs are batch-major ``(N, steps, features)`` as in Keras. The weights use Keras' layouts and gate orders in
 ``get_weights``: ``kernel (features, k * units)``, ``recurrent_kernel (units, k * units)``, and one ``bias``
 (LSTM gates i, f, c, o as PyTorch; GRU gates z, r, h where PyTorch has r, z, n, and its bias is ``(2, 3 * units)``,
-input and recurrent halves, Keras' ``reset_after=True`` form). Parameter counts are Keras'.
+input and recurrent halves, in Keras' default ``reset_after=True`` form; ``reset_after=False`` runs its own step
+loop with one bias). Parameter counts are Keras'.
 """
 import numpy as np
 
@@ -133,7 +134,7 @@ class _Recurrent(Layer):
     def _weight_shapes(self, input_shape):
         n_in = _need_known(self, input_shape, -1, "feature dimension of the inputs")
         size = self.gates * self.units
-        bias = (2, size) if isinstance(self, GRU) else (size,)
+        bias = (2, size) if isinstance(self, GRU) and self.reset_after else (size,)
         return [(n_in, size), (self.units, size)] + [bias] * bool(self.use_bias)
 
     def build(self, input_shape):
@@ -241,17 +242,22 @@ class GRU(_Recurrent):
     torch_from_keras = (1, 0, 2)        # PyTorch r, z, n = Keras blocks r (1), z (0), h (2)
 
     def __init__(self, units, reset_after=True, **kwargs):
-        if not reset_after:
-            raise ValueError("GRU(reset_after=False) is not supported by md.keras; use the default reset_after=True")
+        self.reset_after = bool(reset_after)
+        if not self.reset_after:
+            self.torch_from_keras = None    # the reset-before cell keeps Keras' gate order z, r, h
         super().__init__(units, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "reset_after": True}
+        return {**super().get_config(), "reset_after": self.reset_after}
 
     def _make(self, n_in):
+        if not self.reset_after:
+            return _GRUResetBefore(n_in, self.units, self.use_bias, _dtype(self))
         return nn.GRU(n_in, self.units, bias=self.use_bias, batch_first=True, dtype=_dtype(self))
 
     def _add_bias(self):
+        if not self.reset_after:        # one bias (3 * units,) on the input projection
+            return super()._add_bias()
         # Keras' bias (2, 3 * units): row 0 the input bias, row 1 the recurrent one (inside r * (...))
         order = self.torch_from_keras
         back = [order.index(i) for i in range(3)]
@@ -266,3 +272,34 @@ class GRU(_Recurrent):
                          to_keras, from_keras, self.bias_regularizer)
 
 
+class _GRUResetBefore(nn.Module):
+    """Keras' ``GRU(reset_after=False)`` cell over a batch-major sequence: the reset gate scales the previous
+    state before its recurrent product, ``h~ = tanh(x W_h + (r * h) U_h + b_h)``, then ``h = z * h + (1 - z) * h~``
+    (gates in Keras' order z, r, h). A step loop of differentiable ops (md.nn.GRU is the reset-after form)."""
+
+    def __init__(self, n_in, units, bias, dtype):
+        super().__init__()
+        self.units = units
+        self.weight_ih_l0 = nn.Parameter(zeros(3 * units, n_in, dtype=dtype))
+        self.weight_hh_l0 = nn.Parameter(zeros(3 * units, units, dtype=dtype))
+        if bias:
+            self.bias_ih_l0 = nn.Parameter(zeros(3 * units, dtype=dtype))
+            self.bias_hh_l0 = nn.Parameter(zeros(3 * units, dtype=dtype))
+
+    def forward(self, x):
+        u = self.units
+        proj = x @ self.weight_ih_l0.T
+        if hasattr(self, "bias_ih_l0"):
+            proj = proj + self.bias_ih_l0
+        w_zr, w_h = self.weight_hh_l0[:2 * u], self.weight_hh_l0[2 * u:]
+        h = zeros(x.shape[0], u, dtype=x.dtype, device=x.device)
+        outs = []
+        for t in range(x.shape[1]):
+            p = proj[:, t]
+            zr = nn.functional.sigmoid(p[:, :2 * u] + h @ w_zr.T)
+            z, r = zr[:, :u], zr[:, u:]
+            cand = nn.functional.tanh(p[:, 2 * u:] + (r * h) @ w_h.T)
+            h = z * h + (1 - z) * cand
+            outs.append(h)
+        from ...ops import stack  # noqa: PLC0415
+        return stack(outs, dim=1), h.unsqueeze(0)
