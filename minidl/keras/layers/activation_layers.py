@@ -1,6 +1,8 @@
 """Keras' activation layers: ``ReLU``, ``LeakyReLU``, ``Softmax``, ``ELU``, ``PReLU`` (md.nn ops underneath)."""
 import warnings
 
+import numpy as np
+
 import minidl as md
 
 from ... import nn
@@ -81,8 +83,7 @@ class Softmax(Layer):
 
     def call(self, inputs, mask=None):
         if mask is not None:
-            keep = md.tensor(md.keras.layers.base.host(mask).astype(bool)) if not isinstance(mask, md.Tensor) \
-                else mask.bool()
+            keep = (mask if isinstance(mask, md.Tensor) else md.tensor(np.asarray(mask))).bool()
             big = -1e9 if inputs.dtype != md.float16 else -3e4
             inputs = md.where(keep, inputs, inputs * 0 + big)
         if isinstance(self.axis, list):

@@ -1,5 +1,5 @@
 """``Lambda`` (a Python function as a layer) and ``TimeDistributed`` (a layer applied to every time step)."""
-from .base import KerasTensor, Layer, check_shape, shape_str
+from .base import Layer, check_shape, shape_str
 
 
 class Lambda(Layer):
@@ -89,8 +89,6 @@ class TimeDistributed(Layer):
 
     def call(self, inputs):
         n, t = inputs.shape[0], inputs.shape[1]
-        if isinstance(inputs, KerasTensor):
-            raise ValueError(f"TimeDistributed {self.name!r}: call it on data or through a model")
         was = self.layer.training
         self.layer.train(self.training)
         try:
