@@ -392,3 +392,139 @@ def test_new_layers_are_registered_for_loading():
                  "Minimum", "Dot", "GaussianNoise", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D",
                  "Lambda", "TimeDistributed"):
         assert layers.LAYERS[name] is getattr(layers, name) and name in layers.__all__
+
+
+# --- DepthwiseConv2D, SeparableConv2D, Conv2DTranspose -----------------------------------------------------------
+def _randomize(layer, seed=1):
+    rng = np.random.default_rng(seed)
+    layer.set_weights([rng.standard_normal(w.shape) * 0.5 for w in layer.get_weights()])
+
+
+def _tf_same(n, k, s, d):
+    total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+    return total // 2, total - total // 2
+
+
+def _depthwise_ref(torch, padding, strides, dilation, shape):
+    def ref(xt, dk):
+        x = xt.permute(0, 3, 1, 2)
+        kh, kw, c, m = dk.shape
+        if padding == "same":
+            (t, b), (lf, r) = (_tf_same(shape[i], (kh, kw)[i], strides[i], dilation[i]) for i in range(2))
+            x = torch.nn.functional.pad(x, (lf, r, t, b))
+        w = dk.permute(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
+        return torch.nn.functional.conv2d(x, w, None, strides, 0, dilation, c)
+    return ref
+
+
+@pytest.mark.parametrize("kernel,strides,padding,dilation,mult", [
+    (3, (1, 1), "valid", (1, 1), 1), ((3, 2), (2, 1), "same", (1, 1), 2), (3, (1, 1), "same", (2, 2), 3),
+    (2, (2, 2), "valid", (1, 1), 1)])
+def test_depthwise_and_separable_conv_against_torch(f64, torch, kernel, strides, padding, dilation, mult):
+    shape = (7, 6)
+    x = RNG.standard_normal((2, *shape, 3))
+    dw = layers.DepthwiseConv2D(kernel, strides, padding, depth_multiplier=mult, dilation_rate=dilation)
+    dw.build((None, *shape, 3))
+    _randomize(dw)
+    k = (kernel, kernel) if isinstance(kernel, int) else kernel
+    assert dw.get_weights()[0].shape == (*k, 3, mult) and dw.count_params() == k[0] * k[1] * 3 * mult + 3 * mult
+    base = _depthwise_ref(torch, padding, strides, dilation, shape)
+    out = _compare(torch, dw, lambda t, d, b: (base(t, d) + b.reshape(1, -1, 1, 1)).permute(0, 2, 3, 1), x)
+    assert dw.compute_output_shape((None, *shape, 3)) == (None, *out.shape[1:])
+    sep = layers.SeparableConv2D(5, kernel, strides, padding, dilation_rate=dilation, depth_multiplier=mult,
+                                 activation="tanh")
+    sep.build((None, *shape, 3))
+    _randomize(sep, 2)
+    assert [w.shape for w in sep.get_weights()] == [(*k, 3, mult), (1, 1, 3 * mult, 5), (5,)]
+    assert sep.count_params() == k[0] * k[1] * 3 * mult + 3 * mult * 5 + 5
+
+    def sep_ref(t, d, p, b):
+        y = torch.nn.functional.conv2d(base(t, d), p.permute(3, 2, 0, 1), b)
+        return torch.tanh(y).permute(0, 2, 3, 1)
+    out = _compare(torch, sep, sep_ref, x)
+    assert sep.compute_output_shape((None, *shape, 3)) == (None, *out.shape[1:])
+
+
+def _keras_deconv_length(n, k, s, padding, output_padding, d=1):
+    k = (k - 1) * d + 1
+    if output_padding is None:
+        return n * s + max(k - s, 0) if padding == "valid" else n * s
+    return (n - 1) * s + k - 2 * (k // 2 if padding == "same" else 0) + output_padding
+
+
+@pytest.mark.parametrize("kernel,strides,padding,op,dilation", [
+    (3, 1, "valid", None, 1), (3, 2, "same", None, 1), (4, 2, "same", None, 1), (3, 2, "valid", None, 1),
+    (2, 3, "valid", None, 1), (3, 2, "same", 1, 1), (3, 2, "valid", 1, 1), (3, 1, "same", None, 2),
+    ((3, 2), (2, 1), "same", None, 1), (1, 3, "same", None, 1)])
+def test_conv2d_transpose_against_torch(f64, torch, kernel, strides, padding, op, dilation):
+    shape = (5, 4)
+    layer = layers.Conv2DTranspose(6, kernel, strides, padding, output_padding=op, dilation_rate=dilation)
+    layer.build((None, *shape, 3))
+    _randomize(layer)
+    k = (kernel, kernel) if isinstance(kernel, int) else kernel
+    s = (strides, strides) if isinstance(strides, int) else strides
+    assert layer.get_weights()[0].shape == (*k, 6, 3) and layer.count_params() == k[0] * k[1] * 6 * 3 + 6
+    want = tuple(_keras_deconv_length(n, kk, ss, padding, op, dilation) for n, kk, ss in zip(shape, k, s))
+    assert layer.compute_output_shape((None, *shape, 3)) == (None, *want, 6)
+
+    def ref(xt, kern, b):
+        full = torch.nn.functional.conv_transpose2d(xt.permute(0, 3, 1, 2), kern.permute(3, 2, 0, 1), None, s,
+                                                    dilation=dilation)
+        # TensorFlow's rule: the output is the window of the full result at the 'same' padding's start offset,
+        # zero-filled at the end where the full result is shorter
+        out = torch.zeros(full.shape[0], 6, *want, dtype=full.dtype)
+        for i in range(2):
+            before = max(full.shape[2 + i] - want[i], 0) // 2 if padding == "same" else 0
+            full = full.narrow(2 + i, before, min(want[i], full.shape[2 + i] - before))
+        out = out + torch.nn.functional.pad(full, (0, want[1] - full.shape[3], 0, want[0] - full.shape[2]))
+        return (out + b.reshape(1, -1, 1, 1)).permute(0, 2, 3, 1)
+    _compare(torch, layer, ref, RNG.standard_normal((2, *shape, 3)))
+
+
+def test_conv2d_transpose_matches_torch_padding_where_it_can(f64, torch):
+    # k=4, s=2, 'same' is PyTorch's padding=1 (the DCGAN decoder block)
+    layer = layers.Conv2DTranspose(2, 4, 2, "same")
+    x = RNG.standard_normal((1, 3, 3, 5))
+    layer.build((None, 3, 3, 5))
+    _randomize(layer)
+    _compare(torch, layer, lambda t, k, b: torch.nn.functional.conv_transpose2d(
+        t.permute(0, 3, 1, 2), k.permute(3, 2, 0, 1), b, 2, 1).permute(0, 2, 3, 1), x)
+
+
+def test_more_convolutions_errors_and_channels_first():
+    with pytest.raises(ValueError, match="output_padding"):
+        layers.Conv2DTranspose(2, 3, strides=2, output_padding=2)
+    with pytest.raises(ValueError, match="depth_multiplier"):
+        layers.DepthwiseConv2D(3, depth_multiplier=0)
+    with pytest.raises(ValueError, match="too small"):
+        layers.SeparableConv2D(2, 5)(keras.Input(shape=(3, 3, 2)))
+    x = RNG.standard_normal((2, 6, 6, 3)).astype("float32")
+    for make in (lambda f: layers.DepthwiseConv2D(3, data_format=f), lambda f: layers.SeparableConv2D(4, 3, data_format=f),
+                 lambda f: layers.Conv2DTranspose(4, 3, 2, data_format=f)):
+        last, first = make("channels_last"), make("channels_first")
+        want = to_numpy(last(x))
+        first.build((None, 3, 6, 6))
+        first.set_weights(last.get_weights())
+        np.testing.assert_allclose(to_numpy(first(x.transpose(0, 3, 1, 2))), want.transpose(0, 3, 1, 2),
+                                   rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (lambda: layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu"), (5, 5, 2)),
+    (lambda: layers.SeparableConv2D(3, (3, 2), strides=2, use_bias=False), (6, 5, 2)),
+    (lambda: layers.Conv2DTranspose(3, 3, 2, "same", output_padding=1), (3, 4, 2))])
+def test_more_convolutions_round_trip(tmp_path, layer, shape):
+    _roundtrip(tmp_path, layer(), shape)
+
+
+def test_convolutional_autoencoder_trains():
+    inp = keras.Input(shape=(8, 8, 1))
+    x = layers.SeparableConv2D(4, 3, strides=2, padding="same", activation="relu")(inp)
+    x = layers.DepthwiseConv2D(3, padding="same")(x)
+    out = layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid")(x)
+    model = keras.Model(inp, out)
+    assert model.output_shape == (None, 8, 8, 1)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    data = (RNG.random((16, 8, 8, 1)) > 0.5).astype("float32")
+    hist = model.fit(data, data, epochs=8, batch_size=8, verbose=0)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]

@@ -43,3 +43,10 @@ _MORE = (ELU, LeakyReLU, PReLU, ReLU, Softmax, Lambda, TimeDistributed, Dot, Max
          RepeatVector, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 LAYERS.update({c.__name__: c for c in _MORE})
 __all__ += sorted(c.__name__ for c in _MORE)
+
+from .convolutional_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D  # noqa: E402
+
+Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2D
+LAYERS.update({c.__name__: c for c in (Conv2DTranspose, DepthwiseConv2D, SeparableConv2D)})
+__all__ += ["Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Convolution2DTranspose",
+            "SeparableConvolution2D"]
