@@ -321,6 +321,20 @@ def test_noise_layers_gradients(f64):
     np.testing.assert_allclose(to_numpy(x.grad), mask, rtol=1e-9)
 
 
+def test_gaussian_noise_and_dropout_gradients(f64):
+    md.manual_seed(3)
+    x = md.tensor(RNG.standard_normal((4, 6)), requires_grad=True)
+    noise = layers.GaussianNoise(0.3)
+    noise(x, training=True).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), np.ones((4, 6)))           # additive noise: gradient 1
+    x.grad = None
+    drop = layers.GaussianDropout(0.3)
+    drop.train(True)
+    out = drop(x)
+    (out * 2).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * to_numpy(out) / to_numpy(x.detach()), rtol=1e-9)
+
+
 @pytest.mark.parametrize("layer,shape", [
     (lambda: layers.GaussianNoise(0.2, seed=3), (4,)), (lambda: layers.GaussianDropout(0.1), (4,)),
     (lambda: layers.SpatialDropout1D(0.2), (3, 4)), (lambda: layers.SpatialDropout2D(0.2, "channels_first"),

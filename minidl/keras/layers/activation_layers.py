@@ -83,7 +83,7 @@ class Softmax(Layer):
 
     def call(self, inputs, mask=None):
         if mask is not None:
-            keep = (mask if isinstance(mask, md.Tensor) else md.tensor(np.asarray(mask))).bool()
+            keep = (mask if isinstance(mask, md.Tensor) else md.tensor(np.asarray(mask), device=inputs.device)).bool()
             big = -1e9 if inputs.dtype != md.float16 else -3e4
             inputs = md.where(keep, inputs, inputs * 0 + big)
         if isinstance(self.axis, list):
