@@ -99,6 +99,8 @@ def test_softmax_mask_gives_masked_positions_no_probability():
     got = to_numpy(layers.Softmax()(x, mask=mask))
     e = np.where(mask, np.exp(x - x.max(-1, keepdims=True)), 0)
     np.testing.assert_allclose(got, e / e.sum(-1, keepdims=True), rtol=1e-5, atol=1e-7)
+    none = to_numpy(layers.Softmax()(x, mask=np.zeros((2, 5), dtype=bool)))
+    np.testing.assert_array_equal(none, 0)                   # Keras multiplies by the mask: a masked row is zeros
 
 
 @pytest.mark.parametrize("shape,shared,params", [((5,), None, 5), ((6, 6, 3), [1, 2], 3), ((6, 6, 3), None, 108),

@@ -70,7 +70,7 @@ class LeakyReLU(Layer):
 
 class Softmax(Layer):
     """Softmax over ``axis`` (an int or a list of ints). ``layer(x, mask=m)`` gives masked-out positions (``m``
-    False) a large negative logit, so they get no probability, as Keras.
+    False) a large negative logit and a zero output, so they get no probability, as Keras.
 
     Example:
         >>> md.keras.layers.Softmax()(np.zeros((1, 4))).tolist()
@@ -90,8 +90,10 @@ class Softmax(Layer):
             axes = sorted(a % inputs.ndim for a in self.axis)
             shifted = inputs - inputs.amax(dim=tuple(axes), keepdim=True).detach()
             e = md.exp(shifted)
-            return e / e.sum(dim=tuple(axes), keepdim=True)
-        return md.softmax(inputs, dim=self.axis)
+            out = e / e.sum(dim=tuple(axes), keepdim=True)
+        else:
+            out = md.softmax(inputs, dim=self.axis)
+        return out if mask is None else out * keep.to(out.dtype)     # as Keras: a fully masked row gives zeros
 
     def forward(self, inputs, mask=None):
         return self.call(inputs, mask=mask)
