@@ -29,3 +29,24 @@ LAYERS = {c.__name__: c for c in (Activation, Add, Average, AveragePooling1D, Av
 __all__ = sorted(LAYERS) + ["Input", "InputLayer", "KerasTensor", "Layer", "Convolution1D", "MaxPool1D", "AvgPool1D",
                             "Convolution2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
                             "GlobalMaxPool1D", "GlobalMaxPool2D"]
+
+# --- issue 15: more of Keras 3's layers --------------------------------------------------------------------------
+from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax  # noqa: E402
+from .lambda_layers import Lambda, TimeDistributed  # noqa: E402
+from .merging_more import Dot, Maximum, Minimum, Subtract  # noqa: E402
+from .regularization import GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D  # noqa: E402
+from .reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,  # noqa: E402
+                        ZeroPadding1D, ZeroPadding2D)
+
+_MORE = (ELU, LeakyReLU, PReLU, ReLU, Softmax, Lambda, TimeDistributed, Dot, Maximum, Minimum, Subtract,
+         GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, Cropping1D, Cropping2D, Permute,
+         RepeatVector, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
+LAYERS.update({c.__name__: c for c in _MORE})
+__all__ += sorted(c.__name__ for c in _MORE)
+
+from .convolutional_more import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D  # noqa: E402
+
+Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2D
+LAYERS.update({c.__name__: c for c in (Conv2DTranspose, DepthwiseConv2D, SeparableConv2D)})
+__all__ += ["Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Convolution2DTranspose",
+            "SeparableConvolution2D"]
