@@ -508,3 +508,30 @@ class Model(Layer):
         """Load weights saved by ``save_weights`` (or inside a ``.keras`` file) into this built model."""
         from .saving import load_weights  # noqa: PLC0415
         load_weights(self, filepath)
+
+
+# --- issue 15 (kapi): model.inputs / model.outputs of a functional model (Keras 3's names) ---
+def _graph_part(index, what):
+    def get(self):
+        if self._graph is None:
+            raise AttributeError(f"Model {self.name!r} has no `{what}`: only a functional model (Model(inputs, "
+                                 "outputs)) defines its inputs and outputs")
+        return list(self._graph[index])
+    get.__doc__ = f"The KerasTensors the functional model was made from (``Model(inputs, outputs)``'s {what})."
+    return property(get)
+
+
+def _graph_single(index, flag, what):
+    def get(self):
+        if self._graph is None:
+            raise AttributeError(f"Model {self.name!r} has no `{what}`: only a functional model defines it")
+        tensors = self._graph[index]
+        return list(tensors) if self._graph[flag] else tensors[0]
+    get.__doc__ = f"The model's {what}: one KerasTensor, or a list as given to ``Model(inputs, outputs)``."
+    return property(get)
+
+
+Model.inputs = _graph_part(0, "inputs")
+Model.outputs = _graph_part(1, "outputs")
+Model.input = _graph_single(0, 3, "input")
+Model.output = _graph_single(1, 4, "output")

@@ -148,6 +148,7 @@ class _Weight:
     def __init__(self, name, get, to_keras=None, from_keras=None, regularizer=None, trainable=True):
         self.name, self.get, self.regularizer, self.trainable = name, get, regularizer, trainable
         self.to_keras, self.from_keras = to_keras or (lambda a: a), from_keras or (lambda a: a)
+        self.identity_layout = to_keras is None     # the tensor is in Keras' layout (Variable.value is the tensor)
 
     def tensors(self):
         t = self.get()
@@ -423,3 +424,107 @@ class Layer(Module):
 
     def extra_repr(self):
         return f"name={self.name!r}"
+
+
+# --- issue 15 (kapi): Keras 3's weight and node attributes: weights, trainable_weights, non_trainable_weights,
+# add_weight, input, output ---
+def _layer_variables(layer, trainable_path=True, seen=None):
+    """(Variable, trainable) for the layer's weights, then its nested layers', in Keras' order; each once."""
+    from ..variables import Variable  # noqa: PLC0415
+    seen = set() if seen is None else seen
+    if id(layer) in seen:
+        return []
+    seen.add(id(layer))
+    trainable_path = trainable_path and layer._trainable
+    out = [(Variable(w, layer), bool(w.trainable and trainable_path)) for w in layer._weights]
+    for child in layer._modules.values():
+        if isinstance(child, Layer):
+            out.extend(_layer_variables(child, trainable_path, seen))
+    return out
+
+
+def _weights(self):
+    """Every weight of the layer (and of the layers inside it) as ``md.keras.Variable``s, in Keras' order."""
+    return [v for v, _ in _layer_variables(self)]
+
+
+def _trainable_weights(self):
+    """The weights training updates (none when the layer or a layer holding it is frozen)."""
+    return [v for v, t in _layer_variables(self) if t]
+
+
+def _non_trainable_weights(self):
+    """The weights training leaves alone (BatchNormalization's moving statistics, frozen layers' weights)."""
+    return [v for v, t in _layer_variables(self) if not t]
+
+
+def _add_weight_public(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
+                       regularizer=None, constraint=None, aggregation="none", name=None, **kwargs):
+    """Keras 3's ``add_weight``: create a weight of ``shape`` for a custom layer (usually in ``build``) and return
+    its ``md.keras.Variable``; the weight trains with the model, is saved with it and counts in ``summary``.
+    ``initializer`` defaults to ``"glorot_uniform"`` for floats and ``"zeros"`` otherwise, as Keras.
+
+    Example:
+        >>> class Scale(md.keras.layers.Layer):
+        ...     def build(self, input_shape):
+        ...         self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="w")
+        ...     def call(self, x):
+        ...         return x * self.w
+    """
+    from .. import initializers, regularizers  # noqa: PLC0415
+    from ...nn.parameter import Parameter  # noqa: PLC0415
+    from ..variables import Variable  # noqa: PLC0415
+    if kwargs:
+        raise TypeError(f"add_weight() got unexpected keyword arguments: {sorted(kwargs)}")
+    if constraint is not None:
+        raise ValueError(f"Layer {self.name!r}: add_weight(constraint=...) is not supported by md.keras")
+    shape = () if shape is None else ((shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
+    shape = check_shape(shape, f"Layer {self.name!r} add_weight shape")
+    dtype = resolve_dtype(dtype or self.dtype_name, INPUT_DTYPES, f"Layer {self.name!r} add_weight")
+    if name is None:
+        taken = {w.name for w in self._weights}
+        name = next(n for n in ("variable", *(f"variable_{i}" for i in range(1, len(taken) + 2))) if n not in taken)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"Layer {self.name!r}: add_weight name must be a non-empty string without '/', got {name!r}")
+    if initializer is None:
+        initializer = "glorot_uniform" if INPUT_DTYPES[dtype].is_floating_point else "zeros"
+    init = initializers.get(initializer)
+    key = f"_keras_weight_{name}"
+    param = Parameter(Tensor._wrap(np.zeros(shape, dtype=dtype)), requires_grad=bool(
+        trainable and self._trainable and INPUT_DTYPES[dtype].is_floating_point))
+    self.register_parameter(key, param)
+    w = self._add_weight(name, lambda: self._parameters[key], init, regularizer=regularizers.get(regularizer),
+                         trainable=bool(trainable))
+    return Variable(w, self)
+
+
+def _record_call(call):
+    @functools.wraps(call)
+    def __call__(self, inputs, training=None, **kwargs):  # noqa: N807
+        out = call(self, inputs, training, **kwargs)
+        if isinstance(out, KerasTensor):
+            self.__dict__.setdefault("_keras_nodes", []).append((inputs, out))
+        return out
+    return __call__
+
+
+def _node_attr(index, what):
+    def get(self):
+        nodes = self.__dict__.get("_keras_nodes")
+        if not nodes:
+            raise AttributeError(f"The layer {self.name!r} has never been called and thus has no defined {what}.")
+        return nodes[0][index]
+    get.__doc__ = f"The symbolic {what} of the layer's first call on KerasTensors (Keras' ``layer.{what}``)."
+    return property(get)
+
+
+Layer.weights = property(_weights)
+Layer.trainable_weights = property(_trainable_weights)
+Layer.non_trainable_weights = property(_non_trainable_weights)
+Layer.variables = property(_weights)
+Layer.trainable_variables = property(_trainable_weights)
+Layer.non_trainable_variables = property(_non_trainable_weights)
+Layer.add_weight = _add_weight_public
+Layer.__call__ = _record_call(Layer.__call__)
+Layer.input = _node_attr(0, "input")
+Layer.output = _node_attr(1, "output")

@@ -1,0 +1,393 @@
+"""``md.keras.ops``: Keras 3's backend-agnostic operations, each a thin mapping onto a minidl op.
+
+Custom layers written for Keras 3 compute with ``keras.ops``; here every op runs on minidl Tensors and autograd, so
+gradients flow through them when a model trains. Arguments follow Keras (``axis=``, ``keepdims=``, dtype names such
+as ``"float32"``); inputs may be Tensors, ``md.keras.Variable``s, NumPy arrays or Python numbers.
+
+Example:
+    >>> from minidl.keras import ops
+    >>> ops.sum(ops.square(np.array([[1.0, 2.0], [3.0, 4.0]])), axis=1)
+    tensor([ 5., 25.])
+"""
+import math
+
+import numpy as np
+
+from .. import dtypes
+from ..nn import functional as F
+from ..tensor import Tensor
+from . import backend
+from .variables import Variable
+
+_DTYPES = {d.name: d for d in (dtypes.float16, dtypes.float32, dtypes.float64, dtypes.int32, dtypes.int64,
+                               dtypes.uint8, dtypes.bool_)}
+_DTYPES["bool"] = dtypes.bool_
+
+
+def _md():
+    import minidl  # noqa: PLC0415 -- md.keras is imported while minidl initialises
+    return minidl
+
+
+def _dtype(dtype):
+    if dtype is None:
+        return None
+    name = dtype.name if isinstance(dtype, dtypes.DType) else getattr(dtype, "__name__", dtype)
+    name = np.dtype(name).name if not isinstance(name, str) else name
+    if name not in _DTYPES:
+        raise ValueError(f"keras.ops: unknown dtype {dtype!r} (known: {', '.join(sorted(_DTYPES))})")
+    return _DTYPES[name]
+
+
+def convert_to_tensor(x, dtype=None, sparse=None):
+    """``x`` as a minidl Tensor (a Variable gives its tensor; Python floats become floatx, ints int32, as Keras)."""
+    if isinstance(x, Variable):
+        x = x.value
+    if not isinstance(x, Tensor):
+        a = np.asarray(x)
+        if not isinstance(x, (np.ndarray, np.generic)):         # Python numbers and lists
+            a = a.astype(backend.floatx() if a.dtype.kind == "f" else "int32" if a.dtype.kind in "iu" else a.dtype)
+        x = Tensor._wrap(np.array(a, order="C"))
+    want = _dtype(dtype)
+    return x if want is None or x.dtype == want else x.to(want)
+
+
+_t = convert_to_tensor
+
+
+def convert_to_numpy(x):
+    """A NumPy copy of ``x``."""
+    if isinstance(x, Variable):
+        return x.numpy()
+    if isinstance(x, Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _pair(x1, x2):
+    """Two operands as Tensors, a Python number kept as a number (so it takes the tensor's dtype, as Keras)."""
+    a = x1 if isinstance(x1, (int, float)) and not isinstance(x1, bool) else _t(x1)
+    b = x2 if isinstance(x2, (int, float)) and not isinstance(x2, bool) else _t(x2)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = _t(a)
+    return a, b
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+# --- arithmetic -----------------------------------------------------------------------------------------------------
+def add(x1, x2):
+    a, b = _pair(x1, x2)
+    return a + b
+
+
+def subtract(x1, x2):
+    a, b = _pair(x1, x2)
+    return a - b
+
+
+def multiply(x1, x2):
+    a, b = _pair(x1, x2)
+    return a * b
+
+
+def divide(x1, x2):
+    a, b = _pair(x1, x2)
+    return a / b
+
+
+def power(x1, x2):
+    a, b = _pair(x1, x2)
+    return a ** b
+
+
+def negative(x):
+    return -_t(x)
+
+
+def matmul(x1, x2):
+    """Matrix product with NumPy's broadcasting rules (``x1 @ x2``)."""
+    return _md().matmul(_t(x1), _t(x2))
+
+
+def dot(x1, x2):
+    """``np.dot``: a product with a scalar, an inner/matrix product for 1-D and 2-D operands, and for N-D operands a
+    sum over the last axis of ``x1`` and the second-to-last of ``x2``."""
+    a, b = _t(x1), _t(x2)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim <= 2 and b.ndim <= 2:
+        return _md().matmul(a, b)
+    return _md().tensordot(a, b, dims=([a.ndim - 1], [max(b.ndim - 2, 0)]))
+
+
+def maximum(x1, x2):
+    a, b = _t(x1), _t(x2)
+    return _md().maximum(a, b.to(a.dtype) if b.dtype != a.dtype else b)
+
+
+def minimum(x1, x2):
+    a, b = _t(x1), _t(x2)
+    return _md().minimum(a, b.to(a.dtype) if b.dtype != a.dtype else b)
+
+
+def clip(x, x_min, x_max):
+    return _md().clamp(_t(x), x_min, x_max)
+
+
+def where(condition, x1=None, x2=None):
+    """``x1`` where ``condition`` holds, else ``x2``; with only ``condition``, the indices where it holds."""
+    cond = _t(condition)
+    if x1 is None and x2 is None:
+        return tuple(Tensor._wrap(i) for i in np.nonzero(convert_to_numpy(cond)))
+    a, b = _t(x1), _t(x2)
+    if b.dtype != a.dtype:
+        b = b.to(a.dtype)
+    return _md().where(cond.to(dtypes.bool_) if cond.dtype != dtypes.bool_ else cond, a, b)
+
+
+# --- elementwise ----------------------------------------------------------------------------------------------------
+def sqrt(x):
+    return _md().sqrt(_t(x))
+
+
+def square(x):
+    x = _t(x)
+    return x * x
+
+
+def exp(x):
+    return _md().exp(_t(x))
+
+
+def log(x):
+    return _md().log(_t(x))
+
+
+def abs(x):  # noqa: A001 -- Keras' name
+    return _md().abs(_t(x))
+
+
+absolute = abs
+
+
+def sign(x):
+    return _md().sign(_t(x))
+
+
+def erf(x):
+    return _md().erf(_t(x))
+
+
+def tanh(x):
+    return _md().tanh(_t(x))
+
+
+def sigmoid(x):
+    return _md().sigmoid(_t(x))
+
+
+def relu(x):
+    return _md().relu(_t(x))
+
+
+def gelu(x, approximate=True):
+    """GELU; Keras' default is the tanh approximation (``approximate=True``)."""
+    return F.gelu(_t(x), approximate="tanh" if approximate else "none")
+
+
+def silu(x):
+    return F.silu(_t(x))
+
+
+swish = silu
+
+
+def softmax(x, axis=-1):
+    return F.softmax(_t(x), dim=axis)
+
+
+def log_softmax(x, axis=-1):
+    return F.log_softmax(_t(x), dim=axis)
+
+
+# --- reductions -----------------------------------------------------------------------------------------------------
+def sum(x, axis=None, keepdims=False):  # noqa: A001 -- Keras' name
+    return _md().sum(_t(x), dim=_axis(axis), keepdim=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    return _md().mean(_t(x), dim=_axis(axis), keepdim=keepdims)
+
+
+def var(x, axis=None, keepdims=False):
+    """Population variance (divides by N, as Keras and NumPy)."""
+    return _md().var(_t(x), dim=_axis(axis), correction=0, keepdim=keepdims)
+
+
+def std(x, axis=None, keepdims=False):
+    return _md().std(_t(x), dim=_axis(axis), correction=0, keepdim=keepdims)
+
+
+def max(x, axis=None, keepdims=False, initial=None):  # noqa: A001 -- Keras' name
+    out = _md().amax(_t(x), dim=() if axis is None else _axis(axis), keepdim=keepdims)
+    return out if initial is None else _md().clamp(out, min=initial)
+
+
+def min(x, axis=None, keepdims=False, initial=None):  # noqa: A001 -- Keras' name
+    out = _md().amin(_t(x), dim=() if axis is None else _axis(axis), keepdim=keepdims)
+    return out if initial is None else _md().clamp(out, max=initial)
+
+
+def prod(x, axis=None, keepdims=False, dtype=None):
+    x = _t(x, dtype)
+    if axis is None:
+        return _md().prod(x.reshape(-1))
+    return _md().prod(x, dim=axis, keepdim=keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    x = _t(x)
+    return _md().logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else _axis(axis), keepdim=keepdims)
+
+
+def argmax(x, axis=None, keepdims=False):
+    return _md().argmax(_t(x), dim=axis, keepdim=keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    return _md().argmin(_t(x), dim=axis, keepdim=keepdims)
+
+
+def cumsum(x, axis=None, dtype=None):
+    """Running sum along ``axis`` (over the flattened tensor when ``axis`` is None)."""
+    x = _t(x, dtype)
+    return _md().cumsum(x.reshape(-1) if axis is None else x, 0 if axis is None else axis)
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 -- Keras' name
+    """Vector norms (``ord`` None/2, 1, inf, -inf or any number) over an axis, or the Frobenius norm (``ord`` None or
+    ``"fro"``) over two axes or the whole tensor, as ``np.linalg.norm``."""
+    x = _t(x)
+    if x.dtype.is_floating_point is False:
+        x = x.to(backend.floatx())
+    axes = tuple(range(x.ndim)) if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+    if len(axes) == 2 or axis is None:
+        if ord not in (None, "fro") and not (axis is None and x.ndim == 1):
+            raise ValueError(f"keras.ops.norm: ord={ord!r} over two axes is not supported by md.keras (use 'fro')")
+        if ord in (None, "fro", 2):
+            return _md().sqrt(_md().sum(x * x, dim=axes, keepdim=keepdims))
+    if ord is None or ord == 2:
+        return _md().sqrt(_md().sum(x * x, dim=axes, keepdim=keepdims))
+    if ord == math.inf:
+        return _md().amax(_md().abs(x), dim=axes, keepdim=keepdims)
+    if ord == -math.inf:
+        return _md().amin(_md().abs(x), dim=axes, keepdim=keepdims)
+    if ord == 0:
+        return _md().sum((x != 0).to(x.dtype), dim=axes, keepdim=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"keras.ops.norm: ord={ord!r} is a matrix norm; pass two axes")
+    return _md().sum(_md().abs(x) ** ord, dim=axes, keepdim=keepdims) ** (1.0 / ord)
+
+
+# --- shapes ---------------------------------------------------------------------------------------------------------
+def shape(x):
+    """The shape as a tuple of ints."""
+    return tuple(int(d) for d in (x.shape if hasattr(x, "shape") else np.shape(x)))
+
+
+def reshape(x, newshape):
+    newshape = (newshape,) if isinstance(newshape, int) else tuple(newshape)
+    return _md().reshape(_t(x), *newshape)
+
+
+def transpose(x, axes=None):
+    """Permute the axes (reverse them when ``axes`` is None)."""
+    x = _t(x)
+    return _md().permute(x, *(reversed(range(x.ndim)) if axes is None else axes))
+
+
+def expand_dims(x, axis):
+    return _md().unsqueeze(_t(x), axis)
+
+
+def squeeze(x, axis=None):
+    x = _t(x)
+    if axis is None:
+        return _md().squeeze(x)
+    for a in sorted((axis,) if isinstance(axis, int) else axis, key=lambda a: a % x.ndim, reverse=True):
+        if x.shape[a] != 1:
+            raise ValueError(f"keras.ops.squeeze: axis {a} of shape {tuple(x.shape)} has size {x.shape[a]}, not 1")
+        x = _md().squeeze(x, a % x.ndim)
+    return x
+
+
+def concatenate(xs, axis=0):
+    return _md().cat([_t(x) for x in xs], dim=axis)
+
+
+def stack(x, axis=0):
+    return _md().stack([_t(t) for t in x], dim=axis)
+
+
+def cast(x, dtype):
+    return _t(x).to(_dtype(dtype))
+
+
+def flatten(x):
+    return _t(x).reshape(-1)
+
+
+# --- creation -------------------------------------------------------------------------------------------------------
+def _shape_arg(shape):
+    return (shape,) if isinstance(shape, int) else tuple(shape)
+
+
+def zeros(shape, dtype=None):
+    return _md().zeros(*_shape_arg(shape), dtype=_dtype(dtype or backend.floatx()))
+
+
+def ones(shape, dtype=None):
+    return _md().ones(*_shape_arg(shape), dtype=_dtype(dtype or backend.floatx()))
+
+
+def full(shape, fill_value, dtype=None):
+    return _md().full(_shape_arg(shape), fill_value, dtype=_dtype(dtype or backend.floatx()))
+
+
+def zeros_like(x, dtype=None):
+    x = _t(x)
+    return _md().zeros(*x.shape, dtype=_dtype(dtype) or x.dtype)
+
+
+def ones_like(x, dtype=None):
+    x = _t(x)
+    return _md().ones(*x.shape, dtype=_dtype(dtype) or x.dtype)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """``start, start + step, ...`` below ``stop`` (ints give int32 and floats floatx unless ``dtype``, as Keras)."""
+    values = (start, stop, step)
+    if dtype is None:
+        dtype = backend.floatx() if any(isinstance(v, float) for v in values) else "int32"
+    return _md().arange(start, stop, step, dtype=_dtype(dtype))
+
+
+def one_hot(x, num_classes, axis=-1, dtype=None):
+    """One-hot encode integer ``x`` into a new axis ``axis`` (float32 unless ``dtype``, as Keras); negative or
+    out-of-range indices give all-zero rows."""
+    idx = convert_to_numpy(x).astype(np.int64)
+    out = (idx[..., None] == np.arange(num_classes)).astype(_dtype(dtype or backend.floatx()).name)
+    if axis != -1:
+        out = np.moveaxis(out, -1, axis)
+    return Tensor._wrap(np.array(out, order="C"))
+
+
+__all__ = ["abs", "absolute", "add", "arange", "argmax", "argmin", "cast", "clip", "concatenate",
+           "convert_to_numpy", "convert_to_tensor", "cumsum", "divide", "dot", "erf", "exp", "expand_dims", "flatten",
+           "full", "gelu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
+           "multiply", "negative", "norm", "one_hot", "ones", "ones_like", "power", "prod", "relu", "reshape",
+           "shape", "sigmoid", "sign", "silu", "softmax", "sqrt", "square", "squeeze", "stack", "std", "subtract",
+           "sum", "swish", "tanh", "transpose", "var", "where", "zeros", "zeros_like"]
