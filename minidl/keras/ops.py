@@ -9,6 +9,7 @@ Example:
     >>> ops.sum(ops.square(np.array([[1.0, 2.0], [3.0, 4.0]])), axis=1)
     tensor([ 5., 25.])
 """
+import builtins
 import math
 
 import numpy as np
@@ -120,7 +121,7 @@ def dot(x1, x2):
         return a * b
     if a.ndim <= 2 and b.ndim <= 2:
         return _md().matmul(a, b)
-    return _md().tensordot(a, b, dims=([a.ndim - 1], [max(b.ndim - 2, 0)]))
+    return _md().tensordot(a, b, dims=([a.ndim - 1], [builtins.max(b.ndim - 2, 0)]))
 
 
 def maximum(x1, x2):

@@ -512,7 +512,8 @@ def _node_attr(index, what):
     def get(self):
         nodes = self.__dict__.get("_keras_nodes")
         if not nodes:
-            raise AttributeError(f"The layer {self.name!r} has never been called and thus has no defined {what}.")
+            # a ValueError: an AttributeError here would be replaced by Module.__getattr__'s generic one
+            raise ValueError(f"The layer {self.name!r} has never been called and thus has no defined {what}.")
         return nodes[0][index]
     get.__doc__ = f"The symbolic {what} of the layer's first call on KerasTensors (Keras' ``layer.{what}``)."
     return property(get)

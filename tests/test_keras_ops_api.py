@@ -1,0 +1,288 @@
+"""md.keras's Keras 3 API surface: layer/model weights as Variables, add_weight, inputs/outputs, keras.ops,
+keras.random (values against NumPy/PyTorch, gradients through a custom layer trained by fit)."""
+import numpy as np
+import pytest
+import torch
+
+import minidl as md
+import minidl.keras as keras
+from minidl.keras import ops
+from minidl.testing import assert_gradcheck
+
+from keras_helpers import fresh_session  # noqa: F401 -- autouse fixture
+
+
+def npy(t):
+    return ops.convert_to_numpy(t)
+
+
+# --- weights, variables, inputs/outputs -------------------------------------------------------------------------------
+def _functional():
+    inputs = keras.Input(shape=(4,))
+    dense = keras.layers.Dense(3, name="d")
+    bn = keras.layers.BatchNormalization(name="bn")
+    outputs = keras.layers.Dense(2, name="head")(bn(dense(inputs)))
+    return keras.Model(inputs, outputs), inputs, outputs, dense, bn
+
+
+def test_layer_weights_are_variables_in_keras_order_and_layouts():
+    model, _, _, dense, bn = _functional()
+    assert [v.path for v in model.weights] == ["d/kernel", "d/bias", "bn/gamma", "bn/beta", "bn/moving_mean",
+                                               "bn/moving_variance", "head/kernel", "head/bias"]
+    assert [v.name for v in dense.weights] == ["kernel", "bias"]
+    kernel = dense.weights[0]
+    assert kernel.shape == (4, 3) and kernel.dtype == "float32" and kernel.trainable
+    np.testing.assert_array_equal(kernel.numpy(), dense.get_weights()[0])
+    assert [v.path for v in bn.non_trainable_weights] == ["bn/moving_mean", "bn/moving_variance"]
+    assert len(model.trainable_weights) == 6 and len(model.non_trainable_weights) == 2
+    # the counts agree with count_params
+    assert sum(int(np.prod(v.shape)) for v in model.weights) == model.count_params()
+
+
+def test_weights_match_get_weights_through_nested_and_recurrent_layers():
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Embedding(10, 4),
+                              keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True)),
+                              keras.layers.GRU(2), keras.layers.Dense(1)])
+    weights, arrays = model.weights, model.get_weights()
+    assert len(weights) == len(arrays) == 12
+    for v, a in zip(weights, arrays):
+        np.testing.assert_array_equal(v.numpy(), a, err_msg=v.path)
+        assert v.shape == a.shape
+    assert sum(int(np.prod(v.shape)) for v in model.trainable_weights) == model._param_counts()[0]
+    assert [v.path for v in weights][1:4] == ["forward_lstm/kernel", "forward_lstm/recurrent_kernel",
+                                              "forward_lstm/bias"]
+
+
+def test_variable_assign_writes_through_and_checks_shape():
+    model, *_ = _functional()
+    kernel = model.get_layer("d").weights[0]
+    value = np.arange(12, dtype="float32").reshape(4, 3)
+    kernel.assign(value)
+    np.testing.assert_array_equal(model.get_layer("d").get_weights()[0], value)
+    x = np.eye(4, dtype="float32")
+    np.testing.assert_allclose(npy(model.get_layer("d")(x)), value + model.get_layer("d").get_weights()[1])
+    with pytest.raises(ValueError, match=r"'d' weight 'kernel' has shape \(4, 3\).*\(3, 4\)"):
+        kernel.assign(np.zeros((3, 4)))
+
+
+def test_frozen_layer_weights_are_non_trainable():
+    model, _, _, dense, _ = _functional()
+    dense.trainable = False
+    assert [v.path for v in model.non_trainable_weights][:2] == ["d/kernel", "d/bias"]
+    model.trainable = False
+    assert model.trainable_weights == [] and len(model.non_trainable_weights) == 8
+
+
+def test_model_inputs_outputs_and_layer_input_output():
+    model, inputs, outputs, dense, bn = _functional()
+    assert model.inputs == [inputs] and model.outputs == [outputs]
+    assert model.input is inputs and model.output is outputs
+    assert dense.input is inputs and bn.input is dense.output
+    assert model.get_layer("head").output is outputs
+    assert dense.output.shape == (None, 3)
+    with pytest.raises(ValueError, match="'lonely' has never been called"):
+        _ = keras.layers.Dense(2, name="lonely").output
+    unbuilt = keras.Sequential([keras.layers.Dense(2)])
+    assert not hasattr(unbuilt, "inputs")
+    seq = keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(2, name="s1"), keras.layers.Dense(1)])
+    assert seq.inputs[0].shape == (None, 5) and seq.outputs[0].shape == (None, 1)
+    assert seq.get_layer("s1").output.shape == (None, 2) and seq.output is seq.outputs[0]
+    seq.add(keras.layers.Dense(7))
+    assert seq.output.shape == (None, 7)
+
+
+def test_top_level_names():
+    assert keras.Layer is keras.layers.Layer and keras.Model and keras.Sequential and keras.Input
+    assert keras.ops is ops and keras.Variable
+
+
+# --- a custom layer on add_weight and keras.ops, trained by fit ---------------------------------------------------------
+class Affine(keras.Layer):
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="glorot_uniform", name="w")
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros", name="b")
+        self.steps = self.add_weight(shape=(), initializer="zeros", trainable=False, name="steps")
+
+    def call(self, x):
+        return ops.add(ops.matmul(x, self.w), self.b)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+
+def test_add_weight_custom_layer_counts_and_gradient_against_torch():
+    layer = Affine(3, name="affine")
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    out = layer(x)
+    assert [v.path for v in layer.weights] == ["affine/w", "affine/b", "affine/steps"]
+    assert [v.path for v in layer.trainable_weights] == ["affine/w", "affine/b"]
+    assert layer.count_params() == 4 * 3 + 3 + 1 and layer._param_counts() == (15, 1)
+    assert layer.w.value is layer._parameters["_keras_weight_w"]     # the trained tensor itself
+    w, b = (torch.tensor(layer.w.numpy(), requires_grad=True), torch.tensor(layer.b.numpy(), requires_grad=True))
+    want = torch.tensor(x) @ w + b
+    np.testing.assert_allclose(npy(out), want.detach().numpy(), rtol=1e-6, atol=1e-6)
+    (out * out).sum().backward()
+    (want * want).sum().backward()
+    np.testing.assert_allclose(npy(layer.w.value.grad), w.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(npy(layer.b.value.grad), b.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_custom_ops_layer_learns_with_fit():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 3)).astype("float32")
+    true_w = np.array([[1.5], [-2.0], [0.5]], "float32")
+    y = x @ true_w + 0.25
+    model = keras.Sequential([keras.Input(shape=(3,)), Affine(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=30, batch_size=32, verbose=0)
+    after = model.evaluate(x, y, verbose=0)
+    assert after < before * 1e-2
+    np.testing.assert_allclose(model.layers[0].w.numpy(), true_w, atol=0.05)
+    np.testing.assert_allclose(model.layers[0].b.numpy(), [0.25], atol=0.05)
+    assert model.layers[0].steps.numpy() == 0.0      # non-trainable: untouched
+
+
+def test_add_weight_errors():
+    layer = keras.Layer(name="plain")
+    with pytest.raises(ValueError, match="'plain'.*shape"):
+        layer.add_weight(shape=(-1, 2))
+    with pytest.raises(ValueError, match="constraint"):
+        layer.add_weight(shape=(2,), constraint="non_neg")
+    v = layer.add_weight(shape=(2,))
+    assert v.name == "variable" and layer.add_weight(shape=(1,)).name == "variable_1"
+
+
+# --- keras.ops values ------------------------------------------------------------------------------------------------
+X = np.random.default_rng(2).normal(size=(3, 4)).astype("float32")
+P = np.abs(X) + 0.5
+
+
+@pytest.mark.parametrize("name,got,want", [
+    ("add", lambda: ops.add(X, 2.0), X + 2), ("subtract", lambda: ops.subtract(X, P), X - P),
+    ("multiply", lambda: ops.multiply(X, P), X * P), ("divide", lambda: ops.divide(X, P), X / P),
+    ("matmul", lambda: ops.matmul(X, X.T), X @ X.T), ("dot", lambda: ops.dot(X, X.T), np.dot(X, X.T)),
+    ("dot_nd", lambda: ops.dot(np.ones((2, 3, 4)), np.arange(20.0).reshape(4, 5)),
+     np.dot(np.ones((2, 3, 4)), np.arange(20.0).reshape(4, 5))),
+    ("sum", lambda: ops.sum(X, axis=1, keepdims=True), X.sum(1, keepdims=True)),
+    ("sum_all", lambda: ops.sum(X), X.sum()), ("sum_axes", lambda: ops.sum(X, axis=(0, 1)), X.sum((0, 1))),
+    ("mean", lambda: ops.mean(X, axis=0), X.mean(0)), ("var", lambda: ops.var(X, axis=1, keepdims=True),
+                                                        X.var(1, keepdims=True)),
+    ("std", lambda: ops.std(X), X.std()), ("max", lambda: ops.max(X, axis=1), X.max(1)), ("max_all", lambda: ops.max(X),
+                                                                                          X.max()),
+    ("min", lambda: ops.min(X, axis=0, keepdims=True), X.min(0, keepdims=True)),
+    ("sqrt", lambda: ops.sqrt(P), np.sqrt(P)), ("square", lambda: ops.square(X), X ** 2),
+    ("exp", lambda: ops.exp(X), np.exp(X)), ("log", lambda: ops.log(P), np.log(P)),
+    ("abs", lambda: ops.abs(X), np.abs(X)), ("relu", lambda: ops.relu(X), np.maximum(X, 0)),
+    ("sigmoid", lambda: ops.sigmoid(X), 1 / (1 + np.exp(-X))), ("tanh", lambda: ops.tanh(X), np.tanh(X)),
+    ("softmax", lambda: ops.softmax(X, axis=0), np.exp(X) / np.exp(X).sum(0)),
+    ("log_softmax", lambda: ops.log_softmax(X), X - np.log(np.exp(X).sum(-1, keepdims=True))),
+    ("gelu", lambda: ops.gelu(X), torch.nn.functional.gelu(torch.tensor(X), approximate="tanh").numpy()),
+    ("gelu_exact", lambda: ops.gelu(X, approximate=False), torch.nn.functional.gelu(torch.tensor(X)).numpy()),
+    ("silu", lambda: ops.silu(X), X / (1 + np.exp(-X))),
+    ("reshape", lambda: ops.reshape(X, (2, -1)), X.reshape(2, -1)),
+    ("transpose", lambda: ops.transpose(X), X.T), ("transpose_axes", lambda: ops.transpose(X[None], (2, 0, 1)),
+                                                   X[None].transpose(2, 0, 1)),
+    ("concatenate", lambda: ops.concatenate([X, P], axis=1), np.concatenate([X, P], 1)),
+    ("stack", lambda: ops.stack([X, P], axis=1), np.stack([X, P], 1)),
+    ("expand_dims", lambda: ops.expand_dims(X, -1), X[..., None]),
+    ("squeeze", lambda: ops.squeeze(X[None, :, None]), X), ("squeeze_axis", lambda: ops.squeeze(X[None], axis=0), X),
+    ("where", lambda: ops.where(X > 0, X, 0.0), np.where(X > 0, X, 0)),
+    ("maximum", lambda: ops.maximum(X, 0.1), np.maximum(X, 0.1)), ("minimum", lambda: ops.minimum(X, P),
+                                                                   np.minimum(X, P)),
+    ("clip", lambda: ops.clip(X, -0.5, 0.5), np.clip(X, -0.5, 0.5)),
+    ("argmax", lambda: ops.argmax(X, axis=1), X.argmax(1)), ("argmin", lambda: ops.argmin(X, axis=0), X.argmin(0)),
+    ("cumsum", lambda: ops.cumsum(X, axis=1), X.cumsum(1)), ("cumsum_flat", lambda: ops.cumsum(X), X.cumsum()),
+    ("erf", lambda: ops.erf(X), torch.erf(torch.tensor(X)).numpy()),
+    ("norm", lambda: ops.norm(X), np.linalg.norm(X)), ("norm_axis", lambda: ops.norm(X, axis=1),
+                                                       np.linalg.norm(X, axis=1)),
+    ("norm_l1", lambda: ops.norm(X, ord=1, axis=0, keepdims=True), np.linalg.norm(X, 1, axis=0, keepdims=True)),
+    ("norm_inf", lambda: ops.norm(X[0], ord=np.inf), np.linalg.norm(X[0], np.inf)),
+    ("one_hot", lambda: ops.one_hot(np.array([0, 2, 1]), 3), np.eye(3, dtype="float32")[[0, 2, 1]]),
+    ("one_hot_axis0", lambda: ops.one_hot(np.array([0, 2]), 3, axis=0), np.eye(3, dtype="float32")[[0, 2]].T),
+    ("arange", lambda: ops.arange(2, 11, 3), np.arange(2, 11, 3)),
+    ("zeros", lambda: ops.zeros((2, 3)), np.zeros((2, 3), "float32")),
+    ("ones_like", lambda: ops.ones_like(X), np.ones_like(X)), ("zeros_like", lambda: ops.zeros_like(X, "int32"),
+                                                               np.zeros((3, 4), "int32")),
+    ("logsumexp", lambda: ops.logsumexp(X, axis=1), np.log(np.exp(X).sum(1))),
+])
+def test_ops_match_numpy(name, got, want):
+    got = npy(got())
+    assert got.shape == np.shape(want), name
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_ops_dtypes_and_conversions():
+    assert ops.cast(X, "int32").dtype == md.int32 and ops.cast(X, "float64").dtype == md.float64
+    assert ops.ones((2,), dtype="int32").dtype == md.int32 and ops.zeros(3).dtype == md.float32
+    assert ops.arange(3).dtype == md.int32 and ops.arange(0.0, 1.0, 0.5).dtype == md.float32
+    assert ops.one_hot([1], 2).dtype == md.float32
+    assert ops.convert_to_tensor([1.0, 2.0]).dtype == md.float32
+    assert ops.convert_to_tensor(np.zeros(2)).dtype == md.float64
+    assert ops.convert_to_tensor([1, 2], dtype="float32").dtype == md.float32
+    assert ops.shape(X) == (3, 4) and ops.shape(ops.convert_to_tensor(X)) == (3, 4)
+    assert isinstance(ops.convert_to_numpy(ops.convert_to_tensor(X)), np.ndarray)
+    assert ops.add(1, 2).shape == ()
+    with pytest.raises(ValueError, match="unknown dtype"):
+        ops.cast(X, "complex7")
+    with pytest.raises(ValueError, match="axis 0.*size 3"):
+        ops.squeeze(X, axis=0)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: ops.sum(ops.square(x), axis=1), lambda x: ops.softmax(x, axis=0), lambda x: ops.norm(x, axis=1),
+    lambda x: ops.log_softmax(x), lambda x: ops.var(x, axis=0), lambda x: ops.gelu(x), lambda x: ops.erf(x),
+    lambda x: ops.max(x, axis=1), lambda x: ops.cumsum(x, axis=1), lambda x: ops.dot(x, ops.ones((4, 2), dtype="float64")),
+    lambda x: ops.concatenate([x, ops.exp(x)], axis=0), lambda x: ops.where(x > 0, x, ops.sigmoid(x)),
+])
+def test_ops_gradients(fn):
+    x = md.tensor(np.random.default_rng(3).normal(size=(3, 4)), dtype=md.float64, requires_grad=True)
+    assert_gradcheck(fn, (x,))
+
+
+# --- keras.random ----------------------------------------------------------------------------------------------------
+def test_random_seeds_reproduce_and_distributions():
+    r = keras.random
+    for fn in (lambda s: r.normal((4, 3), seed=s), lambda s: r.uniform((5,), 2.0, 3.0, seed=s),
+               lambda s: r.randint((6,), 0, 4, seed=s), lambda s: r.truncated_normal((7,), seed=s),
+               lambda s: r.shuffle(np.arange(10), seed=s), lambda s: r.dropout(np.ones(8, "float32"), 0.5, seed=s)):
+        np.testing.assert_array_equal(npy(fn(5)), npy(fn(5)))
+        g1, g2 = r.SeedGenerator(7), r.SeedGenerator(7)
+        first, again = npy(fn(g1)), npy(fn(g2))
+        np.testing.assert_array_equal(first, again)
+    g = r.SeedGenerator(1)
+    assert not np.array_equal(npy(r.normal((4,), seed=g)), npy(r.normal((4,), seed=g)))   # the state advances
+    big = npy(r.normal((20000,), mean=1.0, stddev=2.0, seed=0))
+    assert big.dtype == np.float32 and abs(big.mean() - 1) < 0.05 and abs(big.std() - 2) < 0.05
+    u = npy(r.uniform((20000,), -1.0, 3.0, seed=0))
+    assert u.min() >= -1 and u.max() < 3 and abs(u.mean() - 1) < 0.05
+    t = npy(r.truncated_normal((20000,), stddev=0.5, seed=0))
+    assert np.abs(t).max() <= 1.0
+    i = npy(r.randint((1000,), 2, 5, seed=0))
+    assert i.dtype == np.int32 and set(np.unique(i)) == {2, 3, 4}
+    assert sorted(npy(r.shuffle(np.arange(10), seed=3))) == list(range(10))
+    d = npy(r.dropout(np.ones((200, 50), "float32"), 0.25, seed=0))
+    assert set(np.unique(d)) <= {0.0, np.float32(1 / 0.75)} and abs((d == 0).mean() - 0.25) < 0.02
+    d2 = npy(r.dropout(np.ones((4, 6), "float32"), 0.5, noise_shape=(None, 1), seed=0))
+    assert all(len(set(row)) == 1 for row in d2)     # one mask value per row
+    with pytest.raises(ValueError, match="maxval"):
+        r.randint((2,), 3, 3)
+
+
+def test_random_global_seed():
+    keras.utils.set_random_seed(11)
+    a = npy(keras.random.normal((3,)))
+    keras.utils.set_random_seed(11)
+    np.testing.assert_array_equal(a, npy(keras.random.normal((3,))))
+
+
+def test_dropout_gradient():
+    x = md.tensor(np.ones((3, 4)), dtype=md.float64, requires_grad=True)
+    out = keras.random.dropout(x, 0.5, seed=0)
+    out.sum().backward()
+    np.testing.assert_allclose(npy(x.grad), npy(out.detach()))
