@@ -286,3 +286,72 @@ def test_dropout_gradient():
     out = keras.random.dropout(x, 0.5, seed=0)
     out.sum().backward()
     np.testing.assert_allclose(npy(x.grad), npy(out.detach()))
+
+
+# --- keras.utils.get_file ------------------------------------------------------------------------------------------
+def _archive(tmp_path):
+    import hashlib
+    import tarfile
+    src = tmp_path / "src"
+    (src / "data").mkdir(parents=True)
+    (src / "data" / "a.txt").write_text("hello")
+    path = tmp_path / "pack.tar.gz"
+    with tarfile.open(path, "w:gz") as t:
+        t.add(src / "data", arcname="data")
+    return path, hashlib.sha256(path.read_bytes()).hexdigest(), hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_get_file_uses_keras_cache_and_checks_hash(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+    cached = tmp_path / "home" / "datasets" / "x.npz"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"abc")
+    sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"      # sha256("abc")
+    url = "https://example.invalid/data/x.npz"
+    assert keras.utils.get_file("x.npz", url) == str(cached)
+    assert keras.utils.get_file(origin=url, file_hash=sha) == str(cached)                # fname from the URL
+    assert keras.utils.get_file("x.npz", url, file_hash="900150983cd24fb0d6963f7d28e17f72") == str(cached)  # md5
+    assert keras.utils.validate_file(str(cached), sha) and not keras.utils.validate_file(str(cached), "0" * 64)
+    # a wrong hash means the cached copy is stale: it is fetched again, which fails offline with one clear line
+    with pytest.raises(OSError, match=r"could not download https://example\.invalid/data/x\.npz to .*x\.npz") as e:
+        keras.utils.get_file("x.npz", url, file_hash="0" * 64)
+    assert "\n" not in str(e.value) and str(cached) in str(e.value)
+
+
+def test_get_file_missing_offline_names_url_and_path(tmp_path):
+    url = "https://example.invalid/nothing.zip"
+    with pytest.raises(OSError) as e:
+        keras.utils.get_file("nothing.zip", url, cache_dir=str(tmp_path), cache_subdir="sub")
+    msg = str(e.value)
+    assert url in msg and str(tmp_path / "sub" / "nothing.zip") in msg and "\n" not in msg
+    assert not (tmp_path / "sub" / "nothing.zip").exists()       # nothing left behind
+    with pytest.raises(ValueError, match="plain file name"):
+        keras.utils.get_file("../escape.txt", url, cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="origin"):
+        keras.utils.get_file("a.txt", "javascript:alert(1)", cache_dir=str(tmp_path))
+
+
+def test_get_file_downloads_checks_and_extracts(tmp_path):
+    archive, sha, md5 = _archive(tmp_path)
+    url = archive.as_uri()
+    cache = tmp_path / "cache"
+    path = keras.utils.get_file("pack.tar.gz", url, file_hash=sha, cache_dir=str(cache))
+    assert path == str(cache / "datasets" / "pack.tar.gz") and open(path, "rb").read() == archive.read_bytes()
+    out = keras.utils.get_file("pack.tar.gz", url, md5_hash=md5, cache_dir=str(cache), extract=True)
+    assert out == str(cache / "datasets" / "pack_extracted")
+    assert open(f"{out}/data/a.txt").read() == "hello"
+    folder = keras.utils.get_file("pack", url, untar=True, cache_dir=str(cache), cache_subdir="u")
+    assert folder == str(cache / "u" / "pack") and (cache / "u" / "data" / "a.txt").read_text() == "hello"
+    with pytest.raises(ValueError, match="expected 0000"):
+        keras.utils.get_file("again.tar.gz", url, file_hash="0" * 64, cache_dir=str(cache))
+
+
+def test_get_file_refuses_unsafe_archive_members(tmp_path):
+    import tarfile
+    bad = tmp_path / "bad.tar"
+    (tmp_path / "evil.txt").write_text("x")
+    with tarfile.open(bad, "w") as t:
+        t.add(tmp_path / "evil.txt", arcname="../evil.txt")
+    with pytest.raises(ValueError, match="unsafe member '../evil.txt'"):
+        keras.utils.get_file("bad.tar", bad.as_uri(), cache_dir=str(tmp_path / "c"), extract=True)
+    assert not (tmp_path / "c" / "evil.txt").exists()

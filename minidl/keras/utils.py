@@ -37,3 +37,8 @@ def set_random_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
     manual_seed(seed)
+
+# --- issue 15 (kapi): get_file (Keras' cache folder, hash check) ---
+from .utils_files import get_file, validate_file  # noqa: E402
+
+__all__ += ["get_file", "validate_file"]
