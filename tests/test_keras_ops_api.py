@@ -355,3 +355,62 @@ def test_get_file_refuses_unsafe_archive_members(tmp_path):
     with pytest.raises(ValueError, match="unsafe member '../evil.txt'"):
         keras.utils.get_file("bad.tar", bad.as_uri(), cache_dir=str(tmp_path / "c"), extract=True)
     assert not (tmp_path / "c" / "evil.txt").exists()
+
+
+# --- keras.utils.timeseries_dataset_from_array -------------------------------------------------------------------------
+def _windows(data, targets, length, stride, rate, start=0, end=None):
+    """The windows by the definition: starts every ``stride`` steps, ``length`` steps every ``rate``-th."""
+    data = data[start:end]
+    out = []
+    s = 0
+    while s + (length - 1) * rate < len(data) and (targets is None or start + s < len(targets)):
+        out.append((data[s:s + (length - 1) * rate + 1:rate], None if targets is None else targets[start + s]))
+        s += stride
+    return out
+
+
+@pytest.mark.parametrize("length,stride,rate,batch,start,end", [
+    (5, 1, 1, 4, None, None), (3, 2, 2, 3, 2, 18), (4, 3, 1, 128, None, 15), (1, 1, 3, 5, 1, None)])
+def test_timeseries_windows_and_targets(length, stride, rate, batch, start, end):
+    data = np.arange(40, dtype="float32").reshape(20, 2)
+    targets = np.arange(100, 120)
+    ds = keras.utils.timeseries_dataset_from_array(data, targets, length, sequence_stride=stride, sampling_rate=rate,
+                                                   batch_size=batch, start_index=start, end_index=end)
+    want = _windows(data, targets, length, stride, rate, start or 0, end)
+    xs = np.concatenate([x for x, _ in ds])
+    ys = np.concatenate([y for _, y in ds])
+    np.testing.assert_array_equal(xs, np.stack([w for w, _ in want]))
+    np.testing.assert_array_equal(ys, [t for _, t in want])
+    assert len(ds) == -(-len(want) // batch) == len(list(ds))
+    assert all(x.shape[0] <= batch for x, _ in ds)
+
+
+def test_timeseries_without_targets_shuffled_and_errors():
+    ds = keras.utils.timeseries_dataset_from_array(np.arange(10), None, sequence_length=5, batch_size=2)
+    np.testing.assert_array_equal(next(iter(ds)), [[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])
+    a = keras.utils.timeseries_dataset_from_array(np.arange(30), np.arange(30), 3, shuffle=True, seed=4, batch_size=7)
+    b = keras.utils.timeseries_dataset_from_array(np.arange(30), np.arange(30), 3, shuffle=True, seed=4, batch_size=7)
+    xa = np.concatenate([x for x, _ in a])
+    np.testing.assert_array_equal(xa, np.concatenate([x for x, _ in b]))
+    assert sorted(xa[:, 0]) == list(range(28)) and not np.array_equal(xa[:, 0], np.arange(28))
+    assert all(np.array_equal(x[:, 0], y) for x, y in a)          # each window keeps its own target
+    single = list(keras.utils.timeseries_dataset_from_array(np.arange(6), None, 4, batch_size=None))
+    assert [w.tolist() for w in single] == [[0, 1, 2, 3], [1, 2, 3, 4], [2, 3, 4, 5]]
+    with pytest.raises(ValueError, match="`sequence_length` must be higher than 0. Received: sequence_length=0"):
+        keras.utils.timeseries_dataset_from_array(np.arange(6), None, 0)
+    with pytest.raises(ValueError, match="end_index=3"):
+        keras.utils.timeseries_dataset_from_array(np.arange(6), None, 2, start_index=4, end_index=3)
+
+
+def test_timeseries_dataset_trains_conv1d_with_fit():
+    keras.utils.set_random_seed(0)
+    t = np.arange(400, dtype="float32")
+    series = np.sin(t / 5.0)[:, None]
+    targets = np.roll(series[:, 0], -8)           # the value right after each window of 8
+    ds = keras.utils.timeseries_dataset_from_array(series[:-8], targets[:-8], sequence_length=8, batch_size=32)
+    model = keras.Sequential([keras.Input(shape=(8, 1)), keras.layers.Conv1D(8, 3, activation="tanh"),
+                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    before = model.evaluate(ds, verbose=0)
+    model.fit(ds, epochs=15, verbose=0)
+    assert model.evaluate(ds, verbose=0) < before * 0.05
