@@ -414,3 +414,36 @@ def test_timeseries_dataset_trains_conv1d_with_fit():
     before = model.evaluate(ds, verbose=0)
     model.fit(ds, epochs=15, verbose=0)
     assert model.evaluate(ds, verbose=0) < before * 0.05
+
+
+class ScaleShift(keras.Layer):
+    """A config-carrying custom layer on add_weight and keras.ops, for the .keras round trip."""
+
+    def __init__(self, factor=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
+        self.shift = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="shift")
+
+    def call(self, x):
+        return ops.add(ops.multiply(ops.multiply(x, self.scale), self.factor), self.shift)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def test_add_weight_layer_round_trips_through_keras_file(tmp_path):
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, ScaleShift(2.0, name="ss")(keras.layers.Dense(3, name="d")(inputs)))
+    model.get_layer("ss").weights[0].assign(np.array([1.0, 2.0, 3.0]))
+    model.get_layer("ss").shift.assign(np.array([0.5, 0.0, -0.5]))
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    want = npy(model(x))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", custom_objects={"ScaleShift": ScaleShift})
+    assert [v.path for v in loaded.weights] == ["d/kernel", "d/bias", "ss/scale", "ss/shift"]
+    np.testing.assert_allclose(npy(loaded(x)), want, rtol=1e-6)
+    np.testing.assert_array_equal(loaded.get_layer("ss").scale.numpy(), [1.0, 2.0, 3.0])
+    assert loaded.get_layer("ss").factor == 2.0 and loaded.count_params() == model.count_params() == 18
