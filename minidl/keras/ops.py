@@ -41,7 +41,11 @@ def _dtype(dtype):
 
 
 def convert_to_tensor(x, dtype=None, sparse=None):
-    """``x`` as a minidl Tensor (a Variable gives its tensor; Python floats become floatx, ints int32, as Keras)."""
+    """``x`` as a minidl Tensor (a Variable gives its tensor; Python floats become floatx, ints int32, as Keras).
+
+    Example:
+        >>> ops.convert_to_tensor([1.0, 2.0]).dtype   # minidl.float32
+    """
     if isinstance(x, Variable):
         x = x.value
     if not isinstance(x, Tensor):
@@ -57,7 +61,11 @@ _t = convert_to_tensor
 
 
 def convert_to_numpy(x):
-    """A NumPy copy of ``x``."""
+    """A NumPy copy of ``x``.
+
+    Example:
+        >>> ops.convert_to_numpy(ops.ones(2))   # array([1., 1.], dtype=float32)
+    """
     if isinstance(x, Variable):
         return x.numpy()
     if isinstance(x, Tensor):
@@ -80,42 +88,80 @@ def _axis(axis):
 
 # --- arithmetic -----------------------------------------------------------------------------------------------------
 def add(x1, x2):
+    """Elementwise ``x1 + x2`` with broadcasting.
+
+    Example:
+        >>> ops.add([1.0, 2.0], 1.0)   # [2., 3.]
+    """
     a, b = _pair(x1, x2)
     return a + b
 
 
 def subtract(x1, x2):
+    """Elementwise ``x1 - x2`` with broadcasting.
+
+    Example:
+        >>> ops.subtract([3.0, 2.0], [1.0, 1.0])   # [2., 1.]
+    """
     a, b = _pair(x1, x2)
     return a - b
 
 
 def multiply(x1, x2):
+    """Elementwise ``x1 * x2`` with broadcasting.
+
+    Example:
+        >>> ops.multiply([1.0, 2.0], 3.0)   # [3., 6.]
+    """
     a, b = _pair(x1, x2)
     return a * b
 
 
 def divide(x1, x2):
+    """Elementwise true division ``x1 / x2``.
+
+    Example:
+        >>> ops.divide([1.0, 3.0], 2.0)   # [0.5, 1.5]
+    """
     a, b = _pair(x1, x2)
     return a / b
 
 
 def power(x1, x2):
+    """Elementwise ``x1 ** x2``.
+
+    Example:
+        >>> ops.power([2.0, 3.0], 2)   # [4., 9.]
+    """
     a, b = _pair(x1, x2)
     return a ** b
 
 
 def negative(x):
+    """Elementwise ``-x``.
+
+    Example:
+        >>> ops.negative([1.0, -2.0])   # [-1., 2.]
+    """
     return -_t(x)
 
 
 def matmul(x1, x2):
-    """Matrix product with NumPy's broadcasting rules (``x1 @ x2``)."""
+    """Matrix product with NumPy's broadcasting rules (``x1 @ x2``).
+
+    Example:
+        >>> ops.matmul(np.ones((2, 3)), np.ones((3, 4))).shape   # (2, 4)
+    """
     return _md().matmul(_t(x1), _t(x2))
 
 
 def dot(x1, x2):
     """``np.dot``: a product with a scalar, an inner/matrix product for 1-D and 2-D operands, and for N-D operands a
-    sum over the last axis of ``x1`` and the second-to-last of ``x2``."""
+    sum over the last axis of ``x1`` and the second-to-last of ``x2``.
+
+    Example:
+        >>> ops.dot([1.0, 2.0], [3.0, 4.0])   # 11.
+    """
     a, b = _t(x1), _t(x2)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
@@ -125,21 +171,40 @@ def dot(x1, x2):
 
 
 def maximum(x1, x2):
+    """Elementwise maximum of two tensors (broadcast).
+
+    Example:
+        >>> ops.maximum([1.0, 5.0], 3.0)   # [3., 5.]
+    """
     a, b = _t(x1), _t(x2)
     return _md().maximum(a, b.to(a.dtype) if b.dtype != a.dtype else b)
 
 
 def minimum(x1, x2):
+    """Elementwise minimum of two tensors (broadcast).
+
+    Example:
+        >>> ops.minimum([1.0, 5.0], 3.0)   # [1., 3.]
+    """
     a, b = _t(x1), _t(x2)
     return _md().minimum(a, b.to(a.dtype) if b.dtype != a.dtype else b)
 
 
 def clip(x, x_min, x_max):
+    """``x`` limited to ``[x_min, x_max]``.
+
+    Example:
+        >>> ops.clip([-2.0, 0.5, 2.0], -1.0, 1.0)   # [-1., 0.5, 1.]
+    """
     return _md().clamp(_t(x), x_min, x_max)
 
 
 def where(condition, x1=None, x2=None):
-    """``x1`` where ``condition`` holds, else ``x2``; with only ``condition``, the indices where it holds."""
+    """``x1`` where ``condition`` holds, else ``x2``; with only ``condition``, the indices where it holds.
+
+    Example:
+        >>> ops.where(np.array([True, False]), 1.0, 0.0)   # [1., 0.]
+    """
     cond = _t(condition)
     if x1 is None and x2 is None:
         return tuple(Tensor._wrap(i) for i in np.nonzero(convert_to_numpy(cond)))
@@ -151,23 +216,48 @@ def where(condition, x1=None, x2=None):
 
 # --- elementwise ----------------------------------------------------------------------------------------------------
 def sqrt(x):
+    """Elementwise square root.
+
+    Example:
+        >>> ops.sqrt([4.0, 9.0])   # [2., 3.]
+    """
     return _md().sqrt(_t(x))
 
 
 def square(x):
+    """Elementwise ``x * x``.
+
+    Example:
+        >>> ops.square([2.0, -3.0])   # [4., 9.]
+    """
     x = _t(x)
     return x * x
 
 
 def exp(x):
+    """Elementwise ``e ** x``.
+
+    Example:
+        >>> ops.exp([0.0])   # [1.]
+    """
     return _md().exp(_t(x))
 
 
 def log(x):
+    """Elementwise natural logarithm.
+
+    Example:
+        >>> ops.log([1.0])   # [0.]
+    """
     return _md().log(_t(x))
 
 
 def abs(x):  # noqa: A001 -- Keras' name
+    """Elementwise absolute value (``ops.absolute`` too).
+
+    Example:
+        >>> ops.abs([-1.0, 2.0])   # [1., 2.]
+    """
     return _md().abs(_t(x))
 
 
@@ -175,31 +265,65 @@ absolute = abs
 
 
 def sign(x):
+    """Elementwise sign: -1, 0 or 1.
+
+    Example:
+        >>> ops.sign([-3.0, 0.0, 2.0])   # [-1., 0., 1.]
+    """
     return _md().sign(_t(x))
 
 
 def erf(x):
+    """The error function, elementwise.
+
+    Example:
+        >>> ops.erf([0.0])   # [0.]
+    """
     return _md().erf(_t(x))
 
 
 def tanh(x):
+    """Elementwise hyperbolic tangent.
+
+    Example:
+        >>> ops.tanh([0.0])   # [0.]
+    """
     return _md().tanh(_t(x))
 
 
 def sigmoid(x):
+    """Elementwise ``1 / (1 + exp(-x))``.
+
+    Example:
+        >>> ops.sigmoid([0.0])   # [0.5]
+    """
     return _md().sigmoid(_t(x))
 
 
 def relu(x):
+    """Elementwise ``max(x, 0)``.
+
+    Example:
+        >>> ops.relu([-1.0, 2.0])   # [0., 2.]
+    """
     return _md().relu(_t(x))
 
 
 def gelu(x, approximate=True):
-    """GELU; Keras' default is the tanh approximation (``approximate=True``)."""
+    """GELU; Keras' default is the tanh approximation (``approximate=True``).
+
+    Example:
+        >>> ops.gelu([0.0, 1.0])   # [0., 0.8412]
+    """
     return F.gelu(_t(x), approximate="tanh" if approximate else "none")
 
 
 def silu(x):
+    """SiLU (swish): ``x * sigmoid(x)`` (``ops.swish`` too).
+
+    Example:
+        >>> ops.silu([0.0])   # [0.]
+    """
     return F.silu(_t(x))
 
 
@@ -207,42 +331,86 @@ swish = silu
 
 
 def softmax(x, axis=-1):
+    """Softmax along ``axis``.
+
+    Example:
+        >>> ops.softmax([[1.0, 1.0]])   # [[0.5, 0.5]]
+    """
     return F.softmax(_t(x), dim=axis)
 
 
 def log_softmax(x, axis=-1):
+    """Log of the softmax along ``axis``, computed stably.
+
+    Example:
+        >>> ops.log_softmax([[0.0, 0.0]])   # [[-0.693, -0.693]]
+    """
     return F.log_softmax(_t(x), dim=axis)
 
 
 # --- reductions -----------------------------------------------------------------------------------------------------
 def sum(x, axis=None, keepdims=False):  # noqa: A001 -- Keras' name
+    """Sum over ``axis`` (an int, a tuple, or None for all), keeping reduced axes with ``keepdims``.
+
+    Example:
+        >>> ops.sum([[1.0, 2.0], [3.0, 4.0]], axis=1)   # [3., 7.]
+    """
     return _md().sum(_t(x), dim=_axis(axis), keepdim=keepdims)
 
 
 def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis``.
+
+    Example:
+        >>> ops.mean([[1.0, 2.0], [3.0, 4.0]], axis=0)   # [2., 3.]
+    """
     return _md().mean(_t(x), dim=_axis(axis), keepdim=keepdims)
 
 
 def var(x, axis=None, keepdims=False):
-    """Population variance (divides by N, as Keras and NumPy)."""
+    """Population variance (divides by N, as Keras and NumPy).
+
+    Example:
+        >>> ops.var([1.0, 3.0])   # 1.
+    """
     return _md().var(_t(x), dim=_axis(axis), correction=0, keepdim=keepdims)
 
 
 def std(x, axis=None, keepdims=False):
+    """Population standard deviation (divides by N) over ``axis``.
+
+    Example:
+        >>> ops.std([1.0, 3.0])   # 1.
+    """
     return _md().std(_t(x), dim=_axis(axis), correction=0, keepdim=keepdims)
 
 
 def max(x, axis=None, keepdims=False, initial=None):  # noqa: A001 -- Keras' name
+    """Largest value over ``axis`` (``initial`` is a lower floor, as NumPy's).
+
+    Example:
+        >>> ops.max([[1.0, 5.0], [3.0, 4.0]], axis=0)   # [3., 5.]
+    """
     out = _md().amax(_t(x), dim=() if axis is None else _axis(axis), keepdim=keepdims)
     return out if initial is None else _md().clamp(out, min=initial)
 
 
 def min(x, axis=None, keepdims=False, initial=None):  # noqa: A001 -- Keras' name
+    """Smallest value over ``axis`` (``initial`` is an upper ceiling, as NumPy's).
+
+    Example:
+        >>> ops.min([[1.0, 5.0], [3.0, 4.0]], axis=1)   # [1., 3.]
+    """
     out = _md().amin(_t(x), dim=() if axis is None else _axis(axis), keepdim=keepdims)
     return out if initial is None else _md().clamp(out, max=initial)
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
+    """Product over ``axis`` (all values when None).
+
+    Example:
+        >>> ops.prod([2.0, 3.0])   # 6.
+    """
     x = _t(x, dtype)
     if axis is None:
         return _md().prod(x.reshape(-1))
@@ -250,27 +418,50 @@ def prod(x, axis=None, keepdims=False, dtype=None):
 
 
 def logsumexp(x, axis=None, keepdims=False):
+    """``log(sum(exp(x)))`` over ``axis``, computed stably.
+
+    Example:
+        >>> ops.logsumexp([0.0, 0.0])   # 0.693
+    """
     x = _t(x)
     return _md().logsumexp(x, dim=tuple(range(x.ndim)) if axis is None else _axis(axis), keepdim=keepdims)
 
 
 def argmax(x, axis=None, keepdims=False):
+    """Index of the largest value along ``axis`` (of the flattened tensor when None).
+
+    Example:
+        >>> ops.argmax([[1.0, 5.0], [3.0, 4.0]], axis=1)   # [1, 1]
+    """
     return _md().argmax(_t(x), dim=axis, keepdim=keepdims)
 
 
 def argmin(x, axis=None, keepdims=False):
+    """Index of the smallest value along ``axis`` (of the flattened tensor when None).
+
+    Example:
+        >>> ops.argmin([3.0, 1.0, 2.0])   # 1
+    """
     return _md().argmin(_t(x), dim=axis, keepdim=keepdims)
 
 
 def cumsum(x, axis=None, dtype=None):
-    """Running sum along ``axis`` (over the flattened tensor when ``axis`` is None)."""
+    """Running sum along ``axis`` (over the flattened tensor when ``axis`` is None).
+
+    Example:
+        >>> ops.cumsum([1.0, 2.0, 3.0])   # [1., 3., 6.]
+    """
     x = _t(x, dtype)
     return _md().cumsum(x.reshape(-1) if axis is None else x, 0 if axis is None else axis)
 
 
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 -- Keras' name
     """Vector norms (``ord`` None/2, 1, inf, -inf or any number) over an axis, or the Frobenius norm (``ord`` None or
-    ``"fro"``) over two axes or the whole tensor, as ``np.linalg.norm``."""
+    ``"fro"``) over two axes or the whole tensor, as ``np.linalg.norm``.
+
+    Example:
+        >>> ops.norm([3.0, 4.0])   # 5.
+    """
     x = _t(x)
     if x.dtype.is_floating_point is False:
         x = x.to(backend.floatx())
@@ -295,26 +486,49 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 -- Keras' name
 
 # --- shapes ---------------------------------------------------------------------------------------------------------
 def shape(x):
-    """The shape as a tuple of ints."""
+    """The shape as a tuple of ints.
+
+    Example:
+        >>> ops.shape(np.zeros((2, 3)))   # (2, 3)
+    """
     return tuple(int(d) for d in (x.shape if hasattr(x, "shape") else np.shape(x)))
 
 
 def reshape(x, newshape):
+    """``x`` with shape ``newshape`` (one size may be -1).
+
+    Example:
+        >>> ops.reshape(np.arange(6.0), (2, -1)).shape   # (2, 3)
+    """
     newshape = (newshape,) if isinstance(newshape, int) else tuple(newshape)
     return _md().reshape(_t(x), *newshape)
 
 
 def transpose(x, axes=None):
-    """Permute the axes (reverse them when ``axes`` is None)."""
+    """Permute the axes (reverse them when ``axes`` is None).
+
+    Example:
+        >>> ops.transpose(np.zeros((2, 3))).shape   # (3, 2)
+    """
     x = _t(x)
     return _md().permute(x, *(reversed(range(x.ndim)) if axes is None else axes))
 
 
 def expand_dims(x, axis):
+    """``x`` with a new axis of size 1 at ``axis``.
+
+    Example:
+        >>> ops.expand_dims(np.zeros((2, 3)), -1).shape   # (2, 3, 1)
+    """
     return _md().unsqueeze(_t(x), axis)
 
 
 def squeeze(x, axis=None):
+    """``x`` without its size-1 axes (only ``axis``, which must have size 1, when given).
+
+    Example:
+        >>> ops.squeeze(np.zeros((1, 3, 1)), axis=0).shape   # (3, 1)
+    """
     x = _t(x)
     if axis is None:
         return _md().squeeze(x)
@@ -326,18 +540,38 @@ def squeeze(x, axis=None):
 
 
 def concatenate(xs, axis=0):
+    """Join tensors along an existing ``axis``.
+
+    Example:
+        >>> ops.concatenate([np.zeros((2, 1)), np.ones((2, 2))], axis=1).shape   # (2, 3)
+    """
     return _md().cat([_t(x) for x in xs], dim=axis)
 
 
 def stack(x, axis=0):
+    """Join tensors along a new ``axis``.
+
+    Example:
+        >>> ops.stack([np.zeros(3), np.ones(3)], axis=1).shape   # (3, 2)
+    """
     return _md().stack([_t(t) for t in x], dim=axis)
 
 
 def cast(x, dtype):
+    """``x`` converted to ``dtype`` (a name such as ``"int32"`` or an ``md`` dtype).
+
+    Example:
+        >>> ops.cast([1.7, 2.2], "int32")   # [1, 2]
+    """
     return _t(x).to(_dtype(dtype))
 
 
 def flatten(x):
+    """``x`` as one axis.
+
+    Example:
+        >>> ops.flatten(np.zeros((2, 3))).shape   # (6,)
+    """
     return _t(x).reshape(-1)
 
 
@@ -347,29 +581,58 @@ def _shape_arg(shape):
 
 
 def zeros(shape, dtype=None):
+    """A tensor of zeros of ``shape`` (floatx unless ``dtype``).
+
+    Example:
+        >>> ops.zeros((2, 3)).shape   # (2, 3)
+    """
     return _md().zeros(*_shape_arg(shape), dtype=_dtype(dtype or backend.floatx()))
 
 
 def ones(shape, dtype=None):
+    """A tensor of ones of ``shape`` (floatx unless ``dtype``).
+
+    Example:
+        >>> ops.ones(3)   # [1., 1., 1.]
+    """
     return _md().ones(*_shape_arg(shape), dtype=_dtype(dtype or backend.floatx()))
 
 
 def full(shape, fill_value, dtype=None):
+    """A tensor of ``shape`` filled with ``fill_value``.
+
+    Example:
+        >>> ops.full((2,), 7.0)   # [7., 7.]
+    """
     return _md().full(_shape_arg(shape), fill_value, dtype=_dtype(dtype or backend.floatx()))
 
 
 def zeros_like(x, dtype=None):
+    """Zeros of ``x``'s shape (and dtype unless ``dtype``).
+
+    Example:
+        >>> ops.zeros_like(np.ones((2, 2), "float32"))
+    """
     x = _t(x)
     return _md().zeros(*x.shape, dtype=_dtype(dtype) or x.dtype)
 
 
 def ones_like(x, dtype=None):
+    """Ones of ``x``'s shape (and dtype unless ``dtype``).
+
+    Example:
+        >>> ops.ones_like(np.zeros(3, "float32"))   # [1., 1., 1.]
+    """
     x = _t(x)
     return _md().ones(*x.shape, dtype=_dtype(dtype) or x.dtype)
 
 
 def arange(start, stop=None, step=1, dtype=None):
-    """``start, start + step, ...`` below ``stop`` (ints give int32 and floats floatx unless ``dtype``, as Keras)."""
+    """``start, start + step, ...`` below ``stop`` (ints give int32 and floats floatx unless ``dtype``, as Keras).
+
+    Example:
+        >>> ops.arange(0, 6, 2)   # [0, 2, 4]
+    """
     values = (start, stop, step)
     if dtype is None:
         dtype = backend.floatx() if any(isinstance(v, float) for v in values) else "int32"
@@ -378,7 +641,11 @@ def arange(start, stop=None, step=1, dtype=None):
 
 def one_hot(x, num_classes, axis=-1, dtype=None):
     """One-hot encode integer ``x`` into a new axis ``axis`` (float32 unless ``dtype``, as Keras); negative or
-    out-of-range indices give all-zero rows."""
+    out-of-range indices give all-zero rows.
+
+    Example:
+        >>> ops.one_hot([0, 2], 3)   # [[1., 0., 0.], [0., 0., 1.]]
+    """
     idx = convert_to_numpy(x).astype(np.int64)
     out = (idx[..., None] == np.arange(num_classes)).astype(_dtype(dtype or backend.floatx()).name)
     if axis != -1:

@@ -62,24 +62,40 @@ def _out(array, dtype):
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    """Draws from a normal distribution N(``mean``, ``stddev``²)."""
+    """Draws from a normal distribution N(``mean``, ``stddev``²).
+
+    Example:
+        >>> md.keras.random.normal((2, 3), stddev=0.1, seed=0).shape   # (2, 3)
+    """
     return _out(_rng(seed).normal(mean, stddev, _shape(shape)), dtype)
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-    """Draws from the uniform distribution on [``minval``, ``maxval``)."""
+    """Draws from the uniform distribution on [``minval``, ``maxval``).
+
+    Example:
+        >>> md.keras.random.uniform((4,), -1.0, 1.0, seed=SeedGenerator(0))
+    """
     return _out(_rng(seed).uniform(minval, maxval, _shape(shape)), dtype)
 
 
 def randint(shape, minval, maxval, dtype="int32", seed=None):
-    """Integers drawn uniformly from [``minval``, ``maxval``)."""
+    """Integers drawn uniformly from [``minval``, ``maxval``).
+
+    Example:
+        >>> md.keras.random.randint((5,), 0, 10, seed=1)   # int32 in 0..9
+    """
     if maxval <= minval:
         raise ValueError(f"keras.random.randint: maxval ({maxval}) must be above minval ({minval})")
     return _out(_rng(seed).integers(minval, maxval, _shape(shape)), dtype)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    """Normal draws kept within two standard deviations of the mean (values outside are redrawn), as Keras."""
+    """Normal draws kept within two standard deviations of the mean (values outside are redrawn), as Keras.
+
+    Example:
+        >>> md.keras.random.truncated_normal((3, 3), stddev=0.05, seed=2)
+    """
     rng, shape = _rng(seed), _shape(shape)
     z = rng.standard_normal(shape)
     bad = np.abs(z) > 2.0
@@ -91,7 +107,11 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 def dropout(inputs, rate, noise_shape=None, seed=None):
     """Zero each value with probability ``rate`` and scale the rest by ``1 / (1 - rate)`` (differentiable in
-    ``inputs``); ``noise_shape`` broadcasts one mask along axes of size 1."""
+    ``inputs``); ``noise_shape`` broadcasts one mask along axes of size 1.
+
+    Example:
+        >>> md.keras.random.dropout(md.ones(4), 0.5, seed=0)   # each value 0. or 2.
+    """
     if not 0 <= rate < 1:
         raise ValueError(f"keras.random.dropout: rate must be in [0, 1), got {rate}")
     x = convert_to_tensor(inputs)
@@ -102,7 +122,11 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
 
 
 def shuffle(x, axis=0, seed=None):
-    """``x`` with its entries along ``axis`` in a random order."""
+    """``x`` with its entries along ``axis`` in a random order.
+
+    Example:
+        >>> md.keras.random.shuffle(np.arange(5), seed=0)   # a permutation of 0..4
+    """
     x = convert_to_tensor(x)
     order = _rng(seed).permutation(x.shape[axis])
     return Tensor._wrap(np.array(np.take(convert_to_numpy(x), order, axis=axis), order="C"))
