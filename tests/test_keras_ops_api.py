@@ -447,3 +447,33 @@ def test_add_weight_layer_round_trips_through_keras_file(tmp_path):
     np.testing.assert_allclose(npy(loaded(x)), want, rtol=1e-6)
     np.testing.assert_array_equal(loaded.get_layer("ss").scale.numpy(), [1.0, 2.0, 3.0])
     assert loaded.get_layer("ss").factor == 2.0 and loaded.count_params() == model.count_params() == 18
+
+
+def test_guide_style_layer_weights_in_init_operators_and_assign_add():
+    """The subclassing guide's pattern: add_weight in __init__, ``x @ w + b`` on Variables, a non-trainable running
+    total updated with assign_add, and ``layer.weights == [layer.w, layer.b, ...]``."""
+    class Linear(keras.Layer):
+        def __init__(self, units=4, input_dim=3):
+            super().__init__()
+            self.w = self.add_weight(shape=(input_dim, units), initializer="random_normal", trainable=True)
+            self.b = self.add_weight(shape=(units,), initializer="zeros", trainable=True)
+            self.total = self.add_weight(shape=(input_dim,), initializer="zeros", trainable=False)
+
+        def call(self, inputs):
+            self.total.assign_add(ops.sum(inputs, axis=0))
+            return inputs @ self.w + self.b
+
+    layer = Linear()
+    assert layer.weights == [layer.w, layer.b, layer.total]
+    assert layer.trainable_weights == [layer.w, layer.b] and layer.non_trainable_weights == [layer.total]
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    y = layer(x)
+    layer(x)
+    np.testing.assert_array_equal(layer.total.numpy(), 2 * x.sum(0))
+    y.sum().backward()
+    np.testing.assert_allclose(npy(layer.w.value.grad), np.repeat(x.sum(0)[:, None], 4, 1))
+    np.testing.assert_allclose(npy(layer.b.value.grad), [2.0] * 4)
+    # reflected operators, NumPy operands and Python numbers
+    np.testing.assert_allclose(npy(1.0 - layer.b), np.ones(4))
+    np.testing.assert_allclose(npy(np.ones(4, "float32") * layer.b), np.zeros(4))
+    np.testing.assert_allclose(npy(2 * layer.w), 2 * layer.w.numpy())

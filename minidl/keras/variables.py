@@ -22,6 +22,8 @@ class Variable:
         [('kernel', (4, 3)), ('bias', (3,))]
     """
 
+    __array_priority__ = 1001       # ``ndarray + variable`` calls the variable's reflected operator
+
     def __init__(self, weight, layer):
         self._weight, self._layer = weight, layer
 
@@ -65,19 +67,21 @@ class Variable:
         return self._weight.read()
 
     def assign(self, value):
-        """Write ``value`` (same shape, Keras' layout) into the weight; returns the variable."""
-        if isinstance(value, Variable):
-            value = value.numpy()
-        elif isinstance(value, Tensor):
-            value = value.detach().cpu().numpy()
-        self._weight.write(np.asarray(value), self._layer)
+        """Write ``value`` (same shape, Keras' layout) into the weight; returns the variable.
+
+        Example:
+            >>> layer.weights[1].assign(np.zeros(3))
+        """
+        self._weight.write(_numpy(value), self._layer)
         return self
 
     def assign_add(self, delta):
-        return self.assign(self.numpy() + np.asarray(delta.numpy() if hasattr(delta, "numpy") else delta))
+        """``variable += delta`` in place (a running total in a custom layer, as in Keras' guides)."""
+        return self.assign(self.numpy() + _numpy(delta))
 
     def assign_sub(self, delta):
-        return self.assign(self.numpy() - np.asarray(delta.numpy() if hasattr(delta, "numpy") else delta))
+        """``variable -= delta`` in place."""
+        return self.assign(self.numpy() - _numpy(delta))
 
     def __array__(self, dtype=None, copy=None):
         a = self.numpy()
@@ -130,3 +134,34 @@ class Variable:
 
 def _val(x):
     return x.value if isinstance(x, Variable) else x
+
+
+def _numpy(x):
+    if isinstance(x, Variable):
+        return x.numpy()
+    if isinstance(x, Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def variable_for(weight, layer):
+    """The one Variable of a layer weight (the same object each time, so ``layer.weights == [layer.w, layer.b]``
+    holds as in Keras)."""
+    var = weight.__dict__.get("_variable")
+    if var is None:
+        var = weight.__dict__["_variable"] = Variable(weight, layer)
+    return var
+
+
+def _operator_taking_variables(tensor_op):
+    """Tensor's arithmetic operator with a Variable operand replaced by its tensor (Tensor's own operators refuse
+    unknown types before Python would try the Variable's reflected method)."""
+    def op(self, other):
+        return tensor_op(self, other.value if isinstance(other, Variable) else other)
+    op.__name__ = tensor_op.__name__
+    return op
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+              "__matmul__", "__rmatmul__", "__pow__"):
+    setattr(Tensor, _name, _operator_taking_variables(getattr(Tensor, _name)))

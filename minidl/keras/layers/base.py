@@ -430,13 +430,13 @@ class Layer(Module):
 # add_weight, input, output ---
 def _layer_variables(layer, trainable_path=True, seen=None):
     """(Variable, trainable) for the layer's weights, then its nested layers', in Keras' order; each once."""
-    from ..variables import Variable  # noqa: PLC0415
+    from ..variables import variable_for  # noqa: PLC0415
     seen = set() if seen is None else seen
     if id(layer) in seen:
         return []
     seen.add(id(layer))
     trainable_path = trainable_path and layer._trainable
-    out = [(Variable(w, layer), bool(w.trainable and trainable_path)) for w in layer._weights]
+    out = [(variable_for(w, layer), bool(w.trainable and trainable_path)) for w in layer._weights]
     for child in layer._modules.values():
         if isinstance(child, Layer):
             out.extend(_layer_variables(child, trainable_path, seen))
@@ -473,7 +473,7 @@ def _add_weight_public(self, shape=None, initializer=None, dtype=None, trainable
     """
     from .. import initializers, regularizers  # noqa: PLC0415
     from ...nn.parameter import Parameter  # noqa: PLC0415
-    from ..variables import Variable  # noqa: PLC0415
+    from ..variables import variable_for  # noqa: PLC0415
     if kwargs:
         raise TypeError(f"add_weight() got unexpected keyword arguments: {sorted(kwargs)}")
     if constraint is not None:
@@ -495,7 +495,7 @@ def _add_weight_public(self, shape=None, initializer=None, dtype=None, trainable
     self.register_parameter(key, param)
     w = self._add_weight(name, lambda: self._parameters[key], init, regularizer=regularizers.get(regularizer),
                          trainable=bool(trainable))
-    return Variable(w, self)
+    return variable_for(w, self)
 
 
 def _record_call(call):
