@@ -477,3 +477,80 @@ def test_guide_style_layer_weights_in_init_operators_and_assign_add():
     np.testing.assert_allclose(npy(1.0 - layer.b), np.ones(4))
     np.testing.assert_allclose(npy(np.ones(4, "float32") * layer.b), np.zeros(4))
     np.testing.assert_allclose(npy(2 * layer.w), 2 * layer.w.numpy())
+
+
+# --- more keras.ops: comparisons, logic, math, indexing, losses ---------------------------------------------------------
+T = torch.tensor
+
+
+@pytest.mark.parametrize("name,got,want", [
+    ("equal", lambda: ops.equal(X, X[0]), X == X[0]), ("not_equal", lambda: ops.not_equal(X, 0.0), X != 0),
+    ("greater", lambda: ops.greater(X, P), X > P), ("greater_equal", lambda: ops.greater_equal(X, 0.0), X >= 0),
+    ("less", lambda: ops.less(0.0, X), X > 0), ("less_equal", lambda: ops.less_equal(X, 0.1), X <= 0.1),
+    ("logical_and", lambda: ops.logical_and(X > 0, P > 1), (X > 0) & (P > 1)),
+    ("logical_or", lambda: ops.logical_or(X > 0, P > 1), (X > 0) | (P > 1)),
+    ("logical_not", lambda: ops.logical_not(X > 0), ~(X > 0)),
+    ("any", lambda: ops.any(X > 1, axis=1), (X > 1).any(1)), ("all", lambda: ops.all(X > -3, keepdims=True),
+                                                             (X > -3).all(keepdims=True)),
+    ("isnan", lambda: ops.isnan(np.where(X > 0, X, np.nan)), np.isnan(np.where(X > 0, X, np.nan))),
+    ("sin", lambda: ops.sin(X), np.sin(X)), ("cos", lambda: ops.cos(X), np.cos(X)),
+    ("floor", lambda: ops.floor(X * 3), np.floor(X * 3)), ("ceil", lambda: ops.ceil(X * 3), np.ceil(X * 3)),
+    ("round", lambda: ops.round(np.array([0.5, 1.5, 2.5, -0.5, 1.26])), np.round([0.5, 1.5, 2.5, -0.5, 1.26])),
+    ("round_dec", lambda: ops.round(X, decimals=2), np.round(X, 2)),
+    ("rsqrt", lambda: ops.rsqrt(P), 1 / np.sqrt(P)), ("reciprocal", lambda: ops.reciprocal(P), 1 / P),
+    ("softplus", lambda: ops.softplus(X), np.log1p(np.exp(X))),
+    ("leaky_relu", lambda: ops.leaky_relu(X), np.where(X > 0, X, 0.2 * X)),
+    ("elu", lambda: ops.elu(X, 0.5), np.where(X > 0, X, 0.5 * (np.exp(X) - 1))),
+    ("selu", lambda: ops.selu(X), torch.selu(T(X)).numpy()), ("softsign", lambda: ops.softsign(X), X / (1 + np.abs(X))),
+    ("relu6", lambda: ops.relu6(X * 10), np.clip(X * 10, 0, 6)),
+    ("hard_sigmoid", lambda: ops.hard_sigmoid(X * 4), np.clip(X * 4 + 3, 0, 6) / 6),
+    ("tile", lambda: ops.tile(X, (2, 1)), np.tile(X, (2, 1))), ("repeat", lambda: ops.repeat(X, 2, axis=0),
+                                                                np.repeat(X, 2, axis=0)),
+    ("repeat_flat", lambda: ops.repeat(X, 3), np.repeat(X, 3)),
+    ("take", lambda: ops.take(X, np.array([[2, 0], [1, -1]]), axis=1), np.take(X, [[2, 0], [1, -1]], axis=1)),
+    ("take_flat", lambda: ops.take(X, [0, 5, 11]), np.take(X, [0, 5, 11])),
+    ("take_along_axis", lambda: ops.take_along_axis(X, np.argsort(X, 1), axis=1), np.sort(X, 1)),
+    ("einsum", lambda: ops.einsum("ij,kj->ik", X, P), np.einsum("ij,kj->ik", X, P)),
+    ("broadcast_to", lambda: ops.broadcast_to(X[0], (2, 4)), np.broadcast_to(X[0], (2, 4))),
+    ("sort", lambda: ops.sort(X, axis=0), np.sort(X, 0)), ("argsort", lambda: ops.argsort(X), np.argsort(X)),
+    ("bce", lambda: ops.binary_crossentropy(P > 1, 1 / (1 + np.exp(-X))),
+     torch.nn.functional.binary_cross_entropy(torch.sigmoid(T(X)), T(P > 1).float(), reduction="none").numpy()),
+    ("bce_logits", lambda: ops.binary_crossentropy(P > 1, X, from_logits=True),
+     torch.nn.functional.binary_cross_entropy_with_logits(T(X), T(P > 1).float(), reduction="none").numpy()),
+    ("cce", lambda: ops.categorical_crossentropy(np.eye(4, dtype="float32")[[0, 3, 1]], np.exp(X) / 7.0),
+     -np.log((np.exp(X) / np.exp(X).sum(1, keepdims=True))[[0, 1, 2], [0, 3, 1]])),
+    ("cce_logits", lambda: ops.categorical_crossentropy(np.eye(4, dtype="float32")[[0, 3, 1]], X, from_logits=True),
+     torch.nn.functional.cross_entropy(T(X), T([0, 3, 1]), reduction="none").numpy()),
+    ("scce_logits", lambda: ops.sparse_categorical_crossentropy(np.array([[0], [3], [1]]), X, from_logits=True),
+     torch.nn.functional.cross_entropy(T(X), T([0, 3, 1]), reduction="none").numpy()),
+])
+def test_more_ops_match_numpy_and_torch(name, got, want):
+    got = npy(got())
+    assert got.shape == np.shape(want), name
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_split_and_top_k():
+    parts = ops.split(X, [1, 3], axis=1)
+    for got, want in zip(parts, np.split(X, [1, 3], axis=1)):
+        np.testing.assert_array_equal(npy(got), want)
+    assert [ops.shape(p) for p in ops.split(X, 3)] == [(1, 4)] * 3
+    with pytest.raises(ValueError, match="size 3 cannot be split into 2 equal sections"):
+        ops.split(X, 2)
+    values, indices = ops.top_k(X, 2)
+    want = torch.topk(T(X), 2)
+    np.testing.assert_allclose(npy(values), want.values.numpy())
+    np.testing.assert_array_equal(npy(indices), want.indices.numpy())
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: ops.take(x, np.array([[2, 0], [1, 1]]), axis=1), lambda x: ops.split(x, [1], axis=0)[1],
+    lambda x: ops.binary_crossentropy(ops.greater(x, 0.0), ops.sigmoid(x)),
+    lambda x: ops.binary_crossentropy(ops.greater(x, 0.0), x, from_logits=True),
+    lambda x: ops.categorical_crossentropy(ops.one_hot([0, 3, 1], 4, dtype="float64"), x, from_logits=True),
+    lambda x: ops.sparse_categorical_crossentropy([0, 3, 1], ops.softmax(x)),
+    lambda x: ops.einsum("...j,...j->...", x, ops.sin(x)), lambda x: ops.softplus(x) + ops.elu(x) + ops.leaky_relu(x),
+])
+def test_more_ops_gradients(fn):
+    x = md.tensor(np.random.default_rng(4).normal(size=(3, 4)), dtype=md.float64, requires_grad=True)
+    assert_gradcheck(fn, (x,))

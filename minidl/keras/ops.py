@@ -635,7 +635,7 @@ def arange(start, stop=None, step=1, dtype=None):
     """
     values = (start, stop, step)
     if dtype is None:
-        dtype = backend.floatx() if any(isinstance(v, float) for v in values) else "int32"
+        dtype = backend.floatx() if builtins.any(isinstance(v, float) for v in values) else "int32"
     return _md().arange(start, stop, step, dtype=_dtype(dtype))
 
 
@@ -653,9 +653,388 @@ def one_hot(x, num_classes, axis=-1, dtype=None):
     return Tensor._wrap(np.array(out, order="C"))
 
 
+# --- comparisons, logic, more math, indexing and losses (Keras 3 names) ----------------------------------------------
+def _compare(name, keras_name, doc, example):
+    def op(x1, x2):
+        return getattr(_md(), name)(_t(x1), _t(x2))
+    op.__name__ = op.__qualname__ = keras_name
+    op.__doc__ = f"""Elementwise ``{doc}`` as a bool tensor (not differentiable).
+
+    Example:
+        >>> {example}
+    """
+    return op
+
+
+equal = _compare("eq", "equal", "x1 == x2", "ops.equal([1, 2], 2)   # [False, True]")
+not_equal = _compare("ne", "not_equal", "x1 != x2", "ops.not_equal([1, 2], 2)   # [True, False]")
+greater = _compare("gt", "greater", "x1 > x2", "ops.greater([1, 3], 2)   # [False, True]")
+greater_equal = _compare("ge", "greater_equal", "x1 >= x2", "ops.greater_equal([1, 2], 2)   # [False, True]")
+less = _compare("lt", "less", "x1 < x2", "ops.less([1, 3], 2)   # [True, False]")
+less_equal = _compare("le", "less_equal", "x1 <= x2", "ops.less_equal([2, 3], 2)   # [True, False]")
+
+
+def _bool(x):
+    x = _t(x)
+    return x if x.dtype == dtypes.bool_ else x.to(dtypes.bool_)
+
+
+def logical_and(x1, x2):
+    """Elementwise ``x1 and x2`` (nonzero is true).
+
+    Example:
+        >>> ops.logical_and([True, True], [True, False])   # [True, False]
+    """
+    return _md().logical_and(_bool(x1), _bool(x2))
+
+
+def logical_or(x1, x2):
+    """Elementwise ``x1 or x2`` (nonzero is true).
+
+    Example:
+        >>> ops.logical_or([False, True], [False, False])   # [False, True]
+    """
+    return _md().logical_or(_bool(x1), _bool(x2))
+
+
+def logical_not(x):
+    """Elementwise ``not x`` (nonzero is true).
+
+    Example:
+        >>> ops.logical_not([True, False])   # [False, True]
+    """
+    return _md().logical_not(_bool(x))
+
+
+def isnan(x):
+    """Where ``x`` is NaN.
+
+    Example:
+        >>> ops.isnan([1.0, float("nan")])   # [False, True]
+    """
+    return _md().isnan(_t(x))
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001 -- Keras' name
+    """Whether any value is true over ``axis`` (all axes when None).
+
+    Example:
+        >>> ops.any([[0, 1], [0, 0]], axis=1)   # [True, False]
+    """
+    x = _bool(x)
+    if axis is None:
+        out = _md().any(x.reshape(-1))
+        return out.reshape((1,) * x.ndim) if keepdims else out
+    return _md().any(x, dim=axis, keepdim=keepdims)
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001 -- Keras' name
+    """Whether every value is true over ``axis`` (all axes when None).
+
+    Example:
+        >>> ops.all([[1, 1], [0, 1]], axis=1)   # [True, False]
+    """
+    x = _bool(x)
+    if axis is None:
+        out = _md().all(x.reshape(-1))
+        return out.reshape((1,) * x.ndim) if keepdims else out
+    return _md().all(x, dim=axis, keepdim=keepdims)
+
+
+def sin(x):
+    """Elementwise sine.
+
+    Example:
+        >>> ops.sin([0.0])   # [0.]
+    """
+    return _md().sin(_t(x))
+
+
+def cos(x):
+    """Elementwise cosine.
+
+    Example:
+        >>> ops.cos([0.0])   # [1.]
+    """
+    return _md().cos(_t(x))
+
+
+def floor(x):
+    """Elementwise floor.
+
+    Example:
+        >>> ops.floor([1.5, -1.5])   # [1., -2.]
+    """
+    return _md().floor(_t(x))
+
+
+def ceil(x):
+    """Elementwise ceiling.
+
+    Example:
+        >>> ops.ceil([1.5, -1.5])   # [2., -1.]
+    """
+    return _md().ceil(_t(x))
+
+
+def round(x, decimals=0):  # noqa: A001 -- Keras' name
+    """Round half to even, to ``decimals`` places, as NumPy.
+
+    Example:
+        >>> ops.round([0.5, 1.5, 2.567], decimals=0)   # [0., 2., 3.]
+    """
+    return _md().round(_t(x), decimals=decimals)
+
+
+def rsqrt(x):
+    """Elementwise ``1 / sqrt(x)``.
+
+    Example:
+        >>> ops.rsqrt([4.0])   # [0.5]
+    """
+    return _md().rsqrt(_t(x))
+
+
+def reciprocal(x):
+    """Elementwise ``1 / x``.
+
+    Example:
+        >>> ops.reciprocal([4.0])   # [0.25]
+    """
+    return _md().reciprocal(_t(x))
+
+
+def softplus(x):
+    """Elementwise ``log(1 + exp(x))``.
+
+    Example:
+        >>> ops.softplus([0.0])   # [0.6931]
+    """
+    return F.softplus(_t(x))
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """``x`` where positive, ``negative_slope * x`` elsewhere (Keras' default slope is 0.2).
+
+    Example:
+        >>> ops.leaky_relu([-1.0, 2.0])   # [-0.2, 2.]
+    """
+    return F.leaky_relu(_t(x), negative_slope)
+
+
+def elu(x, alpha=1.0):
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere.
+
+    Example:
+        >>> ops.elu([-1.0, 2.0])   # [-0.6321, 2.]
+    """
+    return F.elu(_t(x), alpha)
+
+
+def selu(x):
+    """Scaled ELU with the self-normalising constants.
+
+    Example:
+        >>> ops.selu([0.0])   # [0.]
+    """
+    return F.selu(_t(x))
+
+
+def softsign(x):
+    """Elementwise ``x / (1 + |x|)``.
+
+    Example:
+        >>> ops.softsign([1.0])   # [0.5]
+    """
+    return F.softsign(_t(x))
+
+
+def relu6(x):
+    """Elementwise ``min(max(x, 0), 6)``.
+
+    Example:
+        >>> ops.relu6([-1.0, 7.0])   # [0., 6.]
+    """
+    return F.relu6(_t(x))
+
+
+def hard_sigmoid(x):
+    """Elementwise ``relu6(x + 3) / 6``.
+
+    Example:
+        >>> ops.hard_sigmoid([0.0])   # [0.5]
+    """
+    return F.hardsigmoid(_t(x))
+
+
+def tile(x, repeats):
+    """``x`` repeated ``repeats`` times along each axis (``np.tile``).
+
+    Example:
+        >>> ops.tile([1, 2], 2)   # [1, 2, 1, 2]
+    """
+    return _md().tile(_t(x), (repeats,) if isinstance(repeats, int) else tuple(repeats))
+
+
+def repeat(x, repeats, axis=None):
+    """Each entry repeated ``repeats`` times along ``axis`` (of the flattened tensor when None), as ``np.repeat``.
+
+    Example:
+        >>> ops.repeat([1, 2], 2)   # [1, 1, 2, 2]
+    """
+    x = _t(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    return _md().repeat_interleave(x, repeats, dim=axis)
+
+
+def take(x, indices, axis=None):
+    """Entries at ``indices`` along ``axis`` (of the flattened tensor when None), as ``np.take``; differentiable
+    in ``x``.
+
+    Example:
+        >>> ops.take([[1, 2], [3, 4]], [1, 0], axis=0)   # [[3, 4], [1, 2]]
+    """
+    x = _t(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    axis = axis % x.ndim
+    idx = convert_to_numpy(indices).astype(np.int64)
+    idx = np.where(idx < 0, idx + x.shape[axis], idx)
+    out = _md().index_select(x, axis, Tensor._wrap(np.array(idx.reshape(-1), order="C")))
+    return out.reshape(*x.shape[:axis], *idx.shape, *x.shape[axis + 1:])
+
+
+def take_along_axis(x, indices, axis=None):
+    """Entries picked by ``indices`` along ``axis``, as ``np.take_along_axis``.
+
+    Example:
+        >>> ops.take_along_axis([[1, 2], [3, 4]], np.array([[1], [0]]), axis=1)   # [[2], [3]]
+    """
+    idx = _t(np.asarray(convert_to_numpy(indices), dtype=np.int64))
+    return _md().take_along_dim(_t(x), idx, dim=axis)
+
+
+def einsum(subscripts, *operands):
+    """Einstein summation, as ``np.einsum``.
+
+    Example:
+        >>> ops.einsum("ij,jk->ik", np.ones((2, 3)), np.ones((3, 4))).shape   # (2, 4)
+    """
+    return _md().einsum(subscripts, *[_t(o) for o in operands])
+
+
+def broadcast_to(x, shape):
+    """``x`` broadcast to ``shape``.
+
+    Example:
+        >>> ops.broadcast_to([1.0, 2.0], (3, 2)).shape   # (3, 2)
+    """
+    return _md().broadcast_to(_t(x), tuple(shape))
+
+
+def split(x, indices_or_sections, axis=0):
+    """``np.split``: an int cuts ``axis`` into that many equal parts, a list gives the indices to cut at.
+
+    Example:
+        >>> [p.shape for p in ops.split(np.zeros((6, 2)), [1, 4])]   # [(1, 2), (3, 2), (2, 2)]
+    """
+    x = _t(x)
+    size = x.shape[axis]
+    if isinstance(indices_or_sections, int):
+        if indices_or_sections <= 0 or size % indices_or_sections:
+            raise ValueError(f"keras.ops.split: axis {axis} of size {size} cannot be split into "
+                             f"{indices_or_sections} equal sections")
+        sizes = [size // indices_or_sections] * indices_or_sections
+    else:
+        cuts = [0, *(builtins.min(builtins.max(int(i), 0), size) for i in indices_or_sections), size]
+        sizes = [builtins.max(b - a, 0) for a, b in zip(cuts, cuts[1:])]
+    return list(_md().split(x, sizes, dim=axis))
+
+
+def sort(x, axis=-1):
+    """``x`` sorted ascending along ``axis``.
+
+    Example:
+        >>> ops.sort([3.0, 1.0, 2.0])   # [1., 2., 3.]
+    """
+    out = _md().sort(_t(x), dim=axis)
+    return out[0] if isinstance(out, tuple) else out.values
+
+
+def argsort(x, axis=-1):
+    """The indices that sort ``x`` along ``axis``.
+
+    Example:
+        >>> ops.argsort([3.0, 1.0, 2.0])   # [1, 2, 0]
+    """
+    return _md().argsort(_t(x), dim=axis)
+
+
+def top_k(x, k, sorted=True):  # noqa: A002 -- Keras' name
+    """The ``k`` largest values along the last axis and their indices.
+
+    Example:
+        >>> values, indices = ops.top_k([1.0, 3.0, 2.0], 2)   # [3., 2.], [1, 2]
+    """
+    out = _md().topk(_t(x), k, dim=-1, largest=True, sorted=sorted)
+    return tuple(out)
+
+
+_EPSILON = 1e-7
+
+
+def binary_crossentropy(target, output, from_logits=False):
+    """Elementwise binary cross-entropy (not reduced); probabilities are clipped to ``[1e-7, 1 - 1e-7]`` as Keras.
+
+    Example:
+        >>> ops.binary_crossentropy([1.0, 0.0], [0.9, 0.2])   # [0.1054, 0.2231]
+    """
+    t, o = _t(target), _t(output)
+    t = t if t.dtype == o.dtype else t.to(o.dtype)
+    if from_logits:
+        return _md().relu(o) - o * t + _md().log(1 + _md().exp(-_md().abs(o)))
+    o = _md().clamp(o, _EPSILON, 1 - _EPSILON)
+    return -(t * _md().log(o) + (1 - t) * _md().log(1 - o))
+
+
+def categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """Cross-entropy of one-hot (or soft) ``target`` against ``output`` along ``axis`` (not reduced over the
+    batch); probabilities are renormalised and clipped as Keras.
+
+    Example:
+        >>> ops.categorical_crossentropy([[0.0, 1.0]], [[0.2, 0.8]])   # [0.2231]
+    """
+    t, o = _t(target), _t(output)
+    t = t if t.dtype == o.dtype else t.to(o.dtype)
+    if from_logits:
+        return -_md().sum(t * F.log_softmax(o, dim=axis), dim=axis)
+    o = o / _md().sum(o, dim=axis, keepdim=True)
+    return -_md().sum(t * _md().log(_md().clamp(o, _EPSILON, 1 - _EPSILON)), dim=axis)
+
+
+def sparse_categorical_crossentropy(target, output, from_logits=False, axis=-1):
+    """Cross-entropy of integer class ``target`` against ``output`` along ``axis`` (not reduced).
+
+    Example:
+        >>> ops.sparse_categorical_crossentropy([1], [[0.2, 0.8]])   # [0.2231]
+    """
+    o = _t(output)
+    labels = convert_to_numpy(target).astype(np.int64)
+    if labels.ndim == o.ndim and labels.shape[axis] == 1:
+        labels = np.squeeze(labels, axis)
+    onehot = one_hot(labels, o.shape[axis], axis=axis, dtype=o.dtype.name)
+    return categorical_crossentropy(onehot, o, from_logits=from_logits, axis=axis)
+
+
 __all__ = ["abs", "absolute", "add", "arange", "argmax", "argmin", "cast", "clip", "concatenate",
            "convert_to_numpy", "convert_to_tensor", "cumsum", "divide", "dot", "erf", "exp", "expand_dims", "flatten",
            "full", "gelu", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum",
            "multiply", "negative", "norm", "one_hot", "ones", "ones_like", "power", "prod", "relu", "reshape",
            "shape", "sigmoid", "sign", "silu", "softmax", "sqrt", "square", "squeeze", "stack", "std", "subtract",
-           "sum", "swish", "tanh", "transpose", "var", "where", "zeros", "zeros_like"]
+           "sum", "swish", "tanh", "transpose", "var", "where", "zeros", "zeros_like",
+           "all", "any", "argsort", "binary_crossentropy", "broadcast_to", "categorical_crossentropy", "ceil", "cos",
+           "einsum", "elu", "equal", "floor", "greater", "greater_equal", "hard_sigmoid", "isnan", "leaky_relu",
+           "less", "less_equal", "logical_and", "logical_not", "logical_or", "not_equal", "reciprocal", "relu6",
+           "repeat", "round", "rsqrt", "selu", "sin", "softplus", "softsign", "sort", "sparse_categorical_crossentropy",
+           "split", "take", "take_along_axis", "tile", "top_k"]
