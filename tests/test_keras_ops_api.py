@@ -554,3 +554,57 @@ def test_split_and_top_k():
 def test_more_ops_gradients(fn):
     x = md.tensor(np.random.default_rng(4).normal(size=(3, 4)), dtype=md.float64, requires_grad=True)
     assert_gradcheck(fn, (x,))
+
+
+# --- custom layers without compute_output_shape: the shape comes from call, state untouched ------------------------------
+class Sampling(keras.Layer):
+    """The VAE guide's sampling layer: two inputs, keras.random.normal with a SeedGenerator."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        eps = keras.random.normal(shape=(ops.shape(z_mean)[0], ops.shape(z_mean)[1]), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * eps
+
+
+def test_custom_layer_output_shape_from_call_without_side_effects():
+    class Total(keras.Layer):
+        def build(self, input_shape):
+            self.total = self.add_weight(shape=(input_shape[-1],), initializer="zeros", trainable=False)
+            self.w = self.add_weight(shape=(input_shape[-1], 5), name="w")
+
+        def call(self, x):
+            self.total.assign_add(ops.sum(ops.reshape(x, (-1, ops.shape(x)[-1])), axis=0))
+            return ops.mean(ops.matmul(x, self.w), axis=1) if len(ops.shape(x)) == 3 else ops.matmul(x, self.w)
+
+    inputs = keras.Input(shape=(None, 3))
+    total = Total(name="total")
+    out = total(inputs)
+    assert out.shape == (None, 5)                       # the unknown time axis was reduced away
+    np.testing.assert_array_equal(total.total.numpy(), np.zeros(3))     # tracing changed no weight
+    a = keras.Input(shape=(4,))
+    z = Sampling(name="sampling")([keras.layers.Dense(2)(a), keras.layers.Dense(2)(a)])
+    assert z.shape == (None, 2)
+    fresh = keras.random.SeedGenerator(1337)
+    layer = keras.Model(a, z).get_layer("sampling")
+    np.testing.assert_array_equal(npy(keras.random.normal((3, 2), seed=layer.seed_generator)),
+                                  npy(keras.random.normal((3, 2), seed=fresh)))      # no draw was used up
+    seq = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), Total(name="t2")])
+    assert seq.output_shape == (None, 5) and seq.layers[-1].output_shape == (None, 5)
+
+
+def test_vae_style_model_with_sampling_trains():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(128, 4)).astype("float32")
+    inputs = keras.Input(shape=(4,))
+    h = keras.layers.Dense(8, activation="relu")(inputs)
+    z = Sampling()([keras.layers.Dense(2)(h), keras.layers.Dense(2)(h)])
+    outputs = keras.layers.Dense(4)(keras.layers.Dense(8, activation="relu")(z))
+    model = keras.Model(inputs, outputs)
+    assert model.output_shape == (None, 4)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    history = model.fit(x, x, epochs=20, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]

@@ -529,3 +529,60 @@ Layer.add_weight = _add_weight_public
 Layer.__call__ = _record_call(Layer.__call__)
 Layer.input = _node_attr(0, "input")
 Layer.output = _node_attr(1, "output")
+
+
+# --- issue 15 (kapi): a custom layer without compute_output_shape gets its output shape by running call, as Keras 3
+# infers it (compute_output_spec) ---
+def _probe(shapes, batch, unknown, dtype):
+    """Zero inputs for ``shapes`` (a shape or a list of them): the batch axis ``batch``, other unknown axes
+    ``unknown``."""
+    def one(shape):
+        dims = [batch if i == 0 and d is None else unknown if d is None else d for i, d in enumerate(shape)]
+        return Tensor._wrap(np.zeros(dims, dtype=dtype))
+    if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (list, tuple))):
+        return [one(s) for s in shapes]
+    return one(shapes)
+
+
+def _traced_shapes(layer, input_shape):
+    """The output shape(s) of ``layer.call`` found by running it twice on zeros of different batch (and unknown
+    axis) sizes: the axes whose size changed are None. Weights, the global generator and the layer's
+    SeedGenerators are restored afterwards, so tracing changes no state."""
+    from ...autograd.grad_mode import no_grad  # noqa: PLC0415
+    from ...random import _state as rng_state  # noqa: PLC0415
+    from ..random import SeedGenerator  # noqa: PLC0415
+    saved = [w.read() for w in layer._weights]
+    gens = [g for g in vars(layer).values() if isinstance(g, SeedGenerator)]
+    states = (rng_state["rng"].bit_generator.state, [g._rng.bit_generator.state for g in gens])
+    dtype = layer.dtype_name if layer._autocast else "float32"
+    try:
+        with no_grad():
+            outs = [layer.call(_probe(input_shape, b, u, dtype)) for b, u in ((2, 3), (5, 7))]
+    finally:
+        for w, value in zip(layer._weights, saved):
+            w.write(value, layer)
+        rng_state["rng"].bit_generator.state = states[0]
+        for g, s in zip(gens, states[1]):
+            g._rng.bit_generator.state = s
+
+    def shape_of(a, b):
+        return tuple(None if x != y else int(x) for x, y in zip(a.shape, b.shape))
+    first, second = outs
+    if isinstance(first, (list, tuple)):
+        return [shape_of(a, b) for a, b in zip(first, second)]
+    return shape_of(first, second)
+
+
+_identity_output_shape = Layer.compute_output_shape
+
+
+def _compute_output_shape(self, input_shape):
+    """The output shape for ``input_shape``. minidl's own layers that keep the shape use this identity; a custom
+    layer (defined outside minidl) that does not override it gets the shape ``call`` produces, as Keras 3
+    infers it."""
+    if type(self).call is not Layer.call and not type(self).__module__.startswith("minidl."):
+        return _traced_shapes(self, input_shape)
+    return _identity_output_shape(self, input_shape)
+
+
+Layer.compute_output_shape = _compute_output_shape
