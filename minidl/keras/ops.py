@@ -6,7 +6,7 @@ as ``"float32"``); inputs may be Tensors, ``md.keras.Variable``s, NumPy arrays o
 
 Example:
     >>> from minidl.keras import ops
-    >>> ops.sum(ops.square(np.array([[1.0, 2.0], [3.0, 4.0]])), axis=1)
+    >>> ops.sum(ops.square([[1.0, 2.0], [3.0, 4.0]]), axis=1)
     tensor([ 5., 25.])
 """
 import builtins
