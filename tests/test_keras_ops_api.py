@@ -608,3 +608,20 @@ def test_vae_style_model_with_sampling_trains():
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
     history = model.fit(x, x, epochs=20, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+
+
+def test_custom_layer_traced_with_integer_inputs():
+    class Lookup(keras.Layer):
+        def build(self, input_shape):
+            self.table = self.add_weight(shape=(10, 3), name="table")
+
+        def call(self, ids):
+            assert ids.dtype == md.int32          # token ids reach call as integers
+            return ops.take(self.table, ids, axis=0)
+
+    ids = keras.Input(shape=(5,), dtype="int32")
+    out = Lookup()(ids)
+    assert out.shape == (None, 5, 3)
+    model = keras.Model(ids, out)
+    got = npy(model(np.array([[1, 2, 3, 4, 9]], "int32")))
+    np.testing.assert_array_equal(got[0], model.layers[-1].table.numpy()[[1, 2, 3, 4, 9]])

@@ -501,6 +501,9 @@ def _add_weight_public(self, shape=None, initializer=None, dtype=None, trainable
 def _record_call(call):
     @functools.wraps(call)
     def __call__(self, inputs, training=None, **kwargs):  # noqa: N807
+        given = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if given and all(isinstance(t, KerasTensor) for t in given):      # for _traced_shapes: the input dtypes
+            self.__dict__["_trace_dtypes"] = [t.dtype for t in given]
         out = call(self, inputs, training, **kwargs)
         if isinstance(out, KerasTensor):
             self.__dict__.setdefault("_keras_nodes", []).append((inputs, out))
@@ -533,15 +536,15 @@ Layer.output = _node_attr(1, "output")
 
 # --- issue 15 (kapi): a custom layer without compute_output_shape gets its output shape by running call, as Keras 3
 # infers it (compute_output_spec) ---
-def _probe(shapes, batch, unknown, dtype):
-    """Zero inputs for ``shapes`` (a shape or a list of them): the batch axis ``batch``, other unknown axes
-    ``unknown``."""
-    def one(shape):
+def _probe(shapes, batch, unknown, dtypes_):
+    """Zero inputs for ``shapes`` (a shape or a list of them) of ``dtypes_`` (one a shape): the batch axis
+    ``batch``, other unknown axes ``unknown``."""
+    def one(shape, dtype):
         dims = [batch if i == 0 and d is None else unknown if d is None else d for i, d in enumerate(shape)]
         return Tensor._wrap(np.zeros(dims, dtype=dtype))
     if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (list, tuple))):
-        return [one(s) for s in shapes]
-    return one(shapes)
+        return [one(s, dtypes_[i % len(dtypes_)]) for i, s in enumerate(shapes)]
+    return one(shapes, dtypes_[0])
 
 
 def _traced_shapes(layer, input_shape):
@@ -554,10 +557,13 @@ def _traced_shapes(layer, input_shape):
     saved = [w.read() for w in layer._weights]
     gens = [g for g in vars(layer).values() if isinstance(g, SeedGenerator)]
     states = (rng_state["rng"].bit_generator.state, [g._rng.bit_generator.state for g in gens])
-    dtype = layer.dtype_name if layer._autocast else "float32"
+    # float inputs reach call in the layer's dtype (autocast), integer ones as they are (token ids, say)
+    given = layer.__dict__.get("_trace_dtypes") or [None]
+    probe_dtypes = [d if d in INPUT_DTYPES and not INPUT_DTYPES[d].is_floating_point else layer.dtype_name
+                    for d in given]
     try:
         with no_grad():
-            outs = [layer.call(_probe(input_shape, b, u, dtype)) for b, u in ((2, 3), (5, 7))]
+            outs = [layer.call(_probe(input_shape, b, u, probe_dtypes)) for b, u in ((2, 3), (5, 7))]
     finally:
         for w, value in zip(layer._weights, saved):
             w.write(value, layer)
