@@ -22,3 +22,10 @@ from .sequential import Sequential
 
 __all__ = ["Input", "Model", "Sequential", "activations", "backend", "callbacks", "datasets", "initializers", "layers",
            "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers", "utils"]
+
+# --- issue 15 (kapi): keras.Layer, keras.Variable, keras.ops, keras.random at the top, as Keras 3 ---
+from . import ops, random  # noqa: E402
+from .layers import Layer  # noqa: E402
+from .variables import Variable  # noqa: E402
+
+__all__ += ["Layer", "Variable", "ops", "random"]

@@ -508,3 +508,51 @@ class Model(Layer):
         """Load weights saved by ``save_weights`` (or inside a ``.keras`` file) into this built model."""
         from .saving import load_weights  # noqa: PLC0415
         load_weights(self, filepath)
+
+
+# --- issue 15 (kapi): model.inputs / model.outputs of a functional model (Keras 3's names) ---
+def _symbolic_graph(model):
+    """(inputs, outputs, multi_in, multi_out) of the model's functional graph, or None. A ``Sequential`` with a
+    known input shape gets a graph of its own on use, by calling its layers on an ``Input`` (so ``layer.output``
+    works there too, as in Keras); it is kept apart from ``_graph``, which makes a model functional."""
+    if model._graph is not None:
+        ins, outs, _, multi_in, multi_out = model._graph
+        return ins, outs, multi_in, multi_out
+    shape = getattr(model, "_input", None)
+    if shape is None or not model.built:
+        return None
+    key = (tuple(shape), tuple(id(layer) for layer in model.layers))
+    cached = model.__dict__.get("_keras_symbolic")
+    if cached is None or cached[0] != key:
+        from .layers.base import Input  # noqa: PLC0415
+        inp = x = Input(batch_shape=shape)
+        for layer in model.layers:
+            x = layer(x)
+        cached = model.__dict__["_keras_symbolic"] = (key, ([inp], [x], False, False))
+    return cached[1]
+
+
+def _graph_part(index, what):
+    def get(self):
+        if _symbolic_graph(self) is None:
+            raise AttributeError(f"Model {self.name!r} has no `{what}`: only a functional model (Model(inputs, "
+                                 "outputs)) defines its inputs and outputs")
+        return list(_symbolic_graph(self)[index])
+    get.__doc__ = f"The KerasTensors the functional model was made from (``Model(inputs, outputs)``'s {what})."
+    return property(get)
+
+
+def _graph_single(index, flag, what):
+    def get(self):
+        if _symbolic_graph(self) is None:
+            raise AttributeError(f"Model {self.name!r} has no `{what}`: only a functional model defines it")
+        graph = _symbolic_graph(self)
+        return list(graph[index]) if graph[flag] else graph[index][0]
+    get.__doc__ = f"The model's {what}: one KerasTensor, or a list as given to ``Model(inputs, outputs)``."
+    return property(get)
+
+
+Model.inputs = _graph_part(0, "inputs")
+Model.outputs = _graph_part(1, "outputs")
+Model.input = _graph_single(0, 2, "input")
+Model.output = _graph_single(1, 3, "output")

@@ -37,3 +37,13 @@ def set_random_seed(seed):
     random.seed(seed)
     np.random.seed(seed)
     manual_seed(seed)
+
+# --- issue 15 (kapi): get_file (Keras' cache folder, hash check) ---
+from .utils_files import get_file, validate_file  # noqa: E402
+
+__all__ += ["get_file", "validate_file"]
+
+# --- issue 15 (kapi): timeseries_dataset_from_array ---
+from .utils_timeseries import timeseries_dataset_from_array  # noqa: E402
+
+__all__ += ["timeseries_dataset_from_array"]

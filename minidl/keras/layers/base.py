@@ -148,6 +148,7 @@ class _Weight:
     def __init__(self, name, get, to_keras=None, from_keras=None, regularizer=None, trainable=True):
         self.name, self.get, self.regularizer, self.trainable = name, get, regularizer, trainable
         self.to_keras, self.from_keras = to_keras or (lambda a: a), from_keras or (lambda a: a)
+        self.identity_layout = to_keras is None     # the tensor is in Keras' layout (Variable.value is the tensor)
 
     def tensors(self):
         t = self.get()
@@ -423,3 +424,171 @@ class Layer(Module):
 
     def extra_repr(self):
         return f"name={self.name!r}"
+
+
+# --- issue 15 (kapi): Keras 3's weight and node attributes: weights, trainable_weights, non_trainable_weights,
+# add_weight, input, output ---
+def _layer_variables(layer, trainable_path=True, seen=None):
+    """(Variable, trainable) for the layer's weights, then its nested layers', in Keras' order; each once."""
+    from ..variables import variable_for  # noqa: PLC0415
+    seen = set() if seen is None else seen
+    if id(layer) in seen:
+        return []
+    seen.add(id(layer))
+    trainable_path = trainable_path and layer._trainable
+    out = [(variable_for(w, layer), bool(w.trainable and trainable_path)) for w in layer._weights]
+    for child in layer._modules.values():
+        if isinstance(child, Layer):
+            out.extend(_layer_variables(child, trainable_path, seen))
+    return out
+
+
+def _weights(self):
+    """Every weight of the layer (and of the layers inside it) as ``md.keras.Variable``s, in Keras' order."""
+    return [v for v, _ in _layer_variables(self)]
+
+
+def _trainable_weights(self):
+    """The weights training updates (none when the layer or a layer holding it is frozen)."""
+    return [v for v, t in _layer_variables(self) if t]
+
+
+def _non_trainable_weights(self):
+    """The weights training leaves alone (BatchNormalization's moving statistics, frozen layers' weights)."""
+    return [v for v, t in _layer_variables(self) if not t]
+
+
+def _add_weight_public(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
+                       regularizer=None, constraint=None, aggregation="none", name=None, **kwargs):
+    """Keras 3's ``add_weight``: create a weight of ``shape`` for a custom layer (usually in ``build``) and return
+    its ``md.keras.Variable``; the weight trains with the model, is saved with it and counts in ``summary``.
+    ``initializer`` defaults to ``"glorot_uniform"`` for floats and ``"zeros"`` otherwise, as Keras.
+
+    Example:
+        >>> class Scale(md.keras.layers.Layer):
+        ...     def build(self, input_shape):
+        ...         self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="w")
+        ...     def call(self, x):
+        ...         return x * self.w
+    """
+    from .. import initializers, regularizers  # noqa: PLC0415
+    from ...nn.parameter import Parameter  # noqa: PLC0415
+    from ..variables import variable_for  # noqa: PLC0415
+    if kwargs:
+        raise TypeError(f"add_weight() got unexpected keyword arguments: {sorted(kwargs)}")
+    if constraint is not None:
+        raise ValueError(f"Layer {self.name!r}: add_weight(constraint=...) is not supported by md.keras")
+    shape = () if shape is None else ((shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
+    shape = check_shape(shape, f"Layer {self.name!r} add_weight shape")
+    dtype = resolve_dtype(dtype or self.dtype_name, INPUT_DTYPES, f"Layer {self.name!r} add_weight")
+    if name is None:
+        taken = {w.name for w in self._weights}
+        name = next(n for n in ("variable", *(f"variable_{i}" for i in range(1, len(taken) + 2))) if n not in taken)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"Layer {self.name!r}: add_weight name must be a non-empty string without '/', got {name!r}")
+    if initializer is None:
+        initializer = "glorot_uniform" if INPUT_DTYPES[dtype].is_floating_point else "zeros"
+    init = initializers.get(initializer)
+    key = f"_keras_weight_{name}"
+    param = Parameter(Tensor._wrap(np.zeros(shape, dtype=dtype)), requires_grad=bool(
+        trainable and self._trainable and INPUT_DTYPES[dtype].is_floating_point))
+    self.register_parameter(key, param)
+    w = self._add_weight(name, lambda: self._parameters[key], init, regularizer=regularizers.get(regularizer),
+                         trainable=bool(trainable))
+    return variable_for(w, self)
+
+
+def _record_call(call):
+    @functools.wraps(call)
+    def __call__(self, inputs, training=None, **kwargs):  # noqa: N807
+        given = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if given and all(isinstance(t, KerasTensor) for t in given):      # for _traced_shapes: the input dtypes
+            self.__dict__["_trace_dtypes"] = [t.dtype for t in given]
+        out = call(self, inputs, training, **kwargs)
+        if isinstance(out, KerasTensor):
+            self.__dict__.setdefault("_keras_nodes", []).append((inputs, out))
+        return out
+    return __call__
+
+
+def _node_attr(index, what):
+    def get(self):
+        nodes = self.__dict__.get("_keras_nodes")
+        if not nodes:
+            # a ValueError: an AttributeError here would be replaced by Module.__getattr__'s generic one
+            raise ValueError(f"The layer {self.name!r} has never been called and thus has no defined {what}.")
+        return nodes[0][index]
+    get.__doc__ = f"The symbolic {what} of the layer's first call on KerasTensors (Keras' ``layer.{what}``)."
+    return property(get)
+
+
+Layer.weights = property(_weights)
+Layer.trainable_weights = property(_trainable_weights)
+Layer.non_trainable_weights = property(_non_trainable_weights)
+Layer.variables = property(_weights)
+Layer.trainable_variables = property(_trainable_weights)
+Layer.non_trainable_variables = property(_non_trainable_weights)
+Layer.add_weight = _add_weight_public
+Layer.__call__ = _record_call(Layer.__call__)
+Layer.input = _node_attr(0, "input")
+Layer.output = _node_attr(1, "output")
+
+
+# --- issue 15 (kapi): a custom layer without compute_output_shape gets its output shape by running call, as Keras 3
+# infers it (compute_output_spec) ---
+def _probe(shapes, batch, unknown, dtypes_):
+    """Zero inputs for ``shapes`` (a shape or a list of them) of ``dtypes_`` (one a shape): the batch axis
+    ``batch``, other unknown axes ``unknown``."""
+    def one(shape, dtype):
+        dims = [batch if i == 0 and d is None else unknown if d is None else d for i, d in enumerate(shape)]
+        return Tensor._wrap(np.zeros(dims, dtype=dtype))
+    if isinstance(shapes, list) or (isinstance(shapes, tuple) and shapes and isinstance(shapes[0], (list, tuple))):
+        return [one(s, dtypes_[i % len(dtypes_)]) for i, s in enumerate(shapes)]
+    return one(shapes, dtypes_[0])
+
+
+def _traced_shapes(layer, input_shape):
+    """The output shape(s) of ``layer.call`` found by running it twice on zeros of different batch (and unknown
+    axis) sizes: the axes whose size changed are None. Weights, the global generator and the layer's
+    SeedGenerators are restored afterwards, so tracing changes no state."""
+    from ...autograd.grad_mode import no_grad  # noqa: PLC0415
+    from ...random import _state as rng_state  # noqa: PLC0415
+    from ..random import SeedGenerator  # noqa: PLC0415
+    saved = [w.read() for w in layer._weights]
+    gens = [g for g in vars(layer).values() if isinstance(g, SeedGenerator)]
+    states = (rng_state["rng"].bit_generator.state, [g._rng.bit_generator.state for g in gens])
+    # float inputs reach call in the layer's dtype (autocast), integer ones as they are (token ids, say)
+    given = layer.__dict__.get("_trace_dtypes") or [None]
+    probe_dtypes = [d if d in INPUT_DTYPES and not INPUT_DTYPES[d].is_floating_point else layer.dtype_name
+                    for d in given]
+    try:
+        with no_grad():
+            outs = [layer.call(_probe(input_shape, b, u, probe_dtypes)) for b, u in ((2, 3), (5, 7))]
+    finally:
+        for w, value in zip(layer._weights, saved):
+            w.write(value, layer)
+        rng_state["rng"].bit_generator.state = states[0]
+        for g, s in zip(gens, states[1]):
+            g._rng.bit_generator.state = s
+
+    def shape_of(a, b):
+        return tuple(None if x != y else int(x) for x, y in zip(a.shape, b.shape))
+    first, second = outs
+    if isinstance(first, (list, tuple)):
+        return [shape_of(a, b) for a, b in zip(first, second)]
+    return shape_of(first, second)
+
+
+_identity_output_shape = Layer.compute_output_shape
+
+
+def _compute_output_shape(self, input_shape):
+    """The output shape for ``input_shape``. minidl's own layers that keep the shape use this identity; a custom
+    layer (defined outside minidl) that does not override it gets the shape ``call`` produces, as Keras 3
+    infers it."""
+    if type(self).call is not Layer.call and not type(self).__module__.startswith("minidl."):
+        return _traced_shapes(self, input_shape)
+    return _identity_output_shape(self, input_shape)
+
+
+Layer.compute_output_shape = _compute_output_shape
