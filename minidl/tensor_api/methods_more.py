@@ -17,7 +17,7 @@ from ..autograd.grad_mode import no_grad
 from ..device import move
 from ..random import generator as _generator
 from ..tensor import Tensor
-from ..ops.elementwise import exp, log, maximum, where
+from ..ops.elementwise import _compare, exp, log, maximum, where
 from ..ops.extra import Flip, _Scatter, amax, amin, cumsum, gather, index_select, sort
 from .functions_more import movedim
 from ..ops.inplace import setitem
@@ -479,11 +479,13 @@ def copysign(input, other):  # noqa: A002
 
 
 def _bitwise(name, ufunc):
+    # the comparisons' binary ufunc path (promotion, device, broadcast check), for integer and bool operands only
+    apply = _compare(ufunc, name)
+
     def op(input, other):  # noqa: A002
         if input.dtype.is_floating_point or (isinstance(other, Tensor) and other.dtype.is_floating_point):
             raise TypeError(f"{name}: only integer and bool tensors, got {input.dtype.name}")
-        o = other.array if isinstance(other, Tensor) else other
-        return Tensor._wrap(getattr(input._xp, ufunc)(input.array, o))
+        return apply(input, other)
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise ``{ufunc}`` of integer or bool tensors."
     return op
