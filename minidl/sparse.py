@@ -129,6 +129,11 @@ class SparseCOOTensor:
             return self.to_dense() + other          # PyTorch: sparse + dense is dense
         return NotImplemented
 
+    def __minidl_operand__(self):
+        # a dense Tensor's operators (``dense + sparse``, ``dense @ sparse``) see the dense equivalent, as PyTorch
+        # gives a dense result for both
+        return self.to_dense()
+
     def __radd__(self, other):
         if isinstance(other, Tensor):
             return other + self.to_dense()
@@ -257,22 +262,9 @@ def _to_sparse(self, sparse_dim=None):
     return SparseCOOTensor(np.stack([rows, cols]).astype(np.int64), Tensor._wrap(arr[rows, cols].copy()), arr.shape)
 
 
-def _operator_deferring_to_sparse(dense_op, sparse_method):
-    """Tensor's ``+``/``@`` handing a sparse right operand to its reflected method (Python would not: Tensor's own
-    operator raises before ``__radd__``/``__rmatmul__`` is tried)."""
-    def op(self, other):
-        if isinstance(other, SparseCOOTensor):
-            return getattr(other, sparse_method)(self)
-        return dense_op(self, other)
-    op.__name__ = dense_op.__name__
-    return op
-
-
 Tensor.to_sparse = _to_sparse
 Tensor.to_dense = lambda self: self
 Tensor.is_sparse = False
-Tensor.__add__ = _operator_deferring_to_sparse(Tensor.__add__, "__radd__")
-Tensor.__matmul__ = _operator_deferring_to_sparse(Tensor.__matmul__, "__rmatmul__")
 Tensor.mm = mm
 Tensor.matmul = matmul
 

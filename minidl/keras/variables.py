@@ -91,6 +91,10 @@ class Variable:
         shape = ", ".join(str(d) for d in self.shape) + ("," if self.ndim == 1 else "")
         return f"<Variable path={self.path}, shape=({shape}), dtype={self.dtype}>"
 
+    def __minidl_operand__(self):
+        # in a Tensor's operators (``x @ self.w``) a Variable is its tensor, with its gradient
+        return self.value
+
     # arithmetic runs on the tensor, so a custom layer's ``x @ self.w + self.b`` is differentiable
     def __add__(self, o):
         return self.value + _val(o)
@@ -151,17 +155,3 @@ def variable_for(weight, layer):
     if var is None:
         var = weight.__dict__["_variable"] = Variable(weight, layer)
     return var
-
-
-def _operator_taking_variables(tensor_op):
-    """Tensor's arithmetic operator with a Variable operand replaced by its tensor (Tensor's own operators refuse
-    unknown types before Python would try the Variable's reflected method)."""
-    def op(self, other):
-        return tensor_op(self, other.value if isinstance(other, Variable) else other)
-    op.__name__ = tensor_op.__name__
-    return op
-
-
-for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
-              "__matmul__", "__rmatmul__", "__pow__"):
-    setattr(Tensor, _name, _operator_taking_variables(getattr(Tensor, _name)))

@@ -53,7 +53,18 @@ def _as_operand(op, value, like):
         return value
     if isinstance(value, (list, tuple)) or hasattr(value, "__array_interface__"):
         return Tensor._wrap(like._xp.asarray(_as_array(value)))
+    tensor = foreign_operand(value)
+    if tensor is not None:
+        return tensor
     raise TypeError(f"{op}: unsupported operand type {type(value).__name__} with a Tensor")
+
+
+def foreign_operand(value):
+    """The Tensor a foreign object stands for in arithmetic, or None: a type that defines
+    ``__minidl_operand__(self) -> Tensor`` (md.keras' Variable, a sparse tensor) takes part in Tensor's operators
+    as that tensor. One hook here, on the slow path only, instead of each such type wrapping Tensor's operators."""
+    hook = getattr(type(value), "__minidl_operand__", None)
+    return None if hook is None else hook(value)
 
 
 def _convert(x, dtype, like):

@@ -9,6 +9,7 @@ from .. import backends
 from ..backends import kernels
 from ..backends.geometry import check_array_size
 from ..tensor import Tensor
+from .elementwise import foreign_operand
 
 
 def _plan(a, b):
@@ -74,6 +75,8 @@ def matmul(a, b):
         >>> (md.ones(5, 2, 3) @ md.ones(3, 4)).shape
         (5, 2, 4)
     """
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        a, b = (x if isinstance(x, Tensor) or foreign_operand(x) is None else foreign_operand(x) for x in (a, b))
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: expected two Tensors, got {type(a).__name__} and {type(b).__name__}")
     if a.ndim == 0 or b.ndim == 0:
