@@ -14,4 +14,6 @@ assert keras.backend.backend() == "torch", "keras was imported elsewhere with an
 
 def to_numpy(x):
     """A Keras output (a torch tensor on the torch backend) as a NumPy array."""
+    if hasattr(x, "detach"):            # torch's own conversion (np.array(tensor) warns under NumPy 2)
+        return x.detach().cpu().numpy()
     return keras.ops.convert_to_numpy(x)

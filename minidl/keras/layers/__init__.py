@@ -35,12 +35,12 @@ from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax  # noqa: E40
 from .lambda_layers import Lambda, TimeDistributed  # noqa: E402
 from .merging_more import Dot, Maximum, Minimum, Subtract  # noqa: E402
 from .regularization import GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D  # noqa: E402
-from .reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, UpSampling1D, UpSampling2D,  # noqa: E402
-                        ZeroPadding1D, ZeroPadding2D)
+from .reshaping import (Cropping1D, Cropping2D, Cropping3D, Permute, RepeatVector, UpSampling1D,  # noqa: E402
+                        UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 
 _MORE = (ELU, LeakyReLU, PReLU, ReLU, Softmax, Lambda, TimeDistributed, Dot, Maximum, Minimum, Subtract,
-         GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, Cropping1D, Cropping2D, Permute,
-         RepeatVector, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
+         GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, Cropping1D, Cropping2D, Cropping3D,
+         Permute, RepeatVector, UpSampling1D, UpSampling2D, UpSampling3D, ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
 LAYERS.update({c.__name__: c for c in _MORE})
 __all__ += sorted(c.__name__ for c in _MORE)
 

@@ -1,5 +1,5 @@
-"""Keras' reshaping layers: ``Permute``, ``RepeatVector``, ``UpSampling1D/2D``, ``ZeroPadding1D/2D``,
-``Cropping1D/2D`` (channels-last by default, ``data_format="channels_first"`` where Keras has it)."""
+"""Keras' reshaping layers: ``Permute``, ``RepeatVector``, ``UpSampling1D/2D/3D``, ``ZeroPadding1D/2D/3D``,
+``Cropping1D/2D/3D`` (channels-last by default, ``data_format="channels_first"`` where Keras has it)."""
 from ... import nn
 from .base import Layer, shape_str
 
@@ -27,15 +27,22 @@ def _pair(value, what):
     raise ValueError(f"{what} must be an int or a tuple of 2 ints, got {value!r}")
 
 
-def _pairs2d(value, what):
-    """An int, a pair (symmetric per axis) or ((top, bottom), (left, right)) as two pairs."""
+def _pairs_nd(value, what, n):
+    """An int, n ints (symmetric per axis) or n pairs ((lo, hi) per axis) as n pairs."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return (_pair(value, what), _pair(value, what))
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return (_pair(value[0], what), _pair(value[1], what))
-        return (_pair(value[0], what), _pair(value[1], what))
-    raise ValueError(f"{what} must be an int, a tuple of 2 ints or a tuple of 2 tuples of 2 ints, got {value!r}")
+        return (_pair(value, what),) * n
+    if isinstance(value, (list, tuple)) and len(value) == n:
+        return tuple(_pair(v, what) for v in value)
+    raise ValueError(f"{what} must be an int, a tuple of {n} ints or a tuple of {n} tuples of 2 ints, got {value!r}")
+
+
+def _ints_nd(value, what, n):
+    """An int or n ints as n ints."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (_int(value, what),) * n
+    if isinstance(value, (list, tuple)) and len(value) == n:
+        return tuple(_int(v, what) for v in value)
+    raise ValueError(f"{what} must be an int or a tuple of {n} ints, got {value!r}")
 
 
 def _spatial(data_format, n):
@@ -135,35 +142,31 @@ class UpSampling1D(Layer):
         return {**super().get_config(), "size": self.size}
 
 
-class UpSampling2D(Layer):
-    """Scale the rows and columns of an image batch by ``size`` (an int or ``(rows, cols)``); ``interpolation``
-    ``"nearest"`` (repeat) or ``"bilinear"`` (half-pixel centres, as Keras' resize).
+class _UpSamplingND(Layer):
+    """Nearest-neighbour (repeat) upsampling of the ``dims`` spatial axes; the 2-D layer also has bilinear."""
 
-    Example:
-        >>> md.keras.layers.UpSampling2D()(np.ones((1, 4, 4, 3))).shape
-        (1, 8, 8, 3)
-    """
+    dims = 2
 
-    ndim = 4
-
-    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+    def __init__(self, size=2, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
-        self.size = _pair(size, "UpSampling2D size")
+        cls = type(self).__name__
+        self.size = _ints_nd(size, f"{cls} size", self.dims)
         self.data_format = _format(data_format)
-        if interpolation not in ("nearest", "bilinear"):
-            raise ValueError(f"UpSampling2D {self.name!r}: interpolation must be 'nearest' or 'bilinear' in md.keras, "
+        allowed = ("nearest", "bilinear") if self.dims == 2 else ("nearest",)
+        if interpolation not in allowed:
+            raise ValueError(f"{cls} {self.name!r}: interpolation must be one of {allowed} in md.keras, "
                              f"got {interpolation!r}")
         self.interpolation = interpolation
 
     def compute_output_shape(self, input_shape):
         out = list(input_shape)
-        for axis, s in zip(_spatial(self.data_format, 2), self.size):
+        for axis, s in zip(_spatial(self.data_format, self.dims), self.size):
             out[axis] = _times(out[axis], s)
         return tuple(out)
 
     def call(self, inputs):
         if self.interpolation == "nearest":
-            for axis, s in zip(_spatial(self.data_format, 2), self.size):
+            for axis, s in zip(_spatial(self.data_format, self.dims), self.size):
                 inputs = _repeat(inputs, axis, s)
             return inputs
         x = inputs.permute(0, 3, 1, 2) if self.data_format == "channels_last" else inputs
@@ -172,8 +175,39 @@ class UpSampling2D(Layer):
         return x.permute(0, 2, 3, 1) if self.data_format == "channels_last" else x
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format,
-                "interpolation": self.interpolation}
+        config = {**super().get_config(), "size": list(self.size), "data_format": self.data_format}
+        if self.dims == 2:
+            config["interpolation"] = self.interpolation
+        return config
+
+
+class UpSampling2D(_UpSamplingND):
+    """Scale the rows and columns of an image batch by ``size`` (an int or ``(rows, cols)``); ``interpolation``
+    ``"nearest"`` (repeat) or ``"bilinear"`` (half-pixel centres, as Keras' resize).
+
+    Example:
+        >>> md.keras.layers.UpSampling2D()(np.ones((1, 4, 4, 3))).shape
+        (1, 8, 8, 3)
+    """
+
+    dims, ndim = 2, 4
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+        super().__init__(size, data_format, interpolation, **kwargs)
+
+
+class UpSampling3D(_UpSamplingND):
+    """Repeat each voxel of a ``(batch, dim1, dim2, dim3, channels)`` volume ``size`` times per axis.
+
+    Example:
+        >>> md.keras.layers.UpSampling3D((1, 2, 3))(np.ones((1, 2, 2, 2, 4))).shape
+        (1, 2, 4, 6, 4)
+    """
+
+    dims, ndim = 3, 5
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        super().__init__(size, data_format, **kwargs)
 
 
 def _grow(d, lo, hi):
@@ -204,7 +238,34 @@ class ZeroPadding1D(Layer):
         return {**super().get_config(), "padding": list(self.padding)}
 
 
-class ZeroPadding2D(Layer):
+class _ZeroPaddingND(Layer):
+    """Zeros around the ``dims`` spatial axes: ``padding`` an int, one int per axis (both sides) or one
+    ``(before, after)`` pair per axis."""
+
+    dims = 2
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = _pairs_nd(padding, f"{type(self).__name__} padding", self.dims)
+        self.data_format = _format(data_format)
+
+    def compute_output_shape(self, input_shape):
+        out = list(input_shape)
+        for axis, (lo, hi) in zip(_spatial(self.data_format, self.dims), self.padding):
+            out[axis] = _grow(out[axis], lo, hi)
+        return tuple(out)
+
+    def call(self, inputs):
+        pad = [p for lo_hi in reversed(self.padding) for p in lo_hi]     # F.pad: last axis first
+        if self.data_format == "channels_last":
+            pad = [0, 0] + pad
+        return nn.functional.pad(inputs, tuple(pad))
+
+    def get_config(self):
+        return {**super().get_config(), "padding": [list(p) for p in self.padding], "data_format": self.data_format}
+
+
+class ZeroPadding2D(_ZeroPaddingND):
     """Pad the rows and columns of an image batch with zeros: ``padding`` an int, ``(rows, cols)`` (both sides) or
     ``((top, bottom), (left, right))``.
 
@@ -213,27 +274,24 @@ class ZeroPadding2D(Layer):
         (1, 5, 9, 3)
     """
 
-    ndim = 4
+    dims, ndim = 2, 4
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        self.padding = _pairs2d(padding, "ZeroPadding2D padding")
-        self.data_format = _format(data_format)
+        super().__init__(padding, data_format, **kwargs)
 
-    def compute_output_shape(self, input_shape):
-        out = list(input_shape)
-        for axis, (lo, hi) in zip(_spatial(self.data_format, 2), self.padding):
-            out[axis] = _grow(out[axis], lo, hi)
-        return tuple(out)
 
-    def call(self, inputs):
-        (t, b), (left, r) = self.padding
-        if self.data_format == "channels_last":
-            return nn.functional.pad(inputs, (0, 0, left, r, t, b))
-        return nn.functional.pad(inputs, (left, r, t, b))
+class ZeroPadding3D(_ZeroPaddingND):
+    """Pad the three spatial axes of a volume batch with zeros: an int, three ints, or three ``(before, after)``.
 
-    def get_config(self):
-        return {**super().get_config(), "padding": [list(p) for p in self.padding], "data_format": self.data_format}
+    Example:
+        >>> md.keras.layers.ZeroPadding3D((1, 0, 2))(np.ones((1, 2, 2, 2, 4))).shape
+        (1, 4, 2, 6, 4)
+    """
+
+    dims, ndim = 3, 5
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
 
 
 def _shrink(layer, shape, axis, lo, hi):
@@ -272,7 +330,34 @@ class Cropping1D(Layer):
         return {**super().get_config(), "cropping": list(self.cropping)}
 
 
-class Cropping2D(Layer):
+class _CroppingND(Layer):
+    """Cut ``(before, after)`` off each of the ``dims`` spatial axes."""
+
+    dims = 2
+
+    def __init__(self, cropping=0, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _pairs_nd(cropping, f"{type(self).__name__} cropping", self.dims)
+        self.data_format = _format(data_format)
+
+    def compute_output_shape(self, input_shape):
+        out = list(input_shape)
+        for axis, (lo, hi) in zip(_spatial(self.data_format, self.dims), self.cropping):
+            out[axis] = _shrink(self, input_shape, axis, lo, hi)
+        return tuple(out)
+
+    def call(self, inputs):
+        self.compute_output_shape(tuple(inputs.shape))
+        index = [slice(None)] * (self.dims + 2)
+        for axis, (lo, hi) in zip(_spatial(self.data_format, self.dims), self.cropping):
+            index[axis] = slice(lo, inputs.shape[axis] - hi)
+        return inputs[tuple(index)]
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": [list(p) for p in self.cropping], "data_format": self.data_format}
+
+
+class Cropping2D(_CroppingND):
     """Cut rows and columns off an image batch: ``cropping`` an int, ``(rows, cols)`` (both sides) or
     ``((top, bottom), (left, right))``.
 
@@ -281,25 +366,21 @@ class Cropping2D(Layer):
         (1, 24, 20, 3)
     """
 
-    ndim = 4
+    dims, ndim = 2, 4
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        self.cropping = _pairs2d(cropping, "Cropping2D cropping")
-        self.data_format = _format(data_format)
+        super().__init__(cropping, data_format, **kwargs)
 
-    def compute_output_shape(self, input_shape):
-        out = list(input_shape)
-        for axis, (lo, hi) in zip(_spatial(self.data_format, 2), self.cropping):
-            out[axis] = _shrink(self, input_shape, axis, lo, hi)
-        return tuple(out)
 
-    def call(self, inputs):
-        self.compute_output_shape(tuple(inputs.shape))
-        index = [slice(None)] * 4
-        for axis, (lo, hi) in zip(_spatial(self.data_format, 2), self.cropping):
-            index[axis] = slice(lo, inputs.shape[axis] - hi)
-        return inputs[tuple(index)]
+class Cropping3D(_CroppingND):
+    """Cut voxels off the three spatial axes of a volume batch: an int, three ints, or three ``(before, after)``.
 
-    def get_config(self):
-        return {**super().get_config(), "cropping": [list(p) for p in self.cropping], "data_format": self.data_format}
+    Example:
+        >>> md.keras.layers.Cropping3D(((1, 1), (0, 2), (1, 0)))(np.ones((1, 4, 4, 4, 2))).shape
+        (1, 2, 2, 3, 2)
+    """
+
+    dims, ndim = 3, 5
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(cropping, data_format, **kwargs)
