@@ -29,3 +29,7 @@ from .layers import Layer  # noqa: E402
 from .variables import Variable  # noqa: E402
 
 __all__ += ["Layer", "Variable", "ops", "random"]
+
+from . import constraints  # noqa: E402
+
+__all__ += ["constraints"]

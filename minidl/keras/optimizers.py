@@ -15,6 +15,7 @@ import math
 from .. import optim
 from ..autograd.grad_mode import no_grad
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
+from . import constraints
 from ._config import construct, from_registry, is_number
 
 
@@ -98,7 +99,7 @@ class Optimizer:
         self._lr, self.weight_decay = learning_rate, weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.name = name or type(self).__name__.lower()
-        self.iterations, self.inner, self._params = 0, None, []
+        self.iterations, self.inner, self._params, self._constrained = 0, None, [], []
 
     def _make(self, params, lr):
         raise NotImplementedError
@@ -122,6 +123,7 @@ class Optimizer:
 
     def build(self, params):
         self._params = [p for p in params if p.requires_grad]
+        self._constrained = constraints.constrained(self._params)
         # a model with nothing to train (all layers frozen) still fits, as in Keras: the steps change nothing
         self.inner = self._make(self._params, self._current_lr()) if self._params else _Frozen(self._current_lr())
 
@@ -148,6 +150,8 @@ class Optimizer:
                 for p in with_grad:
                     p.mul_(1.0 - lr * self.weight_decay)
         self.inner.step()
+        if self._constrained:                   # Keras projects constrained weights after each update
+            constraints.apply(self._constrained)
         self.iterations += 1
 
     def get_config(self):

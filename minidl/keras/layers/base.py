@@ -143,10 +143,11 @@ class InputLayer:
 class _Weight:
     """One Keras weight of a layer: its name, the minidl tensor(s) behind it (``get()`` returns one Tensor, or a
     tuple when one Keras weight spans several, like a GRU's two biases) and the layout conversions between them
-    (``to_keras``: minidl array(s) -> Keras array, ``from_keras`` back), plus its regularizer."""
+    (``to_keras``: minidl array(s) -> Keras array, ``from_keras`` back), plus its regularizer and constraint."""
 
-    def __init__(self, name, get, to_keras=None, from_keras=None, regularizer=None, trainable=True):
+    def __init__(self, name, get, to_keras=None, from_keras=None, regularizer=None, trainable=True, constraint=None):
         self.name, self.get, self.regularizer, self.trainable = name, get, regularizer, trainable
+        self.constraint = constraint
         self.to_keras, self.from_keras = to_keras or (lambda a: a), from_keras or (lambda a: a)
         self.identity_layout = to_keras is None     # the tensor is in Keras' layout (Variable.value is the tensor)
 
@@ -243,10 +244,13 @@ class Layer(Module):
 
     # --- weights --------------------------------------------------------------------------------------------------
     def _add_weight(self, name, get, initializer=None, to_keras=None, from_keras=None, regularizer=None,
-                    trainable=True):
+                    trainable=True, constraint=None):
         """Register a Keras weight backed by the minidl tensor ``get()``; fill it from ``initializer`` (called with
-        the Keras shape, so fans are Keras')."""
-        w = _Weight(name, get, to_keras, from_keras, regularizer, trainable)
+        the Keras shape, so fans are Keras'); ``constraint`` projects it after each optimizer step."""
+        w = _Weight(name, get, to_keras, from_keras, regularizer, trainable, constraint)
+        if constraint is not None:
+            from .. import constraints  # noqa: PLC0415
+            constraints.watch(w, self)
         if initializer is not None and _BUDGET.get() is None:     # a model being loaded gets the file's values
             w.write(initializer(w.read().shape, w.read().dtype.name), self)
         same = [i for i, old in enumerate(self._weights) if old.name == name]
@@ -471,13 +475,11 @@ def _add_weight_public(self, shape=None, initializer=None, dtype=None, trainable
         ...     def call(self, x):
         ...         return x * self.w
     """
-    from .. import initializers, regularizers  # noqa: PLC0415
+    from .. import constraints, initializers, regularizers  # noqa: PLC0415
     from ...nn.parameter import Parameter  # noqa: PLC0415
     from ..variables import variable_for  # noqa: PLC0415
     if kwargs:
         raise TypeError(f"add_weight() got unexpected keyword arguments: {sorted(kwargs)}")
-    if constraint is not None:
-        raise ValueError(f"Layer {self.name!r}: add_weight(constraint=...) is not supported by md.keras")
     shape = () if shape is None else ((shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
     shape = check_shape(shape, f"Layer {self.name!r} add_weight shape")
     dtype = resolve_dtype(dtype or self.dtype_name, INPUT_DTYPES, f"Layer {self.name!r} add_weight")
@@ -494,7 +496,7 @@ def _add_weight_public(self, shape=None, initializer=None, dtype=None, trainable
         trainable and self._trainable and INPUT_DTYPES[dtype].is_floating_point))
     self.register_parameter(key, param)
     w = self._add_weight(name, lambda: self._parameters[key], init, regularizer=regularizers.get(regularizer),
-                         trainable=bool(trainable))
+                         trainable=bool(trainable), constraint=constraints.get(constraint))
     return variable_for(w, self)
 
 

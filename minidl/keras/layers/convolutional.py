@@ -13,7 +13,7 @@ import numpy as np
 from ... import nn, ops
 from ...backends.geometry import output_size
 from ...creation import full
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers, regularizers
 from .base import Layer
 from .core import _dtype, _need_known
 
@@ -132,7 +132,8 @@ class _Conv(_Spatial):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"Invalid value for argument `filters`. Expected a strictly positive value. Received "
@@ -152,6 +153,8 @@ class _Conv(_Spatial):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def _weight_shapes(self, input_shape):
         axis = -1 if self.data_format == "channels_last" else 1
@@ -177,9 +180,10 @@ class _Conv(_Spatial):
             return a.transpose(n + 1, n, *range(n)).reshape(a.shape[n + 1], a.shape[n], *k2)
 
         self._add_weight("kernel", lambda: self.conv.weight, self.kernel_initializer, to_keras, from_keras,
-                         self.kernel_regularizer)
+                         self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self._add_weight("bias", lambda: self.conv.bias, self.bias_initializer, regularizer=self.bias_regularizer)
+            self._add_weight("bias", lambda: self.conv.bias, self.bias_initializer, regularizer=self.bias_regularizer,
+                             constraint=self.bias_constraint)
         self._axes = {axis: channels}
 
     def call(self, inputs):
@@ -207,7 +211,9 @@ class _Conv(_Spatial):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Conv1D(_Conv):

@@ -2,7 +2,7 @@
 import math
 
 from ... import nn
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers, regularizers
 from .base import LAYER_DTYPES, Layer, check_shape, shape_str
 
 
@@ -39,7 +39,8 @@ class Dense(Layer):
     min_ndim = 2
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"Received an invalid value for `units`, expected a positive integer. Received: "
@@ -50,6 +51,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def _weight_shapes(self, input_shape):
         n_in = _need_known(self, input_shape, -1, "last dimension of the inputs to a Dense layer")
@@ -59,9 +62,10 @@ class Dense(Layer):
         n_in = _need_known(self, input_shape, -1, "last dimension of the inputs to a Dense layer")
         self.linear = nn.Linear(n_in, self.units, bias=self.use_bias, dtype=_dtype(self))
         self._add_weight("kernel", lambda: self.linear.weight, self.kernel_initializer, _transpose, _transpose,
-                         self.kernel_regularizer)
+                         self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self._add_weight("bias", lambda: self.linear.bias, self.bias_initializer, regularizer=self.bias_regularizer)
+            self._add_weight("bias", lambda: self.linear.bias, self.bias_initializer, regularizer=self.bias_regularizer,
+                             constraint=self.bias_constraint)
         self._axes = {-1: n_in}
 
     def call(self, inputs):
@@ -75,7 +79,9 @@ class Dense(Layer):
                 "use_bias": self.use_bias, "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Activation(Layer):

@@ -1,7 +1,7 @@
 """``BatchNormalization`` and ``LayerNormalization`` with Keras' arguments, on the parameters of ``md.nn``'s
 ``BatchNorm1d`` / ``LayerNorm`` and ``F.batch_norm`` / ``F.layer_norm``."""
 from ... import nn
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from .base import Layer, shape_str
 from .core import _dtype
 
@@ -27,7 +27,8 @@ class BatchNormalization(Layer):
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+                 beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(axis, int):
             raise TypeError(f"BatchNormalization: axis must be one int, got {axis!r}")
@@ -37,6 +38,8 @@ class BatchNormalization(Layer):
                                                           ("moving_variance", moving_variance_initializer))}
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
 
     def _weight_shapes(self, input_shape):
         ndim = len(input_shape)
@@ -57,11 +60,13 @@ class BatchNormalization(Layer):
                              "be known")
         self.bn = nn.BatchNorm1d(channels, eps=self.epsilon, momentum=1.0 - self.momentum, dtype=_dtype(self))
         if self.scale:
-            self._add_weight("gamma", lambda: self.bn.weight, self.inits["gamma"], regularizer=self.gamma_regularizer)
+            self._add_weight("gamma", lambda: self.bn.weight, self.inits["gamma"], regularizer=self.gamma_regularizer,
+                             constraint=self.gamma_constraint)
         else:
             self.bn.weight.requires_grad_(False)       # stays 1
         if self.center:
-            self._add_weight("beta", lambda: self.bn.bias, self.inits["beta"], regularizer=self.beta_regularizer)
+            self._add_weight("beta", lambda: self.bn.bias, self.inits["beta"], regularizer=self.beta_regularizer,
+                             constraint=self.beta_constraint)
         else:
             self.bn.bias.requires_grad_(False)         # stays 0
         self._add_weight("moving_mean", lambda: self.bn.running_mean, self.inits["moving_mean"], trainable=False)
@@ -110,7 +115,9 @@ class BatchNormalization(Layer):
                 "center": self.center, "scale": self.scale,
                 **{f"{k}_initializer": initializers.serialize(v) for k, v in self.inits.items()},
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
 class LayerNormalization(Layer):
@@ -129,7 +136,8 @@ class LayerNormalization(Layer):
     _cast_ints = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
-                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(axis, (list, tuple)) and axis and all(isinstance(a, int) for a in axis):
             axis = list(axis)
@@ -140,6 +148,8 @@ class LayerNormalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
 
     def _normalized_axes(self, ndim):
         axes = self.axis if isinstance(self.axis, list) else [self.axis]
@@ -170,11 +180,13 @@ class LayerNormalization(Layer):
         self.ln = nn.LayerNorm(shape, eps=self.epsilon, dtype=_dtype(self))
         if self.scale:
             self._add_weight("gamma", lambda: self.ln.weight, self.gamma_initializer,
-                             regularizer=self.gamma_regularizer)
+                             regularizer=self.gamma_regularizer,
+                             constraint=self.gamma_constraint)
         else:
             self.ln.weight.requires_grad_(False)        # unused: call passes no scale
         if self.center:
-            self._add_weight("beta", lambda: self.ln.bias, self.beta_initializer, regularizer=self.beta_regularizer)
+            self._add_weight("beta", lambda: self.ln.bias, self.beta_initializer, regularizer=self.beta_regularizer,
+                             constraint=self.beta_constraint)
         else:
             self.ln.bias.requires_grad_(False)          # unused: call passes no shift
         self._axes = {a: d for a, d in zip(self._axes_sorted, shape)}
@@ -203,4 +215,6 @@ class LayerNormalization(Layer):
                 "scale": self.scale, "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
