@@ -259,8 +259,46 @@ class Adagrad(Optimizer):
         return {"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
 
 
-_CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad)}
-_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+class Adadelta(Optimizer):
+    """``Adadelta(learning_rate=0.001, rho=0.95, epsilon=1e-7)`` (the update PyTorch's Adadelta computes)."""
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.rho, self.epsilon = rho, epsilon
+
+    def _make(self, params, lr):
+        return optim.Adadelta(params, lr=lr, rho=self.rho, eps=self.epsilon)
+
+    def _hyper(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """``Adamax(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)``: Adam with the infinity norm."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def _make(self, params, lr):
+        return optim.Adamax(params, lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon)
+
+    def _hyper(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Adamax):
+    """``Nadam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)``: Adam with Nesterov momentum and
+    Keras 3's momentum schedule ``beta_1 * (1 - 0.5 * 0.96 ** t)`` at step t: PyTorch's NAdam rule with
+    ``momentum_decay=1`` (PyTorch's default, 4e-3, decays 250 times slower)."""
+
+    def _make(self, params, lr):
+        return optim.NAdam(params, lr=lr, betas=(self.beta_1, self.beta_2), eps=self.epsilon, momentum_decay=1.0)
+
+
+_CLASSES = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam)}
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta,
+            "adamax": Adamax, "nadam": Nadam}
 
 
 def get(identifier):
