@@ -274,3 +274,19 @@ def serialize(loss):
     if type(loss).__name__ not in _CLASSES:
         return None
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+# --- more of Keras' losses (losses_more.py) ---
+def _register_more():
+    from . import losses_more  # noqa: PLC0415
+    for cls_name, fn, names, doc, defaults in losses_more.MORE:
+        cls = _loss_class(cls_name, fn, doc, **defaults)
+        globals()[cls_name] = cls
+        globals()[fn.__name__] = fn
+        _NAME_OF[cls_name], _CLASSES[cls_name] = fn.__name__, cls
+        _BY_NAME.update({n: cls for n in names})
+        for n in names[1:]:
+            globals()[n] = fn
+
+
+_register_more()
