@@ -59,7 +59,7 @@ def test_gradients_match_torch_autograd_of_keras_formula(name):
 
 
 @pytest.mark.parametrize("alias,cls", [("kld", "KLDivergence"), ("msle", "MeanSquaredLogarithmicError"),
-                                       ("mape", "MeanAbsolutePercentageError"), ("logcosh", "LogCosh"),
+                                       ("mape", "MeanAbsolutePercentageError"), ("log_cosh", "LogCosh"),
                                        ("categorical_hinge", "CategoricalHinge")])
 def test_names_and_config_round_trip(alias, cls):
     loss = mk.losses.get(alias)
