@@ -1,7 +1,10 @@
 """Keras' activation functions by name (``Dense(64, activation="relu")``), written with minidl ops."""
 
+import numpy as np
+
 from .. import ops
 from ..nn import functional as F
+from ..tensor import Tensor
 
 
 def linear(x):
@@ -73,9 +76,83 @@ def exponential(x):
     return ops.exp(x)
 
 
+def celu(x, alpha=1.0):
+    return ops.relu(x) + ops.clamp((ops.exp(ops.clamp(x, max=0.0) / alpha) - 1.0) * alpha, max=0.0)
+
+
+def glu(x, axis=-1):
+    """Gated linear unit: the first half of ``axis`` times the sigmoid of the second half."""
+    a, b = ops.chunk(x, 2, axis)
+    return a * ops.sigmoid(b)
+
+
+def hard_shrink(x, threshold=0.5):
+    return ops.where(ops.abs(x) > threshold, x, x * 0.0)
+
+
+def hard_silu(x):
+    return x * hard_sigmoid(x)
+
+
+hard_swish = hard_silu
+
+
+def hard_tanh(x):
+    return ops.clamp(x, -1.0, 1.0)
+
+
+def log_sigmoid(x):
+    return -ops.softplus(-x)
+
+
+def mish(x):
+    return x * ops.tanh(ops.softplus(x))
+
+
+def soft_shrink(x, threshold=0.5):
+    return ops.where(x > threshold, x - threshold, ops.where(x < -threshold, x + threshold, x * 0.0))
+
+
+def sparse_plus(x):
+    return ops.where(x <= -1.0, x * 0.0, ops.where(x >= 1.0, x, (x + 1.0) * (x + 1.0) / 4.0))
+
+
+def sparse_sigmoid(x):
+    return ops.clamp((x + 1.0) * 0.5, 0.0, 1.0)
+
+
+def squareplus(x, b=4):
+    return (x + ops.sqrt(x * x + b)) * 0.5
+
+
+def tanh_shrink(x):
+    return x - ops.tanh(x)
+
+
+def threshold(x, threshold, default_value):  # noqa: A002 -- Keras' argument names
+    return ops.where(x > threshold, x, x * 0.0 + default_value)
+
+
+def sparsemax(x, axis=-1):
+    """Euclidean projection onto the simplex (Martins & Astudillo, 2016): ``max(x - tau, 0)`` with ``tau`` such
+    that the outputs sum to 1. The support is found on the host; ``tau`` is then a differentiable mean over it."""
+    z = x.detach().cpu().numpy()
+    srt = -np.sort(-z, axis=axis)
+    k = np.arange(1, z.shape[axis] + 1).reshape([-1 if d == axis % z.ndim else 1 for d in range(z.ndim)])
+    support = 1 + k * srt > np.cumsum(srt, axis=axis)
+    size = support.sum(axis=axis, keepdims=True)
+    kth = np.take_along_axis(srt, size - 1, axis=axis)
+    mask = z >= kth                      # the entries in the support (ties at the k-th value belong too)
+    m = Tensor._wrap(mask.astype(z.dtype)).to(x.device)
+    tau = ((x * m).sum(axis, keepdim=True) - 1.0) / m.sum(axis, keepdim=True)
+    return ops.relu(x - tau)
+
+
 _ALL = {f.__name__: f for f in (linear, relu, relu6, sigmoid, hard_sigmoid, tanh, softmax, log_softmax, softplus,
-                                softsign, elu, selu, gelu, silu, leaky_relu, exponential)}
-_ALL["swish"] = silu
+                                softsign, elu, selu, gelu, silu, leaky_relu, exponential, celu, glu, hard_shrink,
+                                hard_silu, hard_tanh, log_sigmoid, mish, soft_shrink, sparse_plus, sparse_sigmoid,
+                                squareplus, tanh_shrink, threshold, sparsemax)}
+_ALL["swish"], _ALL["hard_swish"] = silu, hard_silu
 
 
 def get(identifier):

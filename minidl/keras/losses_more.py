@@ -100,7 +100,7 @@ MORE = [
     ("KLDivergence", kl_divergence, ("kl_divergence", "kld", "kullback_leibler_divergence"),
      "Kullback-Leibler divergence of the predicted distribution from the labels'.", {}),
     ("Poisson", poisson, ("poisson",), "Poisson negative log-likelihood (up to a constant).", {}),
-    ("LogCosh", log_cosh, ("log_cosh", "logcosh"), "Mean log-cosh of the error.", {}),
+    ("LogCosh", log_cosh, ("log_cosh",), "Mean log-cosh of the error.", {}),
     ("CosineSimilarity", cosine_similarity, ("cosine_similarity",),
      "Negative cosine similarity: ``CosineSimilarity(axis=-1)``.", {"axis": -1}),
     ("MeanSquaredLogarithmicError", mean_squared_logarithmic_error, ("mean_squared_logarithmic_error", "msle"),
