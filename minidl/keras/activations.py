@@ -178,3 +178,6 @@ def serialize(fn):
             return name
     raise ValueError(f"Cannot save a model with the custom activation {fn!r}: only named activations are saved "
                      f"(known: {', '.join(sorted(_ALL))})")
+
+
+deserialize = get

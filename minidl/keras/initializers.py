@@ -222,3 +222,9 @@ def serialize(init):
     if not isinstance(init, Initializer) or type(init).__name__ not in _CLASSES:
         raise ValueError(f"Cannot save a model with the custom initializer {init!r}")
     return {"class_name": type(init).__name__, "config": init.get_config()}
+
+
+# Keras' lowercase spellings are the classes themselves (``initializers.he_normal(seed=1)``), and its long names
+OrthogonalInitializer, IdentityInitializer = Orthogonal, Identity
+globals().update({name: cls for name, cls in _NAMES.items() if name not in ("uniform", "normal")})
+deserialize = get

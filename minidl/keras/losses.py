@@ -290,3 +290,4 @@ def _register_more():
 
 
 _register_more()
+deserialize = get

@@ -87,3 +87,6 @@ def serialize(reg):
     if type(reg).__name__ not in _CLASSES:
         raise ValueError(f"Cannot save a model with the custom regularizer {reg!r}")
     return {"class_name": type(reg).__name__, "config": reg.get_config()}
+
+
+deserialize = get
