@@ -422,7 +422,26 @@ def _torch_activations(torch):
             "hard_sigmoid": F.hardsigmoid, "tanh": torch.tanh, "softmax": lambda t: torch.softmax(t, -1),
             "log_softmax": lambda t: torch.log_softmax(t, -1), "softplus": F.softplus, "softsign": F.softsign,
             "elu": F.elu, "selu": F.selu, "gelu": F.gelu, "silu": F.silu, "swish": F.silu,
-            "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "exponential": torch.exp}
+            "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "exponential": torch.exp,
+            "celu": F.celu, "glu": lambda t: F.glu(t, -1), "hard_shrink": F.hardshrink, "hard_silu": F.hardswish,
+            "hard_swish": F.hardswish, "hard_tanh": F.hardtanh, "log_sigmoid": F.logsigmoid, "mish": F.mish,
+            "soft_shrink": F.softshrink, "tanh_shrink": F.tanhshrink,
+            "sparse_plus": lambda t: torch.where(t <= -1, 0 * t, torch.where(t >= 1, t, (t + 1) ** 2 / 4)),
+            "sparse_sigmoid": lambda t: torch.clamp((t + 1) / 2, 0, 1),
+            "squareplus": lambda t: (t + torch.sqrt(t * t + 4)) / 2, "sparsemax": _torch_sparsemax}
+
+
+def _torch_sparsemax(t):
+    srt = torch_module().sort(t, -1, descending=True)[0]
+    cs = srt.cumsum(-1)
+    k = torch_module().arange(1, t.shape[-1] + 1, dtype=t.dtype)
+    size = (1 + k * srt > cs).sum(-1, keepdim=True)
+    return (t - (cs.gather(-1, size - 1) - 1) / size).clamp(min=0)
+
+
+def torch_module():
+    import torch  # noqa: PLC0415
+    return torch
 
 
 def test_every_activation_has_a_reference(torch):

@@ -151,7 +151,7 @@ def sparsemax(x, axis=-1):
 _ALL = {f.__name__: f for f in (linear, relu, relu6, sigmoid, hard_sigmoid, tanh, softmax, log_softmax, softplus,
                                 softsign, elu, selu, gelu, silu, leaky_relu, exponential, celu, glu, hard_shrink,
                                 hard_silu, hard_tanh, log_sigmoid, mish, soft_shrink, sparse_plus, sparse_sigmoid,
-                                squareplus, tanh_shrink, threshold, sparsemax)}
+                                squareplus, tanh_shrink, sparsemax)}      # threshold needs its arguments: no name
 _ALL["swish"], _ALL["hard_swish"] = silu, hard_silu
 
 

@@ -3,7 +3,7 @@ import re
 
 import numpy as np
 
-_state = {"floatx": "float32", "names": {}}
+_state = {"floatx": "float32", "names": {}, "epsilon": 1e-7, "image_data_format": "channels_last", "uid": {}}
 
 
 def floatx():
@@ -44,3 +44,78 @@ def float_array(x):
     """``x`` as an array of floatx when it holds floats (Keras casts float inputs; integer ones stay integers)."""
     a = np.asarray(x)
     return a.astype(floatx(), copy=False) if a.dtype.kind in "fb" else a
+
+
+def backend():
+    """The name of the engine underneath: ``"minidl"`` (Keras answers "tensorflow", "jax" or "torch")."""
+    return "minidl"
+
+
+def epsilon():
+    """The fuzz factor Keras adds in divisions (``1e-7``)."""
+    return _state["epsilon"]
+
+
+def set_epsilon(value):
+    _state["epsilon"] = float(value)
+
+
+def image_data_format():
+    """The ``data_format`` that image layers take when given none: ``"channels_last"`` unless set.
+
+    Example:
+        >>> md.keras.backend.set_image_data_format("channels_first")   # Conv2D(...) now expects (N, C, H, W)
+    """
+    return _state["image_data_format"]
+
+
+def set_image_data_format(data_format):
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"The `data_format` argument must be one of {{'channels_first', 'channels_last'}}. "
+                         f"Received: data_format={data_format!r}")
+    _state["image_data_format"] = data_format
+
+
+def get_uid(prefix=""):
+    """1, 2, 3, ... per prefix for the rest of the session."""
+    _state["uid"][prefix] = _state["uid"].get(prefix, 0) + 1
+    return _state["uid"][prefix]
+
+
+def standardize_dtype(dtype):
+    """A dtype (NumPy, minidl, Python type or name) as Keras' dtype name: ``"float32"``, ``"int64"``, ``"bool"``."""
+    if dtype is None:
+        return floatx()
+    name = getattr(dtype, "name", None)
+    if dtype is float:
+        return "float32"
+    if dtype is int:
+        return "int32"          # Keras' spelling of a Python int
+    if dtype is bool:
+        return "bool"
+    return str(np.dtype(name if isinstance(name, str) else dtype))
+
+
+def is_float_dtype(dtype):
+    return standardize_dtype(dtype).startswith(("float", "bfloat"))
+
+
+def is_int_dtype(dtype):
+    return standardize_dtype(dtype).startswith(("int", "uint"))
+
+
+def result_type(*dtypes):
+    """The dtype Keras' promotion gives: integers with floats take the widest float present (``float32`` and
+    ``int64`` give ``float32``, not NumPy's ``float64``); otherwise NumPy's rule (Keras' own lattice differs from it
+    for a few mixes, e.g. ``int32`` with ``int64``, where Keras answers ``int32``)."""
+    names = [standardize_dtype(d) for d in dtypes]
+    floats = [n for n in names if is_float_dtype(n)]
+    if floats:
+        return max(floats, key=lambda n: np.dtype(n).itemsize)
+    return str(np.result_type(*[np.dtype(n) for n in names]))
+
+
+def is_keras_tensor(x):
+    """Whether ``x`` is a symbolic tensor of a functional model (``keras.Input`` or a layer called on one)."""
+    from .layers.base import KerasTensor  # noqa: PLC0415
+    return isinstance(x, KerasTensor)

@@ -13,7 +13,7 @@ import numpy as np
 from ... import nn, ops
 from ...backends.geometry import output_size
 from ...creation import full
-from .. import activations, constraints, initializers, regularizers
+from .. import activations, backend, constraints, initializers, regularizers
 from .base import Layer
 from .core import _dtype, _need_known
 
@@ -38,7 +38,7 @@ def _padding(value, allowed=("valid", "same")):
 
 
 def _data_format(value):
-    value = value or "channels_last"
+    value = value or backend.image_data_format()
     if value not in ("channels_last", "channels_first"):
         raise ValueError(f"The `data_format` argument must be one of 'channels_last', 'channels_first'. "
                          f"Received: {value!r}")

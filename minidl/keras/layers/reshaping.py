@@ -1,6 +1,7 @@
 """Keras' reshaping layers: ``Permute``, ``RepeatVector``, ``UpSampling1D/2D/3D``, ``ZeroPadding1D/2D/3D``,
 ``Cropping1D/2D/3D`` (channels-last by default, ``data_format="channels_first"`` where Keras has it)."""
 from ... import nn
+from .. import backend
 from .base import Layer, shape_str
 
 _FORMATS = ("channels_last", "channels_first")
@@ -9,7 +10,7 @@ _FORMATS = ("channels_last", "channels_first")
 def _format(data_format):
     if data_format not in (None, *_FORMATS):
         raise ValueError(f"The `data_format` argument must be one of {_FORMATS}. Received: {data_format!r}")
-    return data_format or "channels_last"
+    return data_format or backend.image_data_format()
 
 
 def _int(value, what):
