@@ -152,8 +152,8 @@ def test_add_weight_errors():
     layer = keras.Layer(name="plain")
     with pytest.raises(ValueError, match="'plain'.*shape"):
         layer.add_weight(shape=(-1, 2))
-    with pytest.raises(ValueError, match="constraint"):
-        layer.add_weight(shape=(2,), constraint="non_neg")
+    with pytest.raises(ValueError, match="constraint identifier"):
+        layer.add_weight(shape=(2,), constraint="no_such_constraint")
     v = layer.add_weight(shape=(2,))
     assert v.name == "variable" and layer.add_weight(shape=(1,)).name == "variable_1"
 

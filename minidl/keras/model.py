@@ -11,6 +11,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from .data_adapter import ArrayData, adapt, class_weights_for
+from .layers import call_losses
 from .layers.base import KerasTensor, Layer, host, shape_str, to_tensor
 from .progbar import Progbar
 
@@ -168,7 +169,7 @@ class Model(Layer):
 
     @property
     def losses(self):
-        return [p for layer in self._sublayers() for p in layer.losses]
+        return call_losses.own(self) + [p for layer in self._sublayers() for p in layer.losses]
 
     def _require_built(self, what):
         if not self.built or not all(layer.built for layer in self._sublayers()):

@@ -50,3 +50,12 @@ Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2
 LAYERS.update({c.__name__: c for c in (Conv2DTranspose, DepthwiseConv2D, SeparableConv2D)})
 __all__ += ["Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Convolution2DTranspose",
             "SeparableConvolution2D"]
+
+# --- more of Keras 3's layers and the functional merge spellings (layers_extra.py) ---
+from .layers_extra import (FUNCTIONS as _EXTRA_FUNCTIONS, LAYER_CLASSES as _EXTRA,  # noqa: E402
+                           ActivityRegularization, AlphaDropout, GroupNormalization, Identity, RMSNormalization,
+                           SpatialDropout3D, UnitNormalization, add, average, concatenate, dot, maximum, minimum,
+                           multiply, subtract)
+
+LAYERS.update({c.__name__: c for c in _EXTRA})
+__all__ += sorted(c.__name__ for c in _EXTRA) + [f.__name__ for f in _EXTRA_FUNCTIONS]

@@ -17,6 +17,7 @@ from ...device import array_module, to_host
 from ...nn.module import Module
 from ...tensor import Tensor
 from .. import backend
+from . import call_losses
 
 
 # the dtypes a layer computes in and an Input may hold, by the names configs use (never looked up with getattr)
@@ -215,10 +216,13 @@ class Layer(Module):
         cls.build = build
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None, batch_size=None,
-                 batch_input_shape=None, **kwargs):
+                 batch_input_shape=None, activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         super().__init__()
+        if activity_regularizer is not None:
+            from .. import regularizers  # noqa: PLC0415
+            self.activity_regularizer = regularizers.get(activity_regularizer)
         if name is not None and (not isinstance(name, str) or not name or "." in name):
             raise ValueError(f"{type(self).__name__}: a layer name must be a non-empty string without '.', got "
                              f"{name!r}")
@@ -309,8 +313,14 @@ class Layer(Module):
 
     @property
     def losses(self):
-        """The regularization penalties of this layer's weights (scalar Tensors), from their current values."""
-        return [w.penalty() for w in self._weights if w.regularizer is not None]
+        """The losses of this layer's latest call (``add_loss``, the activity regularizer), then the regularization
+        penalties of its weights (scalar Tensors, from their current values)."""
+        return call_losses.own(self) + [w.penalty() for w in self._weights if w.regularizer is not None]
+
+    def add_loss(self, loss):
+        """Add a scalar loss (a Tensor computed in ``call``) to this call's losses; ``fit`` adds it to the loss
+        it minimises. See ``call_losses``."""
+        call_losses.add(self, loss)
 
     # --- shapes and calls -----------------------------------------------------------------------------------------
     def _check_input(self, shape):
@@ -394,9 +404,12 @@ class Layer(Module):
         was = self.training
         if training is not None:
             self.train(bool(training))
+        call_losses.enter()
         try:
             out = self.forward(inputs, **kwargs)
+            call_losses.activity(self, out)
         finally:
+            call_losses.leave()
             if training is not None:
                 self.train(was)
         if self.output_shape is None and isinstance(out, Tensor):
@@ -418,6 +431,9 @@ class Layer(Module):
     def get_config(self):
         """The constructor arguments that rebuild this layer (saved in ``model.save`` files)."""
         config = {"name": self.name, "trainable": self._trainable, "dtype": self.dtype_name}
+        if self.__dict__.get("activity_regularizer") is not None:
+            from .. import regularizers  # noqa: PLC0415
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
         return config
