@@ -187,3 +187,11 @@ def get(identifier, loss_name=None):
     if callable(identifier):
         return MeanMetricWrapper(identifier, getattr(identifier, "__name__", "metric"))
     raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+
+
+# --- more of Keras' metrics (metrics_more.py) ---
+from . import metrics_more as _more  # noqa: E402
+
+globals().update(_more.CLASSES)
+globals().update(_more.FUNCTIONS)
+_BY_NAME.update(_more.BY_NAME)
