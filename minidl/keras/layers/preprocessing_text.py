@@ -83,8 +83,7 @@ class _IndexLookup(Layer):
         self.num_oov_indices, self.mask_token, self.oov_token = int(num_oov_indices), mask_token, oov_token
         self.invert, self.output_mode = bool(invert), output_mode
         self.pad_to_max_tokens, self.sparse = bool(pad_to_max_tokens), False
-        self._vocab, self._idf, self._index = [], None, {}
-        self._given_idf = idf_weights is not None
+        self._vocab, self._idf, self._index, self._special_idf = [], None, {}, None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
         elif idf_weights is not None:
@@ -109,10 +108,12 @@ class _IndexLookup(Layer):
             vocabulary = _read_vocabulary_file(vocabulary, who)
         tokens = [self._convert_token(t) for t in _as_array(vocabulary).reshape(-1).tolist()]
         specials = ([self.mask_token] if self._oov_start() else []) + [self.oov_token] * self.num_oov_indices
+        self._special_idf = None
         if specials and tokens[:len(specials)] == specials:
             tokens = tokens[len(specials):]
             if idf_weights is not None and len(idf_weights) == len(tokens) + len(specials):
-                idf_weights = list(idf_weights)[len(specials):]
+                self._special_idf = np.asarray(idf_weights, np.float64).reshape(-1)[:len(specials)]
+                idf_weights = list(np.asarray(idf_weights).reshape(-1))[len(specials):]
         for special, what in ((self.mask_token, "mask"), (self.oov_token, "OOV")):
             if special is not None and (what == "mask" or self.num_oov_indices) and special in tokens:
                 raise ValueError(f"{who}: the {what} token {special!r} may appear in the vocabulary only at its "
@@ -155,7 +156,8 @@ class _IndexLookup(Layer):
     def _idf_full(self):
         """The idf weight of each output index: OOV indices get the mean of the vocabulary's, padding 0."""
         mean = float(self._idf.mean()) if self._idf is not None and len(self._idf) else 0.0
-        idf = np.concatenate([np.full(self._token_start(), mean), self._idf if self._idf is not None else []])
+        head = self._special_idf if self._special_idf is not None else np.full(self._token_start(), mean)
+        idf = np.concatenate([head, self._idf if self._idf is not None else []])
         depth = self._depth()
         return np.concatenate([idf, np.zeros(max(depth - len(idf), 0))])
 
@@ -187,7 +189,7 @@ class _IndexLookup(Layer):
         ranked = sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
         if self.max_tokens is not None:
             ranked = ranked[:max(self.max_tokens - self._token_start(), 0)]
-        self._vocab = [t for t, _ in ranked]
+        self._vocab, self._special_idf = [t for t, _ in ranked], None
         self._index = {t: i + self._token_start() for i, t in enumerate(self._vocab)}
         if self.output_mode == "tf_idf":
             self._idf = np.array([math.log(1 + n_docs / (1 + doc_counts[t])) for t in self._vocab])
@@ -295,13 +297,15 @@ class _IndexLookup(Layer):
         return "int64" if self.output_mode == "int" else self.dtype_name
 
     def get_config(self):
-        config = {**super().get_config(), "invert": self.invert, "max_tokens": self.max_tokens,
-                  "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token,
-                  "mask_token": self.mask_token, "output_mode": self.output_mode, "sparse": self.sparse,
-                  "pad_to_max_tokens": self.pad_to_max_tokens,
-                  "vocabulary": list(self._vocab) if self._vocab else None,
-                  "idf_weights": None if self._idf is None or not self._vocab else self._idf.tolist()}
-        return config
+        vocab = list(self._vocab) if self._vocab else None
+        idf = None if self._idf is None or not self._vocab else self._idf.tolist()
+        if vocab is not None and self._special_idf is not None:      # idf weights given for the special indices
+            vocab = self.get_vocabulary()
+            idf = self._special_idf.tolist() + idf
+        return {**super().get_config(), "invert": self.invert, "max_tokens": self.max_tokens,
+                "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token, "mask_token": self.mask_token,
+                "output_mode": self.output_mode, "sparse": self.sparse, "pad_to_max_tokens": self.pad_to_max_tokens,
+                "vocabulary": vocab, "idf_weights": idf}
 
 
 class StringLookup(_IndexLookup):
