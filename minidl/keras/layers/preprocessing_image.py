@@ -345,10 +345,9 @@ class RandomRotation(_AffineLayer):
     """
 
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
-                 value_range=(0, 255), data_format=None, **kwargs):
+                 data_format=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.factor = _factor_range(factor, "RandomRotation factor")
-        self.value_range = tuple(value_range)
         self._set_fill(fill_mode, interpolation, fill_value)
 
     def _matrices(self, n, h, w, rng):
@@ -360,7 +359,7 @@ class RandomRotation(_AffineLayer):
         return out
 
     def get_config(self):
-        return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}
+        return {**super().get_config(), "factor": list(self.factor)}
 
 
 class RandomTranslation(_AffineLayer):
