@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 from keras_oracle import keras, to_numpy
+from PIL import Image
 
 from minidl import keras as mk
 
-PIL = pytest.importorskip("PIL.Image")
 from keras.src.utils import dataset_utils  # noqa: E402  (Keras' file indexing, no TensorFlow needed)
 
 
@@ -21,7 +21,7 @@ def image_dir(tmp_path):
         (root / c).mkdir(parents=True)
         for i in range(count):
             size = (9 + i, 12)
-            PIL.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
     (root / "cats" / "notes.txt").write_text("not an image")
     (root / ".hidden").mkdir()
     return root
@@ -53,7 +53,7 @@ def test_image_files_labels_and_order_match_keras_index(image_dir):
     assert x.shape == (12, 8, 10, 3) and x.dtype == np.float32
     np.testing.assert_array_equal(y, [0] * 5 + [1] * 4 + [2] * 3)
     assert y.dtype == np.int32
-    first = np.asarray(PIL.open(image_dir / "cats" / "0.png").convert("RGB"), np.float32)
+    first = np.asarray(Image.open(image_dir / "cats" / "0.png").convert("RGB"), np.float32)
     np.testing.assert_allclose(x[0], to_numpy(keras.layers.Resizing(8, 10)(first)), rtol=1e-5, atol=1e-3)
 
 
@@ -63,7 +63,7 @@ def test_image_color_modes_label_modes_and_nearest(image_dir):
                                                           label_mode="categorical", interpolation="nearest", **kw))
     assert x.shape == (12, 5, 6, 1) and y.shape == (12, 3)
     np.testing.assert_array_equal(y.argmax(1), [0] * 5 + [1] * 4 + [2] * 3)
-    gray = np.asarray(PIL.open(image_dir / "dogs" / "1.png").convert("L"), np.float32)[:, :, None]
+    gray = np.asarray(Image.open(image_dir / "dogs" / "1.png").convert("L"), np.float32)[:, :, None]
     np.testing.assert_allclose(x[6], to_numpy(keras.layers.Resizing(5, 6, interpolation="nearest")(gray)))
     rgba, _ = _collect(mk.utils.image_dataset_from_directory(image_dir, color_mode="rgba", **kw))
     assert rgba.shape[-1] == 4
@@ -74,7 +74,7 @@ def test_image_color_modes_label_modes_and_nearest(image_dir):
     only = mk.utils.image_dataset_from_directory(image_dir, labels=None, batch_size=5, **kw)
     assert [b.shape[0] for b in only] == [5, 5, 2]
     cropped = next(iter(mk.utils.image_dataset_from_directory(image_dir, crop_to_aspect_ratio=True, **kw)))[0]
-    src = np.asarray(PIL.open(image_dir / "cats" / "0.png").convert("RGB"), np.float32)
+    src = np.asarray(Image.open(image_dir / "cats" / "0.png").convert("RGB"), np.float32)
     want = to_numpy(keras.layers.Resizing(5, 6, crop_to_aspect_ratio=True)(src))
     np.testing.assert_allclose(cropped[0], want, rtol=1e-5, atol=1e-3)
 
