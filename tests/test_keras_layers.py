@@ -963,7 +963,9 @@ CONFIG_LAYERS = [
 
 def test_every_layer_class_has_a_config_case():
     from test_keras_layers_more import CONFIG_REFUSED, ROUND_TRIPPED  # noqa: PLC0415 -- issue 15's layers: there
-    assert {type(make()).__name__ for make in CONFIG_LAYERS} | ROUND_TRIPPED | CONFIG_REFUSED == set(layers.LAYERS)
+    from test_keras_preprocessing_numeric import PREPROCESSING_ROUND_TRIPPED  # noqa: PLC0415
+    assert {type(make()).__name__ for make in CONFIG_LAYERS} | ROUND_TRIPPED | CONFIG_REFUSED | \
+        PREPROCESSING_ROUND_TRIPPED == set(layers.LAYERS)
 
 
 @pytest.mark.parametrize("make", CONFIG_LAYERS, ids=lambda m: type(m()).__name__)

@@ -17,6 +17,28 @@ def _model_file(tmp_path, layer, shape, name="m.keras"):
     return model, mk.models.load_model(path)
 
 
+# the preprocessing layers whose configs round-trip through .keras files in these test files (image ones in
+# test_keras_preprocessing_image.py, lookups in test_keras_preprocessing_text.py); test_keras_layers.py checks that
+# every registered layer has such a case
+PREPROCESSING_ROUND_TRIPPED = {"Rescaling", "Normalization", "CategoryEncoding", "Hashing", "Resizing", "CenterCrop",
+                               "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
+                               "RandomBrightness", "StringLookup", "IntegerLookup", "TextVectorization"}
+
+
+def test_preprocessing_layers_are_registered_for_loading():
+    from minidl.keras.layers import _PREPROCESSING  # noqa: PLC0415
+    assert {c.__name__ for c in _PREPROCESSING} == PREPROCESSING_ROUND_TRIPPED
+    for name in PREPROCESSING_ROUND_TRIPPED:
+        assert L.LAYERS[name] is getattr(L, name) and name in L.__all__
+
+
+def test_rescaling_round_trips_through_a_keras_file(tmp_path):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    model, loaded = _model_file(tmp_path, L.Rescaling([1.0, 2.0, 3.0], offset=0.5), (3,))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), x * [1, 2, 3] + 0.5)
+    assert loaded.layers[0].get_config() == {**model.layers[0].get_config(), "name": loaded.layers[0].name}
+
+
 def test_rescaling_values_config_gradient():
     x = np.arange(12, dtype=np.uint8).reshape(2, 6)
     ours, theirs = L.Rescaling(1 / 127.5, offset=-1), keras.layers.Rescaling(1 / 127.5, offset=-1)
