@@ -193,3 +193,14 @@ def test_lookup_configs_round_trip_through_keras_files(tmp_path, layer):
         data = np.array([["a", "", "q", "d"]])
     np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
     assert loaded.layers[0].get_config() == {**original.get_config(), "name": loaded.layers[0].name}
+
+
+def test_vocabulary_files_in_code_but_never_from_a_config(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("earth\nwind\nfire\n", encoding="utf-8")
+    layer = L.StringLookup(vocabulary=str(path))
+    assert layer.get_vocabulary() == ["[UNK]", "earth", "wind", "fire"]
+    assert L.TextVectorization(vocabulary=str(path)).vocabulary_size() == 5
+    for cls in (L.StringLookup, L.IntegerLookup, L.TextVectorization):
+        with pytest.raises(ValueError, match="vocabulary file path is accepted by the constructor only"):
+            cls.from_config({"vocabulary": str(path)})

@@ -52,11 +52,20 @@ def _read_vocabulary_file(path, what):
         raise ValueError(f"{what}: cannot read the vocabulary file {path!r}: {e}") from e
 
 
+def _config_vocabulary(cls, config):
+    """A layer from a config whose vocabulary is a list: a config (from a file) never names a file to read."""
+    vocabulary = config.get("vocabulary")
+    if vocabulary is not None and not isinstance(vocabulary, (list, tuple)):
+        raise ValueError(f"{cls.__name__} config: 'vocabulary' must be a list of tokens or null, got "
+                         f"{type(vocabulary).__name__} (a vocabulary file path is accepted by the constructor only)")
+    return cls(**config)
+
+
 class _IndexLookup(Layer):
     """The shared machinery of StringLookup and IntegerLookup (and TextVectorization's lookup)."""
 
     _autocast = False
-    _token_kind = "token"
+    from_config = classmethod(_config_vocabulary)
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=None, vocabulary=None,
                  idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
@@ -394,10 +403,11 @@ class TextVectorization(Layer):
         >>> vectorize = md.keras.layers.TextVectorization(output_sequence_length=4)
         >>> vectorize.adapt(["the cat sat", "the dog"])
         >>> vectorize(np.array(["the cat ran"])).tolist()
-        [[2, 3, 1, 0]]
+        [[2, 5, 1, 0]]
     """
 
     _autocast = False
+    from_config = classmethod(_config_vocabulary)
 
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation", split="whitespace", ngrams=None,
                  output_mode="int", output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
