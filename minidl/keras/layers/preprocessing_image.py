@@ -55,7 +55,12 @@ def resize_images(x, height, width, interpolation, data_format, crop_to_aspect_r
                   fill_value=0.0):
     """Resize a 3-D image or 4-D batch (a Tensor) to ``(height, width)``: PyTorch's ``interpolate`` rules (pixel
     centres, no antialiasing), which Keras' resize follows; ``crop_to_aspect_ratio`` first crops the largest centred
-    window of the target's aspect ratio, ``pad_to_aspect_ratio`` pads with ``fill_value`` to it instead."""
+    window of the target's aspect ratio, ``pad_to_aspect_ratio`` pads with ``fill_value`` to it instead.
+
+    Example:
+        >>> resize_images(md.ones(1, 4, 6, 3), 2, 3, "bilinear", "channels_last").shape
+        (1, 2, 3, 3)
+    """
     hw = _hw_axes(data_format, x.ndim)
     h, w = x.shape[hw[0]], x.shape[hw[1]]
     if crop_to_aspect_ratio:
@@ -210,7 +215,13 @@ def _fill_index(i, n, mode):
 
 def affine_transform(images, matrices, interpolation, fill_mode, fill_value):
     """Sample each (N, H, W, C) image ``k`` at the input points ``matrices[k] @ (x, y, 1)`` of its output pixels
-    ``(x, y)`` (column, row): bilinear or nearest, points outside handled by ``fill_mode``."""
+    ``(x, y)`` (column, row): bilinear or nearest, points outside handled by ``fill_mode``.
+
+    Example (a shift one column right, the first column filled with 0):
+        >>> shift = np.array([[1.0, 0, -1], [0, 1, 0], [0, 0, 1]])
+        >>> affine_transform(np.ones((1, 2, 3, 1)), [shift], "nearest", "constant", 0.0)[0, :, :, 0].tolist()
+        [[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]]
+    """
     n, h, w, c = images.shape
     ys, xs = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
     out = np.empty_like(images)

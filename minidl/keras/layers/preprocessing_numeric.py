@@ -15,7 +15,12 @@ from .base import Layer, host, shape_str
 
 
 def const_like(x, array):
-    """``array`` as a Tensor on ``x``'s device (a constant: no gradient)."""
+    """``array`` as a Tensor on ``x``'s device (a constant: no gradient).
+
+    Example:
+        >>> const_like(md.ones(2), np.array([1.0, 2.0])).tolist()
+        [1.0, 2.0]
+    """
     return Tensor._wrap(x._xp.asarray(array))
 
 
@@ -27,7 +32,12 @@ def _number(value, what):
 
 def iter_batches(data, batch_size=None, steps=None, who="adapt"):
     """The batches of ``data`` for ``adapt``: an array (split into ``batch_size`` pieces when given), or an iterable
-    of batches (a dataset, a generator; an ``(x, y)`` pair contributes its ``x``), at most ``steps`` of them."""
+    of batches (a dataset, a generator; an ``(x, y)`` pair contributes its ``x``), at most ``steps`` of them.
+
+    Example:
+        >>> [b.shape for b in iter_batches(np.zeros((5, 2)), batch_size=2)]
+        [(2, 2), (2, 2), (1, 2)]
+    """
     if isinstance(data, (np.ndarray, Tensor)) or (isinstance(data, (list, tuple)) and data and not isinstance(
             data[0], (np.ndarray, Tensor, list, tuple)) or hasattr(data, "__array__")):
         arr = host(data) if isinstance(data, Tensor) else np.asarray(data)
@@ -206,7 +216,12 @@ _ENCODE_MODES = ("one_hot", "multi_hot", "count")
 
 def encode_tokens(ids, num_tokens, mode, weights=None, who="CategoryEncoding", dtype="float32"):
     """Integer ``ids`` as one-hot / multi-hot / count vectors of ``num_tokens`` (Keras' CategoryEncoding rules:
-    a rank-1 input is one sample for multi_hot and count, a column of samples for one_hot)."""
+    a rank-1 input is one sample for multi_hot and count, a column of samples for one_hot).
+
+    Example:
+        >>> encode_tokens(np.array([[0, 2, 2]]), 3, "count").tolist()
+        [[1.0, 0.0, 2.0]]
+    """
     ids = np.asarray(ids)
     if ids.dtype.kind == "f":
         if not np.all(ids == np.round(ids)):
@@ -297,7 +312,13 @@ class CategoryEncoding(Layer):
 def hash_bins(values, num_bins, mask_value=None, salt=None):
     """Bins in ``[0, num_bins)`` for strings or integers (integers hash as their decimal text, as Keras): an 8-byte
     BLAKE2b digest of the UTF-8 text (keyed with ``salt``) modulo the bins; with ``mask_value``, that value maps to 0
-    and the rest to ``[1, num_bins)``."""
+    and the rest to ``[1, num_bins)``.
+
+    Example:
+        >>> bins = hash_bins(np.array(["a", "b", "a"]), num_bins=4)
+        >>> bool(bins[0] == bins[2])
+        True
+    """
     arr = np.asarray(values)
     key = b"" if salt is None else b"".join(int(s).to_bytes(8, "little", signed=False) for s in np.atleast_1d(salt))
     buckets = num_bins - (mask_value is not None)

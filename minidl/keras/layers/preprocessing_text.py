@@ -24,7 +24,12 @@ _MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 
 class StringDType:
     """The dtype name ``"string"`` of ``keras.Input(shape=(1,), dtype="string")``: inputs held as NumPy string
-    arrays (no minidl tensor dtype stands behind it)."""
+    arrays (no minidl tensor dtype stands behind it).
+
+    Example:
+        >>> md.keras.Input(shape=(1,), dtype="string").dtype
+        'string'
+    """
 
     name = "string"
     is_floating_point = False
