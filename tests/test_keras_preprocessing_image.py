@@ -91,6 +91,17 @@ def test_contrast_draws_within_keras_range():
         L.RandomContrast(1.5)
 
 
+@pytest.mark.parametrize("name", ["RandomFlip", "RandomRotation", "RandomBrightness", "RandomContrast", "RandomZoom",
+                                  "RandomTranslation"])
+def test_direct_calls_augment_as_keras_does(name):
+    args = {"RandomTranslation": (0.3, 0.3), "RandomFlip": ()}.get(name, (0.3,))
+    ours, theirs = getattr(L, name)(*args, seed=1), getattr(keras.layers, name)(*args, seed=1)
+    assert not np.allclose(to_numpy(theirs(X)), X)             # Keras: a direct call augments
+    assert not np.allclose(ours(X).numpy(), X)
+    assert not np.allclose(mk.Sequential([mk.Input((6, 7, 3)), ours])(X).numpy(), X)
+    np.testing.assert_array_equal(to_numpy(theirs(X, training=False)), X)
+
+
 def test_random_flip_gives_one_of_the_flips_per_image_and_is_repeatable():
     x = np.random.default_rng(2).random((16, 4, 5, 2)).astype(np.float32)
     out = L.RandomFlip(seed=3)(x, training=True).numpy()
@@ -112,8 +123,14 @@ def test_random_flip_gives_one_of_the_flips_per_image_and_is_repeatable():
                                    lambda: L.RandomContrast(0.4), lambda: L.RandomBrightness(0.3)])
 def test_random_layers_are_identity_at_inference_and_active_in_fit(layer):
     model = mk.Sequential([mk.Input((6, 7, 3)), layer(), L.Flatten(), L.Dense(1)])
-    np.testing.assert_array_equal(model.layers[0](X).numpy(), X)
+    np.testing.assert_array_equal(model.layers[0](X, training=False).numpy(), X)
+    with md.no_grad():
+        np.testing.assert_array_equal(model.layers[0](X).numpy(), X)
     np.testing.assert_allclose(model.predict(X, verbose=0), model.predict(X, verbose=0))
+    head = mk.Sequential([mk.Input((6, 7, 3)), model.layers[0]])
+    np.testing.assert_array_equal(head.predict(X, verbose=0), X)
+    model.compile("sgd", "mse")
+    model.evaluate(X, np.zeros((2, 1)), verbose=0)
     seen = []
 
     class Spy(mk.layers.Layer):

@@ -2,9 +2,11 @@
 ``Resizing``, ``CenterCrop``, and the random ones ``RandomFlip``, ``RandomRotation``, ``RandomTranslation``,
 ``RandomZoom``, ``RandomContrast``, ``RandomBrightness``.
 
-As in Keras, a random layer changes its inputs only while training (inside ``fit``, or called with
-``training=True``); in ``evaluate``/``predict`` and plain calls it passes them through. Each draws from a
-``keras.random.SeedGenerator`` made from its ``seed`` (repeatable with a seed).
+As in Keras 3, a random layer is active while training (inside ``fit``) and when called directly (``layer(x)``,
+``model(x)``, a ``dataset.map`` function: Keras' augmentation layers default to ``training=True``), and passes its
+inputs through in ``evaluate``/``predict`` and when called with ``training=False``. md.keras tells the two apart by
+the autograd mode: ``predict``/``evaluate`` run under ``no_grad``, so a direct call inside ``md.no_grad()`` is also
+inference. Each draws from a ``keras.random.SeedGenerator`` made from its ``seed`` (repeatable with a seed).
 """
 import math
 import numbers
@@ -12,9 +14,10 @@ import numbers
 import numpy as np
 
 from ... import nn
+from ...autograd.grad_mode import is_grad_enabled
 from ...tensor import Tensor
 from ..random import SeedGenerator
-from .base import Layer, host, shape_str
+from .base import KerasTensor, Layer, host, shape_str
 from .reshaping import _format
 
 _INTERPOLATIONS = ("bilinear", "nearest")
@@ -261,6 +264,11 @@ class _RandomLayer(_ImageLayer):
         self.seed = None if seed is None else int(seed)
         self._set_format(data_format)
         self.seed_generator = SeedGenerator(self.seed)
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if training is None and not isinstance(inputs, KerasTensor) and not self.training and is_grad_enabled():
+            training = True         # a direct call (not predict/evaluate, which run without gradients): as Keras
+        return super().__call__(inputs, training=training, **kwargs)
 
     def call(self, inputs):
         if not self.training:
