@@ -166,3 +166,9 @@ def test_messages_and_errors(image_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r'pip install "minidl\[image\]"'):
         mk.utils.image_dataset_from_directory(image_dir)
+
+
+def test_exported_where_keras_exports_them():
+    for name in ("image_dataset_from_directory", "text_dataset_from_directory"):
+        assert hasattr(keras.utils, name) and hasattr(keras.preprocessing, name)
+        assert getattr(mk.preprocessing, name) is getattr(mk.utils, name)
