@@ -169,6 +169,33 @@ def test_category_encoding_count_weights_config_and_errors(tmp_path):
     assert model.predict(ids, verbose=0).shape == (2, 5)
 
 
+def test_hashing_bins_are_keras_documented_bins():
+    # Keras' Hashing needs TensorFlow (not a test dependency): these are the bins Keras documents for its examples
+    # (FarmHash Fingerprint64 without a salt, SipHash-2-4 with one)
+    letters = [["A"], ["B"], ["C"], ["D"], ["E"]]
+    np.testing.assert_array_equal(L.Hashing(num_bins=3)(letters).numpy().ravel(), [1, 0, 1, 1, 2])
+    np.testing.assert_array_equal(L.Hashing(num_bins=3, mask_value="")([["A"], ["B"], [""], ["C"], ["D"]]).numpy()
+                                  .ravel(), [1, 1, 0, 2, 2])
+    np.testing.assert_array_equal(L.Hashing(num_bins=3, salt=[133, 137])(letters).numpy().ravel(), [1, 2, 1, 0, 2])
+    np.testing.assert_array_equal(L.Hashing(num_bins=3, salt=133)(letters).numpy().ravel(), [0, 0, 2, 1, 0])
+
+
+def test_hash_functions_match_their_references():
+    from minidl.keras.layers.hash_functions import fingerprint64, siphash24  # noqa: PLC0415
+    key = (int.from_bytes(bytes(range(8)), "little"), int.from_bytes(bytes(range(8, 16)), "little"))
+    assert siphash24(*key, b"") == 0x726fdb47dd0e0e31                     # SipHash's published test vectors
+    assert siphash24(*key, bytes(range(15))) == 0xa129ca6149be45e5
+    assert fingerprint64(b"") == 0x9ae16a3b2f90404f                        # FarmHash's value for empty input
+    try:
+        import farmhash  # noqa: PLC0415 -- pyfarmhash, when installed: every length through each code path
+    except ImportError:
+        return
+    rng = np.random.default_rng(0)
+    for n in [*range(0, 130), 255, 256, 257, 1000]:
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert fingerprint64(data) == farmhash.fingerprint64(data), n
+
+
 def test_hashing_bins_are_stable_and_follow_the_arguments():
     words = np.array([["apple"], ["banana"], ["apple"], ["cherry"], ["durian"]])
     bins = L.Hashing(num_bins=4)(words).numpy()

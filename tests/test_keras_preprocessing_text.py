@@ -53,9 +53,7 @@ def test_string_lookup_invert_mask_and_oov_buckets():
     assert masked.get_vocabulary() == ["", "[UNK]", *VOCAB]
     two = L.StringLookup(vocabulary=VOCAB, num_oov_indices=2)
     out = two([["a", "c", "d"], ["m", "z", "b"]]).numpy()
-    np.testing.assert_array_equal(out[0], [2, 4, 5])
-    assert out[1, 2] == 3 and set(out[1, :2]) <= {0, 1}
-    assert two([["m"]]).numpy()[0, 0] == out[1, 0]                    # the same bucket each time
+    np.testing.assert_array_equal(out, [[2, 4, 5], [0, 1, 3]])             # OOV buckets by FarmHash, as Keras
     with pytest.raises(ValueError, match="num_oov_indices=0"):
         L.StringLookup(vocabulary=VOCAB, num_oov_indices=0)([["q"]])
     with pytest.raises(ValueError, match="repeated term"):

@@ -5,13 +5,13 @@
 non-trainable weights ``mean``, ``variance`` and ``count`` (Keras' names), so ``model.save`` stores them and
 ``load_model`` restores them.
 """
-import hashlib
 import numbers
 
 import numpy as np
 
 from ...tensor import Tensor
 from .base import Layer, host, shape_str
+from .hash_functions import fingerprint64, siphash24
 
 
 def const_like(x, array):
@@ -310,30 +310,37 @@ class CategoryEncoding(Layer):
 
 
 def hash_bins(values, num_bins, mask_value=None, salt=None):
-    """Bins in ``[0, num_bins)`` for strings or integers (integers hash as their decimal text, as Keras): an 8-byte
-    BLAKE2b digest of the UTF-8 text (keyed with ``salt``) modulo the bins; with ``mask_value``, that value maps to 0
-    and the rest to ``[1, num_bins)``.
+    """Bins in ``[0, num_bins)`` for strings or integers, as Keras' Hashing computes them: the value's UTF-8 text
+    (integers as decimal text, floats first truncated to integers) hashed by FarmHash Fingerprint64, or by
+    SipHash-2-4 keyed with ``salt`` (a pair of ints), modulo the bins; with ``mask_value``, that value maps to 0 and
+    the rest to ``[1, num_bins)``.
 
     Example:
-        >>> bins = hash_bins(np.array(["a", "b", "a"]), num_bins=4)
-        >>> bool(bins[0] == bins[2])
-        True
+        >>> hash_bins(np.array(["A", "B", "C"]), num_bins=3).tolist()
+        [1, 0, 1]
     """
     arr = np.asarray(values)
-    key = b"" if salt is None else b"".join(int(s).to_bytes(8, "little", signed=False) for s in np.atleast_1d(salt))
+    if arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)
     buckets = num_bins - (mask_value is not None)
-    out = np.empty(arr.shape, np.int64)
-    flat = arr.reshape(-1)
-    res = out.reshape(-1)
-    mask = None if mask_value is None else str(mask_value.decode() if isinstance(mask_value, bytes) else mask_value)
-    for i, v in enumerate(flat.tolist()):
-        text = v.decode() if isinstance(v, bytes) else str(v)
-        if mask is not None and text == mask:
-            res[i] = 0
-            continue
-        digest = hashlib.blake2b(text.encode(), digest_size=8, key=key[:64]).digest()
-        res[i] = int.from_bytes(digest, "little") % buckets + (mask_value is not None)
-    return out
+    mask = None if mask_value is None else (mask_value.decode() if isinstance(mask_value, bytes) else
+                                            str(mask_value))
+    key = None if salt is None else tuple(int(k) & 0xFFFFFFFFFFFFFFFF for k in salt)
+    seen = {}
+    out = np.empty(arr.size, np.int64)
+    for i, v in enumerate(arr.reshape(-1).tolist()):
+        text = v.decode("utf-8") if isinstance(v, bytes) else str(v)
+        b = seen.get(text)
+        if b is None:
+            if mask is not None and text == mask:
+                b = 0
+            else:
+                data = text.encode("utf-8")
+                h = fingerprint64(data) if key is None else siphash24(key[0], key[1], data)
+                b = h % buckets + (mask is not None)
+            seen[text] = b
+        out[i] = b
+    return out.reshape(arr.shape)
 
 
 class Hashing(Layer):
@@ -341,12 +348,11 @@ class Hashing(Layer):
     ``mask_value`` reserves bin 0 for it; ``salt`` (an int or a pair of ints) changes the hash. ``output_mode``
     ``"one_hot"``/``"multi_hot"``/``"count"`` encode the bins as ``CategoryEncoding`` does.
 
-    md.keras hashes with BLAKE2b, not Keras' FarmHash/SipHash: bins are stable across runs and machines but differ
-    from Keras' (models trained on hashed features must be trained with md.keras).
+    The bins are Keras': FarmHash Fingerprint64 of the value's text, or SipHash-2-4 keyed with the salt.
 
     Example:
-        >>> md.keras.layers.Hashing(num_bins=3)(np.array([["a"], ["b"], ["a"]])).shape
-        (3, 1)
+        >>> md.keras.layers.Hashing(num_bins=3)(np.array([["A"], ["B"], ["C"]])).tolist()
+        [[1], [0], [1]]
     """
 
     _autocast = False
