@@ -48,3 +48,10 @@ def test_category_encoding_of_device_ids(cupy_module):
     out = L.CategoryEncoding(3, output_mode="count")(md.tensor(np.array([[0, 2, 2]]), device="cuda"))
     assert isinstance(out.array, cupy_module.ndarray)
     np.testing.assert_array_equal(out.numpy(), [[1, 0, 2]])
+
+
+def test_integer_lookup_of_device_ids(cupy_module):
+    layer = mk.layers.IntegerLookup(vocabulary=[12, 36, 1138], output_mode="one_hot")
+    out = layer(md.tensor(np.array([12, 1138, 7]), device="cuda"))
+    assert isinstance(out.array, cupy_module.ndarray)
+    np.testing.assert_array_equal(out.numpy(), np.eye(4)[[1, 3, 0]])

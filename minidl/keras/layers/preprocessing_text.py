@@ -286,12 +286,15 @@ class _IndexLookup(Layer):
             return super().__call__(inputs, training=training, **kwargs)
         if not self.built:
             self._finish_build(None)
-        out = self._run(inputs)
-        return out if out.dtype == object else Tensor._wrap(np.ascontiguousarray(out))
+        return self.call(inputs)
 
     def call(self, inputs):
         out = self._run(inputs)
-        return out if out.dtype == object else Tensor._wrap(np.ascontiguousarray(out))
+        if out.dtype == object:
+            return out
+        t = Tensor._wrap(np.ascontiguousarray(out))
+        # ids given as a device tensor (IntegerLookup) come back on that device
+        return t.to(inputs.device) if isinstance(inputs, Tensor) and str(inputs.device) != "cpu" else t
 
     def _check_input(self, shape):
         return None
