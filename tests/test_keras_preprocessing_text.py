@@ -136,7 +136,10 @@ def test_text_vectorization_on_a_dataset_of_text_label_batches():
     assert out[vocab.index("film")] == pytest.approx(math.log(1 + 2 / 3))
 
 
-@pytest.mark.parametrize("name", ["StringLookup", "IntegerLookup", "TextVectorization"])
+@pytest.mark.parametrize("name", ["StringLookup", "IntegerLookup", "TextVectorization", "Rescaling", "Normalization",
+                                  "CategoryEncoding", "Hashing", "Resizing", "CenterCrop", "RandomFlip",
+                                  "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
+                                  "RandomBrightness"])
 def test_arguments_and_defaults_are_keras(name):
     ours = inspect.signature(getattr(L, name).__init__).parameters
     theirs = inspect.signature(getattr(keras.layers, name).__init__).parameters
