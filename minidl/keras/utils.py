@@ -47,3 +47,8 @@ __all__ += ["get_file", "validate_file"]
 from .utils_timeseries import timeseries_dataset_from_array  # noqa: E402
 
 __all__ += ["timeseries_dataset_from_array"]
+
+# --- issue 15 (pre): image_dataset_from_directory, text_dataset_from_directory ---
+from .utils_datasets import image_dataset_from_directory, text_dataset_from_directory  # noqa: E402
+
+__all__ += ["image_dataset_from_directory", "text_dataset_from_directory"]

@@ -59,3 +59,20 @@ from .layers_extra import (FUNCTIONS as _EXTRA_FUNCTIONS, LAYER_CLASSES as _EXTR
 
 LAYERS.update({c.__name__: c for c in _EXTRA})
 __all__ += sorted(c.__name__ for c in _EXTRA) + [f.__name__ for f in _EXTRA_FUNCTIONS]
+
+# --- issue 15 (pre): preprocessing layers (numeric, image, text) ---
+from .preprocessing_image import (CenterCrop, RandomBrightness, RandomContrast, RandomFlip,  # noqa: E402
+                                  RandomRotation, RandomTranslation, RandomZoom, Resizing)
+from .preprocessing_numeric import CategoryEncoding, Hashing, Normalization, Rescaling  # noqa: E402
+from .preprocessing_text import IntegerLookup, StringLookup, TextVectorization  # noqa: E402
+
+_PREPROCESSING = (CenterCrop, RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+                  RandomZoom, Resizing, CategoryEncoding, Hashing, Normalization, Rescaling, IntegerLookup,
+                  StringLookup, TextVectorization)
+LAYERS.update({c.__name__: c for c in _PREPROCESSING})
+__all__ += sorted(c.__name__ for c in _PREPROCESSING)
+
+from . import base as _base  # noqa: E402
+from .preprocessing_text import StringDType as _StringDType  # noqa: E402
+
+_base.INPUT_DTYPES.setdefault("string", _StringDType())      # keras.Input(shape=(1,), dtype="string")

@@ -77,8 +77,12 @@ def host(t):
 
 
 def to_tensor(x):
-    """Arrays become Tensors; float data is cast to floatx (as Keras casts its inputs)."""
-    return x if isinstance(x, Tensor) else Tensor._wrap(backend.float_array(x))
+    """Arrays become Tensors; float data is cast to floatx (as Keras casts its inputs). String arrays stay NumPy
+    arrays, for the layers that take strings (StringLookup, TextVectorization, Hashing)."""
+    if isinstance(x, Tensor):
+        return x
+    a = backend.float_array(x)
+    return a if a.dtype.kind in "USO" else Tensor._wrap(a)
 
 
 def shape_str(shape):
