@@ -2,6 +2,9 @@
 and ``model.weights.safetensors`` (weights keyed ``layer_name/weight_name`` in Keras' layouts; in a subclassed
 model the attribute path stands for the name).
 
+A compiled model's file also holds its optimizer's state (``saving_optimizer``: ``optimizer.safetensors`` and
+``config.json``'s ``optimizer_state``), so ``fit`` resumes exactly after ``load_model``.
+
 Files are written atomically (temp file + rename). Loading treats the file as untrusted data:
 
 - every failure to load it is a ``ValueError`` naming the file (the cause chained); a missing file stays
@@ -31,6 +34,7 @@ from .. import _safetensors as st
 from ..serialization import atomic_write
 from ..serialization import save as save_safetensors
 from ._config import check_kwargs
+from .saving_optimizer import OPTIMIZER, optimizer_state, restore_optimizer_state
 
 FORMAT = "minidl-keras/1"
 CONFIG, WEIGHTS = "config.json", "model.weights.safetensors"
@@ -222,12 +226,19 @@ def save_model(model, filepath, overwrite=True):
         raise FileExistsError(f"save: {filepath} exists and overwrite=False")
     model._require_built("save")
     config = {"format": FORMAT, "model": layer_config(model), "compile_config": model._compile_config}
+    opt_meta, opt_tensors = optimizer_state(model) if model._compile_config is not None else (None, {})
+    if opt_meta is not None:
+        config["optimizer_state"] = opt_meta
     size, write = st.writer(_weights_dict(model))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(CONFIG, json.dumps(config, indent=1))
         with zf.open(_new_member(WEIGHTS, size), "w") as member:    # streamed: no second copy of the weights
             write(member)
+        if opt_meta is not None:
+            size, write = st.writer(opt_tensors)
+            with zf.open(_new_member(OPTIMIZER, size), "w") as member:
+                write(member)
     atomic_write(filepath, buf.getvalue())
 
 
@@ -330,8 +341,9 @@ def _open_archive(f, size, source):
     if twice:
         raise ValueError(f"{source} is not a valid .keras file: the zip holds {', '.join(twice)} more than once")
     members = {i.filename: i for i in infos}
-    for name in (CONFIG, WEIGHTS):
-        _check_member(members[name], size, source)
+    for name in (CONFIG, WEIGHTS, OPTIMIZER):
+        if name in members:
+            _check_member(members[name], size, source)
     return zf, members[CONFIG], members[WEIGHTS]
 
 
@@ -373,12 +385,25 @@ def _read_config(zf, info, source):
 def _compile_from_config(model, cc, source):
     if not isinstance(cc, dict):
         raise ValueError(f"{source}: compile_config must be a dict")
-    metrics = cc.get("metrics") or []
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise ValueError(f"{source}: compile_config's metrics must be a list of names, got {metrics!r:.80}")
-    if not isinstance(cc.get("optimizer"), (str, dict)) or not isinstance(cc.get("loss"), (str, dict)):
+    metrics, weights = cc.get("metrics"), cc.get("loss_weights")
+    if not _names_only(metrics, str):
+        raise ValueError(f"{source}: compile_config's metrics must be names (in lists or dicts), got {metrics!r:.80}")
+    if not _names_only(weights, (int, float)):
+        raise ValueError(f"{source}: compile_config's loss_weights must be numbers, got {weights!r:.80}")
+    if not isinstance(cc.get("optimizer"), (str, dict)) or not isinstance(cc.get("loss"), (str, dict, list)):
         raise ValueError(f"{source}: compile_config's optimizer and loss must be names or configs")
-    model.compile(optimizer=cc["optimizer"], loss=cc["loss"], metrics=metrics)
+    model.compile(optimizer=cc["optimizer"], loss=cc["loss"], loss_weights=weights, metrics=metrics)
+
+
+def _names_only(value, kinds, depth=0):
+    """True for None or ``kinds`` values, in lists or dicts (by output name) nested at most twice."""
+    if value is None or (isinstance(value, kinds) and not isinstance(value, bool)):
+        return True
+    if depth < 2 and isinstance(value, list):
+        return all(_names_only(v, kinds, depth + 1) for v in value)
+    if depth < 2 and isinstance(value, dict):
+        return all(isinstance(k, str) and _names_only(v, kinds, depth + 1) for k, v in value.items())
+    return False
 
 
 def _load_model(f, source, custom_objects, compile_):
@@ -394,7 +419,19 @@ def _load_model(f, source, custom_objects, compile_):
         _load_weights_from(model, reader, source)
     if compile_ and config.get("compile_config"):
         _compile_from_config(model, config["compile_config"], source)
+        if config.get("optimizer_state") is not None:
+            _load_optimizer_state(model, zf, config["optimizer_state"], source)
     return model
+
+
+def _load_optimizer_state(model, zf, meta, source):
+    try:
+        info = zf.getinfo(OPTIMIZER)
+    except KeyError:
+        raise ValueError(f"{source}: config.json has optimizer_state but the zip lacks {OPTIMIZER}") from None
+    with zf.open(info) as stream:
+        reader = _WeightsReader(stream, info.file_size, source, f"{source}: member {OPTIMIZER}")
+        restore_optimizer_state(model, meta, reader, source)
 
 
 def load_model(filepath, custom_objects=None, compile=True):  # noqa: A002 -- Keras' argument name
