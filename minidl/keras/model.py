@@ -12,6 +12,8 @@ from . import optimizers as optimizers_module
 from .data_adapter import ArrayData, adapt, class_weights_for
 from .layers.base import KerasTensor, Layer, host, shape_str, to_tensor
 from .progbar import Progbar
+from .saving import MODEL_CLASSES, config_index, field, layer_from_config, load_weights, save_model, save_weights
+from .summary import print_summary
 
 
 def _flatten_tensors(value):
@@ -467,16 +469,74 @@ class Model(Layer):
             Model: "sequential"
             ...
         """
-        from .summary import print_summary  # noqa: PLC0415
         print_summary(self, line_length or 80, print_fn or print)
 
     def get_config(self):
-        from .saving import functional_config  # noqa: PLC0415
+        """A functional model's graph: its layers' configs, then the nodes (layer calls) in order, each naming its
+        layer and input tensors by index (the model's inputs first, then each node's output)."""
         if self._graph is None:
             raise NotImplementedError(f"{type(self).__name__} is a subclassed Model: its architecture is Python code "
                                       "with no config to save. Use model.save_weights(path) and rebuild the model "
                                       "in code, then load_weights(path).")
-        return functional_config(self)
+        ins, outs, order, multi_in, multi_out = self._graph
+        ids = {id(t): i for i, t in enumerate(ins)}
+        layers, layer_ids, nodes = [], {}, []
+        for t in order:
+            if id(t.layer) not in layer_ids:
+                layer_ids[id(t.layer)] = len(layers)
+                layers.append(t.layer._serialized())
+            ids[id(t)] = len(ids)
+            nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents]})
+        return {"name": self.name, "layers": layers, "nodes": nodes, "multi_input": multi_in,
+                "multi_output": multi_out, "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in ins],
+                "outputs": [ids[id(t)] for t in outs]}
+
+    def _serialized(self):
+        return {"class_name": "Functional" if self._graph is not None else type(self).__name__,
+                "config": self.get_config()}
+
+    @classmethod
+    def _from_saved_config(cls, config, custom_objects=None, what="functional model config"):
+        """The functional model ``get_config``'s dict describes (checked as untrusted data, see ``saving``)."""
+        from .layers.base import INPUT_DTYPES, Input, check_shape, resolve_dtype  # noqa: PLC0415
+        name = field(config, "name", str, what)
+        specs, nodes = field(config, "layers", list, what), field(config, "nodes", list, what)
+        inputs, outputs = field(config, "inputs", list, what), field(config, "outputs", list, what)
+        multi_in, multi_out = field(config, "multi_input", bool, what), field(config, "multi_output", bool, what)
+        if not inputs or not outputs or (not multi_in and len(inputs) != 1) or (not multi_out and len(outputs) != 1):
+            raise ValueError(f"{what}: {len(inputs)} inputs and {len(outputs)} outputs do not fit multi_input="
+                             f"{multi_in} and multi_output={multi_out}")
+        layers = [layer_from_config(spec, custom_objects) for spec in specs]
+        tensors = []
+        for i, spec in enumerate(inputs):
+            where = f"{what}: input {i}"
+            shape = check_shape(field(spec, "shape", list, where), f"{where} shape")
+            dtype = spec.get("dtype")
+            tensors.append(Input(batch_shape=shape, dtype=None if dtype is None else
+                                 resolve_dtype(dtype, INPUT_DTYPES, where)))
+        for n, node in enumerate(nodes):
+            where = f"{what}: node {n}"
+            layer = layers[config_index(field(node, "layer", int, where), len(layers), f"{where} 'layer'")]
+            refs = field(node, "inputs", list, where)
+            if not refs:
+                raise ValueError(f"{where} has no inputs")
+            args = [tensors[config_index(r, len(tensors), f"{where} input")] for r in refs]
+            out = layer(args if len(args) > 1 else args[0])
+            if not hasattr(out, "layer"):
+                raise ValueError(f"{where}: layer {layer.name!r} gave no symbolic output")
+            tensors.append(out)
+        ins = tensors[:len(inputs)]
+        outs = [tensors[config_index(i, len(tensors), f"{what}: output")] for i in outputs]
+        return Model(ins if multi_in else ins[0], outs if multi_out else outs[0], name=name)
+
+    def _summary_row(self):
+        """A nested model's row: its output shape (computed when not recorded) and all its leaf layers' weights."""
+        row = super()._summary_row()
+        if self.output_shape is None and self.built:
+            row[1] = shape_str(self.compute_output_shape(self.input_shape))
+        if self.built and not all(s.built for s in self._sublayers()):
+            row[2] = "0"
+        return row
 
     def save(self, filepath, overwrite=True):
         """Save the architecture (JSON config), the compile arguments and the weights (safetensors) in one
@@ -486,18 +546,18 @@ class Model(Layer):
             >>> model.save("mnist.keras")
             >>> same = md.keras.models.load_model("mnist.keras")
         """
-        from .saving import save_model  # noqa: PLC0415
         save_model(self, filepath, overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save only the weights (a safetensors file keyed ``layer_name/weight_name``, Keras' layouts)."""
-        from .saving import save_weights  # noqa: PLC0415
         save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` (or inside a ``.keras`` file) into this built model."""
-        from .saving import load_weights  # noqa: PLC0415
         load_weights(self, filepath)
+
+
+MODEL_CLASSES["Functional"] = Model
 
 
 # --- issue 15 (kapi): model.inputs / model.outputs of a functional model (Keras 3's names) ---

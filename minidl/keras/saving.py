@@ -49,33 +49,15 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, O
 
 
 # --- configs ---------------------------------------------------------------------------------------------------------
+# the model classes a config may name besides layers (``Sequential``, ``Functional``); each registers itself here
+MODEL_CLASSES = {}
+
+
 def layer_config(layer):
-    from .model import Model  # noqa: PLC0415
-    from .sequential import Sequential  # noqa: PLC0415
-    if isinstance(layer, Sequential):
-        class_name = "Sequential"
-    elif isinstance(layer, Model):
-        class_name = "Functional" if layer._graph is not None else type(layer).__name__
-    else:
-        class_name = type(layer).__name__
-    return {"class_name": class_name, "config": layer.get_config()}
+    return layer._serialized()
 
 
-def functional_config(model):
-    ins, outs, order, multi_in, multi_out = model._graph
-    ids = {id(t): i for i, t in enumerate(ins)}
-    layers, layer_ids, nodes = [], {}, []
-    for t in order:
-        if id(t.layer) not in layer_ids:
-            layer_ids[id(t.layer)] = len(layers)
-            layers.append(layer_config(t.layer))
-        ids[id(t)] = len(ids)
-        nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents]})
-    return {"name": model.name, "layers": layers, "nodes": nodes, "multi_input": multi_in, "multi_output": multi_out,
-            "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in ins], "outputs": [ids[id(t)] for t in outs]}
-
-
-def _field(config, key, kinds, what):
+def field(config, key, kinds, what):
     value = config.get(key) if isinstance(config, dict) else None
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
         raise ValueError(f"{what}: {key!r} must be {_kind_names(kinds)}, got {value!r:.80}")
@@ -91,7 +73,7 @@ def _kind_names(kinds):
                         type(None): "null"}[k] for k in _as_tuple(kinds))
 
 
-def _index(value, size, what):
+def config_index(value, size, what):
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
         raise ValueError(f"{what} must be an int in [0, {size}), got {value!r:.80}")
     return value
@@ -99,21 +81,18 @@ def _index(value, size, what):
 
 def layer_from_config(spec, custom_objects=None):
     """The layer (or model) a ``{"class_name": ..., "config": {...}}`` dict describes. Classes come from
-    ``md.keras.layers.LAYERS``, ``Sequential``/``Functional``, or ``custom_objects`` (a dict given by the caller);
-    the config's arguments are checked against the class's constructor first.
+    ``md.keras.layers.LAYERS``, ``MODEL_CLASSES`` (``Sequential``, ``Functional``), or ``custom_objects`` (a dict
+    given by the caller); the config's arguments are checked against the class's constructor first.
 
     Example:
         >>> layer_from_config({"class_name": "Dense", "config": {"units": 4}})
     """
     from .layers import LAYERS  # noqa: PLC0415
-    from .sequential import Sequential  # noqa: PLC0415
-    class_name = _field(spec, "class_name", str, "layer config")
+    class_name = field(spec, "class_name", str, "layer config")
     what = f"layer config of class {class_name!r}"
-    config = dict(_field(spec, "config", dict, what))
-    if class_name == "Sequential":
-        return _sequential_from_config(Sequential, config, custom_objects, what)
-    if class_name == "Functional":
-        return functional_from_config(config, custom_objects)
+    config = dict(field(spec, "config", dict, what))
+    if class_name in MODEL_CLASSES:
+        return MODEL_CLASSES[class_name]._from_saved_config(config, custom_objects, what)
     custom = (custom_objects or {}).get(class_name)
     if custom is not None:               # the caller's own class: its from_config is trusted code
         return custom.from_config(config)
@@ -126,56 +105,6 @@ def layer_from_config(spec, custom_objects=None):
         return cls.from_config(config)
     except TypeError as e:                  # a value the constructor cannot use (e.g. a string where a number goes)
         raise ValueError(f"{what}: {e}") from e
-
-
-def _sequential_from_config(cls, config, custom_objects, what):
-    name = _field(config, "name", str, what)
-    specs = _field(config, "layers", list, what)
-    shape = config.get("build_input_shape")
-    model = cls(name=name)
-    for sub in specs:
-        model.add(layer_from_config(sub, custom_objects))
-    if shape is not None and not model.built:
-        from .layers.base import check_shape  # noqa: PLC0415
-        model.build(check_shape(shape, f"{what} build_input_shape"))
-    return model
-
-
-def functional_from_config(config, custom_objects=None):
-    """A functional ``Model`` from ``functional_config``'s dict: layers, then the nodes (layer calls) in order, each
-    naming its layer and input tensors by index (the model's inputs first, then each node's output)."""
-    from .layers.base import INPUT_DTYPES, Input, check_shape, resolve_dtype  # noqa: PLC0415
-    from .model import Model  # noqa: PLC0415
-    what = "functional model config"
-    name = _field(config, "name", str, what)
-    specs, nodes = _field(config, "layers", list, what), _field(config, "nodes", list, what)
-    inputs, outputs = _field(config, "inputs", list, what), _field(config, "outputs", list, what)
-    multi_in, multi_out = _field(config, "multi_input", bool, what), _field(config, "multi_output", bool, what)
-    if not inputs or not outputs or (not multi_in and len(inputs) != 1) or (not multi_out and len(outputs) != 1):
-        raise ValueError(f"{what}: {len(inputs)} inputs and {len(outputs)} outputs do not fit multi_input="
-                         f"{multi_in} and multi_output={multi_out}")
-    layers = [layer_from_config(spec, custom_objects) for spec in specs]
-    tensors = []
-    for i, spec in enumerate(inputs):
-        where = f"{what}: input {i}"
-        shape = check_shape(_field(spec, "shape", list, where), f"{where} shape")
-        dtype = spec.get("dtype")
-        tensors.append(Input(batch_shape=shape, dtype=None if dtype is None else
-                             resolve_dtype(dtype, INPUT_DTYPES, where)))
-    for n, node in enumerate(nodes):
-        where = f"{what}: node {n}"
-        layer = layers[_index(_field(node, "layer", int, where), len(layers), f"{where} 'layer'")]
-        refs = _field(node, "inputs", list, where)
-        if not refs:
-            raise ValueError(f"{where} has no inputs")
-        args = [tensors[_index(r, len(tensors), f"{where} input")] for r in refs]
-        out = layer(args if len(args) > 1 else args[0])
-        if not hasattr(out, "layer"):
-            raise ValueError(f"{where}: layer {layer.name!r} gave no symbolic output")
-        tensors.append(out)
-    ins = tensors[:len(inputs)]
-    outs = [tensors[_index(i, len(tensors), f"{what}: output")] for i in outputs]
-    return Model(ins if multi_in else ins[0], outs if multi_out else outs[0], name=name)
 
 
 def _check_structure(config, source):

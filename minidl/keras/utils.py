@@ -47,3 +47,9 @@ __all__ += ["get_file", "validate_file"]
 from .utils_timeseries import timeseries_dataset_from_array  # noqa: E402
 
 __all__ += ["timeseries_dataset_from_array"]
+
+
+# --- issue 15 (fit): Keras 3's PyDataset (and its older name Sequence), read by fit/evaluate/predict ---
+from .utils_pydataset import PyDataset, Sequence  # noqa: E402
+
+__all__ += ["PyDataset", "Sequence"]
