@@ -112,13 +112,14 @@ class Compiled:
             logs.update({k: float(v.item()) for k, v in parts.items()})
         return total, logs
 
-    def update_metrics(self, y, y_pred, sample_weight):
+    def update_metrics(self, y, y_pred):
+        """Add a batch to every metric; as Keras 3, ``compile(metrics=...)`` are not weighted by sample weights."""
         ys, preds = self._targets(y, y_pred)
         for t, p, ms in zip(ys, preds, self.metrics):
             if ms:
                 arr = host(p)
                 for m in ms:
-                    m.update_state(t, arr, sample_weight)
+                    m.update_state(t, arr)
 
     def reset(self):
         for m in self.metric_list:
@@ -150,7 +151,7 @@ class KerasStep:
                 loss.backward()
             model.optimizer.step()
             y_pred = [p.detach() for p in y_pred] if isinstance(y_pred, (list, tuple)) else y_pred.detach()
-        self.compiled.update_metrics(y, y_pred, sw)
+        self.compiled.update_metrics(y, y_pred)
         return logs, len(x[0] if isinstance(x, list) else x)
 
     def results(self):

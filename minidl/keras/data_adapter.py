@@ -3,8 +3,8 @@
 - arrays: ``x`` one array or a list of arrays (several inputs), ``y`` one array or a list of arrays (several
   outputs), optional ``sample_weight``; batched by ``batch_size``, shuffled each epoch (``shuffle=True``; ``"batch"``
   shuffles the order of whole batches);
-- a ``keras.utils.PyDataset`` (or ``Sequence``): ``len(ds)`` batches, ``ds[i]`` each, ``ds.on_epoch_end()`` after
-  every epoch;
+- a ``keras.utils.PyDataset`` (or ``Sequence``): ``len(ds)`` batches, ``ds[i]`` each (in a shuffled order when
+  ``fit`` shuffles, as Keras), ``ds.on_epoch_end()`` after every epoch;
 - any other iterable of batches, re-read each epoch (an ``md.utils.data.DataLoader``, a list of ``(x, y)``), or a
   Python generator, read on across epochs (``steps_per_epoch`` says how many batches make an epoch).
 
@@ -152,15 +152,16 @@ class PyDatasetData(IterableData):
     def batches(self, batch_size=None, shuffle=False):
         if hasattr(self.data, "on_epoch_begin"):
             self.data.on_epoch_begin()
-        for i in range(self.steps()):
-            yield _split_item(self.data[i])
+        order = generator().permutation(self.steps()) if shuffle else range(self.steps())
+        for i in order:         # Keras reads the batches of a PyDataset in a shuffled order when fit shuffles
+            yield _split_item(self.data[int(i)])
 
     def sample(self):
         return _split_item(self.data[0])[0]
 
     def source(self, batch_size=None, shuffle=False):
         end = getattr(self.data, "on_epoch_end", None)
-        return _Source(lambda epoch: self.batches(), self.steps(), end)
+        return _Source(lambda epoch: self.batches(shuffle=shuffle), self.steps(), end)
 
 
 class _Source:

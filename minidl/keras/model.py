@@ -372,11 +372,12 @@ class Model(Layer):
             data, val = data.split(validation_split)
         else:
             val = None if validation_data is None else self._validation(validation_data)
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
         if class_weight is not None and isinstance(data, ArrayData):
             if data.y is None:
                 raise ValueError("fit: class_weight needs targets y")
-            cw = class_weights_for(data.y, class_weight)
-            data.sw = cw if data.sw is None else data.sw * cw
+            data.sw = class_weights_for(data.y, class_weight)
         self._prepare(data)
         source = data.source(batch_size, shuffle)
         if class_weight is not None and not isinstance(data, ArrayData):

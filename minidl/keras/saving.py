@@ -2,8 +2,8 @@
 and ``model.weights.safetensors`` (weights keyed ``layer_name/weight_name`` in Keras' layouts; in a subclassed
 model the attribute path stands for the name).
 
-A compiled model's file also holds its optimizer's state (``saving_optimizer``: ``optimizer.safetensors`` and
-``config.json``'s ``optimizer_state``), so ``fit`` resumes exactly after ``load_model``.
+A compiled model's file also holds its optimizer's state (``saving_optimizer``: ``optimizer/...`` tensors in the
+weights member and ``config.json``'s ``optimizer_state``), so ``fit`` resumes exactly after ``load_model``.
 
 Files are written atomically (temp file + rename). Loading treats the file as untrusted data:
 
@@ -34,7 +34,7 @@ from .. import _safetensors as st
 from ..serialization import atomic_write
 from ..serialization import save as save_safetensors
 from ._config import check_kwargs
-from .saving_optimizer import OPTIMIZER, optimizer_state, restore_optimizer_state
+from .saving_optimizer import optimizer_state, optimizer_wanted, restore_optimizer_state
 
 FORMAT = "minidl-keras/1"
 CONFIG, WEIGHTS = "config.json", "model.weights.safetensors"
@@ -158,16 +158,12 @@ def save_model(model, filepath, overwrite=True):
     opt_meta, opt_tensors = optimizer_state(model) if model._compile_config is not None else (None, {})
     if opt_meta is not None:
         config["optimizer_state"] = opt_meta
-    size, write = st.writer(_weights_dict(model))
+    size, write = st.writer({**_weights_dict(model), **opt_tensors})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(CONFIG, json.dumps(config, indent=1))
         with zf.open(_new_member(WEIGHTS, size), "w") as member:    # streamed: no second copy of the weights
             write(member)
-        if opt_meta is not None:
-            size, write = st.writer(opt_tensors)
-            with zf.open(_new_member(OPTIMIZER, size), "w") as member:
-                write(member)
     atomic_write(filepath, buf.getvalue())
 
 
@@ -228,10 +224,14 @@ def _apply_weights(model, arrays, source):
             raise ValueError(f"{source}: {e}") from None
 
 
-def _load_weights_from(model, reader, source):
+def _load_weights_from(model, reader, source, extra=None):
+    """Read the model's weights (and the ``extra`` tensors, ``{name: shape}``) and set the weights; returns what
+    was read."""
     weights = _model_weights(model)
     wanted = {key: w.read().shape for key, (_, w) in weights.items()}
-    _apply_weights(model, reader.read(wanted), source)
+    arrays = reader.read({**wanted, **(extra or {})})
+    _apply_weights(model, arrays, source)
+    return arrays
 
 
 # --- archives --------------------------------------------------------------------------------------------------------
@@ -270,9 +270,8 @@ def _open_archive(f, size, source):
     if twice:
         raise ValueError(f"{source} is not a valid .keras file: the zip holds {', '.join(twice)} more than once")
     members = {i.filename: i for i in infos}
-    for name in (CONFIG, WEIGHTS, OPTIMIZER):
-        if name in members:
-            _check_member(members[name], size, source)
+    for name in (CONFIG, WEIGHTS):
+        _check_member(members[name], size, source)
     return zf, members[CONFIG], members[WEIGHTS]
 
 
@@ -345,22 +344,14 @@ def _load_model(f, source, custom_objects, compile_):
             model = layer_from_config(config["model"], custom_objects)
         if not model.built:
             raise ValueError(f"{source}: the saved model has no input shape, so its weights cannot be placed")
-        _load_weights_from(model, reader, source)
+        resume = compile_ and config.get("compile_config") and config.get("optimizer_state") is not None
+        extra = optimizer_wanted(model, reader.entries, source) if resume else {}
+        arrays = _load_weights_from(model, reader, source, extra)
     if compile_ and config.get("compile_config"):
         _compile_from_config(model, config["compile_config"], source)
-        if config.get("optimizer_state") is not None:
-            _load_optimizer_state(model, zf, config["optimizer_state"], source)
+        if resume:
+            restore_optimizer_state(model, config["optimizer_state"], {k: arrays[k] for k in extra}, source)
     return model
-
-
-def _load_optimizer_state(model, zf, meta, source):
-    try:
-        info = zf.getinfo(OPTIMIZER)
-    except KeyError:
-        raise ValueError(f"{source}: config.json has optimizer_state but the zip lacks {OPTIMIZER}") from None
-    with zf.open(info) as stream:
-        reader = _WeightsReader(stream, info.file_size, source, f"{source}: member {OPTIMIZER}")
-        restore_optimizer_state(model, meta, reader, source)
 
 
 def load_model(filepath, custom_objects=None, compile=True):  # noqa: A002 -- Keras' argument name

@@ -1,8 +1,8 @@
 """The optimizer's state in a ``.keras`` file, so that training resumes exactly where it stopped.
 
 ``model.save`` writes the state arrays of the built optimizer (Adam's moments, RMSprop's averages, momentum
-buffers...) to the zip member ``optimizer.safetensors``, keyed ``<parameter path>/<state name>``
-(``dense.linear.weight/exp_avg``), and its scalars to ``config.json``'s ``optimizer_state``: the iteration count,
+buffers...) next to the weights in ``model.weights.safetensors`` (as Keras keeps them in its weights file), keyed
+``optimizer/<parameter path>/<state name>`` (``optimizer/dense.linear.weight/exp_avg``), and its scalars to ``config.json``'s ``optimizer_state``: the iteration count,
 the learning rate (when a number: callbacks such as ``ReduceLROnPlateau`` change it) and per-parameter counters
 (``step``). ``load_model(compile=True)`` rebuilds the optimizer from the compile config and loads them back; every
 name, shape and value is checked first, as the weights are.
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..device import to_host
 
-OPTIMIZER = "optimizer.safetensors"
+PREFIX = "optimizer/"
 
 
 def _trainable(model):
@@ -42,7 +42,7 @@ def optimizer_state(model):
             continue
         for key, value in entry.items():
             if hasattr(value, "shape"):
-                tensors[f"{path}/{key}"] = np.array(to_host(value))
+                tensors[f"{PREFIX}{path}/{key}"] = np.array(to_host(value))
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 scalars[f"{path}/{key}"] = float(value)
     lr = opt._lr if isinstance(opt._lr, (int, float)) else None
@@ -55,9 +55,24 @@ def _number(value, what, source):
     return value
 
 
-def restore_optimizer_state(model, meta, reader, source):
-    """Build ``model.optimizer`` on the model's weights and load ``meta`` (from config.json) and the tensors of
-    ``reader`` (a checked ``optimizer.safetensors``) into it."""
+def _param_path(key, by_path, source):
+    path = key[len(PREFIX):].rpartition("/")[0] if key.startswith(PREFIX) else key.rpartition("/")[0]
+    if path not in by_path:
+        raise ValueError(f"{source}: optimizer state {key!r} names no trainable weight of the model")
+    return path
+
+
+def optimizer_wanted(model, entries, source):
+    """``{name: shape}`` of the optimizer's tensors among the weights file's ``entries``: each must name a trainable
+    weight of the model and have its shape (checked when read)."""
+    by_path = dict(_trainable(model))
+    return {key: tuple(by_path[_param_path(key, by_path, source)].shape) for key in entries
+            if key.startswith(PREFIX)}
+
+
+def restore_optimizer_state(model, meta, arrays, source):
+    """Build ``model.optimizer`` on the model's weights and load ``meta`` (from config.json) and ``arrays`` (the
+    ``optimizer/...`` tensors read from the weights file, names and shapes checked) into it."""
     if not isinstance(meta, dict) or not isinstance(meta.get("scalars"), dict):
         raise ValueError(f"{source}: optimizer_state must be a dict with 'iterations', 'learning_rate', 'scalars'")
     opt = model.optimizer
@@ -66,24 +81,17 @@ def restore_optimizer_state(model, meta, reader, source):
     inner = opt.inner
     if not hasattr(inner, "load_state_dict"):
         raise ValueError(f"{source}: the file holds optimizer state, but the model has nothing to train")
-    trainable = _trainable(model)
-    by_path = {name: p for name, p in trainable}
-    wanted, state = {}, {}
-    for key in reader.entries:
-        path, _, name = key.rpartition("/")
-        if path not in by_path:
-            raise ValueError(f"{source}: optimizer state {key!r} names no trainable weight of the model")
-        wanted[key] = tuple(by_path[path].shape)
-    arrays = reader.read(wanted)
+    by_path = dict(_trainable(model))
+    values = {}
+    for key, value in arrays.items():
+        values[(_param_path(key, by_path, source), key.rpartition("/")[2])] = value
     for key, value in meta["scalars"].items():
-        path, _, name = str(key).rpartition("/")
-        if path not in by_path:
-            raise ValueError(f"{source}: optimizer state {key!r} names no trainable weight of the model")
-        arrays[key] = _number(value, repr(key), source)
+        values[(_param_path(str(key), by_path, source), str(key).rpartition("/")[2])] = \
+            _number(value, repr(key), source)
     params = [p for group in inner.param_groups for p in group["params"]]
     index = {id(p): i for i, p in enumerate(params)}
-    for key, value in arrays.items():
-        path, _, name = key.rpartition("/")
+    state = {}
+    for (path, name), value in values.items():
         state.setdefault(index[id(by_path[path])], {})[name] = value
     groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
               for g in inner.param_groups]

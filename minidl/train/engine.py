@@ -11,6 +11,8 @@ Example:
     >>> history = fit_loop(model, step, source, epochs=3, callbacks=[EarlyStopping(monitor="loss")])
     >>> history.history["loss"]
 """
+import itertools
+
 from ..autograd.grad_mode import no_grad
 from .callbacks import History
 
@@ -44,9 +46,7 @@ def run_batches(step, batches, steps, callbacks, mode, bar=None):
     by batch size, then the step's metrics) and the number of samples seen."""
     step.reset()
     totals, seen, logs = {}, 0, {}
-    for i, batch in enumerate(batches):
-        if steps is not None and i >= steps:
-            break
+    for i, batch in enumerate(itertools.islice(batches, steps)):     # no batch past ``steps`` is drawn
         callbacks(f"on_{mode}_batch_begin", i, {})
         losses, n = step(batch)
         seen += n
@@ -98,9 +98,7 @@ def predict_loop(model, forward, batches, steps=None, callbacks=None, bar=None):
     callbacks("on_predict_begin", {})
     outs = []
     with ModeGuard(model, False):
-        for i, batch in enumerate(batches):
-            if steps is not None and i >= steps:
-                break
+        for i, batch in enumerate(itertools.islice(batches, steps)):
             callbacks("on_predict_batch_begin", i, {})
             outs.append(forward(batch))
             if bar is not None:
