@@ -2,10 +2,11 @@
 
 ``model.save`` writes the state arrays of the built optimizer (Adam's moments, RMSprop's averages, momentum
 buffers...) next to the weights in ``model.weights.safetensors`` (as Keras keeps them in its weights file), keyed
-``optimizer/<parameter path>/<state name>`` (``optimizer/dense.linear.weight/exp_avg``), and its scalars to ``config.json``'s ``optimizer_state``: the iteration count,
-the learning rate (when a number: callbacks such as ``ReduceLROnPlateau`` change it) and per-parameter counters
-(``step``). ``load_model(compile=True)`` rebuilds the optimizer from the compile config and loads them back; every
-name, shape and value is checked first, as the weights are.
+``optimizer/<parameter path>/<state name>`` (``optimizer/dense.linear.weight/exp_avg``), and its scalars to
+``config.json``'s ``optimizer_state``: the iteration count, the learning rate (when a number: callbacks such as
+``ReduceLROnPlateau`` change it) and per-parameter counters (``step``). ``load_model(compile=True)`` rebuilds the
+optimizer from the compile config and loads them back; every name, shape and value is checked first, as the weights
+are.
 
 Example:
     >>> model.fit(x, y, epochs=2); model.save("m.keras")

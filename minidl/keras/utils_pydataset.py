@@ -27,32 +27,8 @@ class PyDataset:
         for name, value in (("workers", workers), ("max_queue_size", max_queue_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"PyDataset: {name} must be a positive int, got {value!r}")
-        self._workers, self._use_multiprocessing = workers, bool(use_multiprocessing)
-        self._max_queue_size = max_queue_size
-
-    @property
-    def workers(self):
-        return self._workers
-
-    @workers.setter
-    def workers(self, value):
-        self._workers = value
-
-    @property
-    def use_multiprocessing(self):
-        return self._use_multiprocessing
-
-    @use_multiprocessing.setter
-    def use_multiprocessing(self, value):
-        self._use_multiprocessing = value
-
-    @property
-    def max_queue_size(self):
-        return self._max_queue_size
-
-    @max_queue_size.setter
-    def max_queue_size(self, value):
-        self._max_queue_size = value
+        self.workers, self.use_multiprocessing, self.max_queue_size = workers, bool(use_multiprocessing), \
+            max_queue_size
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index) returning batch `index`")
