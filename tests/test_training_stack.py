@@ -1,6 +1,7 @@
 """One training stack: ``md.train.fit`` and ``md.keras.Model.fit`` run on the same loop (``minidl.train.engine``) with
 one Callback, one History and one Metric hierarchy, and the keras modules import each other in one direction only."""
 import ast
+import json
 import os
 
 import numpy as np
@@ -105,7 +106,7 @@ def test_the_history_of_md_train_reads_both_ways():
                      verbose=0)
     assert isinstance(h, keras.callbacks.History)
     assert h["loss"] == h.history["loss"] and set(h) == {"loss", "accuracy"} and h.epoch == [0, 1, 2]
-    assert dict(h) == h.history
+    assert dict(h) == h.history and json.loads(json.dumps(h)) == h.history
 
 
 def test_keras_callbacks_drive_md_train_and_stop_it():

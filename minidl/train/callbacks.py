@@ -16,7 +16,6 @@ import csv
 import math
 import os
 import warnings
-from collections.abc import Mapping
 
 import numpy as np
 
@@ -91,10 +90,10 @@ class Callback:
         pass
 
 
-class History(Callback, Mapping):
+class History(Callback, dict):
     """What ``fit`` returns (both loops): ``history.history`` maps each logged name to its per-epoch values;
-    ``history.epoch`` lists the epochs run. It also reads as that mapping itself (``history["loss"]``,
-    ``set(history)``), md.train's spelling.
+    ``history.epoch`` lists the epochs run. The History is that dict itself (``history["loss"]``, ``set(history)``,
+    ``json.dumps(history)``), md.train's spelling.
 
     Example:
         >>> history = model.fit(x, y, epochs=3, verbose=0)
@@ -103,25 +102,18 @@ class History(Callback, Mapping):
     """
 
     def __init__(self):
-        super().__init__()
-        self.history, self.epoch = {}, []
+        Callback.__init__(self)
+        dict.__init__(self)
+        self.epoch = []
+
+    @property
+    def history(self):
+        return self
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
-            self.history.setdefault(k, []).append(v)
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __iter__(self):
-        return iter(self.history)
-
-    def __len__(self):
-        return len(self.history)
-
-    def __repr__(self):
-        return f"History({self.history!r})"
+            self.setdefault(k, []).append(v)
 
 
 class LambdaCallback(Callback):
