@@ -204,3 +204,24 @@ def test_inputs_that_cannot_go_together_are_clear_errors():
             return x[:2], y[:2]
     with pytest.raises(NotImplementedError, match="__len__"):
         ours.fit(NoLen(), verbose=0)
+
+
+@pytest.mark.parametrize("steps_per_epoch", [2, 3])
+def test_steps_per_epoch_on_arrays_reads_on_across_epochs_as_keras(steps_per_epoch):
+    x = np.arange(40, dtype="float32").reshape(40, 1)
+    y = np.zeros((40, 1), "float32")
+    def order_read(lib):
+        seen = []
+
+        class Spy(lib.layers.Layer):
+            def call(self, t):
+                first = lib.ops.convert_to_numpy(t)
+                if first[0, 0] % 10 == 0:       # a training batch (Keras also traces the layer on ones)
+                    seen.append(float(first[0, 0]))
+                return t
+        model = lib.Sequential([lib.Input((1,)), Spy(), lib.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        seen.clear()
+        model.fit(x, y, batch_size=10, epochs=3, steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0)
+        return seen
+    assert order_read(keras) == order_read(K)

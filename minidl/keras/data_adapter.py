@@ -170,6 +170,23 @@ class _Source:
     def __init__(self, batches, steps, end=None):
         self.batches, self.steps, self._end = batches, steps, end
 
+    def read_on(self):
+        """With ``steps_per_epoch``, as Keras: each epoch reads on from where the last one stopped; a pass that runs
+        out ends its epoch early, and the next epoch starts a new pass (reshuffled)."""
+        fresh, current = self.batches, [None]
+
+        def batches(epoch):
+            for _ in range(2):      # a pass that ran out exactly at the last epoch's end: start the next one now
+                if current[0] is None:
+                    current[0] = iter(fresh(epoch))
+                read = 0
+                for read, batch in enumerate(current[0], 1):  # noqa: B007 -- counts what was read
+                    yield batch
+                current[0] = None
+                if read:
+                    return
+        self.batches = batches
+
     def on_epoch_end(self):
         if self._end is not None:
             self._end()

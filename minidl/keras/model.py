@@ -380,6 +380,8 @@ class Model(Layer):
             data.sw = class_weights_for(data.y, class_weight)
         self._prepare(data)
         source = data.source(batch_size, shuffle)
+        if steps_per_epoch is not None:
+            source.read_on()
         if class_weight is not None and not isinstance(data, ArrayData):
             source.batches = _class_weighted(source.batches, class_weight)
         vbs = validation_batch_size or batch_size
