@@ -1,4 +1,5 @@
-"""Keras' metrics: running means over the batches of an epoch, computed on the host without a graph.
+"""Keras' metrics (``md.keras.metrics``): the one metric hierarchy of minidl, shared with ``md.train`` (it lives in
+``minidl.train.metrics``): ``update_state(y_true, y_pred, sample_weight=None)``, ``result()``, ``reset_state()``.
 
 ``metrics=["accuracy"]`` picks binary, categorical or sparse-categorical accuracy from the compiled loss, as Keras
 does; the logged key is the name you gave (``"accuracy"``, ``"acc"``).
@@ -9,189 +10,20 @@ Example:
     >>> m.result()
     0.5
 """
-import numpy as np
+from ..train.metrics import (BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError, MeanMetricWrapper,
+                             MeanSquaredError, Metric, Precision, Recall, SparseCategoricalAccuracy, binary_accuracy,
+                             categorical_accuracy, get, mean_absolute_error, mean_squared_error,
+                             sparse_categorical_accuracy)
 
-from .backend import snake_case
-from .layers.base import host, shape_str
+__all__ = ["Metric", "MeanMetricWrapper", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
+           "MeanSquaredError", "MeanAbsoluteError", "Precision", "Recall", "binary_accuracy", "categorical_accuracy",
+           "sparse_categorical_accuracy", "mean_squared_error", "mean_absolute_error", "get"]
 
-
-def _arrays(y_true, y_pred):
-    t = host(y_true) if hasattr(y_true, "array") else np.asarray(y_true)
-    p = host(y_pred) if hasattr(y_pred, "array") else np.asarray(y_pred)
-    return t, p
-
-
-def _aligned(name, t, p):
-    if t.ndim == p.ndim - 1 and p.shape[-1:] == (1,):
-        t = t[..., None]
-    elif t.ndim == p.ndim + 1 and t.shape[-1:] == (1,):
-        t = t[..., 0]
-    if t.shape != p.shape:
-        raise ValueError(f"{name}: labels of shape {shape_str(t.shape)} do not match the model's output of shape "
-                         f"{shape_str(p.shape)}")
-    return t
-
-
-def binary_accuracy(y_true, y_pred, threshold=0.5):
-    t, p = _arrays(y_true, y_pred)
-    t = _aligned("binary_accuracy", t, p)
-    return ((p > threshold) == (t > 0.5)).astype(np.float64).mean(-1)
-
-
-def categorical_accuracy(y_true, y_pred):
-    t, p = _arrays(y_true, y_pred)
-    t = _aligned("categorical_accuracy", t, p)
-    return (t.argmax(-1) == p.argmax(-1)).astype(np.float64)
-
-
-def sparse_categorical_accuracy(y_true, y_pred):
-    t, p = _arrays(y_true, y_pred)
-    if t.ndim == p.ndim and t.shape[-1:] == (1,):
-        t = t[..., 0]
-    if t.shape != p.shape[:-1]:
-        raise ValueError(f"sparse_categorical_accuracy: labels of shape {shape_str(t.shape)} do not match the "
-                         f"model's output of shape {shape_str(p.shape)}")
-    return (p.argmax(-1) == t).astype(np.float64)
-
-
-def mean_squared_error(y_true, y_pred):
-    t, p = _arrays(y_true, y_pred)
-    return ((_aligned("mean_squared_error", t, p) - p) ** 2).mean(-1)
-
-
-def mean_absolute_error(y_true, y_pred):
-    t, p = _arrays(y_true, y_pred)
-    return np.abs(_aligned("mean_absolute_error", t, p) - p).mean(-1)
-
-
-class Metric:
-    """Base class: ``update_state(y_true, y_pred, sample_weight=None)``, ``result()``, ``reset_state()``."""
-
-    def __init__(self, name=None):
-        self.name = name or _snake(type(self).__name__)
-        self.reset_state()
-
-    def reset_state(self):
-        self.total, self.count = 0.0, 0.0
-
-    def result(self):
-        return self.total / self.count if self.count else 0.0
-
-    def get_config(self):
-        return {"name": self.name}
-
-
-class MeanMetricWrapper(Metric):
-    """The weighted mean of a per-sample function ``fn(y_true, y_pred)`` over everything it has seen."""
-
-    def __init__(self, fn, name=None, **kwargs):
-        self.fn, self.kwargs = fn, kwargs
-        super().__init__(name or fn.__name__)
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        values = np.asarray(self.fn(y_true, y_pred, **self.kwargs), np.float64)
-        if sample_weight is None:
-            self.total += float(values.sum())
-            self.count += values.size
-        else:
-            w = np.broadcast_to(np.asarray(host(sample_weight), np.float64).reshape(
-                np.shape(sample_weight) + (1,) * (values.ndim - np.ndim(sample_weight))), values.shape)
-            self.total += float((values * w).sum())
-            self.count += float(w.sum())
-
-
-def _wrapper(cls_name, fn, **defaults):
-    def __init__(self, name=None, **kwargs):
-        MeanMetricWrapper.__init__(self, fn, name or _snake(cls_name), **{**defaults, **kwargs})
-    doc = f"Running mean of ``{fn.__name__}``."
-    return type(cls_name, (MeanMetricWrapper,), {"__init__": __init__, "__doc__": doc})
-
-
-BinaryAccuracy = _wrapper("BinaryAccuracy", binary_accuracy, threshold=0.5)
-CategoricalAccuracy = _wrapper("CategoricalAccuracy", categorical_accuracy)
-SparseCategoricalAccuracy = _wrapper("SparseCategoricalAccuracy", sparse_categorical_accuracy)
-MeanSquaredError = _wrapper("MeanSquaredError", mean_squared_error)
-MeanAbsoluteError = _wrapper("MeanAbsoluteError", mean_absolute_error)
-
-
-class _Confusion(Metric):
-    """Binary precision or recall at a 0.5 threshold, from true/false positive counts."""
-
-    def __init__(self, thresholds=0.5, name=None):
-        self.threshold = thresholds
-        super().__init__(name)
-
-    def reset_state(self):
-        self.tp = self.fp = self.fn = 0.0
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        t, p = _arrays(y_true, y_pred)
-        t = _aligned(self.name, t, p) > 0.5
-        p = p > self.threshold
-        self.tp += float((t & p).sum())
-        self.fp += float((~t & p).sum())
-        self.fn += float((t & ~p).sum())
-
-
-class Precision(_Confusion):
-    """tp / (tp + fp) of 0/1 labels against ``y_pred > thresholds``."""
-
-    def result(self):
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-
-class Recall(_Confusion):
-    """tp / (tp + fn) of 0/1 labels against ``y_pred > thresholds``."""
-
-    def result(self):
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-
-_snake = snake_case
-
-
-_BY_NAME = {"binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
-            "sparse_categorical_accuracy": SparseCategoricalAccuracy, "mse": MeanSquaredError,
-            "mean_squared_error": MeanSquaredError, "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
-            "precision": Precision, "recall": Recall}
-_ACCURACY_FOR = {"binary_crossentropy": BinaryAccuracy, "categorical_crossentropy": CategoricalAccuracy,
-                 "sparse_categorical_crossentropy": SparseCategoricalAccuracy}
-
-
-class _AutoAccuracy(MeanMetricWrapper):
-    """``"accuracy"`` with a loss that does not say which kind: decided from the shapes of the first batch."""
-
-    def __init__(self, name):
-        super().__init__(self._auto, name)
-
-    @staticmethod
-    def _auto(y_true, y_pred):
-        t, p = _arrays(y_true, y_pred)
-        if p.ndim >= 1 and p.shape[-1] > 1:
-            return categorical_accuracy(t, p) if t.shape == p.shape else sparse_categorical_accuracy(t, p)
-        return binary_accuracy(t, p)
-
-
-def get(identifier, loss_name=None):
-    """A fresh Metric for a name (``"accuracy"``, ``"mae"``...), a Metric (copied by its config) or a function."""
-    if isinstance(identifier, str):
-        if identifier in ("accuracy", "acc"):
-            cls = _ACCURACY_FOR.get(loss_name)
-            return cls(name=identifier) if cls else _AutoAccuracy(identifier)
-        if identifier in _BY_NAME:
-            return _BY_NAME[identifier](name=identifier)
-        raise ValueError(f"Could not interpret metric identifier: {identifier!r} "
-                         f"(known: accuracy, acc, {', '.join(sorted(_BY_NAME))})")
-    if isinstance(identifier, Metric):
-        return identifier
-    if callable(identifier):
-        return MeanMetricWrapper(identifier, getattr(identifier, "__name__", "metric"))
-    raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
-
-
-# --- more of Keras' metrics (metrics_more.py) ---
+# --- more of Keras' metrics (metrics_more.py), known by name to compile(metrics=[...]) ---
+from ..train import metrics as _train_metrics  # noqa: E402
 from . import metrics_more as _more  # noqa: E402
 
 globals().update(_more.CLASSES)
 globals().update(_more.FUNCTIONS)
-_BY_NAME.update(_more.BY_NAME)
+_train_metrics._BY_NAME.update(_more.BY_NAME)
+__all__ += sorted(_more.CLASSES) + sorted(_more.FUNCTIONS)

@@ -6,14 +6,15 @@ Training runs minidl's autograd and ``md.optim`` on the model's ``md.nn`` module
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from . import callbacks as callbacks_module
+from ..train.engine import CallbackList, ModeGuard, evaluate_loop, fit_loop, predict_loop
 from . import losses as losses_module
-from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from .data_adapter import ArrayData, adapt, class_weights_for
 from .layers import call_losses
 from .layers.base import KerasTensor, Layer, host, shape_str, to_tensor
 from .progbar import Progbar
+from .saving import MODEL_CLASSES, config_index, field, layer_from_config, load_weights, save_model, save_weights
+from .summary import print_summary
 
 
 def _flatten_tensors(value):
@@ -44,6 +45,60 @@ def _topological(outs, input_ids):
     return order
 
 
+def _result(logs, return_dict):
+    """``evaluate``'s answer: the logs as a dict, the loss alone, or ``[loss, *output losses, *metrics]``."""
+    if return_dict:
+        return logs
+    return logs["loss"] if len(logs) == 1 else list(logs.values())
+
+
+def _class_weighted(batches, class_weight):
+    """Batches (of a dataset or generator) whose sample weights are multiplied by their labels' class weights."""
+    def weighted(epoch):
+        for x, y, sw in batches(epoch):
+            cw = class_weights_for(y, class_weight)
+            yield x, y, cw if sw is None else sw * cw
+    return weighted
+
+
+def _compile_config(optimizer, loss, loss_weights, metrics):
+    """What ``.keras`` files keep of ``compile``'s arguments (names and configs), or None when some of them are
+    Python objects with no config."""
+    def names(value):
+        if value is None or isinstance(value, (str, int, float)):
+            return value
+        if isinstance(value, (list, tuple)):
+            out = [names(v) for v in value]
+            return None if any(o is None and v is not None for o, v in zip(out, value)) else out
+        if isinstance(value, dict):
+            out = {k: names(v) for k, v in value.items()}
+            return None if any(out[k] is None and value[k] is not None for k in value) else out
+        return None
+
+    def losses(value):
+        if isinstance(value, (list, tuple)):
+            return [losses(v) for v in value]
+        if isinstance(value, dict) and "class_name" not in value:
+            return {k: losses(v) for k, v in value.items()}
+        return losses_module.serialize(losses_module.get(value))
+
+    serial_loss = losses(loss)
+    metric_names = names(metrics)
+    if metrics is not None and metric_names is None or None in _flat(serial_loss):
+        return None
+    return {"optimizer": optimizers_module.serialize(optimizer), "loss": serial_loss, "loss_weights": loss_weights,
+            "metrics": metric_names}
+
+
+def _flat(value):
+    """The leaves of a list/dict (by output name) of saved losses (each a name or a ``class_name`` config)."""
+    if isinstance(value, (list, tuple)):
+        return [y for v in value for y in _flat(v)]
+    if isinstance(value, dict) and "class_name" not in value:
+        return [y for v in value.values() for y in _flat(v)]
+    return [value]
+
+
 class Model(Layer):
     """A Keras model. Three ways to make one, as in Keras:
 
@@ -62,7 +117,7 @@ class Model(Layer):
     def __init__(self, inputs=None, outputs=None, name=None, **kwargs):
         super().__init__(name=name or self._default_name(inputs), **kwargs)
         self.stop_training, self.optimizer, self.loss, self.compiled = False, None, None, False
-        self.history, self._metrics, self._compile_config = None, [], None
+        self.history, self._metrics, self._compile_config, self._compiled = None, [], None, None
         self._graph = None
         if inputs is not None or outputs is not None:
             self._init_graph(inputs, outputs)
@@ -177,43 +232,44 @@ class Model(Layer):
                              f"calling the model on a batch of data (needed for {what}).")
 
     # --- compile --------------------------------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
-                run_eagerly=False, steps_per_execution=1, jit_compile="auto"):
-        """Choose the optimizer, loss and metrics, by Keras name or object.
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Choose the optimizer, loss and metrics, by Keras name or object (Keras 3's argument order).
 
         ``optimizer``: ``"adam"``, ``"sgd"``, ``"rmsprop"``, ``"adagrad"``, ``"adamw"`` or an
         ``md.keras.optimizers`` object. ``loss``: ``"sparse_categorical_crossentropy"``,
         ``"categorical_crossentropy"``, ``"binary_crossentropy"``, ``"mse"``, ``"mae"``, ``"huber"``, a Loss or a
         function ``f(y_true, y_pred)``. ``metrics``: a list of ``"accuracy"``, ``"mae"``, ``"mse"``... or Metric
-        objects. ``run_eagerly``, ``steps_per_execution`` and ``jit_compile`` are accepted for compatibility: minidl
+        objects. A model with several outputs takes ``loss``, ``loss_weights`` and ``metrics`` per output, as lists
+        or dicts keyed by output name (see ``minidl.keras.compile_utils``). ``run_eagerly``,
+        ``steps_per_execution``, ``jit_compile`` and ``auto_scale_loss`` are accepted for compatibility: minidl
         always runs eagerly.
 
         Example:
             >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         """
-        if loss is None:
-            raise ValueError("compile: a `loss` is required to train (e.g. loss='sparse_categorical_crossentropy')")
-        if loss_weights is not None or weighted_metrics is not None:
-            raise ValueError("compile: loss_weights and weighted_metrics (multi-output training) are not supported "
-                             "by md.keras")
+        from .compile_utils import Compiled, looks_like_metrics  # noqa: PLC0415
+        if metrics is None and looks_like_metrics(loss_weights):    # md.keras' older order: compile(opt, loss, metrics)
+            loss_weights, metrics = None, loss_weights
+        if weighted_metrics is not None:
+            raise ValueError("compile: weighted_metrics is not supported by md.keras (metrics are weighted by "
+                             "sample_weight already)")
+        self._compiled = Compiled(self._output_names(), loss, loss_weights, metrics)
         self.optimizer = optimizers_module.get(optimizer)
-        self.loss = losses_module.get(loss)
-        self._metric_specs = list(metrics or [])
-        if isinstance(metrics, (str, dict)) or not isinstance(self._metric_specs, list):
-            raise TypeError(f"compile: `metrics` must be a list, e.g. metrics=['accuracy'], got {metrics!r}")
-        self._metrics = [metrics_module.get(m, getattr(self.loss, "name", None)) for m in self._metric_specs]
-        names = [m.name for m in self._metrics]
-        if len(set(names)) != len(names) or "loss" in names:
-            raise ValueError(f"compile: metric names must be unique and not 'loss', got {names}")
-        self._compile_config = None
-        if all(isinstance(m, str) for m in self._metric_specs) and losses_module.serialize(self.loss) is not None:
-            self._compile_config = {"optimizer": optimizers_module.serialize(self.optimizer),
-                                    "loss": losses_module.serialize(self.loss), "metrics": self._metric_specs}
+        self.loss = self._compiled.losses[0] if not self._compiled.multi else loss
+        self._metrics = self._compiled.metric_list
+        self._compile_config = _compile_config(self.optimizer, loss, loss_weights, metrics)
         self.compiled = True
+
+    def _output_names(self):
+        """The names of the model's outputs (their layers' names in a functional model), as Keras logs them."""
+        if self._graph is not None:
+            return [t.layer.name for t in self._graph[1]]
+        return ["output"]
 
     @property
     def metrics_names(self):
-        return ["loss"] + [m.name for m in self._metrics]
+        return self._compiled.names_of_losses() + [m.name for m in self._metrics] if self.compiled else []
 
     def _require_compiled(self, what):
         if not self.compiled:
@@ -243,197 +299,143 @@ class Model(Layer):
             return [to_tensor(a).to(device) for a in x]
         return to_tensor(x).to(device)
 
-    def _single_output(self, y_pred):
-        if isinstance(y_pred, (list, tuple)):
-            raise ValueError("compile/fit: multi-output models are not supported by md.keras' training loop")
-        return y_pred
+    def _targets(self, y):
+        """``y`` in output order: a dict keyed by output name becomes a list."""
+        if isinstance(y, dict):
+            names = self._output_names()
+            if set(y) != set(names):
+                raise ValueError(f"The targets dict must be keyed by the model's output names {names}, got "
+                                 f"{sorted(y)}")
+            return [y[n] for n in names]
+        return y
+
+    def _adapt(self, x, y, sample_weight, who):
+        return adapt(x, self._targets(y), sample_weight, who)
 
     # --- steps ----------------------------------------------------------------------------------------------------
-    def _loss_value(self, y, y_pred, sample_weight):
-        if y is None:
-            raise ValueError("Training needs targets: call fit(x, y) or give batches of (x, y)")
-        loss = self.loss(y, y_pred, sample_weight)
-        penalties = self.losses
-        return loss + sum(penalties[1:], penalties[0]) if penalties else loss
-
-    def _update_metrics(self, y, y_pred, sample_weight):
-        pred = host(y_pred)
-        for m in self._metrics:
-            m.update_state(y, pred, sample_weight)
+    def _one_batch(self, train, x, y, sample_weight):
+        from .compile_utils import KerasStep  # noqa: PLC0415
+        step = KerasStep(self, train)
+        step.reset()
+        with ModeGuard(self, train):
+            logs, _ = step((x, y, sample_weight))
+        return {**logs, **step.results()}
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the batch's loss (and metrics) like ``evaluate``."""
         self._require_compiled("train_on_batch")
-        data = ArrayData(x, y, sample_weight)
+        data = ArrayData(x, self._targets(y), sample_weight)
         self._prepare(data)
-        for m in self._metrics:
-            m.reset_state()
         sw = data.sw if class_weight is None else class_weights_for(data.y, class_weight)
-        loss = self._train_step(data.xs if data.multi else data.xs[0], data.y, sw)
-        return self._result({"loss": loss}, return_dict)
+        return _result(self._one_batch(True, data.xs if data.multi else data.xs[0], data.y, sw), return_dict)
 
-    def _train_step(self, x, y, sw):
-        was = self.training
-        self.train()            # Dropout and BatchNormalization in training mode for this step only, as Keras
-        try:
-            self.optimizer.zero_grad()
-            y_pred = self._single_output(self(self._device_put(x)))
-            loss = self._loss_value(y, y_pred, sw)
-            if loss.numel() != 1:
-                raise ValueError(f"The loss must reduce to a scalar, got shape {shape_str(loss.shape)}")
-            if loss.requires_grad:          # False when every layer is frozen: Keras still runs the epoch
-                loss.backward()
-            self.optimizer.step()
-        finally:
-            self.train(was)
-        self._update_metrics(y, y_pred.detach(), sw)
-        return float(loss.item())
-
-    def _result(self, logs, return_dict):
-        logs = {**logs, **{m.name: float(m.result()) for m in self._metrics}}
-        if return_dict:
-            return logs
-        return logs["loss"] if len(logs) == 1 else [logs["loss"]] + [logs[m.name] for m in self._metrics]
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """``evaluate`` on one batch."""
+        self._require_compiled("test_on_batch")
+        data = ArrayData(x, self._targets(y), sample_weight)
+        self._prepare(data)
+        return _result(self._one_batch(False, data.xs if data.multi else data.xs[0], data.y, data.sw), return_dict)
 
     # --- fit / evaluate / predict ---------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            steps_per_epoch=None, validation_batch_size=None, validation_freq=1):
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
         """Train for ``epochs`` passes over ``(x, y)``; returns a ``History`` whose ``.history`` holds the per-epoch
-        ``loss``, each metric, and their ``val_`` versions.
+        ``loss``, each metric, and their ``val_`` versions (with several outputs also ``<output>_loss`` and
+        ``<output>_<metric>``).
 
-        ``x``: an array, a list of arrays (several inputs), or an iterable of ``(x, y)`` batches (e.g. an
-        ``md.data.DataLoader``). ``validation_split`` holds out the last fraction of the arrays (before shuffling);
-        ``validation_data`` is ``(x_val, y_val)`` or batches. ``shuffle`` draws from minidl's generator
-        (``md.keras.utils.set_random_seed`` makes runs repeatable). ``verbose``: 0 silent, 1 progress bar, 2 one
-        line per epoch.
+        ``x``: an array, a list of arrays (several inputs), a ``keras.utils.PyDataset``, a Python generator
+        (``steps_per_epoch`` batches make an epoch), or an iterable of ``(x, y)`` batches (e.g. an
+        ``md.utils.data.DataLoader``). ``y``: an array, or a list/dict of arrays for several outputs.
+        ``validation_split`` holds out the last fraction of the arrays (before shuffling); ``validation_data`` is
+        ``(x_val, y_val[, sample_weight])`` or a dataset (``validation_steps`` batches of it). ``shuffle`` draws from
+        minidl's generator (``md.keras.utils.set_random_seed`` makes runs repeatable). ``verbose``: 0 silent,
+        1 progress bar, 2 one line per epoch. Runs on ``minidl.train.engine``, the loop ``md.train.fit`` runs on.
 
         Example:
             >>> history = model.fit(x_train, y_train, epochs=10, batch_size=32, validation_split=0.1,
             ...                     callbacks=[md.keras.callbacks.EarlyStopping(patience=2)])
             >>> history.history["val_accuracy"][-1]
         """
+        from .compile_utils import KerasStep  # noqa: PLC0415
         self._require_compiled("fit")
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = 32 if batch_size is None else batch_size
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
-        data = adapt(x, y, sample_weight, "fit")
+        data = self._adapt(x, y, sample_weight, "fit")
         if validation_split:
             if not isinstance(data, ArrayData):
-                raise ValueError("`validation_split` is only supported for NumPy arrays (not for datasets or "
-                                 "iterables of batches); pass validation_data instead")
+                raise ValueError("`validation_split` is only supported for NumPy arrays (not for datasets, generators "
+                                 "or iterables of batches); pass validation_data instead")
             if validation_data is not None:
                 raise ValueError("fit: give either validation_split or validation_data, not both")
             data, val = data.split(validation_split)
         else:
             val = None if validation_data is None else self._validation(validation_data)
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
         if class_weight is not None and isinstance(data, ArrayData):
             if data.y is None:
                 raise ValueError("fit: class_weight needs targets y")
-            cw = class_weights_for(data.y, class_weight)
-            data.sw = cw if data.sw is None else data.sw * cw
+            data.sw = class_weights_for(data.y, class_weight)
         self._prepare(data)
-        steps = data.steps(batch_size)
+        source = data.source(batch_size, shuffle)
         if steps_per_epoch is not None:
-            steps = steps_per_epoch if steps is None else min(steps, steps_per_epoch)
-        history = callbacks_module.History()
-        cbs = list(callbacks or []) + [history]        # last, as in Keras: it records what callbacks add to logs
-        for cb in cbs:
-            cb.set_model(self)
-            cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
-        self.stop_training, self.history = False, history
-        for cb in cbs:
-            cb.on_train_begin({})
-        for epoch in range(initial_epoch, epochs):
-            for cb in cbs:
-                cb.on_epoch_begin(epoch, {})
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-            bar = Progbar(steps, verbose)
-            for m in self._metrics:
-                m.reset_state()
-            total, seen = 0.0, 0
-            for step, (xb, yb, swb) in enumerate(data.batches(batch_size, shuffle)):
-                if steps is not None and step >= steps:
-                    break
-                for cb in cbs:
-                    cb.on_train_batch_begin(step, {})
-                n = len(xb[0] if isinstance(xb, list) else xb)
-                loss = self._train_step(xb, yb, swb)
-                total, seen = total + loss * n, seen + n
-                logs = self._result({"loss": total / seen}, True)
-                bar.update(step + 1, logs)
-                for cb in cbs:
-                    cb.on_train_batch_end(step, {**logs, "loss": loss})
-                if self.stop_training:
-                    break
-            logs = self._result({"loss": total / max(seen, 1)}, True)
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_data(val, validation_batch_size or batch_size, None)
-                logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            bar.finish(logs)
-            for cb in cbs:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for cb in cbs:
-            cb.on_train_end(dict(history.history))
-        return history
+            source.read_on()
+        if class_weight is not None and not isinstance(data, ArrayData):
+            source.batches = _class_weighted(source.batches, class_weight)
+        vbs = validation_batch_size or batch_size
+
+        def validate(cbs):
+            return evaluate_loop(self, KerasStep(self, False), val.batches(vbs), validation_steps, cbs)[0]
+
+        def progress(epoch, steps):
+            if not verbose:
+                return None
+            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            return Progbar(steps, verbose)
+
+        return fit_loop(self, KerasStep(self, True), source, epochs=epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=steps_per_epoch, callbacks=callbacks, validate=None if val is None else
+                        validate, validation_freq=validation_freq, progress=progress, verbose=verbose)
 
     def _validation(self, validation_data):
         if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
-            return ArrayData(*validation_data)
+            vx, vy, *vsw = validation_data
+            return ArrayData(vx, self._targets(vy), *vsw)
         return adapt(validation_data, who="fit(validation_data)")
 
-    def _evaluate_data(self, data, batch_size, bar):
-        was = self.training
-        self.eval()
-        for m in self._metrics:
-            m.reset_state()
-        total, seen = 0.0, 0
-        try:
-            with no_grad():
-                for step, (xb, yb, swb) in enumerate(data.batches(batch_size)):
-                    y_pred = self._single_output(self(self._device_put(xb)))
-                    n = len(xb[0] if isinstance(xb, list) else xb)
-                    total, seen = total + float(self._loss_value(yb, y_pred, swb).item()) * n, seen + n
-                    self._update_metrics(yb, y_pred, swb)
-                    if bar is not None:
-                        bar.update(step + 1, self._result({"loss": total / seen}, True))
-        finally:
-            self.train(was)
-        if seen == 0:
-            raise ValueError("evaluate: the data holds no samples")
-        return self._result({"loss": total / seen}, True)
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict=False,
-                 callbacks=None):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
         """The loss (plus regularization penalties, as Keras) and metrics over ``(x, y)``, in inference mode:
-        ``loss`` alone without metrics, else ``[loss, *metrics]``; a dict with ``return_dict=True``.
+        ``loss`` alone without metrics, else ``[loss, *output losses, *metrics]``; a dict with ``return_dict=True``.
+        ``x`` may be anything ``fit`` takes; ``steps`` limits the batches read.
 
         Example:
             >>> test_loss, test_acc = model.evaluate(x_test, y_test, verbose=0)
         """
+        from .compile_utils import KerasStep  # noqa: PLC0415
         self._require_compiled("evaluate")
+        if kwargs:
+            raise TypeError(f"evaluate: unexpected keyword arguments {sorted(kwargs)}")
         verbose = 1 if verbose == "auto" else int(verbose)
-        data = adapt(x, y, sample_weight, "evaluate")
+        data = self._adapt(x, y, sample_weight, "evaluate")
         self._prepare(data)
-        batch_size = batch_size or 32
-        bar = Progbar(data.steps(batch_size), verbose) if verbose else None
-        logs = self._evaluate_data(data, batch_size, bar)
+        source = data.source(batch_size or 32)
+        bar = Progbar(source.steps if steps is None else steps, verbose) if verbose else None
+        cbs = CallbackList(callbacks, self, {"steps": source.steps, "verbose": verbose})
+        logs, seen = evaluate_loop(self, KerasStep(self, False), source.batches(0), steps, cbs, bar)
+        if seen == 0:
+            raise ValueError("evaluate: the data holds no samples")
         if bar is not None:
             bar.finish(logs)
-        return self._result({"loss": logs["loss"]}, return_dict)
-
-    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        """``evaluate`` on one batch."""
-        return self.evaluate(x, y, batch_size=len(ArrayData(x).xs[0]), verbose=0, sample_weight=sample_weight,
-                             return_dict=return_dict)
+        return _result(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for ``x`` in inference mode (Dropout off, BatchNormalization on its moving
-        statistics), as a NumPy array (a list of arrays for several outputs).
+        statistics), as a NumPy array (a list of arrays for several outputs). ``x`` may be anything ``fit`` takes
+        (targets in its batches are ignored).
 
         Example:
             >>> probs = model.predict(x_test, verbose=0)
@@ -442,22 +444,15 @@ class Model(Layer):
         verbose = 1 if verbose == "auto" else int(verbose)
         data = adapt(x, None, None, "predict")
         self._prepare(data)
-        batch_size = batch_size or 32
-        bar = Progbar(data.steps(batch_size), verbose) if verbose else None
-        was = self.training
-        self.eval()
-        outs = []
-        try:
-            with no_grad():
-                for step, (xb, _, _) in enumerate(data.batches(batch_size)):
-                    if steps is not None and step >= steps:
-                        break
-                    out = self(self._device_put(xb))
-                    outs.append([host(o) for o in out] if isinstance(out, (list, tuple)) else host(out))
-                    if bar is not None:
-                        bar.update(step + 1, {})
-        finally:
-            self.train(was)
+        source = data.source(batch_size or 32)
+        bar = Progbar(source.steps if steps is None else steps, verbose) if verbose else None
+        cbs = CallbackList(callbacks, self, {"steps": source.steps, "verbose": verbose})
+
+        def forward(batch):
+            out = self(self._device_put(batch[0]))
+            return [host(o) for o in out] if isinstance(out, (list, tuple)) else host(out)
+
+        outs = predict_loop(self, forward, source.batches(0), steps, cbs, bar)
         if bar is not None:
             bar.finish({})
         if not outs:
@@ -478,16 +473,74 @@ class Model(Layer):
             Model: "sequential"
             ...
         """
-        from .summary import print_summary  # noqa: PLC0415
         print_summary(self, line_length or 80, print_fn or print)
 
     def get_config(self):
-        from .saving import functional_config  # noqa: PLC0415
+        """A functional model's graph: its layers' configs, then the nodes (layer calls) in order, each naming its
+        layer and input tensors by index (the model's inputs first, then each node's output)."""
         if self._graph is None:
             raise NotImplementedError(f"{type(self).__name__} is a subclassed Model: its architecture is Python code "
                                       "with no config to save. Use model.save_weights(path) and rebuild the model "
                                       "in code, then load_weights(path).")
-        return functional_config(self)
+        ins, outs, order, multi_in, multi_out = self._graph
+        ids = {id(t): i for i, t in enumerate(ins)}
+        layers, layer_ids, nodes = [], {}, []
+        for t in order:
+            if id(t.layer) not in layer_ids:
+                layer_ids[id(t.layer)] = len(layers)
+                layers.append(t.layer._serialized())
+            ids[id(t)] = len(ids)
+            nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents]})
+        return {"name": self.name, "layers": layers, "nodes": nodes, "multi_input": multi_in,
+                "multi_output": multi_out, "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in ins],
+                "outputs": [ids[id(t)] for t in outs]}
+
+    def _serialized(self):
+        return {"class_name": "Functional" if self._graph is not None else type(self).__name__,
+                "config": self.get_config()}
+
+    @classmethod
+    def _from_saved_config(cls, config, custom_objects=None, what="functional model config"):
+        """The functional model ``get_config``'s dict describes (checked as untrusted data, see ``saving``)."""
+        from .layers.base import INPUT_DTYPES, Input, check_shape, resolve_dtype  # noqa: PLC0415
+        name = field(config, "name", str, what)
+        specs, nodes = field(config, "layers", list, what), field(config, "nodes", list, what)
+        inputs, outputs = field(config, "inputs", list, what), field(config, "outputs", list, what)
+        multi_in, multi_out = field(config, "multi_input", bool, what), field(config, "multi_output", bool, what)
+        if not inputs or not outputs or (not multi_in and len(inputs) != 1) or (not multi_out and len(outputs) != 1):
+            raise ValueError(f"{what}: {len(inputs)} inputs and {len(outputs)} outputs do not fit multi_input="
+                             f"{multi_in} and multi_output={multi_out}")
+        layers = [layer_from_config(spec, custom_objects) for spec in specs]
+        tensors = []
+        for i, spec in enumerate(inputs):
+            where = f"{what}: input {i}"
+            shape = check_shape(field(spec, "shape", list, where), f"{where} shape")
+            dtype = spec.get("dtype")
+            tensors.append(Input(batch_shape=shape, dtype=None if dtype is None else
+                                 resolve_dtype(dtype, INPUT_DTYPES, where)))
+        for n, node in enumerate(nodes):
+            where = f"{what}: node {n}"
+            layer = layers[config_index(field(node, "layer", int, where), len(layers), f"{where} 'layer'")]
+            refs = field(node, "inputs", list, where)
+            if not refs:
+                raise ValueError(f"{where} has no inputs")
+            args = [tensors[config_index(r, len(tensors), f"{where} input")] for r in refs]
+            out = layer(args if len(args) > 1 else args[0])
+            if not hasattr(out, "layer"):
+                raise ValueError(f"{where}: layer {layer.name!r} gave no symbolic output")
+            tensors.append(out)
+        ins = tensors[:len(inputs)]
+        outs = [tensors[config_index(i, len(tensors), f"{what}: output")] for i in outputs]
+        return Model(ins if multi_in else ins[0], outs if multi_out else outs[0], name=name)
+
+    def _summary_row(self):
+        """A nested model's row: its output shape (computed when not recorded) and all its leaf layers' weights."""
+        row = super()._summary_row()
+        if self.output_shape is None and self.built:
+            row[1] = shape_str(self.compute_output_shape(self.input_shape))
+        if self.built and not all(s.built for s in self._sublayers()):
+            row[2] = "0"
+        return row
 
     def save(self, filepath, overwrite=True):
         """Save the architecture (JSON config), the compile arguments and the weights (safetensors) in one
@@ -497,18 +550,18 @@ class Model(Layer):
             >>> model.save("mnist.keras")
             >>> same = md.keras.models.load_model("mnist.keras")
         """
-        from .saving import save_model  # noqa: PLC0415
         save_model(self, filepath, overwrite)
 
     def save_weights(self, filepath, overwrite=True):
         """Save only the weights (a safetensors file keyed ``layer_name/weight_name``, Keras' layouts)."""
-        from .saving import save_weights  # noqa: PLC0415
         save_weights(self, filepath, overwrite)
 
     def load_weights(self, filepath):
         """Load weights saved by ``save_weights`` (or inside a ``.keras`` file) into this built model."""
-        from .saving import load_weights  # noqa: PLC0415
         load_weights(self, filepath)
+
+
+MODEL_CLASSES["Functional"] = Model
 
 
 # --- issue 15 (kapi): model.inputs / model.outputs of a functional model (Keras 3's names) ---

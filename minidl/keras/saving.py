@@ -2,6 +2,9 @@
 and ``model.weights.safetensors`` (weights keyed ``layer_name/weight_name`` in Keras' layouts; in a subclassed
 model the attribute path stands for the name).
 
+A compiled model's file also holds its optimizer's state (``saving_optimizer``: ``optimizer/...`` tensors in the
+weights member and ``config.json``'s ``optimizer_state``), so ``fit`` resumes exactly after ``load_model``.
+
 Files are written atomically (temp file + rename). Loading treats the file as untrusted data:
 
 - every failure to load it is a ``ValueError`` naming the file (the cause chained); a missing file stays
@@ -31,6 +34,7 @@ from .. import _safetensors as st
 from ..serialization import atomic_write
 from ..serialization import save as save_safetensors
 from ._config import check_kwargs
+from .saving_optimizer import optimizer_state, optimizer_wanted, restore_optimizer_state
 
 FORMAT = "minidl-keras/1"
 CONFIG, WEIGHTS = "config.json", "model.weights.safetensors"
@@ -45,33 +49,15 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, O
 
 
 # --- configs ---------------------------------------------------------------------------------------------------------
+# the model classes a config may name besides layers (``Sequential``, ``Functional``); each registers itself here
+MODEL_CLASSES = {}
+
+
 def layer_config(layer):
-    from .model import Model  # noqa: PLC0415
-    from .sequential import Sequential  # noqa: PLC0415
-    if isinstance(layer, Sequential):
-        class_name = "Sequential"
-    elif isinstance(layer, Model):
-        class_name = "Functional" if layer._graph is not None else type(layer).__name__
-    else:
-        class_name = type(layer).__name__
-    return {"class_name": class_name, "config": layer.get_config()}
+    return layer._serialized()
 
 
-def functional_config(model):
-    ins, outs, order, multi_in, multi_out = model._graph
-    ids = {id(t): i for i, t in enumerate(ins)}
-    layers, layer_ids, nodes = [], {}, []
-    for t in order:
-        if id(t.layer) not in layer_ids:
-            layer_ids[id(t.layer)] = len(layers)
-            layers.append(layer_config(t.layer))
-        ids[id(t)] = len(ids)
-        nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents]})
-    return {"name": model.name, "layers": layers, "nodes": nodes, "multi_input": multi_in, "multi_output": multi_out,
-            "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in ins], "outputs": [ids[id(t)] for t in outs]}
-
-
-def _field(config, key, kinds, what):
+def field(config, key, kinds, what):
     value = config.get(key) if isinstance(config, dict) else None
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
         raise ValueError(f"{what}: {key!r} must be {_kind_names(kinds)}, got {value!r:.80}")
@@ -87,7 +73,7 @@ def _kind_names(kinds):
                         type(None): "null"}[k] for k in _as_tuple(kinds))
 
 
-def _index(value, size, what):
+def config_index(value, size, what):
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
         raise ValueError(f"{what} must be an int in [0, {size}), got {value!r:.80}")
     return value
@@ -95,21 +81,18 @@ def _index(value, size, what):
 
 def layer_from_config(spec, custom_objects=None):
     """The layer (or model) a ``{"class_name": ..., "config": {...}}`` dict describes. Classes come from
-    ``md.keras.layers.LAYERS``, ``Sequential``/``Functional``, or ``custom_objects`` (a dict given by the caller);
-    the config's arguments are checked against the class's constructor first.
+    ``md.keras.layers.LAYERS``, ``MODEL_CLASSES`` (``Sequential``, ``Functional``), or ``custom_objects`` (a dict
+    given by the caller); the config's arguments are checked against the class's constructor first.
 
     Example:
         >>> layer_from_config({"class_name": "Dense", "config": {"units": 4}})
     """
     from .layers import LAYERS  # noqa: PLC0415
-    from .sequential import Sequential  # noqa: PLC0415
-    class_name = _field(spec, "class_name", str, "layer config")
+    class_name = field(spec, "class_name", str, "layer config")
     what = f"layer config of class {class_name!r}"
-    config = dict(_field(spec, "config", dict, what))
-    if class_name == "Sequential":
-        return _sequential_from_config(Sequential, config, custom_objects, what)
-    if class_name == "Functional":
-        return functional_from_config(config, custom_objects)
+    config = dict(field(spec, "config", dict, what))
+    if class_name in MODEL_CLASSES:
+        return MODEL_CLASSES[class_name]._from_saved_config(config, custom_objects, what)
     custom = (custom_objects or {}).get(class_name)
     if custom is not None:               # the caller's own class: its from_config is trusted code
         return custom.from_config(config)
@@ -122,56 +105,6 @@ def layer_from_config(spec, custom_objects=None):
         return cls.from_config(config)
     except TypeError as e:                  # a value the constructor cannot use (e.g. a string where a number goes)
         raise ValueError(f"{what}: {e}") from e
-
-
-def _sequential_from_config(cls, config, custom_objects, what):
-    name = _field(config, "name", str, what)
-    specs = _field(config, "layers", list, what)
-    shape = config.get("build_input_shape")
-    model = cls(name=name)
-    for sub in specs:
-        model.add(layer_from_config(sub, custom_objects))
-    if shape is not None and not model.built:
-        from .layers.base import check_shape  # noqa: PLC0415
-        model.build(check_shape(shape, f"{what} build_input_shape"))
-    return model
-
-
-def functional_from_config(config, custom_objects=None):
-    """A functional ``Model`` from ``functional_config``'s dict: layers, then the nodes (layer calls) in order, each
-    naming its layer and input tensors by index (the model's inputs first, then each node's output)."""
-    from .layers.base import INPUT_DTYPES, Input, check_shape, resolve_dtype  # noqa: PLC0415
-    from .model import Model  # noqa: PLC0415
-    what = "functional model config"
-    name = _field(config, "name", str, what)
-    specs, nodes = _field(config, "layers", list, what), _field(config, "nodes", list, what)
-    inputs, outputs = _field(config, "inputs", list, what), _field(config, "outputs", list, what)
-    multi_in, multi_out = _field(config, "multi_input", bool, what), _field(config, "multi_output", bool, what)
-    if not inputs or not outputs or (not multi_in and len(inputs) != 1) or (not multi_out and len(outputs) != 1):
-        raise ValueError(f"{what}: {len(inputs)} inputs and {len(outputs)} outputs do not fit multi_input="
-                         f"{multi_in} and multi_output={multi_out}")
-    layers = [layer_from_config(spec, custom_objects) for spec in specs]
-    tensors = []
-    for i, spec in enumerate(inputs):
-        where = f"{what}: input {i}"
-        shape = check_shape(_field(spec, "shape", list, where), f"{where} shape")
-        dtype = spec.get("dtype")
-        tensors.append(Input(batch_shape=shape, dtype=None if dtype is None else
-                             resolve_dtype(dtype, INPUT_DTYPES, where)))
-    for n, node in enumerate(nodes):
-        where = f"{what}: node {n}"
-        layer = layers[_index(_field(node, "layer", int, where), len(layers), f"{where} 'layer'")]
-        refs = _field(node, "inputs", list, where)
-        if not refs:
-            raise ValueError(f"{where} has no inputs")
-        args = [tensors[_index(r, len(tensors), f"{where} input")] for r in refs]
-        out = layer(args if len(args) > 1 else args[0])
-        if not hasattr(out, "layer"):
-            raise ValueError(f"{where}: layer {layer.name!r} gave no symbolic output")
-        tensors.append(out)
-    ins = tensors[:len(inputs)]
-    outs = [tensors[_index(i, len(tensors), f"{what}: output")] for i in outputs]
-    return Model(ins if multi_in else ins[0], outs if multi_out else outs[0], name=name)
 
 
 def _check_structure(config, source):
@@ -222,7 +155,10 @@ def save_model(model, filepath, overwrite=True):
         raise FileExistsError(f"save: {filepath} exists and overwrite=False")
     model._require_built("save")
     config = {"format": FORMAT, "model": layer_config(model), "compile_config": model._compile_config}
-    size, write = st.writer(_weights_dict(model))
+    opt_meta, opt_tensors = optimizer_state(model) if model._compile_config is not None else (None, {})
+    if opt_meta is not None:
+        config["optimizer_state"] = opt_meta
+    size, write = st.writer({**_weights_dict(model), **opt_tensors})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(CONFIG, json.dumps(config, indent=1))
@@ -288,10 +224,14 @@ def _apply_weights(model, arrays, source):
             raise ValueError(f"{source}: {e}") from None
 
 
-def _load_weights_from(model, reader, source):
+def _load_weights_from(model, reader, source, extra=None):
+    """Read the model's weights (and the ``extra`` tensors, ``{name: shape}``) and set the weights; returns what
+    was read."""
     weights = _model_weights(model)
     wanted = {key: w.read().shape for key, (_, w) in weights.items()}
-    _apply_weights(model, reader.read(wanted), source)
+    arrays = reader.read({**wanted, **(extra or {})})
+    _apply_weights(model, arrays, source)
+    return arrays
 
 
 # --- archives --------------------------------------------------------------------------------------------------------
@@ -373,12 +313,25 @@ def _read_config(zf, info, source):
 def _compile_from_config(model, cc, source):
     if not isinstance(cc, dict):
         raise ValueError(f"{source}: compile_config must be a dict")
-    metrics = cc.get("metrics") or []
-    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
-        raise ValueError(f"{source}: compile_config's metrics must be a list of names, got {metrics!r:.80}")
-    if not isinstance(cc.get("optimizer"), (str, dict)) or not isinstance(cc.get("loss"), (str, dict)):
+    metrics, weights = cc.get("metrics"), cc.get("loss_weights")
+    if not _names_only(metrics, str):
+        raise ValueError(f"{source}: compile_config's metrics must be names (in lists or dicts), got {metrics!r:.80}")
+    if not _names_only(weights, (int, float)):
+        raise ValueError(f"{source}: compile_config's loss_weights must be numbers, got {weights!r:.80}")
+    if not isinstance(cc.get("optimizer"), (str, dict)) or not isinstance(cc.get("loss"), (str, dict, list)):
         raise ValueError(f"{source}: compile_config's optimizer and loss must be names or configs")
-    model.compile(optimizer=cc["optimizer"], loss=cc["loss"], metrics=metrics)
+    model.compile(optimizer=cc["optimizer"], loss=cc["loss"], loss_weights=weights, metrics=metrics)
+
+
+def _names_only(value, kinds, depth=0):
+    """True for None or ``kinds`` values, in lists or dicts (by output name) nested at most twice."""
+    if value is None or (isinstance(value, kinds) and not isinstance(value, bool)):
+        return True
+    if depth < 2 and isinstance(value, list):
+        return all(_names_only(v, kinds, depth + 1) for v in value)
+    if depth < 2 and isinstance(value, dict):
+        return all(isinstance(k, str) and _names_only(v, kinds, depth + 1) for k, v in value.items())
+    return False
 
 
 def _load_model(f, source, custom_objects, compile_):
@@ -391,9 +344,13 @@ def _load_model(f, source, custom_objects, compile_):
             model = layer_from_config(config["model"], custom_objects)
         if not model.built:
             raise ValueError(f"{source}: the saved model has no input shape, so its weights cannot be placed")
-        _load_weights_from(model, reader, source)
+        resume = compile_ and config.get("compile_config") and config.get("optimizer_state") is not None
+        extra = optimizer_wanted(model, reader.entries, source) if resume else {}
+        arrays = _load_weights_from(model, reader, source, extra)
     if compile_ and config.get("compile_config"):
         _compile_from_config(model, config["compile_config"], source)
+        if resume:
+            restore_optimizer_state(model, config["optimizer_state"], {k: arrays[k] for k in extra}, source)
     return model
 
 

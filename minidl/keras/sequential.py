@@ -1,7 +1,8 @@
 """``md.keras.Sequential``: a plain stack of layers, each feeding the next."""
 from .backend import unique_name
-from .layers.base import InputLayer, KerasTensor, Layer, shape_str
+from .layers.base import InputLayer, KerasTensor, Layer, check_shape, shape_str
 from .model import Model
+from .saving import MODEL_CLASSES, field, layer_from_config
 
 
 class Sequential(Model):
@@ -104,6 +105,22 @@ class Sequential(Model):
         return shape
 
     def get_config(self):
-        from .saving import layer_config  # noqa: PLC0415
-        return {"name": self.name, "layers": [layer_config(layer) for layer in self.layers],
+        return {"name": self.name, "layers": [layer._serialized() for layer in self.layers],
                 "build_input_shape": None if self._input is None else list(self._input)}
+
+    def _serialized(self):
+        return {"class_name": "Sequential", "config": self.get_config()}
+
+    @classmethod
+    def _from_saved_config(cls, config, custom_objects=None, what="layer config of class 'Sequential'"):
+        """The model ``get_config``'s dict describes (checked as untrusted data, see ``saving``)."""
+        model = cls(name=field(config, "name", str, what))
+        for sub in field(config, "layers", list, what):
+            model.add(layer_from_config(sub, custom_objects))
+        shape = config.get("build_input_shape")
+        if shape is not None and not model.built:
+            model.build(check_shape(shape, f"{what} build_input_shape"))
+        return model
+
+
+MODEL_CLASSES["Sequential"] = Sequential

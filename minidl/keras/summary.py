@@ -1,6 +1,4 @@
 """``model.summary()``: Keras' table of layers, output shapes and parameter counts."""
-from .layers.base import shape_str
-
 
 def _size(n_params, bytes_per):
     size = float(n_params * bytes_per)
@@ -11,19 +9,13 @@ def _size(n_params, bytes_per):
 
 
 def _rows(model):
-    from .model import Model  # noqa: PLC0415
+    """Each layer's ``_summary_row()``, plus the layers it is connected to in a graph where some layer takes
+    several inputs."""
     graph = model._graph
     connected = graph is not None and any(len(t.parents) > 1 for t in graph[2])
     rows = []
     for layer in model.layers:
-        shape = layer.output_shape
-        if isinstance(layer, Model) and layer.output_shape is None and layer.built:
-            shape = layer.compute_output_shape(layer.input_shape)
-        shape_text = "?" if shape is None else (", ".join(shape_str(s) for s in shape) if shape and
-                                                isinstance(shape[0], (tuple, list)) else shape_str(shape))
-        parts = layer._sublayers() if isinstance(layer, Model) else [layer]
-        params = layer.count_params() if layer.built and all(s.built for s in parts) else 0
-        row = [f"{layer.name} ({type(layer).__name__})", shape_text, f"{params:,}" if layer.built else "0 (unbuilt)"]
+        row = layer._summary_row()
         if connected:
             sources = [t for t in graph[2] if t.layer is layer]
             names = [p.layer.name if p.layer is not None else getattr(p, "name", "input") for t in sources

@@ -52,3 +52,8 @@ __all__ += ["timeseries_dataset_from_array"]
 from .utils_datasets import image_dataset_from_directory, text_dataset_from_directory  # noqa: E402
 
 __all__ += ["image_dataset_from_directory", "text_dataset_from_directory"]
+
+# --- issue 15 (fit): Keras 3's PyDataset (and its older name Sequence), read by fit/evaluate/predict ---
+from .utils_pydataset import PyDataset, Sequence  # noqa: E402
+
+__all__ += ["PyDataset", "Sequence"]

@@ -1,33 +1,17 @@
-"""``fit``: the training loop shared by the command line, the examples and ``md.keras``."""
+"""``md.train.fit``/``evaluate``/``predict``: PyTorch-style training of an ``md.nn`` model with a loss function and an
+``md.optim`` optimizer, run on the loop that ``md.keras`` shares (``minidl.train.engine``)."""
 import math
 import sys
 import time
 
 import numpy as np
 
-from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
+from .callbacks import Callback, History
+from .engine import evaluate_loop, fit_loop, predict_loop
 from .metrics import get_metric
 
-
-class History(dict):
-    """Per-epoch lists of the logged values: ``history["loss"]``, ``history["val_accuracy"]``, ...
-
-    ``history.epoch`` lists the epoch numbers, as Keras' History does.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.epoch = []
-
-    @property
-    def history(self):
-        return self
-
-    def append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for k, v in logs.items():
-            self.setdefault(k, []).append(v)
+__all__ = ["fit", "evaluate", "predict", "History"]
 
 
 def _loader(data, batch_size, shuffle, seed=None):
@@ -66,15 +50,97 @@ def _progress(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
 
 
-def _step(model, loss_fn, batch, metrics):
-    x, y = batch[0], batch[-1]
-    out = model(x)
-    loss = loss_fn(out, y)
-    if loss.numel() != 1:
-        raise ValueError(f"fit: the loss must be a scalar, got shape {loss.shape} (use reduction='mean')")
-    for m in metrics:
-        m.update(out.detach(), y)
-    return loss, len(x)
+class _Step:
+    """md.train's step: ``loss_fn(output, target)`` and the metrics, with (``train``) backward, the gradient sync of
+    a ``DistributedDataParallel`` model and the optimizer step."""
+
+    def __init__(self, model, loss_fn, metrics, device, optimizer=None):
+        self.model, self.loss_fn, self.device, self.optimizer = model, loss_fn, device, optimizer
+        self.metrics = [get_metric(m) for m in metrics]
+        self.sync = getattr(model, "sync_gradients", None)
+        self.epoch = self.batch = 0
+
+    def reset(self):
+        self.batch = 0
+        for m in self.metrics:
+            m.reset_state()
+
+    def __call__(self, batch):
+        batch = _to(tuple(batch), self.device)
+        x, y = batch[0], batch[-1]
+        if self.optimizer is not None:
+            self.optimizer.zero_grad()
+        out = self.model(x)
+        loss = self.loss_fn(out, y)
+        if loss.numel() != 1:
+            raise ValueError(f"fit: the loss must be a scalar, got shape {loss.shape} (use reduction='mean')")
+        if self.optimizer is not None:
+            loss.backward()
+            if self.sync is not None:
+                self.sync()
+            self.optimizer.step()
+        value = loss.item()
+        self.batch += 1
+        if not math.isfinite(value):
+            raise FloatingPointError(f"fit: the loss became {value} at epoch {self.epoch + 1}, batch {self.batch} "
+                                     "(lower the learning rate?)")
+        for m in self.metrics:
+            m.update_state(y, out.detach())
+        return {"loss": value}, len(x)
+
+    def results(self):
+        return {m.name: float(m.result()) for m in self.metrics}
+
+
+class _Source:
+    """Batches of a DataLoader, epoch after epoch (``set_epoch`` on a distributed sampler)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.steps = len(loader)
+
+    def batches(self, epoch):
+        sampler = getattr(self.loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        return iter(self.loader)
+
+    def on_epoch_end(self):
+        pass
+
+
+class _Bar:
+    """A tqdm bar while the epoch runs (when installed and ``verbose == 1``), then one line per epoch."""
+
+    def __init__(self, epoch, epochs, steps, verbose):
+        self.epoch, self.epochs, self.start = epoch, epochs, time.perf_counter()
+        self.tqdm = _progress(steps, f"epoch {epoch + 1}/{epochs}", verbose == 1)
+
+    def update(self, step, logs):
+        if self.tqdm is not None:
+            self.tqdm.update(1)
+            self.tqdm.set_postfix(loss=f"{logs['loss']:.4f}")
+
+    def finish(self, logs):
+        if self.tqdm is not None:
+            self.tqdm.close()
+        parts = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        print(f"epoch {self.epoch + 1}/{self.epochs}  {parts}  ({time.perf_counter() - self.start:.1f} s)",
+              flush=True)
+
+
+class _Scheduler(Callback):
+    """Steps an ``md.optim`` scheduler once per epoch (``ReduceLROnPlateau`` on ``val_loss``, else ``loss``)."""
+
+    def __init__(self, scheduler):
+        super().__init__()
+        self.scheduler = scheduler
+
+    def on_epoch_end(self, epoch, logs=None):
+        if hasattr(self.scheduler, "num_bad_epochs") or type(self.scheduler).__name__ == "ReduceLROnPlateau":
+            self.scheduler.step(logs.get("val_loss", logs["loss"]))
+        else:
+            self.scheduler.step()
 
 
 def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metrics=("accuracy",), callbacks=(),
@@ -84,11 +150,13 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
     ``loss(output, target)`` returns a scalar Tensor; ``train_data`` and ``validation_data`` are
     DataLoaders, Datasets or ``(x, y)`` pairs (batched by ``batch_size``, shuffled each epoch from
     ``seed`` or md's global generator). ``metrics`` are names (``"accuracy"``, ``"mae"``) or Metric
-    objects; logs hold ``loss``, each metric, and their ``val_`` versions. ``scheduler`` is stepped
+    objects; logs hold ``loss``, each metric, and their ``val_`` versions. ``callbacks`` are
+    ``md.train``/``md.keras.callbacks`` objects (one hierarchy). ``scheduler`` is stepped
     once per epoch (``ReduceLROnPlateau`` with ``val_loss``, or ``loss`` without validation data).
     ``device`` ("cpu", "cuda"): where to train; the model is moved there in place and every batch follows
     (default: the model's device). ``verbose``: 0 silent, 1 a progress bar (tqdm, when installed) and a line per
-    epoch, 2 the line only.
+    epoch, 2 the line only. The returned History reads as a dict (``history["loss"]``) and has Keras'
+    ``.history`` and ``.epoch``.
 
     Data-parallel (``md.distributed``): with a ``DistributedDataParallel`` model, gradients are averaged over the
     ranks after each backward and the logged training loss and metrics are averaged over the ranks (weighted by
@@ -101,69 +169,26 @@ def fit(model, loss, optimizer, train_data, epochs=1, validation_data=None, metr
     train_loader = _loader(train_data, batch_size, shuffle, seed)
     if device is not None:
         model.to(device)            # in place: the optimizer keeps the same Parameter objects
-    device = device or _model_device(model)
-    device = None if device is None or str(device) == "cpu" else device
-    history = History()
-    callbacks = list(callbacks)
-    sync = getattr(model, "sync_gradients", None)           # DistributedDataParallel: average over the ranks
+    device = _device(device or _model_device(model))
+    step = _Step(model, loss, metrics, device, optimizer)
     average_logs = getattr(model, "average_logs", None)
-    sampler = getattr(train_loader, "sampler", None)
-    for cb in callbacks:
-        cb.set_context(model=model, optimizer=optimizer)
-        cb.on_train_begin({})
-    for epoch in range(epochs):
-        for cb in callbacks:
-            cb.on_epoch_begin(epoch, {})
-        model.train()
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        tracked = [get_metric(m) for m in metrics]
-        total, count, start = 0.0, 0, time.perf_counter()
-        bar = _progress(len(train_loader), f"epoch {epoch + 1}/{epochs}", verbose == 1)
-        for i, batch in enumerate(train_loader):
-            batch = _to(tuple(batch), device)
-            optimizer.zero_grad()
-            loss_value, n = _step(model, loss, batch, tracked)
-            loss_value.backward()
-            if sync is not None:
-                sync()
-            optimizer.step()
-            total, count = total + loss_value.item() * n, count + n
-            if not math.isfinite(total):
-                raise FloatingPointError(f"fit: the loss became {loss_value.item()} at epoch {epoch + 1}, batch "
-                                         f"{i + 1} (lower the learning rate?)")
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{total / count:.4f}")
-            for cb in callbacks:
-                cb.on_batch_end(i, {"loss": loss_value.item()})
-        if bar is not None:
-            bar.close()
-        logs = {"loss": total / max(count, 1)}
-        logs.update({m.name: m.result() for m in tracked})
-        if average_logs is not None:
-            logs = average_logs(logs, count)
-        if validation_data is not None:
-            val = evaluate(model, loss, validation_data, metrics=metrics, batch_size=batch_size, device=device)
-            logs.update({f"val_{k}": v for k, v in val.items()})
-        if scheduler is not None:
-            if hasattr(scheduler, "num_bad_epochs") or type(scheduler).__name__ == "ReduceLROnPlateau":
-                scheduler.step(logs.get("val_loss", logs["loss"]))
-            else:
-                scheduler.step()
-        history.append(epoch, logs)
-        if verbose:
-            parts = "  ".join(f"{k} {v:.4f}" for k, v in logs.items())
-            print(f"epoch {epoch + 1}/{epochs}  {parts}  ({time.perf_counter() - start:.1f} s)", flush=True)
-        stop = False
-        for cb in callbacks:
-            cb.on_epoch_end(epoch, logs)
-            stop = stop or cb.stop_training
-        if stop:
-            break
-    for cb in callbacks:
-        cb.on_train_end(dict(history.items()))
-    return history
+
+    def validate(cbs):
+        val_step = _Step(model, loss, metrics, device)
+        return evaluate_loop(model, val_step, _loader(validation_data, batch_size, False), callbacks=cbs)[0]
+
+    def progress(epoch, steps):
+        step.epoch = epoch
+        return _Bar(epoch, epochs, steps, verbose) if verbose else None
+
+    extra = [] if scheduler is None else [_Scheduler(scheduler)]
+    return fit_loop(model, step, _Source(train_loader), epochs=epochs, callbacks=extra + list(callbacks),
+                    validate=None if validation_data is None else validate, progress=progress,
+                    epoch_logs=None if average_logs is None else average_logs, optimizer=optimizer, verbose=verbose)
+
+
+def _device(device):
+    return None if device is None or str(device) == "cpu" else device
 
 
 def evaluate(model, loss, data, metrics=("accuracy",), batch_size=256, device=None):
@@ -173,23 +198,9 @@ def evaluate(model, loss, data, metrics=("accuracy",), batch_size=256, device=No
         >>> md.train.evaluate(model, F.cross_entropy, (x_test, y_test))
         {'loss': 0.071, 'accuracy': 0.978}
     """
-    loader = _loader(data, batch_size, shuffle=False)
-    device = device or _model_device(model)
-    device = None if device is None or str(device) == "cpu" else device
-    was_training = model.training
-    model.eval()
-    tracked = [get_metric(m) for m in metrics]
-    total, count = 0.0, 0
-    try:
-        with no_grad():
-            for batch in loader:
-                loss_value, n = _step(model, loss, _to(tuple(batch), device), tracked)
-                total, count = total + loss_value.item() * n, count + n
-    finally:
-        model.train(was_training)
-    out = {"loss": total / max(count, 1)}
-    out.update({m.name: m.result() for m in tracked})
-    return out
+    step = _Step(model, loss, metrics, _device(device or _model_device(model)))
+    logs, _ = evaluate_loop(model, step, _loader(data, batch_size, shuffle=False))
+    return logs or {"loss": 0.0, **step.results()}
 
 
 def predict(model, x, batch_size=256):
@@ -204,13 +215,7 @@ def predict(model, x, batch_size=256):
     device = _model_device(model)
     if device is not None and x.device != device:
         x = x.to(device)
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            outs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    finally:
-        model.train(was_training)
+    outs = predict_loop(model, model, (x[i:i + batch_size] for i in range(0, len(x), batch_size)))
     if not outs:
         raise ValueError(f"predict: got an empty input of shape {x.shape}")
     return outs[0] if len(outs) == 1 else cat(outs, dim=0)

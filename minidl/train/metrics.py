@@ -1,65 +1,238 @@
-"""Metrics as running sums over batches: ``update(output, target)`` adds, ``result()`` averages."""
+"""The metrics of both training loops (``md.train.fit`` and ``md.keras.Model.fit``): Keras' ``Metric`` hierarchy,
+running means over the batches of an epoch computed on the host without a graph.
+
+``update_state(y_true, y_pred, sample_weight=None)`` adds a batch, ``result()`` reads the running value and
+``reset_state()`` starts over (Keras' names); ``update(output, target)`` is md.train's spelling of
+``update_state(target, output)``. ``md.keras.metrics`` and ``md.train.get_metric`` hand out these classes.
+``"accuracy"`` picks binary, categorical or sparse-categorical accuracy from the compiled loss (``md.keras``) or
+from the shapes of the first batch, as Keras does.
+
+Example:
+    >>> m = md.train.metrics.SparseCategoricalAccuracy()
+    >>> m.update_state(np.array([1, 0]), np.array([[0.1, 0.9], [0.2, 0.8]]))
+    >>> m.result()
+    0.5
+"""
+import re
+
 import numpy as np
 
 from ..device import to_host
 
 
+def host(t):
+    """A NumPy copy of a Tensor (or array) wherever it lives."""
+    return np.array(to_host(t))
+
+
+def shape_str(shape):
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def snake_case(name):
+    """``"MeanSquaredError"`` -> ``"mean_squared_error"``."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+
+def _arrays(y_true, y_pred):
+    t = host(y_true) if hasattr(y_true, "array") else np.asarray(y_true)
+    p = host(y_pred) if hasattr(y_pred, "array") else np.asarray(y_pred)
+    return t, p
+
+
+def _aligned(name, t, p):
+    if t.ndim == p.ndim - 1 and p.shape[-1:] == (1,):
+        t = t[..., None]
+    elif t.ndim == p.ndim + 1 and t.shape[-1:] == (1,):
+        t = t[..., 0]
+    if t.shape != p.shape:
+        raise ValueError(f"{name}: labels of shape {shape_str(t.shape)} do not match the model's output of shape "
+                         f"{shape_str(p.shape)}")
+    return t
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    t, p = _arrays(y_true, y_pred)
+    t = _aligned("binary_accuracy", t, p)
+    return ((p > threshold) == (t > 0.5)).astype(np.float64).mean(-1)
+
+
+def categorical_accuracy(y_true, y_pred):
+    t, p = _arrays(y_true, y_pred)
+    t = _aligned("categorical_accuracy", t, p)
+    return (t.argmax(-1) == p.argmax(-1)).astype(np.float64)
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    t, p = _arrays(y_true, y_pred)
+    if t.ndim == p.ndim and t.shape[-1:] == (1,):
+        t = t[..., 0]
+    if t.shape != p.shape[:-1]:
+        raise ValueError(f"sparse_categorical_accuracy: labels of shape {shape_str(t.shape)} do not match the "
+                         f"model's output of shape {shape_str(p.shape)}")
+    return (p.argmax(-1) == t).astype(np.float64)
+
+
+def mean_squared_error(y_true, y_pred):
+    t, p = _arrays(y_true, y_pred)
+    return ((_aligned("mean_squared_error", t, p) - p) ** 2).mean(-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    t, p = _arrays(y_true, y_pred)
+    return np.abs(_aligned("mean_absolute_error", t, p) - p).mean(-1)
+
+
 class Metric:
-    name = "metric"
+    """Base class: ``update_state(y_true, y_pred, sample_weight=None)``, ``result()``, ``reset_state()``."""
 
-    def __init__(self):
-        self.total, self.count = 0.0, 0
+    def __init__(self, name=None):
+        self.name = name or _snake(type(self).__name__)
+        self.reset_state()
 
-    def update(self, output, target):
-        raise NotImplementedError
+    def reset_state(self):
+        self.total, self.count = 0.0, 0.0
 
     def result(self):
-        return self.total / self.count if self.count else float("nan")
-
-
-class Accuracy(Metric):
-    """Fraction of correct predictions: argmax over classes for (N, C) outputs with class-index targets;
-    for (N,) or (N, 1) outputs (sigmoid probabilities) a 0.5 threshold against 0/1 targets."""
-
-    name = "accuracy"
+        return self.total / self.count if self.count else 0.0
 
     def update(self, output, target):
-        out, tgt = np.asarray(to_host(output)), np.asarray(to_host(target))
-        if out.ndim >= 2 and out.shape[-1] > 1 and tgt.shape == out.shape[:-1]:
-            correct = out.argmax(axis=-1) == tgt
-        elif out.ndim >= 2 and out.shape[-1] > 1 and tgt.shape == out.shape:     # one-hot targets
-            correct = out.argmax(axis=-1) == tgt.argmax(axis=-1)
+        """md.train's spelling: ``update_state(target, output)``."""
+        self.update_state(target, output)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class MeanMetricWrapper(Metric):
+    """The weighted mean of a per-sample function ``fn(y_true, y_pred)`` over everything it has seen."""
+
+    def __init__(self, fn, name=None, **kwargs):
+        self.fn, self.kwargs = fn, kwargs
+        super().__init__(name or fn.__name__)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = np.asarray(self.fn(y_true, y_pred, **self.kwargs), np.float64)
+        if sample_weight is None:
+            self.total += float(values.sum())
+            self.count += values.size
         else:
-            out, tgt = out.reshape(-1), tgt.reshape(-1)
-            if out.shape != tgt.shape:
-                raise ValueError(f"accuracy: output of shape {np.shape(to_host(output))} does not match target of "
-                                 f"shape {np.shape(to_host(target))}")
-            correct = (out > 0.5) == (tgt > 0.5)
-        self.total += float(correct.sum())
-        self.count += correct.size
+            w = np.broadcast_to(np.asarray(host(sample_weight), np.float64).reshape(
+                np.shape(sample_weight) + (1,) * (values.ndim - np.ndim(sample_weight))), values.shape)
+            self.total += float((values * w).sum())
+            self.count += float(w.sum())
 
 
-class MeanAbsoluteError(Metric):
-    name = "mae"
-
-    def update(self, output, target):
-        diff = np.abs(np.asarray(to_host(output), np.float64) - np.asarray(to_host(target), np.float64).reshape(
-            np.shape(to_host(output))))
-        self.total += float(diff.sum())
-        self.count += diff.size
+def _wrapper(cls_name, fn, **defaults):
+    def __init__(self, name=None, **kwargs):
+        MeanMetricWrapper.__init__(self, fn, name or _snake(cls_name), **{**defaults, **kwargs})
+    doc = f"Running mean of ``{fn.__name__}``."
+    return type(cls_name, (MeanMetricWrapper,), {"__init__": __init__, "__doc__": doc})
 
 
-METRICS = {"accuracy": Accuracy, "acc": Accuracy, "mae": MeanAbsoluteError}
+BinaryAccuracy = _wrapper("BinaryAccuracy", binary_accuracy, threshold=0.5)
+CategoricalAccuracy = _wrapper("CategoricalAccuracy", categorical_accuracy)
+SparseCategoricalAccuracy = _wrapper("SparseCategoricalAccuracy", sparse_categorical_accuracy)
+MeanSquaredError = _wrapper("MeanSquaredError", mean_squared_error)
+MeanAbsoluteError = _wrapper("MeanAbsoluteError", mean_absolute_error)
+
+
+class _Confusion(Metric):
+    """Binary precision or recall at a 0.5 threshold, from true/false positive counts."""
+
+    def __init__(self, thresholds=0.5, name=None):
+        self.threshold = thresholds
+        super().__init__(name)
+
+    def reset_state(self):
+        self.tp = self.fp = self.fn = 0.0
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t, p = _arrays(y_true, y_pred)
+        t = _aligned(self.name, t, p) > 0.5
+        p = p > self.threshold
+        self.tp += float((t & p).sum())
+        self.fp += float((~t & p).sum())
+        self.fn += float((t & ~p).sum())
+
+
+class Precision(_Confusion):
+    """tp / (tp + fp) of 0/1 labels against ``y_pred > thresholds``."""
+
+    def result(self):
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+
+class Recall(_Confusion):
+    """tp / (tp + fn) of 0/1 labels against ``y_pred > thresholds``."""
+
+    def result(self):
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+
+_snake = snake_case
+
+
+_BY_NAME = {"binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+            "sparse_categorical_accuracy": SparseCategoricalAccuracy, "mse": MeanSquaredError,
+            "mean_squared_error": MeanSquaredError, "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+            "precision": Precision, "recall": Recall}
+_ACCURACY_FOR = {"binary_crossentropy": BinaryAccuracy, "categorical_crossentropy": CategoricalAccuracy,
+                 "sparse_categorical_crossentropy": SparseCategoricalAccuracy}
+
+
+class _AutoAccuracy(MeanMetricWrapper):
+    """``"accuracy"`` with a loss that does not say which kind: decided from the shapes of the first batch."""
+
+    def __init__(self, name):
+        super().__init__(self._auto, name)
+
+    @staticmethod
+    def _auto(y_true, y_pred):
+        t, p = _arrays(y_true, y_pred)
+        if p.ndim >= 1 and p.shape[-1] > 1:
+            return categorical_accuracy(t, p) if t.shape == p.shape else sparse_categorical_accuracy(t, p)
+        return binary_accuracy(t, p)
+
+
+def get(identifier, loss_name=None):
+    """A fresh Metric for a name (``"accuracy"``, ``"mae"``...), a Metric (copied by its config) or a function."""
+    if isinstance(identifier, str):
+        if identifier in ("accuracy", "acc"):
+            cls = _ACCURACY_FOR.get(loss_name)
+            return cls(name=identifier) if cls else _AutoAccuracy(identifier)
+        if identifier in _BY_NAME:
+            return _BY_NAME[identifier](name=identifier)
+        raise ValueError(f"Could not interpret metric identifier: {identifier!r} "
+                         f"(known: accuracy, acc, {', '.join(sorted(_BY_NAME))})")
+    if isinstance(identifier, Metric):
+        return identifier
+    if callable(identifier):
+        return MeanMetricWrapper(identifier, getattr(identifier, "__name__", "metric"))
+    raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+
+
+# md.train's names (``metrics=("accuracy", "mae")``) map onto the Keras classes above
+METRICS = {"accuracy": "accuracy", "acc": "acc", "mae": "mae", "mse": "mse"}
 
 
 def get_metric(spec):
-    """A fresh Metric from a name ("accuracy", "mae"), a Metric class or instance."""
+    """A fresh Metric for md.train from a name (``"accuracy"``, ``"mae"``...), a Metric class, or a Metric
+    (whose class is instantiated anew).
+
+    Example:
+        >>> md.train.get_metric("accuracy").name
+        'accuracy'
+    """
     if isinstance(spec, str):
         if spec not in METRICS:
             raise ValueError(f"metric: unknown {spec!r} (choose from {', '.join(sorted(METRICS))})")
-        return METRICS[spec]()
+        return get(spec)
     if isinstance(spec, type) and issubclass(spec, Metric):
         return spec()
     if isinstance(spec, Metric):
-        return type(spec)()
+        spec.reset_state()
+        return spec
     raise TypeError(f"metric: expected a name or a Metric, got {type(spec).__name__}")

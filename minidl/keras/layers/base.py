@@ -446,6 +446,18 @@ class Layer(Module):
     def from_config(cls, config):
         return cls(**config)
 
+    def _serialized(self):
+        """``{"class_name": ..., "config": ...}``: how a ``.keras`` file names and describes this layer."""
+        return {"class_name": type(self).__name__, "config": self.get_config()}
+
+    def _summary_row(self):
+        """``model.summary()``'s cells for this layer: name (type), output shape, parameter count."""
+        shape = self.output_shape
+        shape_text = "?" if shape is None else (", ".join(shape_str(s) for s in shape) if shape and
+                                                isinstance(shape[0], (tuple, list)) else shape_str(shape))
+        return [f"{self.name} ({type(self).__name__})", shape_text,
+                f"{self.count_params():,}" if self.built else "0 (unbuilt)"]
+
     def extra_repr(self):
         return f"name={self.name!r}"
 
