@@ -124,9 +124,10 @@ class Model(Layer):
             if len(got) != len(t.shape) or any(a is not None and a != b for a, b in zip(t.shape[1:], got[1:])):
                 raise ValueError(f'Input of model "{self.name}" is incompatible: expected shape {shape_str(t.shape)}, '
                                  f"found shape {shape_str(got)}")
+        from .masking_utils import node_value  # noqa: PLC0415  (a layer call with several outputs runs once)
         for t in order:
             args = [values[id(p)] for p in t.parents]
-            values[id(t)] = t.layer(args if len(args) > 1 else args[0])
+            values[id(t)] = node_value(t, values, lambda: t.layer(args if len(args) > 1 else args[0]))
         results = [values[id(o)] for o in outs]
         return results if multi_out else results[0]
 
@@ -256,9 +257,8 @@ class Model(Layer):
         return loss + sum(penalties[1:], penalties[0]) if penalties else loss
 
     def _update_metrics(self, y, y_pred, sample_weight):
-        pred = host(y_pred)
-        for m in self._metrics:
-            m.update_state(y, pred, sample_weight)
+        from .masking_utils import update_metrics  # noqa: PLC0415  (the mean metrics skip masked steps)
+        update_metrics(self._metrics, y, y_pred, sample_weight)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the batch's loss (and metrics) like ``evaluate``."""
@@ -285,7 +285,7 @@ class Model(Layer):
             self.optimizer.step()
         finally:
             self.train(was)
-        self._update_metrics(y, y_pred.detach(), sw)
+        self._update_metrics(y, y_pred, sw)     # y_pred keeps its mask (read on the host, no graph)
         return float(loss.item())
 
     def _result(self, logs, return_dict):

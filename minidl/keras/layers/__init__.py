@@ -50,3 +50,10 @@ Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2
 LAYERS.update({c.__name__: c for c in (Conv2DTranspose, DepthwiseConv2D, SeparableConv2D)})
 __all__ += ["Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Convolution2DTranspose",
             "SeparableConvolution2D"]
+
+# --- issue 15 (rnn): masks (Embedding(mask_zero=True), Masking) carried from layer to layer ---
+from .. import masking_utils as _masking_utils  # noqa: E402,F401  (installs compute_mask on Layer)
+from .masking import Masking  # noqa: E402
+
+LAYERS["Masking"] = Masking
+__all__ += ["Masking"]
