@@ -148,6 +148,22 @@ def node_value(t, values, run):
     return values[id(node)][t._index]
 
 
+def node_output(layer, args, node, calls, where):
+    """While a functional model is rebuilt from its config: the output of ``node`` (a call of ``layer`` on
+    ``args``); a node with ``output_index`` is one output of a call with several, made once per layer and inputs."""
+    if "output_index" not in node:
+        return layer(args if len(args) > 1 else args[0])
+    key = (id(layer), tuple(id(a) for a in args))
+    if key not in calls:
+        calls[key] = layer(args if len(args) > 1 else args[0])
+    outs, index = calls[key], node["output_index"]
+    if not isinstance(outs, list) or isinstance(index, bool) or not isinstance(index, int) or \
+            not 0 <= index < len(outs):
+        raise ValueError(f"{where}: output_index {index!r:.40} does not name one of the outputs of layer "
+                         f"{layer.name!r}")
+    return outs[index]
+
+
 # --- losses and metrics -------------------------------------------------------------------------------------------
 def loss_weights(per, mask, sample_weight, reduction):
     """The weights (a host array shaped like the per-step loss ``per``, or None) that leave masked steps out of a

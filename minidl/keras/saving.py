@@ -66,7 +66,8 @@ def functional_config(model):
             layer_ids[id(t.layer)] = len(layers)
             layers.append(layer_config(t.layer))
         ids[id(t)] = len(ids)
-        nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents]})
+        nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents],
+                      **({"output_index": t._index} if hasattr(t, "_node") else {})})     # one of several outputs
     return {"name": model.name, "layers": layers, "nodes": nodes, "multi_input": multi_in, "multi_output": multi_out,
             "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in ins], "outputs": [ids[id(t)] for t in outs]}
 
@@ -158,6 +159,8 @@ def functional_from_config(config, custom_objects=None):
         dtype = spec.get("dtype")
         tensors.append(Input(batch_shape=shape, dtype=None if dtype is None else
                              resolve_dtype(dtype, INPUT_DTYPES, where)))
+    from .masking_utils import node_output  # noqa: PLC0415
+    calls = {}              # the outputs of each call with several outputs (return_state), made once
     for n, node in enumerate(nodes):
         where = f"{what}: node {n}"
         layer = layers[_index(_field(node, "layer", int, where), len(layers), f"{where} 'layer'")]
@@ -165,7 +168,7 @@ def functional_from_config(config, custom_objects=None):
         if not refs:
             raise ValueError(f"{where} has no inputs")
         args = [tensors[_index(r, len(tensors), f"{where} input")] for r in refs]
-        out = layer(args if len(args) > 1 else args[0])
+        out = node_output(layer, args, node, calls, where)
         if not hasattr(out, "layer"):
             raise ValueError(f"{where}: layer {layer.name!r} gave no symbolic output")
         tensors.append(out)

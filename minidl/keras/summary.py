@@ -25,7 +25,8 @@ def _rows(model):
         params = layer.count_params() if layer.built and all(s.built for s in parts) else 0
         row = [f"{layer.name} ({type(layer).__name__})", shape_text, f"{params:,}" if layer.built else "0 (unbuilt)"]
         if connected:
-            sources = [t for t in graph[2] if t.layer is layer]
+            # one call with several outputs (return_state) counts once
+            sources = list({id(getattr(t, "_node", t)): t for t in graph[2] if t.layer is layer}.values())
             names = [p.layer.name if p.layer is not None else getattr(p, "name", "input") for t in sources
                      for p in t.parents]
             row.append(", ".join(names) or "-")

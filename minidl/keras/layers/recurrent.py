@@ -109,7 +109,7 @@ class _Recurrent(Layer):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  kernel_regularizer=None, recurrent_regularizer=None, bias_regularizer=None, dropout=0.0,
                  recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, seed=None, **kwargs):
+                 stateful=False, unroll=False, seed=None, zero_output_for_mask=False, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         if not isinstance(units, (int, np.integer)) or units < 1:
@@ -122,7 +122,7 @@ class _Recurrent(Layer):
         self.recurrent_dropout, self.seed = float(recurrent_dropout), seed
         self.return_sequences, self.go_backwards = bool(return_sequences), bool(go_backwards)
         self.return_state, self.stateful = bool(return_state), bool(stateful)
-        self.zero_output_for_mask = False       # Bidirectional sets it for return_sequences, as Keras
+        self.zero_output_for_mask = bool(zero_output_for_mask)  # masked steps output zeros (Bidirectional sets it)
         self.states = None                      # the carried states of a stateful layer
         self.activation, self.recurrent_activation = activation, recurrent_activation
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -316,7 +316,7 @@ class _Recurrent(Layer):
                 "bias_regularizer": regularizers.serialize(self.bias_regularizer), "dropout": self.dropout,
                 "recurrent_dropout": self.recurrent_dropout, "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": self.stateful,
-                "unroll": self.unroll, "seed": self.seed}
+                "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask, "seed": self.seed}
 
 
 def _gate_matmul(h, w, masks):
