@@ -108,7 +108,7 @@ def test_masked_lstm_equals_a_hand_computed_run_over_the_kept_steps():
     """A masked step leaves the state alone: each sequence's result is the run over its unmasked steps only, and the
     returned sequence repeats the last kept output at masked steps (zeros before the first)."""
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((3, 6, 2))
+    x = rng.standard_normal((3, 6, 2)).astype(np.float32).astype(np.float64)     # arrays arrive as floatx
     mask = np.array([[1, 1, 1, 0, 0, 0], [0, 1, 0, 1, 1, 0], [1, 1, 1, 1, 1, 1]], bool)
     layer = mk.layers.LSTM(3, return_sequences=True, return_state=True, dtype="float64")
     layer(x)

@@ -143,7 +143,7 @@ def test_recurrent_dropout_in_training_equals_a_hand_computed_run():
     """Keras' rule: one dropout mask per gate on the recurrent state (and per gate on the inputs), drawn once per
     call and used at every step."""
     layer = mk.layers.LSTM(3, recurrent_dropout=0.5, dropout=0.25, return_sequences=True, dtype="float64")
-    x = RNG.standard_normal((4, 6, 2))
+    x = RNG.standard_normal((4, 6, 2)).astype(np.float32).astype(np.float64)     # arrays arrive as floatx
     layer(x)
     kernel, recurrent, bias = layer.get_weights()
     md.manual_seed(7)
@@ -163,7 +163,7 @@ def test_recurrent_dropout_in_training_equals_a_hand_computed_run():
         c = sig(z[1]) * c + sig(z[0]) * np.tanh(z[2])
         h = sig(z[3]) * np.tanh(c)
         outs.append(h)
-    np.testing.assert_allclose(got, np.stack(outs, 1), atol=1e-7)
+    np.testing.assert_allclose(got, np.stack(outs, 1), atol=1e-12)
     assert not np.allclose(got, host(layer(x)))         # training differs from inference
 
 

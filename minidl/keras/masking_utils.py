@@ -137,14 +137,14 @@ def split_outputs(kt, shapes, dtype=None):
     return outs
 
 
-def node_value(t, values, run):
-    """The value of graph tensor ``t`` in a functional model run: ``run()`` (the layer call), done once per call when
-    the call has several outputs."""
+def node_value(t, args, values):
+    """The value of graph tensor ``t`` in a functional model run: its layer called on ``args``, once per call when
+    the call has several outputs (``values`` keeps the call's outputs)."""
     node = getattr(t, "_node", None)
     if node is None:
-        return run()
+        return t.layer(args if len(args) > 1 else args[0])
     if id(node) not in values:
-        values[id(node)] = run()
+        values[id(node)] = t.layer(args if len(args) > 1 else args[0])
     return values[id(node)][t._index]
 
 

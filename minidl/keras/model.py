@@ -127,7 +127,7 @@ class Model(Layer):
         from .masking_utils import node_value  # noqa: PLC0415  (a layer call with several outputs runs once)
         for t in order:
             args = [values[id(p)] for p in t.parents]
-            values[id(t)] = node_value(t, values, lambda: t.layer(args if len(args) > 1 else args[0]))
+            values[id(t)] = node_value(t, args, values)
         results = [values[id(o)] for o in outs]
         return results if multi_out else results[0]
 

@@ -47,3 +47,8 @@ __all__ += ["get_file", "validate_file"]
 from .utils_timeseries import timeseries_dataset_from_array  # noqa: E402
 
 __all__ += ["timeseries_dataset_from_array"]
+
+# --- issue 15 (rnn): plot_model (matplotlib, an optional extra) ---
+from .utils_plot import plot_model  # noqa: E402
+
+__all__ += ["plot_model"]
