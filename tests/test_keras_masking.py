@@ -210,3 +210,61 @@ def test_masked_lstm_gradients_reach_only_kept_steps():
     g = host(emb.embedding.weight.grad)
     assert np.all(g[0] == 0)            # id 0 (padding) is never read
     assert np.any(g[1:] != 0)
+
+
+@pytest.mark.parametrize("name, kwargs", [("Add", {}), ("Subtract", {}), ("Multiply", {}), ("Average", {}),
+                                          ("Maximum", {}), ("Minimum", {}), ("Concatenate", {}),
+                                          ("Concatenate", {"axis": 1})])
+def test_merge_masks_equal_keras(name, kwargs):
+    other = np.array([[1, 0, 0, 4, 1], [3, 3, 4, 0, 0], [1, 0, 0, 0, 0], [0, 1, 2, 0, 3]])
+    embeddings = []
+    for _ in range(2):
+        ke, me = keras.layers.Embedding(5, 3, mask_zero=True), mk.layers.Embedding(5, 3, mask_zero=True)
+        ke(IDS)
+        me(IDS)
+        me.set_weights(ke.get_weights())
+        embeddings.append((ke, me))
+    (k1, m1), (k2, m2) = embeddings
+    kout = getattr(keras.layers, name)(**kwargs)([k1(IDS), k2(other)])
+    mout = getattr(mk.layers, name)(**kwargs)([m1(IDS), m2(other)])
+    _close(mout, kout, f"{name} values")
+    np.testing.assert_array_equal(host(get_keras_mask(mout)), to_numpy(kout._keras_mask))
+    # an input without a mask: Keras drops the mask of an elementwise merge, Concatenate counts it as all true
+    kmixed = getattr(keras.layers, name)(**kwargs)([k1(IDS), k2(other) * 1.0])
+    mmixed = getattr(mk.layers, name)(**kwargs)([m1(IDS), m2(other) * 1.0])
+    want = getattr(kmixed, "_keras_mask", None)
+    if want is None:
+        assert get_keras_mask(mmixed) is None
+    else:
+        np.testing.assert_array_equal(host(get_keras_mask(mmixed)), to_numpy(want))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_average_pooling_1d_averages_the_kept_steps_as_keras(keepdims):
+    ke, me = keras.layers.Embedding(5, 3, mask_zero=True), mk.layers.Embedding(5, 3, mask_zero=True)
+    ke(IDS)
+    me(IDS)
+    me.set_weights(ke.get_weights())
+    got = mk.layers.GlobalAveragePooling1D(keepdims=keepdims)(me(IDS))
+    _close(got, keras.layers.GlobalAveragePooling1D(keepdims=keepdims)(ke(IDS)), "masked GlobalAveragePooling1D")
+    assert get_keras_mask(got) is None
+    emb = host(me(IDS))
+    keep = IDS != 0
+    by_hand = np.stack([emb[b][keep[b]].mean(0) for b in range(len(IDS))])
+    np.testing.assert_allclose(host(got).reshape(by_hand.shape), by_hand, rtol=1e-6)
+
+
+def test_text_classifier_with_masked_average_trains_as_keras():
+    def build(K):
+        return K.Sequential([K.Input((5,), dtype="int32"), K.layers.Embedding(5, 4, mask_zero=True),
+                             K.layers.GlobalAveragePooling1D(), K.layers.Dense(1, activation="sigmoid")])
+    km, mm = build(keras), build(mk)
+    mm.set_weights(km.get_weights())
+    y = np.array([1, 0, 1, 0])
+    km.compile(optimizer=keras.optimizers.SGD(1.0), loss="binary_crossentropy", metrics=["accuracy"])
+    mm.compile(optimizer=mk.optimizers.SGD(1.0), loss="binary_crossentropy", metrics=["accuracy"])
+    for _ in range(2):
+        got, want = mm.train_on_batch(IDS, y), km.train_on_batch(IDS, y)
+        assert got[0] == pytest.approx(want[0], rel=1e-5)
+    for a, b in zip(mm.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, to_numpy(b), rtol=1e-4, atol=1e-6)
