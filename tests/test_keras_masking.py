@@ -268,3 +268,70 @@ def test_text_classifier_with_masked_average_trains_as_keras():
         assert got[0] == pytest.approx(want[0], rel=1e-5)
     for a, b in zip(mm.get_weights(), km.get_weights()):
         np.testing.assert_allclose(a, to_numpy(b), rtol=1e-4, atol=1e-6)
+
+
+PADDED = np.array([[0, 0, 2, 3, 1, 4], [1, 2, 3, 0, 0, 0], [0, 0, 0, 0, 0, 0], [4, 3, 2, 1, 1, 2], [0, 2, 4, 0, 0, 0],
+                   [0, 0, 0, 3, 1, 4]])
+BROKEN = np.array([[1, 0, 2, 0, 3, 0]])      # kept steps not in one run: the step loop
+
+
+@pytest.mark.parametrize("cls", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_padded_batches_take_the_fused_runs_and_equal_keras_and_the_step_loop(cls, go_backwards):
+    """Padding before and/or after (pad_sequences' two forms), full and empty rows: each row's kept steps are one
+    run, which the fused kernel computes; the result equals Keras and the step loop (the same rows in a batch with
+    one row whose kept steps are split)."""
+    ke, me = keras.layers.Embedding(5, 3, mask_zero=True), mk.layers.Embedding(5, 3, mask_zero=True)
+    kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
+    kr, mr = getattr(keras.layers, cls)(4, **kw), getattr(mk.layers, cls)(4, **kw)
+    kr(ke(PADDED))
+    mr(me(PADDED))
+    me.set_weights(ke.get_weights())
+    mr.set_weights(kr.get_weights())
+    got, want = mr(me(PADDED)), kr(ke(PADDED))
+    for i, (g, w) in enumerate(zip(got, want)):
+        _close(g, w, f"{cls} padded part {i}")
+    loop = mr(me(np.concatenate([PADDED, BROKEN])))
+    for i, (g, w) in enumerate(zip(got, loop)):
+        np.testing.assert_allclose(host(g), host(w)[:len(PADDED)], rtol=1e-5, atol=1e-6, err_msg=f"loop part {i}")
+    states = [np.random.default_rng(3).standard_normal((6, 4)).astype("float32")] * len(got[1:])
+    mask = PADDED != 0                      # with initial_state, Keras applies only a mask given as mask=
+    for i, (g, w) in enumerate(zip(mr(me(PADDED), initial_state=states, mask=md.tensor(mask)),
+                                   kr(ke(PADDED), initial_state=states, mask=mask))):
+        _close(g, w, f"{cls} padded from initial_state, part {i}")
+
+
+def test_padded_bidirectional_and_gradients_match_the_step_loop():
+    ke, me = keras.layers.Embedding(5, 3, mask_zero=True), mk.layers.Embedding(5, 3, mask_zero=True)
+    kb = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))
+    mb = mk.layers.Bidirectional(mk.layers.GRU(4, return_sequences=True))
+    kb(ke(PADDED))
+    mb(me(PADDED))
+    me.set_weights(ke.get_weights())
+    mb.set_weights(kb.get_weights())
+    _close(mb(me(PADDED)), kb(ke(PADDED)), "padded Bidirectional")
+    grads = []
+    for ids in (PADDED, np.concatenate([PADDED, BROKEN])):       # fused runs, then the step loop
+        for p in mb.parameters():
+            p.grad = None
+        out = mb(me(ids))[:len(PADDED)]
+        (out * md.tensor(np.linspace(-1, 1, out.numel()).reshape(out.shape).astype("float32"))).sum().backward()
+        grads.append([host(p.grad) for p in mb.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_with_initial_state_only_an_explicit_mask_applies_as_keras():
+    """Keras 3 applies a sequence's own mask to a recurrent layer given initial_state only when passed as mask=."""
+    ke, me = keras.layers.Embedding(5, 3, mask_zero=True), mk.layers.Embedding(5, 3, mask_zero=True)
+    kb = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))
+    mb = mk.layers.Bidirectional(mk.layers.LSTM(4, return_sequences=True))
+    kb(ke(PADDED))
+    mb(me(PADDED))
+    me.set_weights(ke.get_weights())
+    mb.set_weights(kb.get_weights())
+    states = [np.full((6, 4), 0.1 * i, "float32") for i in range(4)]
+    _close(mb(me(PADDED), initial_state=states), kb(ke(PADDED), initial_state=states), "states, mask found")
+    mask = PADDED != 0
+    _close(mb(me(PADDED), initial_state=states, mask=md.tensor(mask)),
+           kb(ke(PADDED), initial_state=states, mask=mask), "states and mask=")

@@ -189,7 +189,8 @@ class _Recurrent(Layer):
     # --- calls ----------------------------------------------------------------------------------------------------
     def __call__(self, inputs, training=None, initial_state=None, **kwargs):
         """``layer(sequences, initial_state=None, mask=None, training=None)``; ``initial_state`` is a list of
-        ``(batch, units)`` states (``[h, c]`` for an LSTM) or KerasTensors from another layer (an encoder's states)."""
+        ``(batch, units)`` states (``[h, c]`` for an LSTM) or KerasTensors from another layer (an encoder's states).
+        As in Keras, with ``initial_state`` the sequence's own mask is not applied unless passed as ``mask=``."""
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
             if len(states) != self.n_states:
@@ -240,7 +241,9 @@ class _Recurrent(Layer):
         if isinstance(x, (list, tuple)):
             x, given = x[0], list(x[1:]) or given
         if isinstance(mask, (list, tuple)):
-            mask = mask[0]
+            # the masks of [sequence, *initial states], found on the inputs: as Keras, a layer given initial states
+            # uses a mask only when it is passed as mask= (the output still carries the sequence's mask)
+            mask = None
         if mask is not None:
             mask = to_tensor(mask)
             if tuple(mask.shape) != tuple(x.shape[:2]):
@@ -261,11 +264,11 @@ class _Recurrent(Layer):
                                               self.dropout, True) for _ in range(count)]
             if count == 1:
                 x, in_masks = x * in_masks[0], None
+        spans = None if mask is None or rec_drop or in_masks is not None else _spans(host(mask))
         if mask is None and not rec_drop and in_masks is None:
-            hx = None if states is None else (tuple(states) if self.n_states == 2 else states[0])
-            out, hn = self.rnn(x, hx)
-            finals = [h.squeeze(0) for h in (hn if isinstance(hn, tuple) else (hn,))]
-            last = out[:, -1]
+            out, last, finals = self._fused(x, states)
+        elif spans is not None:         # each sequence's kept steps are one run: the fused kernel over each run
+            out, last, finals = self._fused_spans(x, states, spans)
         else:
             rec_masks = None
             if rec_drop:
@@ -280,6 +283,48 @@ class _Recurrent(Layer):
 
     def _mode(self):
         return "rnn"
+
+    def _fused(self, x, states):
+        """The whole sequence through the fused md.nn kernel: (outputs, last output, final states)."""
+        hx = None if states is None else (tuple(states) if self.n_states == 2 else states[0])
+        out, hn = self.rnn(x, hx)
+        return out, out[:, -1], [h.squeeze(0) for h in (hn if isinstance(hn, tuple) else (hn,))]
+
+    def _fused_spans(self, x, states, spans):
+        """A mask whose kept steps form one run per sequence (padding before and/or after, as ``pad_sequences``
+        makes): the rows with the same run go through the fused kernel over those steps only, from the initial
+        states; the masked steps before a run output zeros, those after it repeat its last output (zeros with
+        ``zero_output_for_mask``), and the states are those at its end -- the step loop's results, exactly."""
+        steps, u = x.shape[1], self.units
+        groups = {}
+        for row, span in enumerate(spans):
+            groups.setdefault(span, []).append(row)
+        outs, lasts, finals, order = [], [], [[] for _ in range(self.n_states)], []
+        for (start, end), rows in groups.items():
+            idx = np.asarray(rows)
+            init = None if states is None else [s[:, idx] for s in states]
+            k = len(rows)
+            if end > start:
+                seq, last, fin = self._fused(x[idx][:, start:end], init)
+            else:               # every step masked: zeros out, the initial states kept
+                seq, last = zeros(k, 0, u, dtype=x.dtype, device=x.device), zeros(k, u, dtype=x.dtype, device=x.device)
+                fin = [zeros(k, u, dtype=x.dtype, device=x.device) for _ in range(self.n_states)] if init is None \
+                    else [s.squeeze(0) for s in init]
+            parts = [zeros(k, start, u, dtype=x.dtype, device=x.device)] if start else []
+            parts.append(seq)
+            if end < steps:
+                fill = zeros(k, u, dtype=x.dtype, device=x.device) if self.zero_output_for_mask else last
+                parts.append(fill.unsqueeze(1).expand(k, steps - end, u))
+            outs.append(cat(parts, dim=1) if len(parts) > 1 else parts[0])
+            lasts.append(last)
+            for i, f in enumerate(fin):
+                finals[i].append(f)
+            order.extend(rows)
+        back = np.argsort(np.asarray(order))          # the rows back in the batch's order
+
+        def join(parts):
+            return (cat(parts, dim=0) if len(parts) > 1 else parts[0])[back]
+        return join(outs), join(lasts), [join(f) for f in finals]
 
     def compute_output_shape(self, input_shape):
         input_shape = self._sequence_shape(input_shape)
@@ -317,6 +362,17 @@ class _Recurrent(Layer):
                 "recurrent_dropout": self.recurrent_dropout, "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": self.stateful,
                 "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask, "seed": self.seed}
+
+
+def _spans(mask):
+    """(start, end) of each row's kept steps when they form one run (possibly empty), else None."""
+    mask = np.asarray(mask, bool)
+    count = mask.sum(1)
+    start = np.where(count > 0, mask.argmax(1), 0)
+    end = np.where(count > 0, mask.shape[1] - mask[:, ::-1].argmax(1), 0)
+    if not np.array_equal(end - start, count):
+        return None
+    return list(zip(start.tolist(), end.tolist()))
 
 
 def _gate_matmul(h, w, masks):

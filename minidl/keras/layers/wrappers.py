@@ -86,7 +86,7 @@ class Bidirectional(Layer):
         if isinstance(inputs, (list, tuple)):
             inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
         if isinstance(mask, (list, tuple)):
-            mask = mask[0]
+            mask = None         # found on [sequence, *states]: with initial states, only mask= applies (Keras)
         k = self.forward_layer.n_states
         if initial_state is not None and len(initial_state) != 2 * k:
             raise ValueError(f"Bidirectional {self.name!r}: initial_state must hold {2 * k} states (the forward "
