@@ -24,6 +24,8 @@ import numpy as np
 from ..tensor import Tensor
 from .layers.base import KerasTensor, Layer, host
 
+__all__ = ["get_keras_mask", "set_keras_mask"]      # the rest is md.keras' own plumbing (layers, fit, saving)
+
 _MASKS = {}         # id(tensor) -> (weak reference to the tensor, its mask)
 
 
@@ -34,7 +36,15 @@ def _forget(key, ref):
 
 
 def set_keras_mask(x, mask):
-    """Attach ``mask`` (a bool Tensor or KerasTensor, or None to remove it) to the tensor ``x``."""
+    """Attach ``mask`` (a bool Tensor or KerasTensor, or None to remove it) to the tensor ``x``, as Keras'
+    ``backend.set_keras_mask``: the next layer called on ``x`` sees it.
+
+    Example:
+        >>> x = md.tensor(np.ones((1, 3, 2), np.float32))
+        >>> set_keras_mask(x, md.tensor([[True, True, False]]))
+        >>> md.keras.layers.LSTM(4)(x).shape         # the LSTM stops after step 2
+        (1, 4)
+    """
     if not isinstance(x, (Tensor, KerasTensor)):
         return
     key = id(x)

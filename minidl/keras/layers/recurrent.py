@@ -5,6 +5,11 @@ Inputs are batch-major ``(N, steps, features)`` as in Keras. The weights use Ker
 (LSTM gates i, f, c, o as PyTorch; GRU gates z, r, h where PyTorch has r, z, n, and its bias is ``(2, 3 * units)``,
 input and recurrent halves, in Keras' default ``reset_after=True`` form; ``reset_after=False`` runs its own step
 loop with one bias). Parameter counts are Keras'.
+
+Keras' recurrent features: masks (from ``Embedding(mask_zero=True)`` or ``Masking``; a masked step keeps the state
+and repeats the previous output), ``return_state``, ``initial_state=``, ``recurrent_dropout`` (one mask per gate
+on the state, drawn per call, in training only), ``stateful`` with ``reset_state(s)()``, ``go_backwards``, and
+``unroll`` (accepted; the values do not depend on it).
 """
 import numpy as np
 
