@@ -8,7 +8,7 @@ import minidl as md
 import minidl.keras as mk
 from minidl.keras.layers.base import host
 
-from keras_helpers import fresh_session  # noqa: F401 -- fixture
+from keras_helpers import f64, fresh_session  # noqa: F401 -- fixtures
 from keras_oracle import keras, to_numpy
 
 RNG = np.random.default_rng(0)
@@ -184,3 +184,19 @@ def test_new_arguments_round_trip_through_config_and_match_keras_keys():
                 "seed"):
         assert config[key] == want[key], key
     assert mk.layers.LSTM.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("cls", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("mask_rows", [[[1, 1, 0, 1]], [[0, 1, 1, 0]]])      # the step loop; one fused run
+def test_masked_runs_from_initial_states_gradcheck(f64, cls, mask_rows):
+    from minidl.testing import assert_gradcheck  # noqa: PLC0415
+    layer = getattr(mk.layers, cls)(3, return_sequences=True, return_state=True)
+    x = np.random.default_rng(5).standard_normal((2, 4, 2))
+    layer(x)
+    mask = md.tensor(np.repeat(np.array(mask_rows, bool), 2, axis=0))
+    h0 = np.random.default_rng(6).standard_normal((2, 3))
+
+    def run(t, h):
+        out = layer(t, initial_state=[h] * (2 if cls == "LSTM" else 1), mask=mask)
+        return out[0].sum() + out[1].sum() * 0.5
+    assert_gradcheck(run, x, h0)
