@@ -115,8 +115,7 @@ def _masked_call(call):
         if mask is not None and _call_takes_mask(type(self)):
             kwargs["mask"] = mask
         out = call(self, inputs, *args, **kwargs)
-        from .model import Model  # noqa: PLC0415
-        if isinstance(self, Model):         # a model's output keeps the mask its last layers gave it, as Keras
+        if getattr(self, "_graph", False) is not False:     # a Model: its output keeps its last layers' mask (Keras)
             return out
         if _supports(self):
             _attach(out, self.compute_mask(inputs, mask))
