@@ -898,9 +898,7 @@ def test_embedding_index_errors(bad):
     (lambda: layers.LSTM(-1), ValueError, "units"),
     (lambda: layers.Dropout(1.5), ValueError, "rate"),
     (lambda: layers.Embedding(0, 3), ValueError, "input_dim"),
-    (lambda: layers.Embedding(10, 3, mask_zero=True), ValueError, "mask_zero"),
-    (lambda: layers.LSTM(3, recurrent_dropout=0.2), ValueError, "recurrent_dropout"),
-    (lambda: layers.LSTM(3, return_state=True), ValueError, "return_state"),
+    (lambda: layers.LSTM(3, recurrent_dropout=1.0), ValueError, "recurrent_dropout"),
     (lambda: layers.LSTM(3, activation="relu"), ValueError, "activation"),
     (lambda: layers.SimpleRNN(3, activation="sigmoid"), ValueError, "activation"),
     (lambda: layers.GRU(3, dropout=1.0), ValueError, "dropout"),
@@ -977,6 +975,9 @@ CONFIG_LAYERS = [
     lambda: layers.AveragePooling1D(),
     lambda: layers.LayerNormalization(axis=[1, 2], epsilon=1e-5, center=False),
     lambda: layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode="sum"),
+    lambda: layers.Masking(mask_value=-1.0),
+    lambda: layers.Embedding(20, 4, mask_zero=True),
+    lambda: layers.LSTM(3, recurrent_dropout=0.2, return_state=True, stateful=True, unroll=True, seed=5),
 ]
 
 

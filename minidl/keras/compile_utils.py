@@ -13,7 +13,8 @@ Example:
 """
 from ..train import metrics as metrics_module
 from . import losses as losses_module
-from .layers.base import host, shape_str
+from . import masking_utils
+from .layers.base import shape_str
 
 
 def _per_output(value, names, what, default=None):
@@ -113,13 +114,12 @@ class Compiled:
         return total, logs
 
     def update_metrics(self, y, y_pred):
-        """Add a batch to every metric; as Keras 3, ``compile(metrics=...)`` are not weighted by sample weights."""
+        """Add a batch to every metric; as Keras 3, ``compile(metrics=...)`` are not weighted by sample weights, and
+        the mean metrics skip the masked steps of an output that carries a mask."""
         ys, preds = self._targets(y, y_pred)
         for t, p, ms in zip(ys, preds, self.metrics):
             if ms:
-                arr = host(p)
-                for m in ms:
-                    m.update_state(t, arr)
+                masking_utils.update_metrics(ms, t, p, None)
 
     def reset(self):
         for m in self.metric_list:
@@ -150,8 +150,7 @@ class KerasStep:
             if loss.requires_grad:          # False when every layer is frozen: Keras still runs the epoch
                 loss.backward()
             model.optimizer.step()
-            y_pred = [p.detach() for p in y_pred] if isinstance(y_pred, (list, tuple)) else y_pred.detach()
-        self.compiled.update_metrics(y, y_pred)
+        self.compiled.update_metrics(y, y_pred)         # y_pred keeps its mask (metrics read it on the host)
         return logs, len(x[0] if isinstance(x, list) else x)
 
     def results(self):

@@ -181,9 +181,9 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         per = self.call(y_true, y_pred)
-        if sample_weight is not None:
-            w = np.asarray(host(sample_weight), dtype=per.dtype.np)
-            w = w.reshape(w.shape + (1,) * (per.ndim - w.ndim))
+        from .masking_utils import get_keras_mask, loss_weights  # noqa: PLC0415  (masked steps weigh 0, as Keras)
+        w = loss_weights(per, get_keras_mask(y_pred), sample_weight, self.reduction)
+        if w is not None:
             per = per * _on(w, per)
         if self.reduction in ("none", None):
             return per

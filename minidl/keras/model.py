@@ -180,9 +180,10 @@ class Model(Layer):
             if len(got) != len(t.shape) or any(a is not None and a != b for a, b in zip(t.shape[1:], got[1:])):
                 raise ValueError(f'Input of model "{self.name}" is incompatible: expected shape {shape_str(t.shape)}, '
                                  f"found shape {shape_str(got)}")
+        from .masking_utils import node_value  # noqa: PLC0415  (a layer call with several outputs runs once)
         for t in order:
             args = [values[id(p)] for p in t.parents]
-            values[id(t)] = t.layer(args if len(args) > 1 else args[0])
+            values[id(t)] = node_value(t, args, values)
         results = [values[id(o)] for o in outs]
         return results if multi_out else results[0]
 
@@ -490,7 +491,8 @@ class Model(Layer):
                 layer_ids[id(t.layer)] = len(layers)
                 layers.append(t.layer._serialized())
             ids[id(t)] = len(ids)
-            nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents]})
+            nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents],
+                          **({"output_index": t._index} if hasattr(t, "_node") else {})})   # one of several outputs
         return {"name": self.name, "layers": layers, "nodes": nodes, "multi_input": multi_in,
                 "multi_output": multi_out, "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in ins],
                 "outputs": [ids[id(t)] for t in outs]}
@@ -518,6 +520,8 @@ class Model(Layer):
             dtype = spec.get("dtype")
             tensors.append(Input(batch_shape=shape, dtype=None if dtype is None else
                                  resolve_dtype(dtype, INPUT_DTYPES, where)))
+        from .masking_utils import node_output  # noqa: PLC0415
+        calls = {}              # the outputs of each call with several outputs (return_state), made once
         for n, node in enumerate(nodes):
             where = f"{what}: node {n}"
             layer = layers[config_index(field(node, "layer", int, where), len(layers), f"{where} 'layer'")]
@@ -525,7 +529,7 @@ class Model(Layer):
             if not refs:
                 raise ValueError(f"{where} has no inputs")
             args = [tensors[config_index(r, len(tensors), f"{where} input")] for r in refs]
-            out = layer(args if len(args) > 1 else args[0])
+            out = node_output(layer, args, node, calls, where)
             if not hasattr(out, "layer"):
                 raise ValueError(f"{where}: layer {layer.name!r} gave no symbolic output")
             tensors.append(out)

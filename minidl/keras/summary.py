@@ -17,7 +17,8 @@ def _rows(model):
     for layer in model.layers:
         row = layer._summary_row()
         if connected:
-            sources = [t for t in graph[2] if t.layer is layer]
+            # one call with several outputs (return_state) counts once
+            sources = list({id(getattr(t, "_node", t)): t for t in graph[2] if t.layer is layer}.values())
             names = [p.layer.name if p.layer is not None else getattr(p, "name", "input") for t in sources
                      for p in t.parents]
             row.append(", ".join(names) or "-")

@@ -57,3 +57,7 @@ __all__ += ["image_dataset_from_directory", "text_dataset_from_directory"]
 from .utils_pydataset import PyDataset, Sequence  # noqa: E402
 
 __all__ += ["PyDataset", "Sequence"]
+# --- issue 15 (rnn): plot_model (matplotlib, an optional extra) ---
+from .utils_plot import plot_model  # noqa: E402
+
+__all__ += ["plot_model"]

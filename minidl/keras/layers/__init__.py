@@ -76,3 +76,9 @@ from . import base as _base  # noqa: E402
 from .preprocessing_text import StringDType as _StringDType  # noqa: E402
 
 _base.INPUT_DTYPES.setdefault("string", _StringDType())      # keras.Input(shape=(1,), dtype="string")
+# --- issue 15 (rnn): masks (Embedding(mask_zero=True), Masking) carried from layer to layer ---
+from .. import masking_utils as _masking_utils  # noqa: E402,F401  (installs compute_mask on Layer)
+from .masking import Masking  # noqa: E402
+
+LAYERS["Masking"] = Masking
+__all__ += ["Masking"]

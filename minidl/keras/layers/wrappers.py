@@ -1,6 +1,6 @@
 """``Bidirectional``: run a recurrent layer forward and a copy of it backward over the sequence, and merge."""
 from ... import ops
-from .base import Layer
+from .base import KerasTensor, Layer
 from .recurrent import _Recurrent
 
 _MERGES = ("concat", "sum", "mul", "ave")
@@ -41,17 +41,67 @@ class Bidirectional(Layer):
             raise ValueError("Bidirectional: backward_layer must be a recurrent layer with the same return_sequences")
         layer.name = "forward_" + layer.name
         self.forward_layer, self.backward_layer = layer, backward_layer
-        self.return_sequences = layer.return_sequences
+        self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+        for sub in (layer, backward_layer):         # Keras: masked steps of the merged sequence output are zeros
+            sub.zero_output_for_mask = self.return_sequences
+
+    supports_masking = True
+
+    def __call__(self, inputs, training=None, initial_state=None, **kwargs):
+        """``Bidirectional(...)(sequences, initial_state=None, mask=None)``; ``initial_state``: the forward layer's
+        states then the backward layer's."""
+        if initial_state is not None:
+            inputs = [inputs, *initial_state]
+        out = super().__call__(inputs, training, **kwargs)
+        if isinstance(out, KerasTensor) and self.return_state:
+            from ..masking_utils import get_keras_mask, set_keras_mask, split_outputs  # noqa: PLC0415
+            parts = split_outputs(out, [tuple(s) for s in out.shape])
+            set_keras_mask(parts[0], get_keras_mask(out))
+            return parts
+        return out
+
+    def compute_mask(self, inputs, mask=None):
+        """The input's mask with ``return_sequences`` (None for the states), else None."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        return [out] + [None] * (2 * self.forward_layer.n_states) if self.return_state else out
+
+    def reset_state(self):
+        """Zero the carried states of both directions (``stateful=True``)."""
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    reset_states = reset_state
 
     def _weight_shapes(self, input_shape):
         return ()           # the two sublayers claim theirs when they build
 
     def build(self, input_shape):
+        input_shape = self.forward_layer._sequence_shape(input_shape)
         self.forward_layer._maybe_build(input_shape)
         self.backward_layer._maybe_build(input_shape)
 
-    def call(self, inputs):
-        fwd, bwd = self.forward_layer(inputs), self.backward_layer(inputs)
+    def call(self, inputs, mask=None, initial_state=None):
+        if isinstance(inputs, (list, tuple)):
+            inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
+        if isinstance(mask, (list, tuple)):
+            mask = None         # found on [sequence, *states]: with initial states, only mask= applies (Keras)
+        k = self.forward_layer.n_states
+        if initial_state is not None and len(initial_state) != 2 * k:
+            raise ValueError(f"Bidirectional {self.name!r}: initial_state must hold {2 * k} states (the forward "
+                             f"layer's {k}, then the backward layer's), got {len(initial_state)}")
+        fwd = self.forward_layer(inputs, mask=mask, initial_state=None if initial_state is None else initial_state[:k])
+        bwd = self.backward_layer(inputs, mask=mask,
+                                  initial_state=None if initial_state is None else initial_state[k:])
+        states = []
+        if self.return_state:
+            states = list(fwd[1:]) + list(bwd[1:])
+            fwd, bwd = fwd[0], bwd[0]
+        out = self._merge(fwd, bwd)
+        return [out, *states] if self.return_state else out
+
+    def _merge(self, fwd, bwd):
         if self.return_sequences and self.backward_layer.go_backwards != self.forward_layer.go_backwards:
             bwd = bwd[:, list(range(bwd.shape[1] - 1, -1, -1))]         # back into time order
         if self.merge_mode == "concat":
@@ -64,9 +114,12 @@ class Bidirectional(Layer):
 
     def compute_output_shape(self, input_shape):
         shape = self.forward_layer.compute_output_shape(input_shape)
+        states = []
+        if self.return_state:
+            shape, states = shape[0], shape[1:]
         if self.merge_mode == "concat":
             shape = shape[:-1] + (2 * shape[-1],)
-        return shape
+        return [shape] + states + states if self.return_state else shape
 
     # the weights are the two sublayers'
     def get_weights(self):
