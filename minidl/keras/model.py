@@ -6,6 +6,7 @@ Training runs minidl's autograd and ``md.optim`` on the model's ``md.nn`` module
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..tensor import Tensor
 from ..train.engine import CallbackList, ModeGuard, evaluate_loop, fit_loop, predict_loop
 from . import losses as losses_module
 from . import optimizers as optimizers_module
@@ -99,6 +100,17 @@ def _flat(value):
     return [value]
 
 
+def _fit_rank(value, shape):
+    """Keras 3 adds or drops a trailing axis of size 1 when an input is one rank off its ``Input``: ``(N,)`` strings
+    feed ``Input(shape=(1,))``, ``(N, 1)`` feeds ``Input(shape=())``."""
+    got = tuple(value.shape)
+    if len(got) == len(shape) - 1 and shape[-1] == 1:
+        return value.unsqueeze(-1) if isinstance(value, Tensor) else value[..., None]
+    if len(got) == len(shape) + 1 and got[-1] == 1:
+        return value.squeeze(-1) if isinstance(value, Tensor) else value[..., 0]
+    return value
+
+
 class Model(Layer):
     """A Keras model. Three ways to make one, as in Keras:
 
@@ -174,7 +186,7 @@ class Model(Layer):
         if len(given) != len(ins):
             raise ValueError(f'Layer "{self.name}" expects {len(ins)} input(s), but it received {len(given)} input '
                              "tensors")
-        values = {id(t): to_tensor(v) for t, v in zip(ins, given)}
+        values = {id(t): _fit_rank(to_tensor(v), t.shape) for t, v in zip(ins, given)}
         for t in ins:
             got = tuple(values[id(t)].shape)
             if len(got) != len(t.shape) or any(a is not None and a != b for a, b in zip(t.shape[1:], got[1:])):
