@@ -45,12 +45,12 @@ class Compiled:
 
     def __init__(self, names, loss, loss_weights=None, metrics=None):
         self.names, self.multi = list(names), len(names) > 1
-        if loss is None:
-            raise ValueError("compile: a `loss` is required to train (e.g. loss='sparse_categorical_crossentropy')")
+        self.has_loss = loss is not None       # without one, the model's added losses are what fit minimises
         if isinstance(loss, dict) and "class_name" not in loss and set(loss) != set(self.names):
             raise ValueError(f"compile: the loss dict must name every output: expected keys {self.names}, found "
                              f"{sorted(loss)}")
-        self.losses = [losses_module.get(spec) for spec in _per_output(loss, self.names, "loss")]
+        self.losses = [None if spec is None else losses_module.get(spec)
+                       for spec in _per_output(loss, self.names, "loss")]
         if not self.multi and isinstance(loss_weights, (int, float)):
             loss_weights = [loss_weights]
         weights = _per_output(loss_weights, self.names, "loss_weights", 1.0)
@@ -98,16 +98,21 @@ class Compiled:
     def loss(self, y, y_pred, sample_weight, penalties):
         """(total loss Tensor, {log name: float}) of one batch: the weighted sum of the outputs' losses plus the
         layers' ``penalties``."""
-        ys, preds = self._targets(y, y_pred)
+        ys, preds = self._targets(y, y_pred) if self.has_loss else ([], [])
         total, parts = None, {}
         for name, fn, w, t, p in zip(self.names, self.losses, self.weights, ys, preds):
+            if fn is None:
+                continue
             value = fn(t, p, sample_weight)
             if value.numel() != 1:
                 raise ValueError(f"The loss must reduce to a scalar, got shape {shape_str(value.shape)}")
             parts[f"{name}_loss"] = value
             total = value * w if total is None else total + value * w
         for p in penalties:
-            total = total + p
+            total = p if total is None else total + p
+        if total is None:
+            raise ValueError("compile: a `loss` is required to train (e.g. loss='sparse_categorical_crossentropy'), "
+                             "unless the model adds its own losses (add_loss) or overrides train_step")
         logs = {"loss": float(total.item())}
         if self.multi:
             logs.update({k: float(v.item()) for k, v in parts.items()})
@@ -116,6 +121,8 @@ class Compiled:
     def update_metrics(self, y, y_pred):
         """Add a batch to every metric; as Keras 3, ``compile(metrics=...)`` are not weighted by sample weights, and
         the mean metrics skip the masked steps of an output that carries a mask."""
+        if not self.metric_list:
+            return
         ys, preds = self._targets(y, y_pred)
         for t, p, ms in zip(ys, preds, self.metrics):
             if ms:
@@ -129,29 +136,65 @@ class Compiled:
         return {m.name: float(m.result()) for m in self.metric_list}
 
 
+def _number(value):
+    """A logged value (a scalar Tensor, a NumPy scalar, a number) as a float."""
+    if hasattr(value, "item"):
+        return float(value.item())
+    return float(value)
+
+
 class KerasStep:
     """The engine's step for a compiled Keras model: ``train`` runs the optimizer (the model is in training mode,
-    set by the loop), otherwise the batch is only scored."""
+    set by the loop), otherwise the batch is only scored. A model that overrides ``train_step`` / ``test_step``
+    (Keras' way to customise ``fit``) has its own method called with ``data`` = ``(x, y)`` (or ``(x, y,
+    sample_weight)``, or ``(x,)``), and the dict it returns becomes the logs, as Keras reports it."""
 
     def __init__(self, model, train):
         self.model, self.train, self.compiled = model, train, model._compiled
+        self.custom = _overridden(model, "train_step" if train else "test_step")
+        self.last = None
 
     def reset(self):
-        self.compiled.reset()
+        for m in self.model.metrics:        # the loss tracker, your own metric attributes, the compiled ones
+            m.reset_state()
+        self.last = None
 
     def __call__(self, batch):
         x, y, sw = batch
+        n = len(x[0] if isinstance(x, list) else x)
+        if self.custom:
+            data = (x,) if y is None else ((x, y) if sw is None else (x, y, sw))
+            out = (self.model.train_step if self.train else self.model.test_step)(data)
+            self.last = {k: _number(v) for k, v in (out or {}).items()}
+            return {}, n
+        return self.default(x, y, sw), n
+
+    def default(self, x, y, sw):
+        """Keras' own step: forward, the compiled loss (``model.compute_loss``), backward and the optimizer when
+        training, the compiled metrics; returns the batch's loss logs."""
         model = self.model
         if self.train:
             model.optimizer.zero_grad()
         y_pred = model(model._device_put(x))
-        loss, logs = self.compiled.loss(y, y_pred, sw, model.losses)
+        if _overridden(model, "compute_loss"):
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=self.train)
+            logs = {"loss": _number(loss)}
+        else:
+            loss, logs = self.compiled.loss(y, y_pred, sw, model.losses)
         if self.train:
             if loss.requires_grad:          # False when every layer is frozen: Keras still runs the epoch
                 loss.backward()
             model.optimizer.step()
         self.compiled.update_metrics(y, y_pred)         # y_pred keeps its mask (metrics read it on the host)
-        return logs, len(x[0] if isinstance(x, list) else x)
+        return logs
 
     def results(self):
+        if self.custom:
+            return dict(self.last or {})
         return self.compiled.results()
+
+
+def _overridden(model, name):
+    """Whether ``model``'s class replaces md.keras.Model's ``name`` (defined in ``model_steps.StepMethods``)."""
+    from .model_steps import StepMethods  # noqa: PLC0415
+    return getattr(type(model), name, None) is not getattr(StepMethods, name, None)

@@ -12,6 +12,7 @@ from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .data_adapter import ArrayData, adapt, class_weights_for
 from .layers import call_losses
+from .model_steps import StepMethods
 from .layers.base import KerasTensor, Layer, host, shape_str, to_tensor
 from .progbar import Progbar
 from .saving import MODEL_CLASSES, config_index, field, layer_from_config, load_weights, save_model, save_weights
@@ -83,9 +84,9 @@ def _compile_config(optimizer, loss, loss_weights, metrics):
             return {k: losses(v) for k, v in value.items()}
         return losses_module.serialize(losses_module.get(value))
 
-    serial_loss = losses(loss)
+    serial_loss = None if loss is None else losses(loss)       # no loss: the model trains on its added losses
     metric_names = names(metrics)
-    if metrics is not None and metric_names is None or None in _flat(serial_loss):
+    if metrics is not None and metric_names is None or (loss is not None and None in _flat(serial_loss)):
         return None
     return {"optimizer": optimizers_module.serialize(optimizer), "loss": serial_loss, "loss_weights": loss_weights,
             "metrics": metric_names}
@@ -111,7 +112,7 @@ def _fit_rank(value, shape):
     return value
 
 
-class Model(Layer):
+class Model(StepMethods, Layer):
     """A Keras model. Three ways to make one, as in Keras:
 
     - functional: ``Model(inputs, outputs)`` from ``md.keras.Input`` and layer calls;

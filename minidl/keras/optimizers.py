@@ -154,6 +154,35 @@ class Optimizer:
             constraints.apply(self._constrained)
         self.iterations += 1
 
+    def apply(self, grads, trainable_variables=None):
+        """Keras 3's update from a custom ``train_step``: ``grads[i]`` (Keras' layout; None: the gradient the
+        variable's tensors already hold from ``backward``) is the gradient of ``trainable_variables[i]`` (a
+        ``keras.Variable``, or the model's trainable weights when omitted). Builds the optimizer on first use."""
+        from .variables import Variable  # noqa: PLC0415
+        grads = list(grads)
+        variables = list(trainable_variables) if trainable_variables is not None else None
+        if variables is None:
+            if not self._params:
+                raise ValueError("optimizer.apply: give trainable_variables on the first call")
+            variables = [None] * len(grads)
+        if len(variables) != len(grads):
+            raise ValueError(f"optimizer.apply: {len(grads)} gradients for {len(variables)} variables")
+        params = []
+        for g, v in zip(grads, variables):
+            if isinstance(v, Variable):
+                params += v._set_grad(g)
+            elif g is not None:
+                raise TypeError(f"optimizer.apply takes keras.Variables (model.trainable_weights), got "
+                                f"{type(v).__name__}")
+        if self.inner is None:
+            self.build(params)
+        self.step()
+
+    def apply_gradients(self, grads_and_vars):
+        """``apply`` for ``[(grad, variable), ...]`` (Keras 2's spelling)."""
+        pairs = list(grads_and_vars)
+        self.apply([g for g, _ in pairs], [v for _, v in pairs])
+
     def get_config(self):
         lr = self._lr
         if isinstance(lr, LearningRateSchedule):

@@ -61,3 +61,8 @@ __all__ += ["PyDataset", "Sequence"]
 from .utils_plot import plot_model  # noqa: E402
 
 __all__ += ["plot_model"]
+
+# --- custom training steps: Keras' batch (un)packing helpers ---
+from .model_steps import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: E402
+
+__all__ += ["pack_x_y_sample_weight", "unpack_x_y_sample_weight"]

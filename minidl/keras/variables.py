@@ -62,6 +62,20 @@ class Variable:
             return tensors[0]
         return Tensor._wrap(self._weight.read())
 
+    def _set_grad(self, grad):
+        """Give the weight's tensors the gradient ``grad`` (Keras' layout; None keeps what ``backward`` left);
+        returns the tensors."""
+        tensors = self._weight.tensors()
+        if grad is not None:
+            g = _numpy(grad)
+            if g.shape != self.shape:
+                raise ValueError(f"gradient of shape {g.shape} for variable {self.path} of shape {self.shape}")
+            parts = self._weight.from_keras(g)
+            parts = parts if len(tensors) > 1 else (parts,)
+            for t, arr in zip(tensors, parts):
+                t.grad = Tensor._wrap(t._xp.asarray(np.ascontiguousarray(arr, dtype=t.array.dtype)))
+        return list(tensors)
+
     def numpy(self):
         """A NumPy copy in Keras' layout."""
         return self._weight.read()
