@@ -50,3 +50,12 @@ Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2
 LAYERS.update({c.__name__: c for c in (Conv2DTranspose, DepthwiseConv2D, SeparableConv2D)})
 __all__ += ["Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Convolution2DTranspose",
             "SeparableConvolution2D"]
+
+# --- issue 15 campaign: Conv1DTranspose and the functional merge helpers ------------------------------------------
+from .convolutional_transpose1d import Conv1DTranspose  # noqa: E402
+from .merging_functions import add, average, concatenate, dot, maximum, minimum, multiply, subtract  # noqa: E402
+
+Convolution1DTranspose = Conv1DTranspose
+LAYERS["Conv1DTranspose"] = Conv1DTranspose
+__all__ += ["Conv1DTranspose", "Convolution1DTranspose", "add", "average", "concatenate", "dot", "maximum",
+            "minimum", "multiply", "subtract"]
