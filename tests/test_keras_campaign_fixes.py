@@ -121,3 +121,91 @@ def test_functional_merge_helpers_build_graphs_that_train_and_save(tmp_path):
     model.save(path)
     np.testing.assert_allclose(mk.models.load_model(path).predict(x, verbose=0), model.predict(x, verbose=0),
                                rtol=1e-6)
+
+
+# --- Layer.add_loss / losses (the subclassing guide's ActivityRegularizationLayer, OuterLayer, VAE) ------------
+def _activity_layer(lib):
+    class ActivityRegularization(lib.layers.Layer):
+        def __init__(self, rate=1e-2, **kwargs):
+            super().__init__(**kwargs)
+            self.rate = rate
+
+        def call(self, inputs):
+            self.add_loss(self.rate * lib.ops.mean(inputs))
+            return inputs
+    return ActivityRegularization
+
+
+def _outer_layer(lib):
+    inner = _activity_layer(lib)
+
+    class Outer(lib.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.activity_reg = inner(1e-2)
+            self.dense = lib.layers.Dense(3, kernel_regularizer=lib.regularizers.l2(1e-3))
+
+        def call(self, inputs):
+            return self.dense(self.activity_reg(inputs))
+    return Outer
+
+
+def test_add_loss_lists_and_resets_like_keras():
+    x = RNG.standard_normal((4, 2)).astype("float32")
+    ours, theirs = _outer_layer(mk)(), _outer_layer(keras)()
+    assert len(ours.losses) == len(theirs.losses) == 0
+    ours(x), theirs(x)
+    theirs.dense.set_weights(ours.dense.get_weights())
+    for _ in range(2):                       # the losses of the last call only, not accumulated
+        ours(x), theirs(x)
+        assert len(ours.losses) == len(theirs.losses) == 2
+    got = sorted(float(v) for v in ours.losses)
+    want = sorted(float(to_numpy(v)) for v in theirs.losses)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(got[0] if abs(got[0] - 1e-2 * x.mean()) < 1e-7 else got[1], 1e-2 * x.mean(),
+                               rtol=1e-5)
+
+
+def test_add_loss_joins_the_compiled_loss_in_evaluate_and_fit():
+    x = RNG.standard_normal((8, 3)).astype("float32")
+    y = RNG.standard_normal((8, 3)).astype("float32")
+    models = []
+    for lib in (mk, keras):
+        inp = lib.Input(shape=(3,))
+        out = _activity_layer(lib)(5.0)(lib.layers.Dense(3, name="d")(inp))
+        model = lib.Model(inp, out)
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+        models.append(model)
+    ours, theirs = models
+    theirs.set_weights(ours.get_weights())
+    assert len(ours.losses) == 0           # building the graph (shape tracing) adds no loss
+    np.testing.assert_allclose(ours.evaluate(x, y, batch_size=8, verbose=0),
+                               theirs.evaluate(x, y, batch_size=8, verbose=0), rtol=1e-5)
+    h_ours = ours.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    h_theirs = theirs.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(h_ours, h_theirs, rtol=1e-4)
+    assert len(ours.losses) == 1
+
+
+def test_add_loss_in_a_subclassed_model_trains_a_vae_and_rejects_bad_values():
+    class VAE(mk.Model):
+        def __init__(self):
+            super().__init__()
+            self.enc = layers.Dense(4)
+            self.mean, self.log_var = layers.Dense(2), layers.Dense(2)
+            self.dec = layers.Dense(6, activation="sigmoid")
+
+        def call(self, x):
+            h = self.enc(x)
+            z_mean, z_log_var = self.mean(h), self.log_var(h)
+            self.add_loss(-0.5 * mk.ops.mean(z_log_var - mk.ops.square(z_mean) - mk.ops.exp(z_log_var) + 1))
+            return self.dec(z_mean)
+    vae = VAE()
+    x = (RNG.random((64, 6)) > 0.5).astype("float32")
+    vae.compile(optimizer=mk.optimizers.Adam(0.01), loss="binary_crossentropy")
+    hist = vae.fit(x, x, epochs=8, batch_size=16, verbose=0).history["loss"]
+    assert hist[-1] < hist[0] and len(vae.losses) == 1
+    with pytest.raises(ValueError, match="scalar"):
+        vae.add_loss(np.ones(3))
+    with pytest.raises(ValueError, match="symbolic"):
+        vae.add_loss(mk.Input(shape=(1,)))

@@ -29,3 +29,8 @@ from .layers import Layer  # noqa: E402
 from .variables import Variable  # noqa: E402
 
 __all__ += ["Layer", "Variable", "ops", "random"]
+
+# --- issue 15 campaign: Layer.add_loss and losses from call (layer_losses) ---
+from .layers.layer_losses import install as _install_layer_losses  # noqa: E402
+
+_install_layer_losses(Model)
