@@ -209,3 +209,65 @@ def test_add_loss_in_a_subclassed_model_trains_a_vae_and_rejects_bad_values():
         vae.add_loss(np.ones(3))
     with pytest.raises(ValueError, match="symbolic"):
         vae.add_loss(mk.Input(shape=(1,)))
+
+
+# --- keras.utils image files: load_img, img_to_array, array_to_img, save_img ---------------------------------------
+@pytest.fixture
+def png(tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    path = tmp_path / "img.png"
+    pil.fromarray(RNG.integers(0, 256, (20, 30, 3)).astype("uint8")).save(path)
+    return path
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"color_mode": "grayscale"}, {"color_mode": "rgba"},
+                                    {"target_size": (10, 12)}, {"target_size": (9, 9), "interpolation": "bilinear"},
+                                    {"target_size": (8, 16), "keep_aspect_ratio": True, "interpolation": "bicubic"},
+                                    {"target_size": (16, 8), "keep_aspect_ratio": True}])
+def test_load_img_and_img_to_array_match_keras(png, kwargs):
+    got = mk.utils.img_to_array(mk.utils.load_img(png, **kwargs))
+    want = keras.utils.img_to_array(keras.utils.load_img(png, **kwargs))
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    with open(png, "rb") as f:              # a file object works too
+        np.testing.assert_array_equal(mk.utils.img_to_array(mk.utils.load_img(f, **kwargs)), want)
+
+
+@pytest.mark.parametrize("channels,data_format,scale", [(3, "channels_last", True), (1, "channels_last", True),
+                                                        (4, "channels_first", False), (3, "channels_first", True)])
+def test_array_to_img_img_to_array_and_save_img_match_keras(tmp_path, channels, data_format, scale):
+    pytest.importorskip("PIL.Image")
+    shape = (channels, 6, 7) if data_format == "channels_first" else (6, 7, channels)
+    x = RNG.random(shape).astype("float32") * (1.0 if scale else 255.0)
+    got = mk.utils.array_to_img(x, data_format=data_format, scale=scale)
+    want = keras.utils.array_to_img(x, data_format=data_format, scale=scale)
+    assert got.mode == want.mode and got.size == want.size
+    np.testing.assert_array_equal(mk.utils.img_to_array(got, data_format=data_format),
+                                  keras.utils.img_to_array(want, data_format=data_format))
+    mk.utils.save_img(tmp_path / "a.png", x, data_format=data_format, scale=scale)
+    keras.utils.save_img(tmp_path / "b.png", x, data_format=data_format, scale=scale)
+    np.testing.assert_array_equal(mk.utils.img_to_array(mk.utils.load_img(tmp_path / "a.png", color_mode="rgba")),
+                                  keras.utils.img_to_array(keras.utils.load_img(tmp_path / "b.png", color_mode="rgba")))
+
+
+def test_image_helpers_errors(png, monkeypatch):
+    with pytest.raises(ValueError, match="interpolation"):
+        mk.utils.load_img(png, target_size=(4, 4), interpolation="cubic")
+    with pytest.raises(ValueError, match="color_mode"):
+        mk.utils.load_img(png, color_mode="cmyk")
+    with pytest.raises(ValueError, match="rank 3"):
+        mk.utils.array_to_img(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="channel number 2"):
+        mk.utils.array_to_img(np.zeros((4, 4, 2)))
+    with pytest.raises(ValueError, match="unsupported image shape"):
+        mk.utils.img_to_array(np.zeros((1, 2, 3, 4)))
+    import builtins
+    real_import = builtins.__import__
+
+    def no_pil(name, *args, **kwargs):
+        if name == "PIL" or name.startswith("PIL."):
+            raise ImportError("no PIL")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_pil)
+    with pytest.raises(ImportError, match=r"minidl\[image\]"):
+        mk.utils.load_img(png)

@@ -47,3 +47,8 @@ __all__ += ["get_file", "validate_file"]
 from .utils_timeseries import timeseries_dataset_from_array  # noqa: E402
 
 __all__ += ["timeseries_dataset_from_array"]
+
+# --- issue 15 campaign: image files (Pillow, optional extra) ---
+from .utils_image import array_to_img, img_to_array, load_img, save_img  # noqa: E402
+
+__all__ += ["array_to_img", "img_to_array", "load_img", "save_img"]
