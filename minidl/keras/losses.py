@@ -274,3 +274,18 @@ def serialize(loss):
     if type(loss).__name__ not in _CLASSES:
         return None
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+# --- issue 15 campaign: more of Keras 3's losses (losses_more) ---
+from . import losses_more as _more  # noqa: E402
+
+(KLDivergence, Poisson, LogCosh, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity, Hinge,
+ SquaredHinge, CategoricalHinge) = _more.CLASSES
+kl_divergence, poisson, log_cosh = _more.kl_divergence, _more.poisson, _more.log_cosh
+mean_absolute_percentage_error = _more.mean_absolute_percentage_error
+mean_squared_logarithmic_error = _more.mean_squared_logarithmic_error
+cosine_similarity, hinge, squared_hinge = _more.cosine_similarity, _more.hinge, _more.squared_hinge
+categorical_hinge = _more.categorical_hinge
+kld, mape, msle = kl_divergence, mean_absolute_percentage_error, mean_squared_logarithmic_error
+_NAME_OF.update(_more.NAME_OF)
+_CLASSES.update({c.__name__: c for c in _more.CLASSES})
+_BY_NAME.update(_more.BY_NAME)
