@@ -345,3 +345,50 @@ def test_more_losses_names_aliases_configs_and_training(tmp_path):
     again = mk.models.load_model(path)
     assert type(again.loss).__name__ == "Poisson"
     np.testing.assert_allclose(again.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
+
+
+# --- more activations, initializer aliases --------------------------------------------------------------------------
+@pytest.mark.parametrize("name,kwargs", [("mish", {}), ("hard_silu", {}), ("hard_swish", {}), ("log_sigmoid", {}),
+                                         ("hard_tanh", {}), ("celu", {}), ("celu", {"alpha": 2.0}),
+                                         ("squareplus", {}), ("squareplus", {"b": 1}), ("sparse_plus", {}),
+                                         ("soft_shrink", {}), ("soft_shrink", {"threshold": 1.0}), ("hard_shrink", {}),
+                                         ("tanh_shrink", {}), ("threshold", {"threshold": 0.3, "default_value": -2.0})])
+def test_more_activations_values_and_gradients_match_keras(f64, name, kwargs):
+    import torch
+    x = np.concatenate([RNG.standard_normal(40) * 3, [-3.0, 3.0, -1.0, 1.0, -1.5, 0.3, 2.5, 40.0, -40.0]])
+    xm, xt = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    got, want = getattr(mk.activations, name)(xm, **kwargs), getattr(keras.activations, name)(xt, **kwargs)
+    np.testing.assert_allclose(got.numpy(), to_numpy(want), rtol=1e-7, atol=1e-12)
+    g = RNG.standard_normal(x.shape)
+    (got * md.tensor(g)).sum().backward()
+    (want * torch.tensor(g)).sum().backward()
+    assert np.isfinite(xm.grad.numpy()).all()
+    np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-7, atol=1e-12)
+
+
+def test_more_activations_by_name_in_layers_and_saved(tmp_path):
+    for name in ("mish", "hard_silu", "log_sigmoid", "hard_tanh", "celu", "squareplus", "sparse_plus", "soft_shrink",
+                 "hard_shrink", "tanh_shrink"):
+        assert mk.activations.serialize(mk.activations.get(name)) == keras.activations.serialize(
+            keras.activations.get(name)) == name
+    assert mk.activations.serialize(mk.activations.get("hard_swish")) == "hard_silu"
+    model = mk.Sequential([layers.Input(shape=(3,)), layers.Dense(4, activation="mish"),
+                           layers.Dense(2, activation="hard_silu")])
+    x = RNG.standard_normal((5, 3)).astype("float32")
+    path = str(tmp_path / "a.keras")
+    model.save(path)
+    again = mk.models.load_model(path)
+    assert again.layers[0].get_config()["activation"] == "mish"
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_initializer_lowercase_aliases_are_keras_classes():
+    for name in ("constant", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
+                 "lecun_uniform", "ones", "orthogonal", "random_normal", "random_uniform", "truncated_normal",
+                 "variance_scaling", "zeros", "IdentityInitializer", "OrthogonalInitializer"):
+        ours, theirs = getattr(mk.initializers, name), getattr(keras.initializers, name)
+        assert isinstance(ours, type) and ours.__name__ == theirs.__name__, name
+    layer = layers.Dense(3, kernel_initializer=mk.initializers.he_normal(seed=1))
+    layer.build((None, 50))
+    w = layer.get_weights()[0]
+    assert w.shape == (50, 3) and 0.1 < w.std() < 0.3            # He normal: stddev sqrt(2 / 50) = 0.2

@@ -101,3 +101,13 @@ def serialize(fn):
             return name
     raise ValueError(f"Cannot save a model with the custom activation {fn!r}: only named activations are saved "
                      f"(known: {', '.join(sorted(_ALL))})")
+
+# --- issue 15 campaign: more of Keras 3's activations (activations_more) ---
+from . import activations_more as _more  # noqa: E402
+
+mish, hard_silu, hard_swish, log_sigmoid, hard_tanh = (_more.mish, _more.hard_silu, _more.hard_swish,
+                                                       _more.log_sigmoid, _more.hard_tanh)
+celu, squareplus, sparse_plus, soft_shrink, hard_shrink = (_more.celu, _more.squareplus, _more.sparse_plus,
+                                                           _more.soft_shrink, _more.hard_shrink)
+tanh_shrink, threshold = _more.tanh_shrink, _more.threshold
+_ALL.update(_more.ALL)

@@ -222,3 +222,11 @@ def serialize(init):
     if not isinstance(init, Initializer) or type(init).__name__ not in _CLASSES:
         raise ValueError(f"Cannot save a model with the custom initializer {init!r}")
     return {"class_name": type(init).__name__, "config": init.get_config()}
+
+# --- issue 15 campaign: Keras' lower-case aliases of the initializer classes (keras.initializers.he_normal()) ---
+constant, glorot_normal, glorot_uniform = Constant, GlorotNormal, GlorotUniform
+he_normal, he_uniform = HeNormal, HeUniform
+identity, lecun_normal, lecun_uniform, ones, orthogonal = Identity, LecunNormal, LecunUniform, Ones, Orthogonal
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, zeros = VarianceScaling, Zeros
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal
