@@ -392,3 +392,63 @@ def test_initializer_lowercase_aliases_are_keras_classes():
     layer.build((None, 50))
     w = layer.get_weights()[0]
     assert w.shape == (50, 3) and 0.1 < w.std() < 0.3            # He normal: stddev sqrt(2 / 50) = 0.2
+
+
+# --- more keras.ops ---------------------------------------------------------------------------------------------------
+_UNARY = ["log1p", "expm1", "log2", "log10", "sinh", "cosh", "arcsin", "arccos", "arctan"]
+
+
+@pytest.mark.parametrize("name", _UNARY + ["arctan2", "hypot"])
+def test_more_ops_math_values_and_gradients_match_keras(f64, name):
+    import torch
+    keras.backend.set_floatx("float64")
+    try:
+        xs = [RNG.uniform(-0.9, 0.9, (3, 4)) if name in ("arcsin", "arccos", "log1p") else
+              RNG.uniform(0.1, 3.0, (3, 4)) if name in ("log2", "log10") else RNG.standard_normal((3, 4))]
+        if name in ("arctan2", "hypot"):
+            xs.append(RNG.standard_normal((3, 4)))
+        xm = [md.tensor(x, requires_grad=True) for x in xs]
+        xt = [torch.tensor(x, requires_grad=True) for x in xs]
+        got, want = getattr(mk.ops, name)(*xm), getattr(keras.ops, name)(*xt)
+        tol = 1e-6 if len(xs) == 2 else 1e-9             # Keras computes arctan2 and hypot in float32
+        np.testing.assert_allclose(got.numpy(), to_numpy(want), rtol=tol, atol=1e-12)
+        got.sum().backward()
+        want.sum().backward()
+        for a, b in zip(xm, xt):
+            np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=tol, atol=1e-9)
+    finally:
+        keras.backend.set_floatx("float32")
+
+
+@pytest.mark.parametrize("call", [
+    lambda o, x, y: o.floor_divide(x, y), lambda o, x, y: o.mod(x, y), lambda o, x, y: o.isfinite(x / y),
+    lambda o, x, y: o.isinf(x / y), lambda o, x, y: o.logical_xor(x > 0, y > 0), lambda o, x, y: o.flip(x),
+    lambda o, x, y: o.flip(x, axis=1), lambda o, x, y: o.flip(x, axis=(0, 1)), lambda o, x, y: o.roll(x, 2),
+    lambda o, x, y: o.roll(x, -1, axis=1), lambda o, x, y: o.moveaxis(x[None], 0, -1), lambda o, x, y: o.triu(x),
+    lambda o, x, y: o.tril(x, k=-1), lambda o, x, y: o.triu(x, k=1), lambda o, x, y: o.amax(x),
+    lambda o, x, y: o.amax(x, axis=0, keepdims=True), lambda o, x, y: o.amin(x, axis=(0, 1)),
+    lambda o, x, y: o.full_like(x, 3.5), lambda o, x, y: o.full_like(x, 2, dtype="int32"),
+    lambda o, x, y: o.count_nonzero(x), lambda o, x, y: o.count_nonzero(x, axis=1),
+    lambda o, x, y: o.count_nonzero(x, axis=(0, 1)), lambda o, x, y: o.eye(3), lambda o, x, y: o.eye(2, 4, k=1),
+    lambda o, x, y: o.identity(3), lambda o, x, y: o.linspace(0.0, 2.0, 5),
+    lambda o, x, y: o.linspace(0.0, 2.0, 4, endpoint=False)])
+def test_more_ops_arrays_match_keras(call):
+    x = RNG.integers(-3, 4, (4, 5)).astype("float32")
+    y = RNG.integers(1, 4, (4, 5)).astype("float32")
+    y[0, 0] = 0.0                                         # an inf and a nan for isfinite / isinf
+    got, want = call(mk.ops, x, y), call(keras.ops, x, y)
+    got, want = np.asarray(got.numpy()), to_numpy(want)
+    assert got.shape == want.shape
+    assert got.dtype.kind == want.dtype.kind
+    np.testing.assert_allclose(got.astype("float64"), want.astype("float64"), rtol=1e-6)
+
+
+def test_more_ops_in_a_custom_layer_train():
+    class SoftClip(mk.layers.Layer):
+        def call(self, x):
+            return mk.ops.log1p(mk.ops.expm1(mk.ops.amax(mk.ops.flip(x, axis=1), axis=-1, keepdims=True)))
+    model = mk.Sequential([layers.Input(shape=(4,)), layers.Dense(3), SoftClip(), layers.Dense(1)])
+    model.compile(optimizer=mk.optimizers.Adam(0.05), loss="mse")
+    x = RNG.standard_normal((64, 4)).astype("float32")
+    hist = model.fit(x, np.abs(x[:, :1]), epochs=10, batch_size=16, verbose=0).history["loss"]
+    assert hist[-1] < hist[0]
