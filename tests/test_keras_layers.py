@@ -422,7 +422,12 @@ def _torch_activations(torch):
             "hard_sigmoid": F.hardsigmoid, "tanh": torch.tanh, "softmax": lambda t: torch.softmax(t, -1),
             "log_softmax": lambda t: torch.log_softmax(t, -1), "softplus": F.softplus, "softsign": F.softsign,
             "elu": F.elu, "selu": F.selu, "gelu": F.gelu, "silu": F.silu, "swish": F.silu,
-            "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "exponential": torch.exp}
+            "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "exponential": torch.exp,
+            # issue 15 campaign (activations_more)
+            "mish": F.mish, "hard_silu": F.hardswish, "hard_swish": F.hardswish, "log_sigmoid": F.logsigmoid,
+            "hard_tanh": F.hardtanh, "celu": F.celu, "squareplus": lambda t: (t + torch.sqrt(t * t + 4)) / 2,
+            "sparse_plus": lambda t: torch.where(t <= -1, 0 * t, torch.where(t >= 1, t, (t + 1) ** 2 / 4)),
+            "soft_shrink": F.softshrink, "hard_shrink": F.hardshrink, "tanh_shrink": F.tanhshrink}
 
 
 def test_every_activation_has_a_reference(torch):
@@ -958,6 +963,7 @@ CONFIG_LAYERS = [
     lambda: layers.AveragePooling1D(),
     lambda: layers.LayerNormalization(axis=[1, 2], epsilon=1e-5, center=False),
     lambda: layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode="sum"),
+    lambda: layers.Conv1DTranspose(4, 3, strides=2, padding="same", output_padding=1),   # issue 15 campaign
 ]
 
 

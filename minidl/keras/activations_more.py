@@ -108,6 +108,7 @@ def threshold(x, threshold, default_value):
     return ops.where(x > threshold, x, x * 0.0 + default_value)
 
 
+# by name (``threshold`` has no defaults for its two parameters, so it is a function only)
 ALL = {f.__name__: f for f in (mish, hard_silu, log_sigmoid, hard_tanh, celu, squareplus, sparse_plus, soft_shrink,
-                               hard_shrink, tanh_shrink, threshold)}
+                               hard_shrink, tanh_shrink)}
 ALL["hard_swish"] = hard_silu       # after hard_silu: serialize() names it "hard_silu", as Keras
