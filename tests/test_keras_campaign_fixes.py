@@ -453,3 +453,69 @@ def test_more_ops_in_a_custom_layer_train():
     x = RNG.standard_normal((64, 4)).astype("float32")
     hist = model.fit(x, np.abs(x[:, :1]), epochs=10, batch_size=16, verbose=0).history["loss"]
     assert hist[-1] < hist[0]
+
+
+# --- Model.from_config / Sequential.from_config (the functional API guide) -----------------------------------------
+def _custom_dense(lib):
+    class CustomDense(lib.layers.Layer):
+        def __init__(self, units=32):
+            super().__init__()
+            self.units = units
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal")
+            self.b = self.add_weight(shape=(self.units,), initializer="random_normal")
+
+        def call(self, inputs):
+            return lib.ops.matmul(inputs, self.w) + self.b
+
+        def get_config(self):
+            return {"units": self.units}
+    return CustomDense
+
+
+def test_model_from_config_with_custom_objects_matches_keras():
+    x = RNG.standard_normal((3, 4)).astype("float32")
+    outs = []
+    for lib in (mk, keras):
+        custom = _custom_dense(lib)
+        inputs = lib.Input((4,))
+        hidden = lib.layers.Dense(5, activation="relu")(inputs)
+        model = lib.Model(inputs, lib.layers.concatenate([custom(3)(hidden), hidden]))
+        again = lib.Model.from_config(model.get_config(), custom_objects={"CustomDense": custom})
+        assert again.count_params() == model.count_params() == 5 * 4 + 5 + 5 * 3 + 3
+        assert [type(la).__name__ for la in again.layers[-3:]] == [type(la).__name__ for la in model.layers[-3:]]
+        outs.append((model, again))
+    (ours, ours_again), (theirs, theirs_again) = outs
+    weights = theirs.get_weights()
+    for m in (ours, ours_again, theirs_again):
+        m.set_weights(weights)
+    want = to_numpy(theirs(x))
+    np.testing.assert_allclose(ours(x).numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(ours_again(x).numpy(), want, rtol=1e-5)
+
+
+def test_sequential_and_subclassed_from_config():
+    model = mk.Sequential([layers.Input(shape=(3,)), layers.Dense(4, activation="relu"), layers.Dense(2)],
+                          name="seq")
+    again = mk.Sequential.from_config(model.get_config())
+    assert type(again) is mk.Sequential and again.name == "seq" and again.count_params() == model.count_params()
+    assert keras.Sequential.from_config(keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(4),
+                                                          keras.layers.Dense(2)]).get_config()).count_params() == 26
+
+    class Scaled(mk.Model):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor, self.dense = factor, layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x) * self.factor
+
+        def get_config(self):
+            return {"factor": self.factor}
+    assert Scaled.from_config({"factor": 3.0}).factor == 3.0
+    with pytest.raises(ValueError, match="CustomDense"):
+        inputs = mk.Input((4,))
+        mk.Model.from_config(mk.Model(inputs, _custom_dense(mk)(2)(inputs)).get_config())
+    with pytest.raises(ValueError, match="expects the dict"):
+        mk.Model.from_config("not a config")

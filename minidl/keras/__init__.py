@@ -34,3 +34,8 @@ __all__ += ["Layer", "Variable", "ops", "random"]
 from .layers.layer_losses import install as _install_layer_losses  # noqa: E402
 
 _install_layer_losses(Model)
+
+# --- issue 15 campaign: Model.from_config / Sequential.from_config with custom_objects (model_from_config) ---
+from .model_from_config import install as _install_model_from_config  # noqa: E402
+
+_install_model_from_config(Model, Sequential)
