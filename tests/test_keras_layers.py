@@ -978,6 +978,7 @@ CONFIG_LAYERS = [
     lambda: layers.Masking(mask_value=-1.0),
     lambda: layers.Embedding(20, 4, mask_zero=True),
     lambda: layers.LSTM(3, recurrent_dropout=0.2, return_state=True, stateful=True, unroll=True, seed=5),
+    lambda: layers.Conv1DTranspose(4, 3, strides=2, padding="same", output_padding=1),   # issue 15 campaign
 ]
 
 

@@ -91,14 +91,15 @@ def hard_shrink(x, threshold=0.5):
 
 
 def hard_silu(x):
-    return x * hard_sigmoid(x)
+    # the gate is constant outside (-3, 3): at the kinks the derivative is Keras' (relu6's one-sided zero)
+    return x * ops.where(x <= -3.0, x * 0.0, ops.where(x >= 3.0, x * 0.0 + 1.0, x / 6.0 + 0.5))
 
 
 hard_swish = hard_silu
 
 
 def hard_tanh(x):
-    return ops.clamp(x, -1.0, 1.0)
+    return ops.where(x <= -1.0, x * 0.0 - 1.0, ops.where(x >= 1.0, x * 0.0 + 1.0, x))     # Keras' derivative at +-1
 
 
 def log_sigmoid(x):

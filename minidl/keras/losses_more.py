@@ -13,10 +13,14 @@ import numpy as np
 
 from .. import ops
 from ..nn import functional as F
+from ..tensor import Tensor
 
 
 def _pair(name, y_true, y_pred):
     from .losses import _aligned  # noqa: PLC0415 -- losses.py registers these functions at its end
+    if not isinstance(y_pred, Tensor):          # an array, as Keras' loss functions take
+        a = np.asarray(y_pred)
+        y_pred = Tensor._wrap(a if a.dtype.kind == "f" else a.astype(np.float32))
     return _aligned(name, y_true, y_pred)
 
 

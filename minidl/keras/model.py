@@ -238,7 +238,7 @@ class Model(StepMethods, Layer):
 
     @property
     def losses(self):
-        return call_losses.own(self) + [p for layer in self._sublayers() for p in layer.losses]
+        return call_losses.own(self) + [p for layer in self.layers for p in layer.losses]     # nested models recurse
 
     def _require_built(self, what):
         if not self.built or not all(layer.built for layer in self._sublayers()):

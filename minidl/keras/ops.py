@@ -1038,3 +1038,10 @@ __all__ = ["abs", "absolute", "add", "arange", "argmax", "argmin", "cast", "clip
            "less", "less_equal", "logical_and", "logical_not", "logical_or", "not_equal", "reciprocal", "relu6",
            "repeat", "round", "rsqrt", "selu", "sin", "softplus", "softsign", "sort", "sparse_categorical_crossentropy",
            "split", "take", "take_along_axis", "tile", "top_k"]
+
+# --- issue 15 campaign: more of keras.ops (ops_more) ---
+from . import ops_more as _more  # noqa: E402
+
+for _name in _more.__all__:
+    globals()[_name] = getattr(_more, _name)
+__all__ += _more.__all__

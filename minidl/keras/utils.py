@@ -66,3 +66,7 @@ __all__ += ["plot_model"]
 from .model_steps import pack_x_y_sample_weight, unpack_x_y_sample_weight  # noqa: E402
 
 __all__ += ["pack_x_y_sample_weight", "unpack_x_y_sample_weight"]
+# --- issue 15 campaign: image files (Pillow, optional extra) ---
+from .utils_image import array_to_img, img_to_array, load_img, save_img  # noqa: E402
+
+__all__ += ["array_to_img", "img_to_array", "load_img", "save_img"]

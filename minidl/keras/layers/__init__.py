@@ -82,3 +82,9 @@ from .masking import Masking  # noqa: E402
 
 LAYERS["Masking"] = Masking
 __all__ += ["Masking"]
+# --- issue 15 campaign: Conv1DTranspose and the functional merge helpers ------------------------------------------
+from .convolutional_transpose1d import Conv1DTranspose  # noqa: E402
+
+Convolution1DTranspose = Conv1DTranspose
+LAYERS["Conv1DTranspose"] = Conv1DTranspose
+__all__ += ["Conv1DTranspose", "Convolution1DTranspose"]

@@ -317,9 +317,10 @@ class Layer(Module):
 
     @property
     def losses(self):
-        """The losses of this layer's latest call (``add_loss``, the activity regularizer), then the regularization
-        penalties of its weights (scalar Tensors, from their current values)."""
-        return call_losses.own(self) + [w.penalty() for w in self._weights if w.regularizer is not None]
+        """The losses of this layer's latest call (``add_loss``, the activity regularizer), those of the layers
+        inside it, then the regularization penalties of its weights (scalar Tensors, from their current values)."""
+        return (call_losses.own(self) + [p for child in call_losses.child_layers(self) for p in child.losses]
+                + [w.penalty() for w in self._weights if w.regularizer is not None])
 
     def add_loss(self, loss):
         """Add a scalar loss (a Tensor computed in ``call``) to this call's losses; ``fit`` adds it to the loss
@@ -596,7 +597,7 @@ def _traced_shapes(layer, input_shape):
     probe_dtypes = [d if d in INPUT_DTYPES and not INPUT_DTYPES[d].is_floating_point else layer.dtype_name
                     for d in given]
     try:
-        with no_grad():
+        with no_grad(), call_losses.tracing():      # a traced call adds no loss, as a symbolic call in Keras
             outs = [layer.call(_probe(input_shape, b, u, probe_dtypes)) for b, u in ((2, 3), (5, 7))]
     finally:
         for w, value in zip(layer._weights, saved):

@@ -9,6 +9,7 @@ Example:
     ...         self.add_loss(1e-3 * md.keras.ops.sum(x * x))
     ...         return x
 """
+import contextlib
 import threading
 import weakref
 
@@ -33,8 +34,19 @@ def leave():
     _state.depth = _depth() - 1
 
 
+@contextlib.contextmanager
+def tracing():
+    """Calls inside (shape tracing on dummy data) record no losses."""
+    was = getattr(_state, "tracing", False)
+    _state.tracing = True
+    try:
+        yield
+    finally:
+        _state.tracing = was
+
+
 def add(layer, value):
-    """Record ``value`` (a scalar Tensor, or a number) as a loss of ``layer`` for the current pass."""
+    """Record ``value`` (a scalar Tensor computed in ``call``) as a loss of ``layer`` for the current pass."""
     from ...tensor import Tensor  # noqa: PLC0415
     from .base import KerasTensor  # noqa: PLC0415
     values = value if isinstance(value, (list, tuple)) else [value]
@@ -43,11 +55,26 @@ def add(layer, value):
             raise ValueError(f"Layer {layer.name!r}: add_loss() takes a computed value inside call(), not a symbolic "
                              "tensor of a functional model (write the loss in a layer's call, or in the loss)")
         if not isinstance(v, Tensor):
-            v = Tensor._wrap(__import__("numpy").asarray(v, dtype="float32"))
+            raise ValueError(f"Layer {layer.name!r}: add_loss() takes a scalar Tensor computed in call(), got "
+                             f"{type(v).__name__}")
         if v.numel() != 1:
             v = v.sum()                  # Keras sums a non-scalar loss
-        layer.__dict__.setdefault("_call_losses", []).append(v.reshape(()))
-    _OWNERS.add(layer)
+        if not getattr(_state, "tracing", False):
+            layer.__dict__.setdefault("_call_losses", []).append(v.reshape(()))
+            _OWNERS.add(layer)
+
+
+def child_layers(layer):
+    """The Keras layers directly inside ``layer`` (through plain containers such as ``nn.ModuleList``)."""
+    from .base import Layer  # noqa: PLC0415
+    found, stack = [], list(layer._modules.values())[::-1]
+    while stack:
+        m = stack.pop()
+        if isinstance(m, Layer):
+            found.append(m)
+        elif m is not None:
+            stack.extend(list(m._modules.values())[::-1])
+    return found
 
 
 def own(layer):
