@@ -143,6 +143,10 @@ def split_outputs(kt, shapes, dtype=None):
         t = KerasTensor(shape, dtype or kt.dtype, kt.layer, kt.parents)
         t._node, t._index = kt, i
         outs.append(t)
+    nodes = kt.layer.__dict__.get("_keras_nodes", []) if kt.layer is not None else []
+    for i, (given, out) in enumerate(nodes):        # layer.output is the list of outputs, as in Keras
+        if out is kt:
+            nodes[i] = (given, outs)
     return outs
 
 
@@ -225,6 +229,8 @@ def install():
     if getattr(Layer, "_masks_installed", False):
         return
     Layer._masks_installed = True
+    Tensor._keras_mask = property(get_keras_mask, doc="The Keras mask riding with this tensor (None if none).")
+    KerasTensor._keras_mask = property(get_keras_mask, doc="The symbolic mask of this KerasTensor (None if none).")
     Layer.supports_masking = False
     Layer.compute_mask = _compute_mask
     Layer.forward = _forward

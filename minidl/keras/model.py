@@ -323,8 +323,18 @@ class Model(StepMethods, Layer):
             return [y[n] for n in names]
         return y
 
+    def _inputs(self, x):
+        """A dict of input arrays keyed by the ``Input`` names, in the model's input order (Keras' multi-input
+        spelling); anything else as it is."""
+        if not isinstance(x, dict) or self._graph is None:
+            return x
+        names = [t.name for t in self._graph[0]]
+        if set(x) != set(names):
+            raise ValueError(f"The inputs dict must be keyed by the model's Input names {names}, got {sorted(x)}")
+        return [x[n] for n in names] if len(names) > 1 else x[names[0]]
+
     def _adapt(self, x, y, sample_weight, who):
-        return adapt(x, self._targets(y), sample_weight, who)
+        return adapt(self._inputs(x), self._targets(y), sample_weight, who)
 
     # --- steps ----------------------------------------------------------------------------------------------------
     def _one_batch(self, train, x, y, sample_weight):
@@ -417,7 +427,7 @@ class Model(StepMethods, Layer):
     def _validation(self, validation_data):
         if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
             vx, vy, *vsw = validation_data
-            return ArrayData(vx, self._targets(vy), *vsw)
+            return ArrayData(self._inputs(vx), self._targets(vy), *vsw)
         return adapt(validation_data, who="fit(validation_data)")
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -456,7 +466,7 @@ class Model(StepMethods, Layer):
             >>> labels = probs.argmax(axis=1)
         """
         verbose = 1 if verbose == "auto" else int(verbose)
-        data = adapt(x, None, None, "predict")
+        data = adapt(self._inputs(x), None, None, "predict")
         self._prepare(data)
         source = data.source(batch_size or 32)
         bar = Progbar(source.steps if steps is None else steps, verbose) if verbose else None

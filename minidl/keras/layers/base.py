@@ -134,7 +134,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
     batch_shape = check_shape(batch_shape, "Input shape")
     dtype = None if dtype is None else resolve_dtype(dtype, INPUT_DTYPES, "Input")
     t = KerasTensor(batch_shape, dtype)
-    t.name = backend.unique_name(name or "input_layer")
+    t.name = name or backend.unique_name("input_layer")     # a given name is kept, as Keras keeps it
     return t
 
 
@@ -598,7 +598,7 @@ def _traced_shapes(layer, input_shape):
                     for d in given]
     try:
         with no_grad(), call_losses.tracing():      # a traced call adds no loss, as a symbolic call in Keras
-            outs = [layer.call(_probe(input_shape, b, u, probe_dtypes)) for b, u in ((2, 3), (5, 7))]
+            outs = [_probe_call(layer, _probe(input_shape, b, u, probe_dtypes)) for b, u in ((2, 3), (5, 7))]
     finally:
         for w, value in zip(layer._weights, saved):
             w.write(value, layer)
@@ -612,6 +612,17 @@ def _traced_shapes(layer, input_shape):
     if isinstance(first, (list, tuple)):
         return [shape_of(a, b) for a, b in zip(first, second)]
     return shape_of(first, second)
+
+
+def _probe_call(layer, probe):
+    """``layer.call`` on probe data; a ``call(inputs, mask=None)`` gets an all-True mask over the probe's leading
+    axes (batch, time), as a masked input would bring one."""
+    import inspect  # noqa: PLC0415
+    from ... import ones  # noqa: PLC0415
+    params = inspect.signature(layer.call).parameters
+    if "mask" in params and isinstance(probe, Tensor) and probe.ndim >= 2:
+        return layer.call(probe, mask=ones(*probe.shape[:-1], dtype=dtypes.bool_))
+    return layer.call(probe)
 
 
 _identity_output_shape = Layer.compute_output_shape
