@@ -81,3 +81,44 @@ def test_names_in_compile(name):
     logs = model.evaluate(rng.standard_normal((16, 4)).astype(np.float32),
                           rng.integers(0, 2, (16, 3)).astype(np.float32), verbose=0, return_dict=True)
     assert name in logs and np.isfinite(logs[name])
+
+
+def _true_positives_metric(lib):
+    class CategoricalTruePositives(lib.metrics.Metric):
+        def __init__(self, name="categorical_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_pred = lib.ops.reshape(lib.ops.argmax(y_pred, axis=1), (-1, 1))
+            values = lib.ops.cast(lib.ops.cast(y_true, "int32") == lib.ops.cast(y_pred, "int32"), "float32")
+            if sample_weight is not None:
+                values = lib.ops.multiply(values, lib.ops.cast(sample_weight, "float32"))
+            self.true_positives.assign_add(lib.ops.sum(values))
+
+        def result(self):
+            return self.true_positives
+
+        def reset_state(self):
+            self.true_positives.assign(0.0)
+    return CategoricalTruePositives
+
+
+def test_a_metric_with_its_own_variables_runs_in_fit_as_in_keras():
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((40, 4)).astype(np.float32), rng.integers(0, 3, (40, 1))
+    models = []
+    for lib in (keras, mk):
+        model = lib.Sequential([lib.Input((4,)), lib.layers.Dense(3)])
+        model.compile(optimizer=lib.optimizers.SGD(0.1),
+                      loss=lib.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=[_true_positives_metric(lib)()])
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    histories = [m.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history for m in models]
+    assert histories[1]["categorical_true_positives"] == pytest.approx(histories[0]["categorical_true_positives"])
+    m = _true_positives_metric(mk)()
+    m.update_state(np.array([[1], [0]]), np.array([[0.1, 0.9], [0.2, 0.8]]))
+    assert float(m.result()) == 1.0 and [v.name for v in m.variables] == ["ctp"]
+    m.reset_state()
+    assert float(m.result()) == 0.0

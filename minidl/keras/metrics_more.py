@@ -135,6 +135,7 @@ class _Counts(Metric):
     def __init__(self, thresholds=None, name=None, dtype=None):
         self.thresholds = 0.5 if thresholds is None else thresholds
         super().__init__(name)
+        self.reset_state()
 
     def reset_state(self):
         self.accumulator = np.zeros(np.shape(self.thresholds))
@@ -195,6 +196,7 @@ class AUC(Metric):
         self.num_thresholds = len(self._thresholds)
         self.curve, self.summation_method, self.from_logits = curve.upper(), summation_method, from_logits
         super().__init__(name or "auc")
+        self.reset_state()
 
     def reset_state(self):
         n = len(self._thresholds)

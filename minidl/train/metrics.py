@@ -86,14 +86,48 @@ def mean_absolute_error(y_true, y_pred):
 
 
 class Metric:
-    """Base class: ``update_state(y_true, y_pred, sample_weight=None)``, ``result()``, ``reset_state()``."""
+    """Base class: ``update_state(y_true, y_pred, sample_weight=None)``, ``result()``, ``reset_state()``.
 
-    def __init__(self, name=None):
+    A metric of your own keeps its state in variables, as in Keras 3: ``self.add_variable(shape, initializer,
+    name=...)`` in ``__init__`` (after ``super().__init__``), updated with ``assign``/``assign_add`` in
+    ``update_state``; the base ``reset_state`` sets every variable back to its initial value.
+
+    Example:
+        >>> class Count(md.keras.metrics.Metric):
+        ...     def __init__(self, name="count", **kwargs):
+        ...         super().__init__(name=name, **kwargs)
+        ...         self.n = self.add_variable(shape=(), initializer="zeros", name="n")
+        ...     def update_state(self, y_true, y_pred, sample_weight=None):
+        ...         self.n.assign_add(len(y_true))
+        ...     def result(self):
+        ...         return self.n
+    """
+
+    def __init__(self, name=None, dtype=None):
         self.name = name or _snake(type(self).__name__)
-        self.reset_state()
+        self.dtype = dtype
+        self._metric_variables = []
+        Metric.reset_state(self)      # the base state only: a subclass's own state may not exist yet
 
     def reset_state(self):
         self.total, self.count = 0.0, 0.0
+        for v in self.__dict__.get("_metric_variables", ()):
+            v.assign(v.initial)
+
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable of this metric (a ``MetricVariable``: ``assign``, ``assign_add``, ``numpy()``)."""
+        from ..keras import initializers  # noqa: PLC0415
+        shape = tuple(shape) if isinstance(shape, (list, tuple)) else ((shape,) if shape else ())
+        init = np.asarray(initializers.get(initializer)(shape, dtype or "float32"), dtype=dtype or "float32")
+        v = MetricVariable(init, name or f"variable_{len(self._metric_variables)}")
+        self._metric_variables.append(v)
+        return v
+
+    add_weight = add_variable
+
+    @property
+    def variables(self):
+        return list(self._metric_variables)
 
     def result(self):
         return self.total / self.count if self.count else 0.0
@@ -104,6 +138,52 @@ class Metric:
 
     def get_config(self):
         return {"name": self.name}
+
+
+class MetricVariable:
+    """A metric's state on the host: ``assign``, ``assign_add``, ``assign_sub``, ``numpy()``, ``value``; it reads
+    as a number (``float(v)``) or an array, so ``result()`` may return it."""
+
+    __array_priority__ = 1001
+
+    def __init__(self, initial, name):
+        self.initial, self.name = np.array(initial), name
+        self._value = np.array(initial)
+
+    def _as_array(self, value):
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        return np.asarray(value, dtype=self._value.dtype).reshape(self._value.shape)
+
+    def assign(self, value):
+        self._value = self._as_array(value)
+        return self
+
+    def assign_add(self, value):
+        return self.assign(self._value + self._as_array(value))
+
+    def assign_sub(self, value):
+        return self.assign(self._value - self._as_array(value))
+
+    def numpy(self):
+        return self._value.copy()
+
+    @property
+    def value(self):
+        return self.numpy()
+
+    @property
+    def shape(self):
+        return self._value.shape
+
+    def __array__(self, dtype=None, copy=None):
+        return self._value if dtype is None else self._value.astype(dtype)
+
+    def __float__(self):
+        return float(self._value)
+
+    def __repr__(self):
+        return f"<MetricVariable {self.name}={self._value!r}>"
 
 
 class MeanMetricWrapper(Metric):
@@ -145,6 +225,7 @@ class _Confusion(Metric):
     def __init__(self, thresholds=0.5, name=None):
         self.threshold = thresholds
         super().__init__(name)
+        self.reset_state()
 
     def reset_state(self):
         self.tp = self.fp = self.fn = 0.0
