@@ -177,12 +177,15 @@ def _new_member(name, size):
 
 def save_weights(model, filepath, overwrite=True):
     filepath = os.fspath(filepath)
-    if filepath.endswith(".h5"):
-        raise ValueError("save_weights: HDF5 (.h5) files need h5py, which md.keras does not use; save to a "
-                         "'.weights.safetensors' path (readable by the safetensors library)")
+    if filepath.endswith(".h5") and not filepath.endswith(".weights.h5"):
+        raise ValueError("save_weights: a '.h5' path must end in '.weights.h5' (Keras 3's weights file; whole-model "
+                         "HDF5 files are not written), or use '.weights.safetensors'")
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"save_weights: {filepath} exists and overwrite=False")
     model._require_built("save_weights")
+    if filepath.endswith(".weights.h5"):
+        from .saving_h5 import save_weights_h5  # noqa: PLC0415
+        return save_weights_h5(model, filepath)
     save_safetensors(_weights_dict(model), filepath)
 
 
@@ -386,5 +389,8 @@ def load_weights(model, filepath):
     read and checked before any weight changes."""
     filepath = os.fspath(filepath)
     model._require_built("load_weights")
+    if filepath.endswith(".weights.h5"):
+        from .saving_h5 import load_weights_h5  # noqa: PLC0415
+        return _guarded(filepath, load_weights_h5, model, filepath)
     with open(filepath, "rb") as f:
         _guarded(filepath, _load_weights, model, f, filepath)
