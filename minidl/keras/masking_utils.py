@@ -150,6 +150,16 @@ def split_outputs(kt, shapes, dtype=None):
     return outs
 
 
+def state_outputs(layer, out):
+    """A symbolic call of a layer that returns its states (``return_state``): the combined KerasTensor ``out`` cut
+    into one KerasTensor per output, the first keeping the call's mask; other outputs pass through."""
+    if not isinstance(out, KerasTensor) or not layer.return_state:
+        return out
+    parts = split_outputs(out, [tuple(s) for s in out.shape])
+    set_keras_mask(parts[0], get_keras_mask(out))
+    return parts
+
+
 def node_value(t, args, values):
     """The value of graph tensor ``t`` in a functional model run: its layer called on ``args``, once per call when
     the call has several outputs (``values`` keeps the call's outputs)."""

@@ -187,6 +187,23 @@ def _deconv_length(n, k, s, d, padding, output_padding):
     return length, before
 
 
+def transposed_output(layer, x, strides, dilation):
+    """The transposed convolution of NCHW ``x`` with ``layer.kernel``, cut or zero-padded to Keras' output lengths
+    (``layer._lengths``: the length and leading crop per spatial axis), plus the bias and the activation."""
+    y = nn.functional.conv_transpose2d(x, layer.kernel, None, strides, 0, 0, 1, dilation)
+    index, pads = [slice(None), slice(None)], []
+    for axis, (length, before) in zip((2, 3), layer._lengths(x.shape[2:])):
+        have = y.shape[axis] - before
+        index.append(slice(before, before + min(length, have)))
+        pads.append((0, max(length - have, 0)))
+    y = y[tuple(index)]
+    if any(p[1] for p in pads):
+        y = _pad_hw(y, pads, 0.0)
+    if layer.bias is not None:
+        y = y + layer.bias.reshape(1, -1, 1, 1)
+    return layer.activation(layer._from_nchw(y))
+
+
 class Conv2DTranspose(_Spatial):
     """Transposed 2-D convolution (the gradient of ``Conv2D`` with respect to its input; "deconvolution"), as in
     decoders and autoencoders. Kernel in Keras' layout ``(kh, kw, filters, in)``; output sizes by Keras' rule:
@@ -252,20 +269,7 @@ class Conv2DTranspose(_Spatial):
             self._spatial(input_shape))], self.filters)
 
     def call(self, inputs):
-        x = self._to_nchw(inputs)
-        y = nn.functional.conv_transpose2d(x, self.kernel, None, self.strides, 0, 0, 1, self.dilation_rate)
-        index = [slice(None), slice(None)]
-        pads = []
-        for axis, (length, before) in zip((2, 3), self._lengths(x.shape[2:])):
-            have = y.shape[axis] - before
-            index.append(slice(before, before + min(length, have)))
-            pads.append((0, max(length - have, 0)))
-        y = y[tuple(index)]
-        if any(p[1] for p in pads):
-            y = _pad_hw(y, pads, 0.0)
-        if self.bias is not None:
-            y = y + self.bias.reshape(1, -1, 1, 1)
-        return self.activation(self._from_nchw(y))
+        return transposed_output(self, self._to_nchw(inputs), self.strides, self.dilation_rate)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),

@@ -1,8 +1,7 @@
 """``Conv1DTranspose``: the 1-D transposed convolution (decoders of sequence autoencoders), run as a 2-D one over a
 unit height axis through ``Conv2DTranspose``'s code; weights in Keras' layout ``(kernel, filters, in)``."""
-from ... import nn
-from .convolutional import _pad_hw, _tuple
-from .convolutional_more import Conv2DTranspose, _param
+from .convolutional import _tuple
+from .convolutional_more import Conv2DTranspose, _param, transposed_output
 
 
 class Conv1DTranspose(Conv2DTranspose):
@@ -69,16 +68,4 @@ class Conv1DTranspose(Conv2DTranspose):
         if len(inputs.shape) != 3:
             raise ValueError(f"Conv1DTranspose {self.name!r}: expected inputs of rank 3 (batch, steps, channels), "
                              f"received shape {tuple(inputs.shape)}")
-        x = self._to_nchw(inputs)
-        y = nn.functional.conv_transpose2d(x, self.kernel, None, self._s2, 0, 0, 1, self._d2)
-        index, pads = [slice(None), slice(None)], []
-        for axis, (length, before) in zip((2, 3), self._lengths(x.shape[2:])):
-            have = y.shape[axis] - before
-            index.append(slice(before, before + min(length, have)))
-            pads.append((0, max(length - have, 0)))
-        y = y[tuple(index)]
-        if any(p[1] for p in pads):
-            y = _pad_hw(y, pads, 0.0)
-        if self.bias is not None:
-            y = y + self.bias.reshape(1, -1, 1, 1)
-        return self.activation(self._from_nchw(y))
+        return transposed_output(self, self._to_nchw(inputs), self._s2, self._d2)

@@ -202,13 +202,8 @@ class _Recurrent(Layer):
                 raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) expects {self.n_states} initial "
                                  f"state(s), got {len(states)}")
             inputs = [inputs, *states]
-        out = super().__call__(inputs, training, **kwargs)
-        if isinstance(out, KerasTensor) and self.return_state:
-            from ..masking_utils import get_keras_mask, set_keras_mask, split_outputs  # noqa: PLC0415
-            parts = split_outputs(out, [tuple(s) for s in out.shape])
-            set_keras_mask(parts[0], get_keras_mask(out))
-            return parts
-        return out
+        from ..masking_utils import state_outputs  # noqa: PLC0415
+        return state_outputs(self, super().__call__(inputs, training, **kwargs))
 
     def compute_mask(self, inputs, mask=None):
         """The output's mask: the input mask with ``return_sequences``, else None (the layer consumes it)."""

@@ -1,6 +1,6 @@
 """``Bidirectional``: run a recurrent layer forward and a copy of it backward over the sequence, and merge."""
 from ... import ops
-from .base import KerasTensor, Layer
+from .base import Layer
 from .recurrent import _Recurrent
 
 _MERGES = ("concat", "sum", "mul", "ave")
@@ -52,13 +52,8 @@ class Bidirectional(Layer):
         states then the backward layer's."""
         if initial_state is not None:
             inputs = [inputs, *initial_state]
-        out = super().__call__(inputs, training, **kwargs)
-        if isinstance(out, KerasTensor) and self.return_state:
-            from ..masking_utils import get_keras_mask, set_keras_mask, split_outputs  # noqa: PLC0415
-            parts = split_outputs(out, [tuple(s) for s in out.shape])
-            set_keras_mask(parts[0], get_keras_mask(out))
-            return parts
-        return out
+        from ..masking_utils import state_outputs  # noqa: PLC0415
+        return state_outputs(self, super().__call__(inputs, training, **kwargs))
 
     def compute_mask(self, inputs, mask=None):
         """The input's mask with ``return_sequences`` (None for the states), else None."""
