@@ -93,8 +93,10 @@ def layer_from_config(spec, custom_objects=None):
     config = dict(field(spec, "config", dict, what))
     if class_name in MODEL_CLASSES:
         return MODEL_CLASSES[class_name]._from_saved_config(config, custom_objects, what)
-    custom = (custom_objects or {}).get(class_name)
-    if custom is not None:               # the caller's own class: its from_config is trusted code
+    custom = get_registered_object(class_name, custom_objects)
+    if custom is None and isinstance(spec, dict) and isinstance(spec.get("registered_name"), str):
+        custom = get_registered_object(spec["registered_name"], custom_objects)
+    if custom is not None:               # the caller's own class (custom_objects, a scope, the registry): trusted
         return custom.from_config(config)
     cls = LAYERS.get(class_name)
     if cls is None:
@@ -394,3 +396,11 @@ def load_weights(model, filepath):
         return _guarded(filepath, load_weights_h5, model, filepath)
     with open(filepath, "rb") as f:
         _guarded(filepath, _load_weights, model, f, filepath)
+
+
+# --- Keras 3's registration of your own classes (object_registration.py), under keras.saving as in Keras ---
+from .object_registration import (CustomObjectScope, custom_object_scope, get_custom_objects,  # noqa: E402
+                                  get_registered_name, get_registered_object, register_keras_serializable)
+
+__all__ = ["load_model", "save_model", "save_weights", "load_weights", "CustomObjectScope", "custom_object_scope",
+           "get_custom_objects", "get_registered_name", "get_registered_object", "register_keras_serializable"]

@@ -70,3 +70,10 @@ __all__ += ["pack_x_y_sample_weight", "unpack_x_y_sample_weight"]
 from .utils_image import array_to_img, img_to_array, load_img, save_img  # noqa: E402
 
 __all__ += ["array_to_img", "img_to_array", "load_img", "save_img"]
+
+# --- Keras 3's registration of your own classes (also in keras.saving) ---
+from .object_registration import (CustomObjectScope, custom_object_scope, get_custom_objects,  # noqa: E402
+                                  get_registered_name, get_registered_object, register_keras_serializable)
+
+__all__ += ["CustomObjectScope", "custom_object_scope", "get_custom_objects", "get_registered_name",
+            "get_registered_object", "register_keras_serializable"]

@@ -449,7 +449,9 @@ class Layer(Module):
 
     def _serialized(self):
         """``{"class_name": ..., "config": ...}``: how a ``.keras`` file names and describes this layer."""
-        return {"class_name": type(self).__name__, "config": self.get_config()}
+        spec = {"class_name": type(self).__name__, "config": self.get_config()}
+        registered = type(self).__dict__.get("_registered_name")     # @register_keras_serializable, as Keras saves it
+        return spec if registered is None else {**spec, "registered_name": registered}
 
     def _summary_row(self):
         """``model.summary()``'s cells for this layer: name (type), output shape, parameter count."""
