@@ -11,11 +11,11 @@ Example:
 import minidl as md
 
 from ... import nn
-from .. import constraints, initializers, regularizers
 from ..regularizers import L1L2
 from .base import Layer, shape_str
 from .merging import Add, Average, Concatenate, Multiply
 from .merging_more import Dot, Maximum, Minimum, Subtract
+from .normalization import affine_config, set_affine_args
 from .regularization import _SpatialDropout, _rate
 from .reshaping import _format
 
@@ -190,12 +190,8 @@ class GroupNormalization(Layer):
         if not isinstance(groups, int) or groups < 1:
             raise ValueError(f"GroupNormalization: groups must be a positive int, got {groups!r}")
         self.groups, self.axis, self.epsilon, self.center, self.scale = groups, axis, epsilon, center, scale
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        set_affine_args(self, beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                        beta_constraint, gamma_constraint)
 
     def build(self, input_shape):
         (axis,) = _axes(self, self.axis, len(input_shape))
@@ -233,13 +229,7 @@ class GroupNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": constraints.serialize(self.beta_constraint),
-                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+                "center": self.center, "scale": self.scale, **affine_config(self)}
 
 
 # --- the functional spellings of the merge layers ------------------------------------------------------------------

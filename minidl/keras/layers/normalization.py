@@ -120,6 +120,27 @@ class BatchNormalization(Layer):
                 "gamma_constraint": constraints.serialize(self.gamma_constraint)}
 
 
+def set_affine_args(layer, beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                    beta_constraint, gamma_constraint):
+    """The initializers, regularizers and constraints of a normalization layer's ``beta`` and ``gamma``."""
+    layer.beta_initializer = initializers.get(beta_initializer)
+    layer.gamma_initializer = initializers.get(gamma_initializer)
+    layer.beta_regularizer = regularizers.get(beta_regularizer)
+    layer.gamma_regularizer = regularizers.get(gamma_regularizer)
+    layer.beta_constraint = constraints.get(beta_constraint)
+    layer.gamma_constraint = constraints.get(gamma_constraint)
+
+
+def affine_config(layer):
+    """Those six, as a config holds them."""
+    return {"beta_initializer": initializers.serialize(layer.beta_initializer),
+            "gamma_initializer": initializers.serialize(layer.gamma_initializer),
+            "beta_regularizer": regularizers.serialize(layer.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(layer.gamma_regularizer),
+            "beta_constraint": constraints.serialize(layer.beta_constraint),
+            "gamma_constraint": constraints.serialize(layer.gamma_constraint)}
+
+
 class LayerNormalization(Layer):
     """Normalize each sample over ``axis`` (default -1, the features; an int or a list of axes), with its own mean
     and biased variance, then scale by ``gamma`` and shift by ``beta`` (weights of the normalized axes' shape).
@@ -144,12 +165,8 @@ class LayerNormalization(Layer):
         elif not isinstance(axis, int):
             raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', but received: {axis!r}")
         self.axis, self.epsilon, self.center, self.scale = axis, epsilon, center, scale
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        set_affine_args(self, beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                        beta_constraint, gamma_constraint)
 
     def _normalized_axes(self, ndim):
         axes = self.axis if isinstance(self.axis, list) else [self.axis]
@@ -212,9 +229,4 @@ class LayerNormalization(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
-                "scale": self.scale, "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": constraints.serialize(self.beta_constraint),
-                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+                "scale": self.scale, **affine_config(self)}
