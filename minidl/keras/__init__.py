@@ -33,8 +33,3 @@ __all__ += ["Layer", "Variable", "ops", "random"]
 from . import constraints  # noqa: E402
 
 __all__ += ["constraints"]
-
-# --- issue 15 campaign: Model.from_config / Sequential.from_config with custom_objects (model_from_config) ---
-from .model_from_config import install as _install_model_from_config  # noqa: E402
-
-_install_model_from_config(Model, Sequential)

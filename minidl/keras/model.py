@@ -525,6 +525,28 @@ class Model(StepMethods, Layer):
                 "config": self.get_config()}
 
     @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild a model from ``get_config()``'s dict (a fresh model: new weights, same architecture);
+        ``custom_objects`` maps class names of your own layers to the classes. A subclassed model's own
+        ``get_config`` dict goes to its constructor, as Keras.
+
+        Example:
+            >>> inputs = md.keras.Input(shape=(4,))
+            >>> model = md.keras.Model(inputs, md.keras.layers.Dense(2)(inputs))
+            >>> again = md.keras.Model.from_config(model.get_config())
+            >>> again.count_params() == model.count_params()
+            True
+        """
+        if not isinstance(config, dict):
+            raise ValueError(f"{cls.__name__}.from_config expects the dict get_config() returns, got "
+                             f"{type(config).__name__}")
+        if issubclass(cls, MODEL_CLASSES["Sequential"]):
+            return cls._from_saved_config(config, custom_objects, f"{cls.__name__} config")
+        if cls is Model or ("layers" in config and "nodes" in config):
+            return Model._from_saved_config(config, custom_objects)
+        return cls(**config)
+
+    @classmethod
     def _from_saved_config(cls, config, custom_objects=None, what="functional model config"):
         """The functional model ``get_config``'s dict describes (checked as untrusted data, see ``saving``)."""
         from .layers.base import INPUT_DTYPES, Input, check_shape, resolve_dtype  # noqa: PLC0415
