@@ -1,6 +1,6 @@
 """The fused CUDA attention kernels (csrc/cuda/attention.cu), run on the CPU through the emulated build of the same
 source (``_C_cuda_emu``, tests/cuda_emu/build.py) and the Python glue the GPU provider uses
-(minidl/backends/_cuda_attention.py), against the NumPy reference ``reference.attention`` / ``attention_backward``.
+(minidl/backends/_cuda_glue_attention.py), against the NumPy reference ``reference.attention`` / ``attention_backward``.
 MINIDL_CUDA_EMU_SANITIZE=address,undefined selects the ASan+UBSan build, as in test_cuda_emu.py (.ci/run runs this
 file that way).
 
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cuda_emu import build as emu_build
-from minidl.backends import _cuda_attention as fused
+from minidl.backends import _cuda_glue_attention as fused
 from minidl.backends import reference
 from minidl.backends._cuda_glue import Glue
 
@@ -180,3 +180,23 @@ def test_attention_rejects_bad_arguments(glue):
         ext.attention(p, p, p, 0, False, 1.0, p, p, "float16", 2, 3, 4, 4, 5, 5, 1, 1, 0)
     with pytest.raises(ValueError, match="attention_backward: delta is a null pointer"):
         ext.attention_backward(p, p, p, p, p, p, 0, False, 1.0, p, 0, 0, 0, "float64", 2, 3, 4, 4, 5, 5, 1, 1, 0)
+
+
+def test_cuda_provider_entries_have_the_reference_signatures():
+    # ops_cuda.py imports only where a GPU is usable; its attention entries are read from the source instead
+    import ast
+    import inspect
+
+    import minidl.backends as backends_pkg
+    path = os.path.join(os.path.dirname(backends_pkg.__file__), "ops_cuda.py")
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    defs = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    for name in ("attention", "attention_backward"):
+        args = defs[name].args
+        got = [a.arg for a in args.args]
+        want = list(inspect.signature(getattr(reference, name)).parameters)
+        assert got == want, name
+        assert [ast.literal_eval(d) for d in args.defaults] == [
+            p.default for p in inspect.signature(getattr(reference, name)).parameters.values()
+            if p.default is not inspect.Parameter.empty], name
