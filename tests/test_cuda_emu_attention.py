@@ -35,9 +35,12 @@ def glue():
     return Glue(emu_build.load(os.environ.get("MINIDL_CUDA_EMU_SANITIZE") or None), np, lambda a: a.ctypes.data, 0)
 
 
-def _tol(dtype):
-    # float32: the kernel accumulates in float32 in another order than the float64 reference
-    return dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+def _tol(dtype, scale=1.0, terms=1):
+    """float32: the kernel accumulates in float32 in another order than the float64 reference. Gradients near zero
+    come from cancellations (dS = P (dP - D) of sums over Ev), so the absolute part grows with the scale and the
+    square root of the number of terms summed."""
+    grow = max(1.0, scale) * np.sqrt(terms)
+    return dict(rtol=2e-4, atol=2e-5 + 2e-6 * grow) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12 * grow)
 
 
 def _mask(rng, kind, b, h, length, s, dtype, full_rows=True):
@@ -71,9 +74,10 @@ def _check(glue, b, h, length, s, e, ev, kind, causal, dtype, seed=0, scale=None
     grad = rng.standard_normal(out.shape).astype(dtype)
     got = fused.attention_backward(glue, grad, q, k, v, out, lse, mask, causal, scale)
     want = reference.attention_backward(grad.astype(np.float64), *up[:3], ref_out, ref_lse, up[3], causal, scale)
+    tol = _tol(dtype, scale, max(length, s) * max(e, ev))
     for name, g, w, like in zip(("dq", "dk", "dv"), got, want, (q, k, v)):
         assert g.shape == like.shape and g.dtype == dtype, name
-        np.testing.assert_allclose(g, w, err_msg=name, **_tol(dtype))
+        np.testing.assert_allclose(g, w, err_msg=name, **tol)
     return out, lse, got
 
 
@@ -88,6 +92,7 @@ SHAPES = [
     (2, 2, 40, 3, 4, 5),         # S tiny, L across two tiles
     (1, 1, 70, 40, 7, 3),        # causal L > S: rows past S see every key
     (1, 1, 40, 70, 5, 33),       # causal L < S: key tiles past the diagonal skipped
+    (1, 1, 28, 1, 2, 65),        # one key: dk is a pure cancellation (P = 1, dP = D)
 ]
 
 
