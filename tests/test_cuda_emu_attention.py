@@ -206,3 +206,18 @@ def test_cuda_provider_entries_have_the_reference_signatures():
         assert [ast.literal_eval(d) for d in args.defaults] == [
             p.default for p in inspect.signature(getattr(reference, name)).parameters.values()
             if p.default is not inspect.Parameter.empty], name
+
+
+def test_real_extension_attention_fails_cleanly_without_a_gpu():
+    try:
+        from minidl import _C_cuda
+    except ImportError as exc:
+        pytest.skip(f"minidl._C_cuda is not built here: {exc}")
+    if _C_cuda.status().startswith("ok"):
+        pytest.skip("a GPU is usable here: the no-GPU path is not exercised")
+    if not hasattr(_C_cuda, "attention"):
+        pytest.skip("minidl._C_cuda was built before the attention kernels (rebuild it)")
+    with pytest.raises(RuntimeError, match="^attention: cuda"):  # the launch error names the kernel
+        _C_cuda.attention(8, 8, 8, 0, True, 0.5, 8, 8, "float32", 1, 2, 3, 4, 5, 6, 1, 1, 0)
+    with pytest.raises(RuntimeError, match="^attention_backward: cuda"):
+        _C_cuda.attention_backward(8, 8, 8, 8, 8, 8, 0, False, 0.5, 8, 8, 8, 8, "float64", 1, 2, 3, 4, 5, 6, 1, 1, 0)
