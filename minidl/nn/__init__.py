@@ -71,3 +71,6 @@ from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLay
 
 __all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
             "TransformerEncoderLayer"]
+from . import modules  # noqa: E402  (the layers under PyTorch's file names: nn.modules.linear.Linear, ...)
+
+__all__ += ["modules"]
