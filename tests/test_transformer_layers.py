@@ -569,3 +569,32 @@ def test_transformer_trains_in_train_mode_with_dropout():
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert all(p.grad is not None for p in model.parameters())
+
+
+def _subclass(lib):
+    """A language model in the shape of PyTorch's word-language-model example: a Transformer subclass whose decoder
+    is replaced by a Linear, run through its encoder with a log(tril(ones)) causal mask."""
+    class LM(lib.nn.Transformer):
+        def __init__(self):
+            super().__init__(d_model=8, nhead=2, dim_feedforward=16, num_encoder_layers=2, dropout=0.0)
+            self.input_emb = lib.nn.Embedding(11, 8)
+            self.decoder = lib.nn.Linear(8, 11)
+
+        def forward(self, src):
+            mask = lib.log(lib.tril(lib.ones(src.shape[0], src.shape[0]))).to(self.decoder.weight.dtype)
+            return lib.nn.functional.log_softmax(self.decoder(self.encoder(self.input_emb(src), mask=mask)), dim=-1)
+    return LM()
+
+
+def test_transformer_subclass_as_the_word_language_model_uses_it():
+    torch.manual_seed(38)
+    tm, mm = _pair(_subclass(torch), _subclass(md), np.float64)
+    assert "decoder.weight" in mm.state_dict() and not any(k.startswith("decoder.layers") for k in mm.state_dict())
+    tokens = np.random.default_rng(39).integers(0, 11, (6, 3))
+    to, mo = tm(torch.tensor(tokens)), mm(md.tensor(tokens))
+    np.testing.assert_allclose(mo.detach().numpy(), to.detach().numpy(), rtol=1e-9, atol=1e-10)
+    (to * torch.tensor(to.detach().numpy())).sum().backward()
+    (mo * md.tensor(mo.detach().numpy())).sum().backward()
+    tparams = dict(tm.named_parameters())
+    for n, p in mm.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tparams[n].grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=n)

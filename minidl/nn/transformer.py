@@ -53,7 +53,7 @@ def _detect_causal(mask, is_causal, size):
     if tuple(mask.shape) != (size, size):
         return False
     upper = np.triu(np.ones((size, size), dtype=bool), 1)
-    m = np.asarray(mask.detach().numpy())
+    m = np.asarray(mask.detach().cpu().numpy())
     if m.dtype == np.bool_:
         return bool(np.array_equal(m, upper))
     return bool(np.all(np.isneginf(m[upper])) and np.all(m[~upper] == 0))
