@@ -598,3 +598,14 @@ def test_transformer_subclass_as_the_word_language_model_uses_it():
     tparams = dict(tm.named_parameters())
     for n, p in mm.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), tparams[n].grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=n)
+
+
+def test_causal_mask_detection_follows_torch():
+    from minidl.nn.transformer import _detect_causal
+    causal = md.nn.Transformer.generate_square_subsequent_mask(4)
+    assert _detect_causal(causal, None, 4) and _detect_causal(md.log(md.tril(md.ones(4, 4))), None, 4)
+    assert _detect_causal(causal < 0, None, 4)                  # the bool form (True = masked out)
+    assert not _detect_causal(causal, False, 4)                 # an explicit flag wins
+    assert _detect_causal(None, True, 4) and not _detect_causal(None, None, 4)
+    assert not _detect_causal(causal, None, 5) and not _detect_causal(md.zeros(4, 4), None, 4)
+    assert not _detect_causal(causal.reshape(1, 4, 4), None, 4)
