@@ -113,5 +113,12 @@ double FmaPeakPy(const std::string& dtype, int threads, double seconds);
 // scatter.cpp: out (rows, d) = zeros, out[index[i]] += grad[i] (the backward of row picking)
 py::array ScatterAddRows(const py::array& grad, const py::array& index, int64_t rows);
 
+
+// layer norm over rows (layer_norm.cpp)
+py::tuple LayerNormForward(const py::array& x, std::optional<py::array> weight, std::optional<py::array> bias,
+                           double eps, int threads);
+py::tuple LayerNormBackward(const py::array& grad, const py::array& x, std::optional<py::array> weight,
+                            const py::array& mean, const py::array& rstd, bool need_x, bool need_w, bool need_b,
+                            int threads);
 }  // namespace cpu
 }  // namespace minidl

@@ -105,4 +105,9 @@ PYBIND11_MODULE(_C, m) {
         "Measured FMA throughput in GFLOP/s of `threads` threads: the ceiling GEMM efficiency is judged against.");
   m.def("scatter_add_rows", &ScatterAddRows, py::arg("grad"), py::arg("index"), py::arg("rows"),
         "out (rows, d): zeros with grad[i] (grad (n, d)) added into row index[i], repeats summed.");
+  m.def("layer_norm", &LayerNormForward, py::arg("x"), py::arg("weight").none(true), py::arg("bias").none(true),
+        py::arg("eps"), py::arg("threads"), "(y, mean, rstd) of layer norm over the rows of x (M, N).");
+  m.def("layer_norm_backward", &LayerNormBackward, py::arg("grad"), py::arg("x"), py::arg("weight").none(true),
+        py::arg("mean"), py::arg("rstd"), py::arg("need_x"), py::arg("need_w"), py::arg("need_b"),
+        py::arg("threads"), "(grad_x, grad_weight, grad_bias) of layer_norm; unneeded ones are None.");
 }

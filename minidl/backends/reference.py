@@ -28,6 +28,7 @@ __all__ = [
     "linear", "linear_backward",
     # issue 16: fused scaled-dot-product attention
     "attention", "attention_backward",
+    "layer_norm", "layer_norm_backward",
 ]
 
 
@@ -961,3 +962,37 @@ def attention_backward(grad, q, k, v, out, lse, mask, is_causal, scale, need=(Tr
     dq = xp.matmul(ds, k) if need[0] else None
     dk = xp.matmul(xp.swapaxes(ds, -1, -2), q) if need[1] else None
     return tuple(None if g is None else xp.ascontiguousarray(g.astype(q.dtype, copy=False)) for g in (dq, dk, dv))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# layer norm over the rows of (M, N): one pass per row instead of the eight ops of its composition
+
+def layer_norm(x, weight, bias, eps):
+    """y = (x - mean) * rstd * weight + bias over each row of x (M, N), M, N >= 1, with the biased variance;
+    weight and bias (N,) or None. Returns (y, mean (M,), rstd (M,)), rstd = 1 / sqrt(var + eps)."""
+    xp = _xp(x)
+    wide = x.astype(numpy.float64)
+    mean = wide.mean(axis=1)
+    centred = wide - mean[:, None]
+    rstd = 1.0 / xp.sqrt((centred * centred).mean(axis=1) + eps)
+    y = centred * rstd[:, None]
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return tuple(xp.ascontiguousarray(a.astype(x.dtype)) for a in (y, mean, rstd))
+
+
+def layer_norm_backward(grad, x, weight, mean, rstd, need=(True, True, True)):
+    """(grad_x, grad_weight, grad_bias) of ``layer_norm`` from its saved mean and rstd; with h = (x - mean) rstd
+    and g = grad * weight: grad_x = rstd (g - rowmean(g) - h rowmean(g h)), grad_weight = colsum(grad h),
+    grad_bias = colsum(grad). One not in ``need`` (or without its parameter) is None."""
+    xp = _xp(x)
+    g64 = grad.astype(numpy.float64)
+    h = (x.astype(numpy.float64) - mean.astype(numpy.float64)[:, None]) * rstd.astype(numpy.float64)[:, None]
+    gh = g64 if weight is None else g64 * weight
+    gx = rstd.astype(numpy.float64)[:, None] * (gh - gh.mean(axis=1, keepdims=True)
+                                                - h * (gh * h).mean(axis=1, keepdims=True)) if need[0] else None
+    gw = (g64 * h).sum(axis=0) if need[1] and weight is not None else None
+    gb = g64.sum(axis=0) if need[2] else None
+    return tuple(None if a is None else xp.ascontiguousarray(a.astype(x.dtype)) for a in (gx, gw, gb))

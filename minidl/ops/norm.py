@@ -1,7 +1,9 @@
 """Normalization: batch norm (kernel-backed) and layer norm (composed)."""
 import math
 
+from .. import backends
 from ..autograd.function import Function, once_differentiable
+from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..backends import kernels
 from ..tensor import Tensor
 from .conv import _check_float
@@ -78,11 +80,37 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     return BatchNorm.apply(x, weight, bias, running_mean, running_var, bool(training), float(momentum), float(eps))
 
 
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Normalize over the last ``len(normalized_shape)`` dims (biased variance), then scale and shift."""
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if x.shape[x.ndim - len(shape):] != shape:
-        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the end of input shape {x.shape}")
+class LayerNorm(Function):
+    """Layer norm over the rows of x (M, N) on the ``layer_norm`` kernels; weight, bias (N,) or None."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        xp = x._xp
+        arr = [None if t is None else xp.ascontiguousarray(t.array) for t in (x, weight, bias)]
+        y, ctx.mean, ctx.rstd = kernels.layer_norm(*arr, eps)
+        ctx.save_for_backward(x, weight, bias)
+        ctx.eps = eps
+        return Tensor._wrap(y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, bias = ctx.saved_tensors
+        need = (ctx.needs_input_grad[0], weight is not None and ctx.needs_input_grad[1],
+                bias is not None and ctx.needs_input_grad[2])
+        if is_grad_enabled():       # create_graph: recompute from differentiable ops on the saved inputs
+            from ..autograd import grad as autograd_grad
+            with enable_grad():
+                y = _composed_layer_norm(x, weight, bias, (1,), ctx.eps)
+            wanted = [t for t, n in zip((x, weight, bias), need) if n]
+            got = iter(autograd_grad(y, wanted, grad, create_graph=True, allow_unused=True))
+            return tuple(next(got) if n else None for n in need) + (None,)
+        xp = x._xp
+        arr = [None if t is None else xp.ascontiguousarray(t.array) for t in (grad, x, weight)]
+        grads = kernels.layer_norm_backward(*arr, ctx.mean, ctx.rstd, need)
+        return tuple(None if g is None or not n else Tensor._wrap(g) for g, n in zip(grads, need)) + (None,)
+
+
+def _composed_layer_norm(x, weight, bias, shape, eps):
     dims = tuple(range(x.ndim - len(shape), x.ndim))
     mu = mean(x, dims, keepdim=True)
     y = (x - mu) / sqrt(var(x, dims, keepdim=True, correction=0) + eps)
@@ -93,3 +121,27 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return y
 
 
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last ``len(normalized_shape)`` dims (biased variance), then scale and shift.
+
+    One fused op over the ``layer_norm`` kernels (rows of the flattened trailing dims) where a provider has them.
+
+    Example:
+        >>> md.nn.functional.layer_norm(md.randn(4, 10), (10,)).std(dim=1, correction=0)[0].item() > 0.99
+        True
+    """
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the end of input shape {x.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(f"layer_norm: {name} must have shape {shape}, got {tuple(t.shape)}")
+    n = math.prod(shape)
+    rows = x.numel() // n if n else 0
+    fusable = (n and rows and x.dtype.is_floating_point
+               and all(t is None or t.dtype == x.dtype for t in (weight, bias))
+               and backends.supports("layer_norm", x.device))
+    if not fusable:
+        return _composed_layer_norm(x, weight, bias, shape, eps)
+    flat = [None if t is None else t.reshape(n) for t in (weight, bias)]
+    return LayerNorm.apply(x.reshape(rows, n), *flat, float(eps)).reshape(x.shape)
