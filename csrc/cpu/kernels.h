@@ -113,5 +113,12 @@ double FmaPeakPy(const std::string& dtype, int threads, double seconds);
 // scatter.cpp: out (rows, d) = zeros, out[index[i]] += grad[i] (the backward of row picking)
 py::array ScatterAddRows(const py::array& grad, const py::array& index, int64_t rows);
 
+// attention.cpp: fused scaled-dot-product attention (mask: None or additive (1|B, 1|H, L, S); need: (dq, dk, dv))
+py::tuple AttentionForward(const py::array& q, const py::array& k, const py::array& v,
+                           const std::optional<py::array>& mask, bool is_causal, double scale);
+py::tuple AttentionBackward(const py::array& grad, const py::array& q, const py::array& k, const py::array& v,
+                            const py::array& out, const py::array& lse, const std::optional<py::array>& mask,
+                            bool is_causal, double scale, const std::vector<bool>& need);
+
 }  // namespace cpu
 }  // namespace minidl
