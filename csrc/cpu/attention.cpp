@@ -142,39 +142,100 @@ void TailTile(int64_t R, int64_t n, int64_t K, const T* a, int64_t ars, int64_t 
   }
 }
 
-/** C (M x N, ldc) (=|+=) A (M x K, A(i, k) = a[i*ars + k*acs]) B (K x N, row-major, ldb). Small products that fit
- *  the caches: no packing, B's column panel (K x 2VL) stays in L1 while the rows of A stream by. */
+struct PackPool {};  // ThreadScratch tag of the packed B panels
+
+/** C (M x N, ldc) (=|+=) A (M x K, A(i, k) = a[i*ars + k*acs]) B (K x N). Small products that fit the caches.
+ *  B is either row-major with leading dimension ldb (bps = 0): each column panel (K x 2VL) is then copied into a
+ *  contiguous buffer first, since its rows may lie a power of two apart and would all map to a few L1 sets; or
+ *  already packed in panels (bps > 0): B(k, j) = b[(j / 2VL) * bps + k * 2VL + j % 2VL] (PackRows/PackColumns). */
 template <typename T>
-void TileGemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
-              int64_t ldc, bool accumulate) {
+void TileGemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
+              int64_t bps, T* c, int64_t ldc, bool accumulate) {
   constexpr int NR = 2 * Lanes<T>();
+  T* packed = bps > 0 ? nullptr : ThreadScratch<T, PackPool, 1>(0, static_cast<size_t>(K * NR + 1));
   for (int64_t j = 0; j < N; j += NR) {
     const int64_t n = std::min<int64_t>(NR, N - j);
+    const T* bp = b + j;
+    int64_t ldp = ldb;
+    if (bps > 0) {
+      bp = b + (j / NR) * bps;
+      ldp = NR;
+    } else if (n == NR && M > kMR) {
+      for (int64_t k = 0; k < K; ++k) std::memcpy(packed + k * NR, b + k * ldb + j, NR * sizeof(T));
+      bp = packed;
+      ldp = NR;
+    }
     for (int64_t i = 0; i < M; i += kMR) {
       const int64_t m = std::min<int64_t>(kMR, M - i);
       const T* ai = a + i * ars;
       T* ci = c + i * ldc + j;
       if (n < NR) {
-        TailTile<T>(m, n, K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate);
+        TailTile<T>(m, n, K, ai, ars, acs, bp, ldp, ci, ldc, accumulate);
         continue;
       }
       switch (m) {
-        case kMR: MicroTile<T, kMR>(K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
-        case 1: MicroTile<T, 1>(K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
-        case 2: MicroTile<T, 2>(K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
-        case 3: MicroTile<T, 3>(K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
+        case kMR: MicroTile<T, kMR>(K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
+        case 1: MicroTile<T, 1>(K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
+        case 2: MicroTile<T, 2>(K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
+        case 3: MicroTile<T, 3>(K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
 #if MINIDL_ATTN_MR > 4
-        case 4: MicroTile<T, 4>(K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
-        case 5: MicroTile<T, 5>(K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
+        case 4: MicroTile<T, 4>(K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
+        case 5: MicroTile<T, 5>(K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
 #endif
 #if MINIDL_ATTN_MR > 6
-        case 6: MicroTile<T, 6>(K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
-        case 7: MicroTile<T, 7>(K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
+        case 6: MicroTile<T, 6>(K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
+        case 7: MicroTile<T, 7>(K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
 #endif
-        default: TailTile<T>(m, n, K, ai, ars, acs, b + j, ldb, ci, ldc, accumulate); break;
+        default: TailTile<T>(m, n, K, ai, ars, acs, bp, ldp, ci, ldc, accumulate); break;
       }
     }
   }
+}
+
+template <typename T>
+constexpr int64_t PanelWidth() {
+  return 2 * Lanes<T>();
+}
+
+/** Elements of the panel-packed copy of an R x C matrix (columns rounded up to whole panels). */
+template <typename T>
+int64_t PackedSize(int64_t R, int64_t C) {
+  return CeilDiv(C, PanelWidth<T>()) * PanelWidth<T>() * R;
+}
+
+/** X (R x C, row-major) as a panel-packed B operand (K = R, N = C; panel stride R * NR): dst[(c / NR) * R * NR +
+ *  r * NR + c % NR] = X[r, c]. Rows r0.. of B then start at dst + r0 * NR. */
+template <typename T>
+void PackRows(const T* x, int64_t R, int64_t C, T* dst) {
+  constexpr int64_t NR = PanelWidth<T>();
+  for (int64_t c0 = 0; c0 < C; c0 += NR) {
+    const int64_t n = std::min(NR, C - c0);
+    T* d = dst + (c0 / NR) * R * NR;
+    for (int64_t r = 0; r < R; ++r) std::memcpy(d + r * NR, x + r * C + c0, n * sizeof(T));
+  }
+}
+
+/** s * X^T (X R x C row-major) as a panel-packed B operand (K = C, N = R; panel stride C * NR): dst[(r / NR) * C *
+ *  NR + c * NR + r % NR] = s * X[r, c]. Columns j0.. (j0 a multiple of NR) start at dst + (j0 / NR) * C * NR. */
+template <typename T>
+void PackColumns(const T* x, int64_t R, int64_t C, T s, T* dst) {
+  constexpr int64_t NR = PanelWidth<T>();
+  for (int64_t r0 = 0; r0 < R; r0 += NR) {
+    const int64_t n = std::min(NR, R - r0);
+    T* d = dst + (r0 / NR) * C * NR;
+    for (int64_t r = 0; r < n; ++r) {
+      const T* xr = x + (r0 + r) * C;
+      for (int64_t c = 0; c < C; ++c) d[c * NR + r] = s * xr[c];
+    }
+  }
+}
+
+/** The leading dimension of a score tile of `bq` columns: padded off multiples of 256 bytes, so that walking
+ *  down a column of the tile does not hit the same few L1 sets. */
+template <typename T>
+int64_t TileLd(int64_t bq) {
+  const int64_t per256 = 256 / static_cast<int64_t>(sizeof(T));
+  return bq % per256 == 0 ? bq + Lanes<T>() : bq;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -265,8 +326,8 @@ std::pair<int64_t, int64_t> TileOverride() {
 template <typename T>
 Tiles ChooseTiles(int64_t rows, int64_t heads, int64_t per_row) {
   const auto forced = TileOverride();
-  if (forced.first > 0) return {forced.first, forced.second};
   constexpr int64_t NR = 2 * Lanes<T>();
+  if (forced.first > 0) return {CeilDiv(forced.first, NR) * NR, forced.second};  // query tiles: whole panels
   const CpuCaches& caches = DetectedCaches();
   const int64_t l2 = caches.l2 > 0 ? caches.l2 : (256 << 10);
   const int64_t budget = l2 / 2 / static_cast<int64_t>(sizeof(T));
@@ -340,30 +401,34 @@ void Forward(const Problem<T>& p, T* out, T* lse) {
   const int64_t Bq = t.bq, Bk = t.bk;
   const int64_t qtiles = CeilDiv(L, Bq);
   const T ninf = -std::numeric_limits<T>::infinity();
+  // V of every head packed once as the right operand of O += P^T V (linear in the size of v).
+  const int64_t vsize = PackedSize<T>(S, Ev);
+  std::vector<T> vp(p.Heads() * vsize);
+  ParallelUnits(p.Heads(), [&](int64_t bh) { PackRows(p.v + bh * S * Ev, S, Ev, vp.data() + bh * vsize); });
   ParallelUnits(p.Heads() * qtiles, [&](int64_t unit) {
     const int64_t bh = unit / qtiles, i0 = (unit % qtiles) * Bq, bq = std::min(Bq, L - i0);
     const T* q = p.q + (bh * L + i0) * E;
     const T* k = p.k + bh * S * E;
-    const T* v = p.v + bh * S * Ev;
+    const T* v = vp.data() + bh * vsize;
     const T* mrows = p.MaskOf(bh);
-    T* qt = ThreadScratch<T, AttentionPool, 4>(0, static_cast<size_t>(E * Bq + 1));
-    T* st = ThreadScratch<T, AttentionPool, 4>(1, static_cast<size_t>(Bk * Bq + 1));
+    const int64_t ld = TileLd<T>(Bq);
+    T* qt = ThreadScratch<T, AttentionPool, 4>(0, static_cast<size_t>(PackedSize<T>(E, Bq) + 1));
+    T* st = ThreadScratch<T, AttentionPool, 4>(1, static_cast<size_t>(Bk * ld + 1));
     T* o = ThreadScratch<T, AttentionPool, 4>(2, static_cast<size_t>(Bq * Ev + 1));
     T* stats = ThreadScratch<T, AttentionPool, 4>(3, static_cast<size_t>(5 * Bq));
     T *m = stats, *l = stats + Bq, *mx = stats + 2 * Bq, *alpha = stats + 3 * Bq, *mu = stats + 4 * Bq;
-    for (int64_t i = 0; i < bq; ++i)
-      for (int64_t e = 0; e < E; ++e) qt[e * Bq + i] = p.scale * q[i * E + e];
+    PackColumns(q, bq, E, p.scale, qt);  // scale * Q_tile^T, panels of query columns
     std::fill(o, o + bq * Ev, T(0));
     std::fill(m, m + bq, ninf);
     std::fill(l, l + bq, T(0));
     const int64_t j_end = p.causal ? std::min(S, i0 + bq) : S;
     for (int64_t j0 = 0; j0 < j_end; j0 += Bk) {
       const int64_t bk = std::min(Bk, j_end - j0);
-      TileGemm<T>(bk, bq, E, k + j0 * E, E, 1, qt, Bq, st, Bq, false);
-      MaskTile(p, mrows, i0, bq, j0, bk, st, Bq);
+      TileGemm<T>(bk, bq, E, k + j0 * E, E, 1, qt, 0, E * PanelWidth<T>(), st, ld, false);
+      MaskTile(p, mrows, i0, bq, j0, bk, st, ld);
       std::copy(m, m + bq, mx);
       for (int64_t j = 0; j < bk; ++j) {
-        const T* sj = st + j * Bq;
+        const T* sj = st + j * ld;
 #pragma omp simd
         for (int64_t i = 0; i < bq; ++i) mx[i] = sj[i] > mx[i] ? sj[i] : mx[i];
       }
@@ -376,7 +441,7 @@ void Forward(const Problem<T>& p, T* out, T* lse) {
         l[i] *= alpha[i];
       }
       for (int64_t j = 0; j < bk; ++j) {
-        T* sj = st + j * Bq;
+        T* sj = st + j * ld;
 #pragma omp simd
         for (int64_t i = 0; i < bq; ++i) {
           const T e = ExpNonPos<T>(sj[i] - mu[i]);
@@ -392,7 +457,7 @@ void Forward(const Problem<T>& p, T* out, T* lse) {
           for (int64_t c = 0; c < Ev; ++c) oi[c] *= a;
         }
       }
-      TileGemm<T>(bq, Ev, bk, st, 1, Bq, v + j0 * Ev, Ev, o, Ev, true);  // O += P^T V (P^T(i, j) = st[j*Bq + i])
+      TileGemm<T>(bq, Ev, bk, st, 1, ld, v + j0 * PanelWidth<T>(), 0, S * PanelWidth<T>(), o, Ev, true);  // O += P^T V (P^T(i, j) = st[j*ld + i])
     }
     T* dst = out + (bh * L + i0) * Ev;
     T* lse_row = lse + bh * L + i0;
@@ -424,24 +489,26 @@ void Backward(const Problem<T>& p, const Grads<T>& g) {
   const T ninf = -std::numeric_limits<T>::infinity();
   const T pinf = std::numeric_limits<T>::infinity();
 
-  // Per-head prologue: D = rowsum(dO * O), scale * Q^T (E x L) and dO^T (Ev x L), so every score tile and dP tile
-  // reads its right operand with contiguous query columns. Linear in the sizes of q and dO.
-  std::vector<T> dsum(need_ds ? BH * L : 0), qt(BH * E * L), dot(need_ds ? BH * Ev * L : 0);
+  // Per-head prologue, linear in the sizes of q, k and dO: D = rowsum(dO * O), and the right operands of the tile
+  // products packed in panels once: scale * Q^T and dO^T (query columns), Q, dO and K (rows).
+  constexpr int64_t NR = PanelWidth<T>();
+  const int64_t qts = PackedSize<T>(E, L), dts = PackedSize<T>(Ev, L), qrs = PackedSize<T>(L, E),
+                drs = PackedSize<T>(L, Ev), krs = PackedSize<T>(S, E);
+  std::vector<T> dsum(need_ds ? BH * L : 0), qt(BH * qts), dot(need_ds ? BH * dts : 0), qr(need_k ? BH * qrs : 0),
+      dor(need_v ? BH * drs : 0), kr(need_q ? BH * krs : 0);
   ParallelUnits(BH, [&](int64_t bh) {
     const T* q = p.q + bh * L * E;
-    T* qth = qt.data() + bh * E * L;
-    for (int64_t i = 0; i < L; ++i)
-      for (int64_t e = 0; e < E; ++e) qth[e * L + i] = p.scale * q[i * E + e];
-    if (!need_ds) return;
     const T* go = g.grad + bh * L * Ev;
+    PackColumns(q, L, E, p.scale, qt.data() + bh * qts);
+    if (need_k) PackRows(q, L, E, qr.data() + bh * qrs);
+    if (need_v) PackRows(go, L, Ev, dor.data() + bh * drs);
+    if (need_q) PackRows(p.k + bh * S * E, S, E, kr.data() + bh * krs);
+    if (!need_ds) return;
+    PackColumns(go, L, Ev, T(1), dot.data() + bh * dts);
     const T* o = g.out + bh * L * Ev;
-    T* doth = dot.data() + bh * Ev * L;
     for (int64_t i = 0; i < L; ++i) {
       T s = 0;
-      for (int64_t c = 0; c < Ev; ++c) {
-        s += go[i * Ev + c] * o[i * Ev + c];
-        doth[c * L + i] = go[i * Ev + c];
-      }
+      for (int64_t c = 0; c < Ev; ++c) s += go[i * Ev + c] * o[i * Ev + c];
       dsum[bh * L + i] = s;
     }
   });
@@ -463,10 +530,11 @@ void Backward(const Problem<T>& p, const Grads<T>& g) {
     const int64_t bh = unit / chunks, chunk = unit % chunks;
     const T* k = p.k + bh * S * E;
     const T* v = p.v + bh * S * Ev;
-    const T* q = p.q + bh * L * E;
-    const T* go = g.grad + bh * L * Ev;
-    const T* qth = qt.data() + bh * E * L;
-    const T* doth = need_ds ? dot.data() + bh * Ev * L : nullptr;
+    const T* qth = qt.data() + bh * qts;
+    const T* doth = need_ds ? dot.data() + bh * dts : nullptr;
+    const T* qrh = need_k ? qr.data() + bh * qrs : nullptr;
+    const T* dorh = need_v ? dor.data() + bh * drs : nullptr;
+    const T* krh = need_q ? kr.data() + bh * krs : nullptr;
     const T* lse = g.lse + bh * L;
     const T* dh = need_ds ? dsum.data() + bh * L : nullptr;
     const T* mrows = p.MaskOf(bh);
@@ -475,8 +543,9 @@ void Backward(const Problem<T>& p, const Grads<T>& g) {
       dq = partial ? dq_parts.data() + (bh * chunks + chunk) * L * E : g.dq + bh * L * E;
       if (partial) std::fill(dq, dq + L * E, T(0));
     }
-    T* st = ThreadScratch<T, AttentionPool, 4>(0, static_cast<size_t>(Bk * Bq + 1));
-    T* dst = ThreadScratch<T, AttentionPool, 4>(1, static_cast<size_t>(Bk * Bq + 1));
+    const int64_t ld = TileLd<T>(Bq);
+    T* st = ThreadScratch<T, AttentionPool, 4>(0, static_cast<size_t>(Bk * ld + 1));
+    T* dst = ThreadScratch<T, AttentionPool, 4>(1, static_cast<size_t>(Bk * ld + 1));
     T* dk_acc = ThreadScratch<T, AttentionPool, 4>(2, static_cast<size_t>(Bk * E + 1));
     T* dv_acc = ThreadScratch<T, AttentionPool, 4>(3, static_cast<size_t>(Bk * Ev + 1));
     std::vector<T> lse_use(static_cast<size_t>(Bq));
@@ -490,27 +559,27 @@ void Backward(const Problem<T>& p, const Grads<T>& g) {
       const int64_t i_begin = p.causal ? (std::min(j0, L) / Bq) * Bq : 0;  // queries i < j0 see none of these keys
       for (int64_t i0 = i_begin; i0 < L; i0 += Bq) {
         const int64_t bq = std::min(Bq, L - i0);
-        TileGemm<T>(bk, bq, E, kj, E, 1, qth + i0, L, st, Bq, false);
-        MaskTile(p, mrows, i0, bq, j0, bk, st, Bq);
+        TileGemm<T>(bk, bq, E, kj, E, 1, qth + (i0 / NR) * E * NR, 0, E * NR, st, ld, false);
+        MaskTile(p, mrows, i0, bq, j0, bk, st, ld);
         for (int64_t i = 0; i < bq; ++i) lse_use[i] = lse[i0 + i] == ninf ? pinf : lse[i0 + i];
         for (int64_t j = 0; j < bk; ++j) {
-          T* sj = st + j * Bq;
+          T* sj = st + j * ld;
           const T* lu = lse_use.data();
 #pragma omp simd
           for (int64_t i = 0; i < bq; ++i) sj[i] = ExpNonPos<T>(sj[i] - lu[i]);
         }
-        if (need_v) TileGemm<T>(bk, Ev, bq, st, Bq, 1, go + i0 * Ev, Ev, dv_acc, Ev, true);  // dV += P dO
+        if (need_v) TileGemm<T>(bk, Ev, bq, st, ld, 1, dorh + i0 * NR, 0, L * NR, dv_acc, Ev, true);  // dV += P dO
         if (!need_ds) continue;
-        TileGemm<T>(bk, bq, Ev, vj, Ev, 1, doth + i0, L, dst, Bq, false);  // dP^T = V dO^T
+        TileGemm<T>(bk, bq, Ev, vj, Ev, 1, doth + (i0 / NR) * Ev * NR, 0, Ev * NR, dst, ld, false);  // dP^T = V dO^T
         for (int64_t j = 0; j < bk; ++j) {
-          const T* sj = st + j * Bq;
-          T* dj = dst + j * Bq;
+          const T* sj = st + j * ld;
+          T* dj = dst + j * ld;
           const T* di = dh + i0;
 #pragma omp simd
           for (int64_t i = 0; i < bq; ++i) dj[i] = sj[i] * (dj[i] - di[i]);
         }
-        if (need_k) TileGemm<T>(bk, E, bq, dst, Bq, 1, q + i0 * E, E, dk_acc, E, true);  // dK += dS^T Q
-        if (need_q) TileGemm<T>(bq, E, bk, dst, 1, Bq, kj, E, dq + i0 * E, E, true);      // dQ += dS K
+        if (need_k) TileGemm<T>(bk, E, bq, dst, ld, 1, qrh + i0 * NR, 0, L * NR, dk_acc, E, true);  // dK += dS^T Q
+        if (need_q) TileGemm<T>(bq, E, bk, dst, 1, ld, krh + j0 * NR, 0, S * NR, dq + i0 * E, E, true);      // dQ += dS K
       }
       if (need_k) {
         T* dk = g.dk + (bh * S + j0) * E;
