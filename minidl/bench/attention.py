@@ -8,10 +8,10 @@ forward+backward, at sequence lengths 128 to 4096 (d = 64), three ways:
 - ``torch``: PyTorch's ``F.scaled_dot_product_attention`` on the CPU with as many threads as minidl's kernels.
 
 ``ratio_vs_torch`` is torch ms / this ms (above 1: faster than PyTorch). Peak memory (``peak_mb``, shown in the
-note) is measured for forward+backward of each side in a fresh subprocess: the growth of the process's peak
-resident set (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) over one call, read after the inputs exist and one
-small warm-up call ran, so it counts everything the call allocates (outputs, gradients, scratch, C++ and PyTorch
-buffers as well as NumPy arrays) and nothing that was resident before.
+note) is measured for forward+backward of each side in a fresh subprocess: the process's peak resident set
+(VmHWM) is reset to the resident set (``/proc/self/clear_refs``) after the inputs exist and one small warm-up call
+ran, and its growth over one call is reported, so it counts everything the call allocates (outputs, gradients,
+scratch, C++ and PyTorch buffers as well as NumPy arrays) and nothing that was resident before.
 
 Example:
     >>> rows = run_attention(compare=("torch",), repeat=1, tiny=True, memory=False)
@@ -127,10 +127,40 @@ def _available(side):
     return None
 
 
+def _status_kb(field):
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def peak_rss_reset():
+    """Bytes resident now, after resetting the process's peak-RSS mark to it (Linux: "5" into
+    /proc/self/clear_refs); where that is not possible, the peak so far (``ru_maxrss``), so that ``peak_rss()``
+    minus this is still the growth of the peak, though it then misses memory reused below an earlier peak."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return _status_kb("VmRSS") * 1024
+    except OSError:
+        import resource  # noqa: PLC0415 -- POSIX only
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024    # KiB on Linux
+
+
+def peak_rss():
+    """The process's peak resident set in bytes (VmHWM, else ``ru_maxrss``)."""
+    try:
+        return _status_kb("VmHWM") * 1024
+    except OSError:
+        import resource  # noqa: PLC0415
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def peak_memory_mb(side, case, dtype, timeout=600):
     """MB the peak resident set of a fresh process grows by during one forward+backward of ``side`` on ``case``
     (inputs made and a tiny warm-up call run first), or None when the child fails."""
-    code = ("import json, resource, sys\n"
+    code = ("import json, sys\n"
             "from minidl.bench import attention as a\n"
             f"side, dtype = {side!r}, {dtype!r}\n"
             f"case = a.AttentionCase{(case.batch, case.heads, case.length, case.d)!r}\n"
@@ -138,10 +168,9 @@ def peak_memory_mb(side, case, dtype, timeout=600):
             "if torch is not None: torch.set_num_threads(a.minidl_threads())\n"
             "a.side_calls(side, a.AttentionCase(1, 1, 16, case.d), dtype, torch)['forward+backward']()\n"
             "calls = a.side_calls(side, case, dtype, torch)\n"
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "before = a.peak_rss_reset()\n"
             "calls['forward+backward']()\n"
-            "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "print(json.dumps((after - before) / 1024.0))\n")   # ru_maxrss is in KiB on Linux
+            "print(json.dumps((a.peak_rss() - before) / 2**20))\n")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     try:
