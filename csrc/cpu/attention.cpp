@@ -17,7 +17,7 @@
 // The chunking only splits a head when there are fewer heads than threads can use.
 //
 // The small products run through register-blocked micro-kernels (kMR rows x two vectors, GCC vector extensions:
-// AVX-512/AVX2 FMAs under -march=native). exp is a branch-free Cody-Waite + Taylor evaluation that `omp simd`
+// AVX-512/AVX2 FMAs under -march=native). exp is a branch-free Cody-Waite reduction + polynomial that `omp simd`
 // vectorizes. Tile sizes come from the detected L2 size at run time (MINIDL_ATTENTION_TILES="bq,bk" overrides).
 #include <algorithm>
 #include <cmath>
