@@ -120,5 +120,12 @@ py::tuple LayerNormForward(const py::array& x, std::optional<py::array> weight, 
 py::tuple LayerNormBackward(const py::array& grad, const py::array& x, std::optional<py::array> weight,
                             const py::array& mean, const py::array& rstd, bool need_x, bool need_w, bool need_b,
                             int threads);
+// attention.cpp: fused scaled-dot-product attention (mask: None or additive (1|B, 1|H, L, S); need: (dq, dk, dv))
+py::tuple AttentionForward(const py::array& q, const py::array& k, const py::array& v,
+                           const std::optional<py::array>& mask, bool is_causal, double scale);
+py::tuple AttentionBackward(const py::array& grad, const py::array& q, const py::array& k, const py::array& v,
+                            const py::array& out, const py::array& lse, const std::optional<py::array>& mask,
+                            bool is_causal, double scale, const std::vector<bool>& need);
+
 }  // namespace cpu
 }  // namespace minidl

@@ -110,4 +110,13 @@ PYBIND11_MODULE(_C, m) {
   m.def("layer_norm_backward", &LayerNormBackward, py::arg("grad"), py::arg("x"), py::arg("weight").none(true),
         py::arg("mean"), py::arg("rstd"), py::arg("need_x"), py::arg("need_w"), py::arg("need_b"),
         py::arg("threads"), "(grad_x, grad_weight, grad_bias) of layer_norm; unneeded ones are None.");
+  // attention.cpp
+  m.def("attention", &AttentionForward, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask").none(true),
+        py::arg("is_causal"), py::arg("scale"),
+        "(out, lse) of fused scaled-dot-product attention: q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev), "
+        "additive mask (1|B, 1|H, L, S) or None; tiled with an online softmax, never the L x S scores.");
+  m.def("attention_backward", &AttentionBackward, py::arg("grad"), py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("out"), py::arg("lse"), py::arg("mask").none(true), py::arg("is_causal"), py::arg("scale"),
+        py::arg("need") = std::vector<bool>{true, true, true},
+        "(dq, dk, dv) of attention from out and lse (P recomputed per tile); need=(dq, dk, dv), None where false.");
 }

@@ -472,3 +472,23 @@ def layer_norm_backward(grad, x, weight, mean, rstd, need=(True, True, True)):
     if t is None:
         return _ref.layer_norm_backward(grad, x, weight, mean, rstd, need)
     return _C.layer_norm_backward(grad, x, weight, mean, rstd, *(bool(n) for n in need), t)
+def _attention_arrays(*arrays):
+    """The operands C-contiguous, or None when the extension does not serve them (dtype not float32/float64)."""
+    arrays = [None if a is None else np.ascontiguousarray(a) for a in arrays]
+    return arrays if _native_ok(*(a for a in arrays if a is not None)) else None
+
+
+def attention(q, k, v, mask, is_causal, scale):
+    """Fused attention (csrc/cpu/attention.cpp): tiled, online softmax, never the L x S score matrix."""
+    arrays = _attention_arrays(q, k, v, mask)
+    if arrays is None:
+        return _ref.attention(q, k, v, mask, is_causal, scale)
+    return _C.attention(*arrays, bool(is_causal), float(scale))
+
+
+def attention_backward(grad, q, k, v, out, lse, mask, is_causal, scale, need=(True, True, True)):
+    """FlashAttention-2 style backward of ``attention`` (P recomputed per tile from lse)."""
+    arrays = _attention_arrays(grad, q, k, v, out, lse, mask)
+    if arrays is None:
+        return _ref.attention_backward(grad, q, k, v, out, lse, mask, is_causal, scale, need)
+    return _C.attention_backward(*arrays, bool(is_causal), float(scale), [bool(n) for n in need])

@@ -22,7 +22,7 @@ from .processes import child_argv, run_in_processes, write_rows
 from .report import format_summary, format_table, plot, records, write_json
 from .shapes import KERNEL_OPS
 
-OPS = KERNEL_OPS + ("train_step",)
+OPS = KERNEL_OPS + ("train_step", "attention")
 
 
 class BenchReport:
@@ -114,6 +114,9 @@ def _measure(ops, providers, compare, dtype, quick, repeat, budget, tiny, progre
     if "train_step" in ops:
         results += train_step.run_train_step(compare, dtype, repeat, budget if budget is not None else
                                              (0.5 if quick else 2.0), device, tiny, progress=progress)
+    if "attention" in ops and device == "cpu":
+        from . import attention  # noqa: PLC0415 -- the attention cases (fused vs unfused vs torch, peak memory)
+        results += attention.run_attention(compare, dtype, repeat, budget, quick, tiny, progress)
     return results
 
 
@@ -127,7 +130,9 @@ def add_arguments(parser):
     parser.add_argument("--ops", type=_csv, default=list(OPS),
                         help=f"comma-separated subset of {','.join(OPS)} (default: all); train_step is the "
                              "training steps of an MLP, the MNIST CNN, an LSTM classifier, two autoencoders and a "
-                             "ResNet basic block, and an LSTM forward+backward")
+                             "ResNet basic block, and an LSTM forward+backward; attention is the fused attention "
+                             "kernel forward and forward+backward vs PyTorch's SDPA and the unfused composition, "
+                             "L 128..4096, with peak memory (minidl/bench/attention.py)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cpu (default), or cuda: the cuda providers (cuda, cupy, numba_cuda) on CuPy arrays, "
                              "timed with CUDA events, beside cupy.matmul (cuBLAS) and PyTorch on CUDA")
@@ -210,6 +215,9 @@ def main(args, parser):
     if args.rows_out:
         write_rows(rep.results, args.rows_out)
     print(rep.summary(args.markdown) if args.summary else rep.table(args.markdown))
+    if any(r.op == "attention" for r in rep.results):
+        from .attention import summary_lines  # noqa: PLC0415
+        print("\n".join([""] + summary_lines(rep.results)))
     print()
     print(rep.peak_line())
     jit = [r for r in rep.results if r.provider.startswith("numba") and r.first_ms is not None]
