@@ -88,3 +88,8 @@ from .convolutional_transpose1d import Conv1DTranspose  # noqa: E402
 Convolution1DTranspose = Conv1DTranspose
 LAYERS["Conv1DTranspose"] = Conv1DTranspose
 __all__ += ["Conv1DTranspose", "Convolution1DTranspose"]
+# --- issue 16: attention layers -----------------------------------------------------------------------------------
+from .multi_head_attention import MultiHeadAttention  # noqa: E402
+
+LAYERS["MultiHeadAttention"] = MultiHeadAttention
+__all__ += ["MultiHeadAttention"]
