@@ -89,7 +89,8 @@ Convolution1DTranspose = Conv1DTranspose
 LAYERS["Conv1DTranspose"] = Conv1DTranspose
 __all__ += ["Conv1DTranspose", "Convolution1DTranspose"]
 # --- issue 16: attention layers -----------------------------------------------------------------------------------
+from .attention import AdditiveAttention, Attention  # noqa: E402
 from .multi_head_attention import MultiHeadAttention  # noqa: E402
 
-LAYERS["MultiHeadAttention"] = MultiHeadAttention
-__all__ += ["MultiHeadAttention"]
+LAYERS.update({c.__name__: c for c in (AdditiveAttention, Attention, MultiHeadAttention)})
+__all__ += ["AdditiveAttention", "Attention", "MultiHeadAttention"]
