@@ -56,7 +56,7 @@ class MultiHeadAttention(Layer):
         >>> x = np.random.rand(4, 10, 16).astype("float32")
         >>> out, scores = mha(x, x, return_attention_scores=True, use_causal_mask=True)
         >>> out.shape, scores.shape, mha.count_params()
-        ((4, 10, 16), (4, 2, 10, 10), 1104)
+        ((4, 10, 16), (4, 2, 10, 10), 1088)
     """
 
     supports_masking = True
@@ -147,7 +147,7 @@ class MultiHeadAttention(Layer):
         """The attention axes of the inputs (rank ``rank``), non-negative, checked: never the batch or feature."""
         if self._attention_axes is None:
             return tuple(range(1, rank - 1))
-        axes = tuple(a + rank - 1 if a < 0 else a for a in self._attention_axes)     # Keras counts from (rank-1)
+        axes = tuple(a + rank if a < 0 else a for a in self._attention_axes)     # Keras: from the projected rank - 1
         if any(not 1 <= a < rank - 1 for a in axes) or len(set(axes)) != len(axes):
             raise ValueError(f'Layer "{self.name}" (MultiHeadAttention): attention_axes={self._attention_axes} must '
                              f"name distinct axes of the inputs other than the batch and feature axes (1 to "
@@ -346,7 +346,7 @@ class MultiHeadAttention(Layer):
         auto = None
 
         def both(a, b):
-            return b if a is None else a & b
+            return b if a is None else a if b is None else a & b
         if query_mask is not None:
             auto = bool_mask(query_mask, xp_like, "query_mask", self)[..., None]
         for m, what in ((value_mask, "value_mask"), (key_mask, "key_mask")):
