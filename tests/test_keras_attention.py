@@ -618,3 +618,30 @@ def test_attention_errors():
         mk.layers.Attention()([q, _data(2, 6, 3)])
     with pytest.raises(ValueError, match="value and key the same steps"):
         mk.layers.AdditiveAttention()([q, _data(2, 6, 5), _data(2, 3, 5)])
+
+
+# --- on device cuda (the fake CuPy: minidl's device plumbing, see test_fake_cuda.py) ---------------------------------
+def test_attention_layers_on_the_device_match_the_cpu():
+    import fake_cupy
+    mp = pytest.MonkeyPatch()
+    fake_cupy.install(mp)
+    try:
+        a, b = mk.Input((6,), dtype="int32"), mk.Input((5,), dtype="int32")
+        ea, eb = mk.layers.Embedding(20, 8, mask_zero=True)(a), mk.layers.Embedding(20, 8, mask_zero=True)(b)
+        att = mk.layers.MultiHeadAttention(2, 4)(ea, eb, use_causal_mask=True)
+        out, scores = mk.layers.MultiHeadAttention(2, 4, dropout=0.2)(att, att, return_attention_scores=True)
+        dot = mk.layers.AdditiveAttention()([out, eb])
+        model = mk.Model([a, b], [mk.layers.Dense(2, activation="softmax")(mk.layers.GlobalAveragePooling1D()(dot)),
+                                  scores])
+        xa, xb = RNG.integers(0, 20, (4, 6)), RNG.integers(0, 20, (4, 5))
+        xb[:, 0] = 1
+        cpu = model.predict([xa, xb], verbose=0)
+        model.to("cuda")
+        for got, want in zip(model.predict([xa, xb], verbose=0), cpu):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        trainer = mk.Model([a, b], model.outputs[0])           # the same layers, without the scores
+        trainer.compile("adam", "sparse_categorical_crossentropy")
+        history = trainer.fit([xa, xb], np.array([0, 1, 0, 1]), epochs=2, verbose=0)
+        assert np.isfinite(history.history["loss"]).all()
+    finally:
+        fake_cupy.uninstall(mp)
