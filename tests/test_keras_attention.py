@@ -645,3 +645,23 @@ def test_attention_layers_on_the_device_match_the_cpu():
         assert np.isfinite(history.history["loss"]).all()
     finally:
         fake_cupy.uninstall(mp)
+
+
+@pytest.mark.parametrize("use_bias, use_gate", [(True, False), (False, True)])
+def test_weights_h5_files_move_between_keras_and_md(tmp_path, use_bias, use_gate):
+    pytest.importorskip("h5py")
+
+    def build(K):
+        q, v = K.Input((4, 6)), K.Input((5, 6))
+        o = K.layers.MultiHeadAttention(2, 3, use_bias=use_bias, use_gate=use_gate)(q, v)
+        a = K.layers.Attention(use_scale=True, score_mode="concat")([o, v])
+        return K.Model([q, v], K.layers.AdditiveAttention()([a, v]))
+    km, mm = build(keras), build(mk)
+    x = [_data(2, 4, 6, seed=40), _data(2, 5, 6, seed=41)]
+    km.save_weights(tmp_path / "k.weights.h5")
+    mm.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(mm.predict(x, verbose=0), km.predict(x, verbose=0), atol=2e-5)
+    mm2 = build(mk)
+    mm2.save_weights(tmp_path / "m.weights.h5")
+    km.load_weights(tmp_path / "m.weights.h5")
+    np.testing.assert_allclose(km.predict(x, verbose=0), mm2.predict(x, verbose=0), atol=2e-5)

@@ -425,6 +425,13 @@ class MultiHeadAttention(Layer):
                              f"{tuple(mask.shape)}) cannot be broadcast to the attention scores of shape "
                              f"{scores_shape}") from None
 
+    def _h5_layout(self):
+        """Keras' nesting of the weights in ``.weights.h5`` files: one group per projection sublayer (see
+        ``saving_h5._layout``)."""
+        per = 1 + self._use_bias
+        return ([("", 0), ("query_dense", per), ("key_dense", per)] + [("_gate_dense", per)] * self._use_gate +
+                [("value_dense", per), ("output_dense", per), ("_softmax", 0), ("_dropout_layer", 0)])
+
     # --- config ---------------------------------------------------------------------------------------------------
     def get_config(self):
         config = super().get_config()
