@@ -180,6 +180,23 @@ def test_mha_output_carries_the_query_mask():
     assert out2._keras_mask is None
 
 
+def test_mha_explicit_query_mask_equals_a_carried_one():
+    """``query_mask=`` given explicitly acts as the mask a query carries (Keras 3.15 reads only the carried one and
+    ignores the argument; md.keras applies the documented argument), and rides on the output."""
+    q, v = md.tensor(_data(2, 4, 6, seed=14)), md.tensor(_data(2, 5, 6, seed=15))
+    m = np.array([[1, 1, 0, 0], [1, 1, 1, 0]], bool)
+    layer = mk.layers.MultiHeadAttention(2, 3)
+    explicit = layer(q, v, query_mask=m, return_attention_scores=True)
+    carried_q = q * 1.0
+    mk.masking_utils.set_keras_mask(carried_q, md.tensor(m))
+    carried = layer(carried_q, v, return_attention_scores=True)
+    for a, b in zip(explicit, carried):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    assert np.all(explicit[1].numpy()[0, :, 2:] == 0)       # masked query rows attend to nothing
+    np.testing.assert_array_equal(explicit[0]._keras_mask.numpy(), m)
+    np.testing.assert_array_equal(carried[0]._keras_mask.numpy(), m)
+
+
 @pytest.mark.parametrize("axes, call", [(None, {}), ((2,), {}), ((1,), {"return_attention_scores": True}),
                                         ((1, 2), {"return_attention_scores": True}), ((-2,), {})])
 def test_mha_attention_axes_match_keras(axes, call):
