@@ -384,6 +384,22 @@ def test_mha_functional_model_saves_loads_and_matches_keras(tmp_path):
     np.testing.assert_allclose(same.predict(x, verbose=0), mm.predict(x, verbose=0), atol=1e-6)
 
 
+def test_saved_node_call_arguments_are_checked():
+    config = _functional(mk).get_config()
+    att = next(i for i, n in enumerate(config["nodes"]) if n.get("kwargs"))
+    for bad in ({"evil": True}, {"use_causal_mask": {"x": 1}}, ["use_causal_mask"]):
+        config["nodes"][att]["kwargs"] = bad
+        with pytest.raises(ValueError, match="call arguments"):
+            mk.Model.from_config(config)
+    config["nodes"][att]["kwargs"] = {"input_names": ["query", "attention_mask"]}
+    with pytest.raises(ValueError, match="a list of inputs must be"):
+        mk.Model.from_config(config)
+    config["nodes"][att].pop("kwargs")
+    config["nodes"][0]["kwargs"] = {"use_causal_mask": True}        # the Embedding takes no call arguments
+    with pytest.raises(ValueError, match="call arguments"):
+        mk.Model.from_config(config)
+
+
 def test_mha_functional_explicit_attention_mask_input_and_scores(tmp_path):
     def build(K):
         q, v, m = K.Input((4, 6)), K.Input((5, 6)), K.Input((4, 5), dtype="bool")
