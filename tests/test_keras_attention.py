@@ -384,6 +384,23 @@ def test_mha_functional_model_saves_loads_and_matches_keras(tmp_path):
     np.testing.assert_allclose(same.predict(x, verbose=0), mm.predict(x, verbose=0), atol=1e-6)
 
 
+def test_shared_mha_keeps_each_calls_arguments(tmp_path):
+    inp = mk.Input((5, 6))
+    att = mk.layers.MultiHeadAttention(2, 3)
+    b, scores = att(att(inp, inp, use_causal_mask=True), inp, return_attention_scores=True)
+    mm = mk.Model(inp, [b, scores])
+    kl = keras.layers.MultiHeadAttention(2, 3)       # the same two calls, eagerly (Keras 3.15 cannot build this
+    x = _data(2, 5, 6, seed=50)                      # model: it finds the shared layer's second scores unconnected)
+    kb, ks = kl(kl(x, x, use_causal_mask=True), x, return_attention_scores=True)
+    mm.set_weights(kl.get_weights())
+    for got, want in zip(mm.predict(x, verbose=0), (kb, ks)):
+        np.testing.assert_allclose(got, to_numpy(want), atol=2e-5)
+    mm.save(tmp_path / "shared.keras")
+    for got, want in zip(mk.models.load_model(tmp_path / "shared.keras").predict(x, verbose=0),
+                         mm.predict(x, verbose=0)):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
 def test_saved_node_call_arguments_are_checked():
     config = _functional(mk).get_config()
     att = next(i for i, n in enumerate(config["nodes"]) if n.get("kwargs"))
