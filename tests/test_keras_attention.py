@@ -541,6 +541,8 @@ def test_mha_errors():
     layer(x, y)
     with pytest.raises(ValueError, match=r"built for value features of size 6, but received value of shape \(2, 5, 3\)"):
         layer(x, _data(2, 5, 3))
+    with pytest.raises(ValueError, match="built for inputs of rank 3"):
+        layer(_data(2, 3, 4, 6), _data(2, 3, 5, 6))
     with pytest.raises(ValueError, match="cannot be broadcast to the attention scores"):
         layer(x, y, attention_mask=np.ones((2, 4, 3), bool))
     with pytest.raises(ValueError, match="attention_axes"):

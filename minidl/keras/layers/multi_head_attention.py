@@ -177,12 +177,11 @@ class MultiHeadAttention(Layer):
             self._attention_axes = self._axes_resolved
         heads, kd, vd = self._num_heads, self._key_dim, self._value_dim
         out = self._output_shape or (dq,)
-        self._out_dims = tuple(out)
         projections = [("query", dq, kd), ("key", dk, kd)] + [("gate", dq, vd)] * self._use_gate + [("value", dv, vd)]
         for name, n_in, size in projections:
             self._make_weights(name, (n_in, heads, size), (heads, size))
         self._make_weights("attention_output", (heads, vd, *out), tuple(out))
-        self._dims = (dq, dv, dk)
+        self._dims, self._rank = (dq, dv, dk), len(q)
 
     def _make_weights(self, name, kernel_shape, bias_shape):
         dtype = LAYER_DTYPES[self.dtype_name].np
@@ -305,6 +304,9 @@ class MultiHeadAttention(Layer):
         key = value if key is None else key
         q_shape, v_shape, k_shape = (tuple(t.shape) for t in (query, value, key))
         self._check_shapes(q_shape, v_shape, k_shape)
+        if len(q_shape) != self._rank:
+            raise ValueError(f'Layer "{self.name}" (MultiHeadAttention) was built for inputs of rank {self._rank}, '
+                             f"but received query of shape {q_shape}")
         for t, name, dim in ((query, "query", self._dims[0]), (value, "value", self._dims[1]),
                              (key, "key", self._dims[2])):
             if t.shape[-1] != dim:
