@@ -22,6 +22,8 @@ from keras_helpers import fresh_session, keras_grads  # noqa: F401 -- fixtures
 from keras_oracle import keras, to_numpy
 
 RNG = np.random.default_rng(0)
+# the layers whose configs round-trip here (test_keras_layers.test_every_layer_class_has_a_config_case reads it)
+ROUND_TRIPPED = ("MultiHeadAttention", "Attention", "AdditiveAttention")
 
 
 def _data(*shape, seed=0):
@@ -596,6 +598,17 @@ def test_dot_and_additive_attention_match_keras(cls, kwargs, call, with_key):
     for w, gm in zip(kl.weights, keras_grads(ml)):
         _close(gm, w.value.grad, f"grad of {w.path}")
     assert ml.get_config() == {**kl.get_config(), "dtype": "float32", "name": ml.name}
+
+
+@pytest.mark.parametrize("make", [lambda: mk.layers.Attention(use_scale=True, score_mode="concat", dropout=0.1, seed=3),
+                                  lambda: mk.layers.AdditiveAttention(use_scale=False, dropout=0.2)])
+def test_attention_config_round_trip(make):
+    layer = make()
+    layer([_data(2, 3, 4), _data(2, 5, 4)])
+    again = type(layer).from_config(layer.get_config())
+    assert again.get_config() == layer.get_config()
+    again([_data(2, 3, 4), _data(2, 5, 4)])
+    assert again.count_params() == layer.count_params()
 
 
 def test_attention_layers_gradcheck_float64():
