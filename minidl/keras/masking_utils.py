@@ -164,23 +164,44 @@ def node_value(t, args, values):
     """The value of graph tensor ``t`` in a functional model run: its layer called on ``args``, once per call when
     the call has several outputs (``values`` keeps the call's outputs)."""
     node = getattr(t, "_node", None)
+    kwargs = call_kwargs(t)
     if node is None:
-        return t.layer(args if len(args) > 1 else args[0])
+        return t.layer(args if len(args) > 1 else args[0], **kwargs)
     if id(node) not in values:
-        values[id(node)] = t.layer(args if len(args) > 1 else args[0])
+        values[id(node)] = t.layer(args if len(args) > 1 else args[0], **kwargs)
     return values[id(node)][t._index]
+
+
+def call_kwargs(t):
+    """The call arguments (JSON values) a graph tensor's layer call was made with beyond its inputs, as the
+    attention layers record them (``use_causal_mask``...); {} for most calls."""
+    return dict(getattr(getattr(t, "_node", t), "_call_kwargs", None) or {})
+
+
+def node_kwargs(layer, node, where):
+    """A saved node's call arguments, checked: only names the layer lists in ``_node_call_kwargs``, with JSON
+    scalar or string-list values."""
+    kwargs = node.get("kwargs", {})
+    allowed = getattr(layer, "_node_call_kwargs", ())
+    if not isinstance(kwargs, dict) or any(k not in allowed for k in kwargs) or not all(
+            v is None or isinstance(v, (bool, int, float, str)) or
+            (isinstance(v, list) and len(v) <= 16 and all(isinstance(x, str) for x in v)) for v in kwargs.values()):
+        raise ValueError(f"{where}: the call arguments {str(kwargs)[:80]!r} are not ones layer {layer.name!r} "
+                         f"({type(layer).__name__}) takes in a model (allowed: {list(allowed)})")
+    return kwargs
 
 
 def node_output(layer, args, node, calls, where):
     """While a functional model is rebuilt from its config: the output of ``node`` (a call of ``layer`` on
     ``args``); a node with ``output_index`` is one output of a call with several, made once per layer and inputs."""
+    kwargs = node_kwargs(layer, node, where)
     if "output_index" not in node:
-        return layer(args if len(args) > 1 else args[0])
-    key = (id(layer), tuple(id(a) for a in args))
+        return layer(args if len(args) > 1 else args[0], **kwargs)
+    key = (id(layer), tuple(id(a) for a in args), repr(sorted(kwargs.items())))
     if key not in calls:
-        calls[key] = layer(args if len(args) > 1 else args[0])
+        calls[key] = layer(args if len(args) > 1 else args[0], **kwargs)
     outs, index = calls[key], node["output_index"]
-    if not isinstance(outs, list) or isinstance(index, bool) or not isinstance(index, int) or \
+    if not isinstance(outs, (list, tuple)) or isinstance(index, bool) or not isinstance(index, int) or \
             not 0 <= index < len(outs):
         raise ValueError(f"{where}: output_index {index!r:.40} does not name one of the outputs of layer "
                          f"{layer.name!r}")

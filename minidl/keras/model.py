@@ -507,6 +507,7 @@ class Model(StepMethods, Layer):
                                       "with no config to save. Use model.save_weights(path) and rebuild the model "
                                       "in code, then load_weights(path).")
         ins, outs, order, multi_in, multi_out = self._graph
+        from .masking_utils import call_kwargs  # noqa: PLC0415
         ids = {id(t): i for i, t in enumerate(ins)}
         layers, layer_ids, nodes = [], {}, []
         for t in order:
@@ -515,7 +516,8 @@ class Model(StepMethods, Layer):
                 layers.append(t.layer._serialized())
             ids[id(t)] = len(ids)
             nodes.append({"layer": layer_ids[id(t.layer)], "inputs": [ids[id(p)] for p in t.parents],
-                          **({"output_index": t._index} if hasattr(t, "_node") else {})})   # one of several outputs
+                          **({"output_index": t._index} if hasattr(t, "_node") else {}),     # one of several outputs
+                          **({"kwargs": call_kwargs(t)} if call_kwargs(t) else {})})     # e.g. use_causal_mask
         return {"name": self.name, "layers": layers, "nodes": nodes, "multi_input": multi_in,
                 "multi_output": multi_out, "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in ins],
                 "outputs": [ids[id(t)] for t in outs]}

@@ -67,6 +67,8 @@ def _layout(layer):
     recurrent layer's weights belong to its ``cell``, a wrapper's to the layers it wraps; the counts cover
     ``layer.get_weights()`` in order. Container groups that hold no weights themselves are listed with 0."""
     name = type(layer).__name__
+    if hasattr(type(layer), "_h5_layout"):          # a layer that says its own nesting (MultiHeadAttention)
+        return layer._h5_layout()
     if name in ("SimpleRNN", "LSTM", "GRU"):
         return [("", 0), ("cell", len(layer.get_weights()))]
     if name == "Bidirectional":

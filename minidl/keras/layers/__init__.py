@@ -88,3 +88,9 @@ from .convolutional_transpose1d import Conv1DTranspose  # noqa: E402
 Convolution1DTranspose = Conv1DTranspose
 LAYERS["Conv1DTranspose"] = Conv1DTranspose
 __all__ += ["Conv1DTranspose", "Convolution1DTranspose"]
+# --- issue 16: attention layers -----------------------------------------------------------------------------------
+from .attention import AdditiveAttention, Attention  # noqa: E402
+from .multi_head_attention import MultiHeadAttention  # noqa: E402
+
+LAYERS.update({c.__name__: c for c in (AdditiveAttention, Attention, MultiHeadAttention)})
+__all__ += ["AdditiveAttention", "Attention", "MultiHeadAttention"]
