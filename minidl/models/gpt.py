@@ -298,5 +298,6 @@ def load_checkpoint(path, device="cpu"):
         model = GPT(**config)
         model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{what}: {exc}") from None
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise ValueError(f"{what}: {detail}") from None
     return model.to(device).eval(), vocab, info
