@@ -26,6 +26,8 @@ __all__ = [
     "binary", "cross_entropy", "cross_entropy_backward", "log_softmax", "log_softmax_backward", "reduce_sum",
     "softmax", "softmax_backward", "unary", "unary_backward",
     "linear", "linear_backward",
+    # issue 16: fused scaled-dot-product attention
+    "attention", "attention_backward",
 ]
 
 
@@ -905,3 +907,57 @@ def scatter_add_rows(grad, index, rows):
 
 
 __all__ += ["scatter_add_rows"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# attention (issue 16): the composed spec of the fused kernels; it builds the (B, H, L, S) score matrix the fused
+# providers never build
+
+def _attention_scores(q, k, mask, is_causal, scale):
+    """scale * q k^T + mask, with -inf where ``is_causal`` hides key j from query i (j > i)."""
+    xp = _xp(q)
+    s = xp.matmul(q, xp.swapaxes(k, -1, -2)) * q.dtype.type(scale)
+    if mask is not None:
+        s = s + mask
+    if is_causal:
+        seen = xp.tril(xp.ones(s.shape[-2:], dtype=bool))
+        s = xp.where(seen, s, xp.asarray(-numpy.inf, dtype=s.dtype))
+    return s
+
+
+def attention(q, k, v, mask, is_causal, scale):
+    """Scaled dot-product attention over the last two axes, as PyTorch's ``F.scaled_dot_product_attention``.
+
+    q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev); mask None or an additive float array (MB, MH, L, S) with
+    MB in {1, B}, MH in {1, H}, entries possibly -inf; is_causal: query i sees key j only if j <= i (top-left
+    aligned, on top of mask); scale a float. L, S, E, Ev, B, H >= 1 (the op handles zero sizes).
+
+    Returns (out (B, H, L, Ev), lse (B, H, L)): lse = log sum_j exp(scores_ij) over the keys row i sees. A row that
+    sees no key gives out = 0 and lse = -inf (PyTorch's CPU result for a fully masked row).
+    """
+    xp = _xp(q)
+    s = _attention_scores(q, k, mask, is_causal, scale)
+    m = s.max(axis=-1, keepdims=True)
+    m = xp.where(xp.isneginf(m), xp.asarray(0, dtype=s.dtype), m)
+    p = xp.exp(s - m)
+    total = p.sum(axis=-1, keepdims=True)
+    seen = total > 0
+    lse = xp.where(seen, xp.log(xp.where(seen, total, 1)) + m, xp.asarray(-numpy.inf, dtype=s.dtype))
+    out = xp.matmul(p / xp.where(seen, total, 1), v)
+    return xp.ascontiguousarray(out.astype(q.dtype, copy=False)), xp.ascontiguousarray(lse[..., 0])
+
+
+def attention_backward(grad, q, k, v, out, lse, mask, is_causal, scale, need=(True, True, True)):
+    """Gradients (dq, dk, dv) of ``attention`` for the output gradient ``grad`` (B, H, L, Ev), from the saved
+    ``out`` and ``lse``: P = exp(scores - lse) (0 for rows with lse = -inf), D = rowsum(grad * out),
+    dv = P^T grad, dS = P (grad v^T - D), dq = scale dS k, dk = scale dS^T q. One not in ``need`` is None."""
+    xp = _xp(q)
+    s = _attention_scores(q, k, mask, is_causal, scale)
+    shift = xp.where(xp.isneginf(lse), xp.asarray(numpy.inf, dtype=lse.dtype), lse)[..., None]
+    p = xp.exp(s - shift)
+    dv = xp.matmul(xp.swapaxes(p, -1, -2), grad) if need[2] else None
+    d = (grad * out).sum(axis=-1, keepdims=True)
+    ds = p * (xp.matmul(grad, xp.swapaxes(v, -1, -2)) - d) * q.dtype.type(scale)
+    dq = xp.matmul(ds, k) if need[0] else None
+    dk = xp.matmul(xp.swapaxes(ds, -1, -2), q) if need[1] else None
+    return tuple(None if g is None else xp.ascontiguousarray(g.astype(q.dtype, copy=False)) for g in (dq, dk, dv))

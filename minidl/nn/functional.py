@@ -1238,3 +1238,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """Cross-entropy of logits; also takes PyTorch's deprecated ``size_average``/``reduce``."""
     reduction = _legacy_warned("cross_entropy", reduction, size_average, reduce)
     return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+from ..ops.attention import scaled_dot_product_attention  # noqa: E402  (issue 16: fused attention)
+
+__all__ += ["scaled_dot_product_attention"]
