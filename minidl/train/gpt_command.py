@@ -23,7 +23,12 @@ WARMUP_STEPS = 50
 def exact_match(y_true, y_pred):
     """Per sequence, 1.0 when the argmax of the logits ``y_pred`` (B, T, V) equals ``y_true`` (B, T) at every
     position whose target is not -100. Under teacher forcing this equals the exact match of greedy decoding: a
-    greedy decoder reproduces the answer exactly when every next-token argmax along the true answer is right."""
+    greedy decoder reproduces the answer exactly when every next-token argmax along the true answer is right.
+
+    Example:
+        >>> exact_match(np.array([[-100, 2, 1]]), np.eye(3)[[[0, 2, 1]]])
+        array([1.])
+    """
     from .metrics import host  # noqa: PLC0415
 
     t = host(y_true) if hasattr(y_true, "array") else np.asarray(y_true)
@@ -32,7 +37,12 @@ def exact_match(y_true, y_pred):
 
 
 def greedy_exact_match(model, pairs, digits, reverse=False, batch_size=500):
-    """``(hits, total)``: held-out problems whose greedily generated answer is exactly the sum."""
+    """``(hits, total)``: problems (operand pairs) whose greedily generated answer is exactly the sum.
+
+    Example:
+        >>> greedy_exact_match(model, np.array([[12, 345], [999, 1]]), digits=3)
+        (2, 2)
+    """
     import minidl as md  # noqa: PLC0415
 
     from ..datasets import addition  # noqa: PLC0415
