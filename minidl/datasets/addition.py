@@ -97,26 +97,57 @@ def parse_answer(answer, reverse=True):
     return int(answer[::-1] if reverse else answer)
 
 
-def problems(digits=3, n_train=20000, n_test=1000, seed=0):
+def problems(digits=3, n_train=20000, n_test=1000, seed=0, carry_fraction=0.0):
     """``(train, test)``: int64 arrays ``(n, 2)`` of operand pairs ``(a, b)``, all distinct, drawn from ``seed``.
 
-    The ``n_test`` held-out pairs are drawn first; a training pair is never a held-out pair in either order.
+    The ``n_test`` held-out pairs are drawn first, uniformly; a training pair is never a held-out pair in either
+    order. ``carry_fraction`` of the training pairs are drawn so that each digit column sums to 9 with probability
+    1/2 (else uniformly), so carries that run through several columns (``999+1``, ``455+545``), rare among uniform
+    pairs, are well represented; the rest are uniform. The pairs come back shuffled.
 
     Example:
         >>> train, test = problems(digits=2, n_train=100, n_test=10)
     """
     _check(digits, n_train, n_test)
+    if not 0.0 <= carry_fraction <= 1.0:
+        raise ValueError(f"addition: carry_fraction must be in [0, 1], got {carry_fraction!r}")
     base = 10 ** digits
     rng = np.random.default_rng(seed)
     # distinct ordered pairs a * base + b; enough that, after dropping the swapped twins of held-out pairs
     # (at most one per held-out pair), n_train remain
     ids = rng.choice(base * base, size=n_train + 2 * n_test, replace=False)
-    pairs = np.stack([ids // base, ids % base], axis=1).astype(np.int64)
-    test, rest = pairs[:n_test], pairs[n_test:]
-    key = np.sort(test, axis=1) @ np.array([base, 1])
-    rest_key = np.sort(rest, axis=1) @ np.array([base, 1])
-    train = rest[~np.isin(rest_key, key)][:n_train]
-    return train, test
+    test_ids, rest = ids[:n_test], ids[n_test:]
+    held_out = _unordered(test_ids, base)
+    rest = rest[~np.isin(_unordered(rest, base), held_out)]
+    n_carry = int(round(carry_fraction * n_train))
+    uniform = rest[:n_train - n_carry]
+    carry = np.empty(0, dtype=np.int64)
+    for _ in range(8):                     # a few rounds: each draws more than enough unless the space is tiny
+        if len(carry) >= n_carry:
+            break
+        a = rng.integers(0, base, 4 * n_carry + 16)
+        column = 10 ** np.arange(digits)
+        a_digits = a[:, None] // column % 10
+        b_digits = np.where(rng.random(a_digits.shape) < 0.5, 9 - a_digits, rng.integers(0, 10, a_digits.shape))
+        more = a * base + b_digits @ column
+        more = more[~np.isin(_unordered(more, base), held_out) & ~np.isin(more, uniform)]
+        carry = np.concatenate([carry, more])
+        carry = carry[np.sort(np.unique(carry, return_index=True)[1])]
+    if len(carry) < n_carry:
+        raise ValueError(f"addition: could not draw {n_carry} distinct carry problems of {digits} digits outside "
+                         f"the held-out set (lower carry_fraction or n_train)")
+    train_ids = rng.permutation(np.concatenate([uniform, carry[:n_carry]]))
+    return _pairs(train_ids, base), _pairs(test_ids, base)
+
+
+def _pairs(ids, base):
+    return np.stack([ids // base, ids % base], axis=1).astype(np.int64)
+
+
+def _unordered(ids, base):
+    """One key per unordered pair: ``min(a, b) * base + max(a, b)``."""
+    a, b = ids // base, ids % base
+    return np.minimum(a, b) * base + np.maximum(a, b)
 
 
 def strings(pairs, digits, reverse=True):
@@ -168,18 +199,18 @@ def inputs_targets(seqs, digits):
     return x, y
 
 
-def load_data(digits=3, n_train=20000, n_test=1000, reverse=True, seed=0):
+def load_data(digits=3, n_train=20000, n_test=1000, reverse=True, seed=0, carry_fraction=0.0):
     """``(x_train, y_train), (x_test, y_test)``: int64 arrays ``(n, 3 * digits + 2)`` for next-token training.
 
     ``x`` is a problem string without its last character, ``y`` the string shifted by one with the prompt part
     set to -100 (the cross-entropy ``ignore_index``), so the loss counts only the ``digits + 1`` answer tokens.
-    See the module docstring for the format and the split.
+    See the module docstring for the format and the split, :func:`problems` for ``carry_fraction``.
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = load_data(digits=3, n_train=20000, n_test=1000, seed=0)
         >>> x_train.shape, y_train.shape
         ((20000, 11), (20000, 11))
     """
-    train, test = problems(digits, n_train, n_test, seed)
+    train, test = problems(digits, n_train, n_test, seed, carry_fraction)
     return (inputs_targets(tokens(train, digits, reverse), digits),
             inputs_targets(tokens(test, digits, reverse), digits))

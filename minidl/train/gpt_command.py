@@ -15,6 +15,7 @@ import numpy as np
 # the task and the model of `minidl train gpt`; --epochs/--batch-size/--lr/--seed/--save override the run's defaults
 DIGITS = 3
 N_TRAIN, N_TEST = 20000, 1000
+CARRY_FRACTION = 0.25          # of the training problems drawn rich in carries through 9s (999+1); held-out: uniform
 MODEL = dict(n_layer=2, n_head=4, n_embd=64, dropout=0.0)
 DEFAULTS = dict(epochs=4, batch_size=64, lr=3e-3)
 WARMUP_STEPS = 50
@@ -78,7 +79,7 @@ def run(args):
     opts.update({k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
                  if v is not None})
     md.manual_seed(args.seed)
-    train_pairs, test_pairs = addition.problems(DIGITS, N_TRAIN, N_TEST, seed=args.seed)
+    train_pairs, test_pairs = addition.problems(DIGITS, N_TRAIN, N_TEST, seed=args.seed, carry_fraction=CARRY_FRACTION)
     train = addition.inputs_targets(addition.tokens(train_pairs, DIGITS, reverse=False), DIGITS)
     test = addition.inputs_targets(addition.tokens(test_pairs, DIGITS, reverse=False), DIGITS)
     gpt = GPT(len(addition.VOCAB), block_size=train[0].shape[1], **MODEL).to(args.device)
