@@ -12,7 +12,7 @@ import pickle
 
 import numpy as np
 
-from . import dtypes
+from . import _weights_only, dtypes
 from .device import Device
 from .tensor import Tensor
 
@@ -140,6 +140,11 @@ def _build(n, tensors, refuse_pickle_from=None):
     if kind == "dict":
         return {_build(k, tensors, refuse_pickle_from): _build(v, tensors, refuse_pickle_from) for k, v in n["v"]}
     if kind == "pickle":
+        if refuse_pickle_from is not None and _weights_only.active():     # a weights-only load with an allow-list
+            return _weights_only.restricted_loads(tensors[n["k"]].numpy().tobytes(), lambda name: PickledObjectRefused(
+                f"{refuse_pickle_from}: weights-only load refused the global {name} in the pickled {n['type']} at "
+                f"{n['at'] or 'the top'}; if you trust it, list it in md.serialization.safe_globals([...]) or "
+                "add_safe_globals, or load with weights_only=False"))
         if refuse_pickle_from is not None:
             raise PickledObjectRefused(
                 f"{refuse_pickle_from}: the checkpoint holds a pickled {n['type']} at {n['at'] or 'the top'}; "

@@ -329,3 +329,7 @@ def load_metadata(path):
         if owned:
             fh.close()
     return {k: v for k, v in metadata.items() if k != _checkpoint.STRUCTURE_KEY}
+
+
+# --- issue 16 (word-language-model example): PyTorch's allow-list for weights-only loads of pickled objects ---
+from ._weights_only import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals  # noqa: E402,F401

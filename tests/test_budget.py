@@ -19,7 +19,7 @@ MAX_CORE_LINES = 4480
 CORE = ("tensor.py", "creation.py", "dtypes.py", "device.py", "autograd", "ops", "backends")
 # Provider bindings are not engine: each is a thin adapter to its own kernels, and adding a provider (issue 5's
 # cuda glue, say) must not eat the engine's budget. The dispatcher and the reference kernels stay counted.
-PROVIDER_ADAPTERS = ("backends/ops_*.py", "backends/_cuda_glue.py")
+PROVIDER_ADAPTERS = ("backends/ops_*.py", "backends/_cuda_glue*.py")  # _cuda_glue.py, _cuda_glue_attention.py
 
 
 def code_lines(path):

@@ -47,4 +47,12 @@ void BatchNormBackward(Addr grad, Addr x, Addr weight, Addr save_mean, Addr save
                        Addr grad_weight, Addr grad_bias, const std::string& dtype, int64_t N, int64_t C, int64_t L,
                        Addr stream);
 
+// bind_attention.cpp (mask, dq, dk, dv = 0: absent / not wanted; delta: a (B, H, L) workspace for the backward)
+void Attention(Addr q, Addr k, Addr v, Addr mask, bool is_causal, double scale, Addr out, Addr lse,
+               const std::string& dtype, int64_t B, int64_t H, int64_t L, int64_t S, int64_t E, int64_t Ev, int64_t MB,
+               int64_t MH, Addr stream);
+void AttentionBackward(Addr grad, Addr q, Addr k, Addr v, Addr out, Addr lse, Addr mask, bool is_causal, double scale,
+                       Addr dq, Addr dk, Addr dv, Addr delta, const std::string& dtype, int64_t B, int64_t H,
+                       int64_t L, int64_t S, int64_t E, int64_t Ev, int64_t MB, int64_t MH, Addr stream);
+
 }  // namespace minidl::cuda::api

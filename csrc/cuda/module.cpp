@@ -93,4 +93,14 @@ PYBIND11_MODULE(MINIDL_CUDA_MODULE_NAME, m) {
         py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"), py::arg("grad_x"),
         py::arg("grad_weight"), py::arg("grad_bias"), py::arg("dtype"), py::arg("N"), py::arg("C"), py::arg("L"),
         py::arg("stream"), "batch_norm gradients into grad_x, grad_weight, grad_bias; device pointers as ints");
+
+  m.def("attention", &Attention, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("is_causal"),
+        py::arg("scale"), py::arg("out"), py::arg("lse"), py::arg("dtype"), py::arg("B"), py::arg("H"), py::arg("L"),
+        py::arg("S"), py::arg("E"), py::arg("Ev"), py::arg("MB"), py::arg("MH"), py::arg("stream"),
+        "fused attention forward into out (B, H, L, Ev) and lse (B, H, L); mask 0 = none");
+  m.def("attention_backward", &AttentionBackward, py::arg("grad"), py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("out"), py::arg("lse"), py::arg("mask"), py::arg("is_causal"), py::arg("scale"), py::arg("dq"),
+        py::arg("dk"), py::arg("dv"), py::arg("delta"), py::arg("dtype"), py::arg("B"), py::arg("H"), py::arg("L"),
+        py::arg("S"), py::arg("E"), py::arg("Ev"), py::arg("MB"), py::arg("MH"), py::arg("stream"),
+        "fused attention gradients into dq, dk, dv (0 skips one); delta is a (B, H, L) workspace");
 }

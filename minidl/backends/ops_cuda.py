@@ -35,3 +35,22 @@ except ImportError:
 
 _glue = Glue(_C_cuda, cupy, lambda a: a.data.ptr, lambda: cupy.cuda.get_current_stream().ptr)
 globals().update(kernels_of(_glue))
+
+# -- attention (issue 16): the fused kernels of csrc/cuda/attention.cu, through the same glue. Defined only when
+# the extension has them (an older build lacks them: the call falls through to provider "cupy").
+if hasattr(_C_cuda, "attention"):
+    from . import _cuda_glue_attention
+
+    def attention(q, k, v, mask, is_causal, scale):
+        """Fused attention forward on the GPU: ``(out, lse)`` as ``reference.attention``.
+
+        >>> out, lse = attention(q, k, v, None, False, 0.125)  # doctest: +SKIP
+        """
+        return _cuda_glue_attention.attention(_glue, q, k, v, mask, is_causal, scale)
+
+    def attention_backward(grad, q, k, v, out, lse, mask, is_causal, scale, need=(True, True, True)):
+        """Fused attention backward on the GPU: ``(dq, dk, dv)`` as ``reference.attention_backward``.
+
+        >>> dq, dk, dv = attention_backward(grad, q, k, v, out, lse, None, False, 0.125)  # doctest: +SKIP
+        """
+        return _cuda_glue_attention.attention_backward(_glue, grad, q, k, v, out, lse, mask, is_causal, scale, need)

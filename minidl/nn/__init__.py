@@ -62,3 +62,15 @@ from . import parallel  # noqa: E402
 from .parallel import DataParallel  # noqa: E402
 
 __all__ += ["DataParallel", "parallel"]
+
+
+# --- issue 16: attention and the Transformer layers ---
+from .attention_layer import MultiheadAttention  # noqa: E402
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,  # noqa: E402
+                          TransformerEncoderLayer)
+
+__all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+            "TransformerEncoderLayer"]
+from . import modules  # noqa: E402  (the layers under PyTorch's file names: nn.modules.linear.Linear, ...)
+
+__all__ += ["modules"]

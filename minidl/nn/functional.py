@@ -1242,3 +1242,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 from ..ops.attention import scaled_dot_product_attention  # noqa: E402  (issue 16: fused attention)
 
 __all__ += ["scaled_dot_product_attention"]
+
+from .attention_layer import multi_head_attention_forward  # noqa: E402  (issue 16: nn.MultiheadAttention's body)
+
+__all__ += ["multi_head_attention_forward"]

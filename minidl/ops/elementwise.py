@@ -364,7 +364,8 @@ class Log(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return kernel("unary", a.array, "log")
+        with np.errstate(divide="ignore", invalid="ignore"):    # log(0) = -inf, log(-1) = nan, silently, as PyTorch
+            return kernel("unary", a.array, "log")
 
     @staticmethod
     def backward(ctx, grad):
