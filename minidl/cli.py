@@ -72,6 +72,7 @@ def main(argv=None):
     train_parser = sub.add_parser(
         "train", help="train a network family (default: the CNN on the offline digits set) and print test metrics")
     train_command.add_arguments(train_parser)
+    _add_generate(sub)
     args = parser.parse_args(argv)
     if args.command == "info":
         print("\n".join(info_lines()))
@@ -95,6 +96,8 @@ def main(argv=None):
                 code = exc.code if isinstance(exc.code, int) else 1
                 _end_distributed_job(f"exit status {code}" if isinstance(exc.code, int) else str(exc.code), code)
             raise
+    elif args.command == "generate":
+        return _generate(args)
     return 0
 
 
@@ -104,6 +107,29 @@ def _end_distributed_job(message, code):
     dist = sys.modules.get("minidl.distributed")
     if dist is not None and dist.is_initialized() and dist.world_size() > 1:
         dist.abort(message, code)
+
+
+# --- issue 16: `minidl generate` samples from a GPT saved by `minidl train gpt --save` ---
+def _add_generate(sub):
+    from .train import gpt_command  # noqa: PLC0415
+
+    parser = sub.add_parser("generate", help="continue a prompt with a GPT saved by `minidl train gpt --save`",
+                            description="Load a model saved by `minidl train gpt --save PATH` (checked: a damaged or "
+                                        "foreign file is an error) and print the prompt with its continuation.")
+    gpt_command.add_generate_arguments(parser)
+    return parser
+
+
+def _generate(args):
+    from .train import gpt_command  # noqa: PLC0415
+
+    try:
+        return gpt_command.generate(args)
+    except (RuntimeError, FileNotFoundError, ValueError, TypeError) as exc:
+        if os.environ.get("MINIDL_DEBUG"):
+            raise
+        print(f"minidl generate: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Example:
 """
 from .autoencoder import Autoencoder, ConvAutoencoder
 from .cnn import CNN
+from .gpt import GPT
 from .mlp import MLP
 from .rnn import RNNClassifier
 
-__all__ = ["MLP", "CNN", "RNNClassifier", "Autoencoder", "ConvAutoencoder"]
+__all__ = ["MLP", "CNN", "RNNClassifier", "Autoencoder", "ConvAutoencoder", "GPT"]

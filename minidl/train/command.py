@@ -1,4 +1,5 @@
-"""``minidl train {mlp,cnn,rnn,autoencoder}``: train one of the four families and print its test metrics.
+"""``minidl train {mlp,cnn,rnn,autoencoder,gpt}``: train one of the families and print its test metrics (``gpt``:
+see ``minidl.train.gpt_command``).
 
 Every option is checked before any data is read or any training starts (a bad ``--save`` path, ``--lr``,
 ``--device`` or option combination is a one-line usage error, exit status 2), so a finished training is never
@@ -13,9 +14,11 @@ import time
 
 import numpy as np
 
-FAMILIES = ("mlp", "cnn", "rnn", "autoencoder")
+FAMILIES = ("mlp", "cnn", "rnn", "autoencoder", "gpt")
 IMAGE_SETS = ("digits", "mnist", "fashion_mnist", "synthetic")
-DATASETS = {"mlp": IMAGE_SETS, "cnn": IMAGE_SETS, "autoencoder": IMAGE_SETS, "rnn": ("synthetic", "imdb")}
+DATASETS = {"mlp": IMAGE_SETS, "cnn": IMAGE_SETS, "autoencoder": IMAGE_SETS, "rnn": ("synthetic", "imdb"),
+            "gpt": ("addition",)}
+DEFAULT_DATASET = {"rnn": "synthetic", "gpt": "addition"}
 # Defaults that reach the accuracy targets on the offline sets in well under a minute on 2 cores.
 # Data sets read from files (``--data-path``); digits ships inside minidl and synthetic is generated.
 FILE_SETS = ("mnist", "fashion_mnist", "imdb")
@@ -70,9 +73,11 @@ def _save_path(text):
 
 def add_arguments(parser):
     parser.add_argument("family", nargs="?", default="cnn", choices=FAMILIES,
-                        help="network family (default: cnn)")
+                        help="network family (default: cnn); gpt: a small GPT learns 3-digit addition "
+                             "(\"123+456=0579\"): 99.9%% exact match on 1,000 unseen sums after its default 4 "
+                             "epochs, about 2 CPU-minutes (4 min wall on a busy 2-core VM)")
     parser.add_argument("--dataset", help="digits (default for images), mnist, fashion_mnist, synthetic "
-                                          "(default for rnn), imdb")
+                                          "(default for rnn), imdb, addition (gpt)")
     parser.add_argument("--epochs", type=_positive_int)
     parser.add_argument("--batch-size", type=_positive_int)
     parser.add_argument("--optimizer", default="adam", choices=("sgd", "adam", "rmsprop"))
@@ -137,16 +142,22 @@ def build(family, train, vocab=None):
 
 def check(args, parser):
     """Usage errors that need several options at once: end through ``parser.error`` (exit status 2)."""
-    dataset = args.dataset or ("synthetic" if args.family == "rnn" else "digits")
+    dataset = args.dataset or DEFAULT_DATASET.get(args.family, "digits")
     if dataset not in DATASETS[args.family]:
         parser.error(f"dataset {dataset!r} does not fit the {args.family} family "
                      f"(choose from {', '.join(DATASETS[args.family])})")
     if args.data_path is not None and dataset not in FILE_SETS:
         parser.error(f"--data-path is for the data sets read from files ({', '.join(FILE_SETS)}); {dataset} "
                      + ("ships inside minidl" if dataset == "digits" else "is generated"))
+    if args.family == "gpt":
+        from . import gpt_command  # noqa: PLC0415
+        gpt_command.check(args, parser)
 
 
 def run(args):
+    if args.family == "gpt":
+        from . import gpt_command  # noqa: PLC0415
+        return gpt_command.run(args)
     import minidl as md  # noqa: PLC0415
 
     from . import evaluate, fit  # noqa: PLC0415
@@ -160,7 +171,7 @@ def run(args):
             raise SystemExit(f"minidl train --distributed: {e}") from None
     main = dist is None or dist.rank() == 0
     say = print if main else (lambda *a, **k: None)
-    dataset = args.dataset or ("synthetic" if args.family == "rnn" else "digits")
+    dataset = args.dataset or DEFAULT_DATASET.get(args.family, "digits")
     if dataset not in DATASETS[args.family]:         # main() reports this as a usage error before we get here
         raise ValueError(f"dataset {dataset!r} does not fit the {args.family} family "
                          f"(choose from {', '.join(DATASETS[args.family])})")
