@@ -5,7 +5,6 @@ The task is ``md.datasets.addition``: ``"123+456=0579"``, operands zero-padded t
 with ``DIGITS + 1`` digits (most significant first); the loss counts only the answer characters. The measure is the
 exact match of greedily decoded answers on held-out problems that training never saw (in either operand order).
 """
-import argparse
 import math
 import re
 import time
@@ -152,18 +151,9 @@ def _warmup_cosine(step, total):
 
 
 # --- minidl generate ----------------------------------------------------------------------------------------------
-def _temperature(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
-
-
 def add_generate_arguments(parser):
     from .command import _device, _positive_int  # noqa: PLC0415
+    from .command import _learning_rate as _temperature  # noqa: PLC0415  (the same check: a finite number > 0)
 
     parser.add_argument("--checkpoint", required=True, metavar="PATH",
                         help="a model saved by `minidl train gpt --save PATH`")
