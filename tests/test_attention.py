@@ -188,3 +188,15 @@ def test_bad_input_is_a_clear_error(call, message):
     with pytest.raises((ValueError, TypeError), match=message) as err:
         call(q)
     assert "scaled_dot_product_attention" in str(err.value)
+
+
+def test_a_key_padding_mask_reaches_the_kernel_as_one_row_per_batch():
+    rng = np.random.default_rng(8)
+    q = md.tensor(rng.standard_normal((2, 4, 64, 8)))
+    pad = md.tensor(rng.random((2, 1, 1, 64)) > 0.2)
+    with backends.trace() as log:
+        got = F.scaled_dot_product_attention(q, q, q, attn_mask=pad)
+    (record,) = [r for r in log if r.kernel == "attention"]
+    assert (2, 1, 1, 64) in record.shapes        # not broadcast to (2, 1, 64, 64)
+    want = TF.scaled_dot_product_attention(*(torch.tensor(q.numpy()),) * 3, attn_mask=torch.tensor(pad.numpy()))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-12)

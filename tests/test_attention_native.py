@@ -17,7 +17,7 @@ if not hasattr(_C, "attention"):
 
 RTOL = {np.float32: 1e-4, np.float64: 1e-10}
 EPS = {np.float32: 1e-6, np.float64: 1e-14}    # the absolute part: a few ulps of the summed terms' size
-MASKS = ("none", "shared", "per_batch", "per_head")
+MASKS = ("none", "shared", "per_batch", "per_head", "key_padding")
 
 
 class threads:
@@ -39,11 +39,12 @@ def _mask(rng, kind, B, H, L, S, dtype, masked_rows):
     """An additive mask of the given broadcast pattern with random -inf entries; `masked_rows` rows all -inf."""
     if kind == "none":
         return None
-    shape = {"shared": (1, 1, L, S), "per_batch": (B, 1, L, S), "per_head": (B, H, L, S)}[kind]
+    shape = {"shared": (1, 1, L, S), "per_batch": (B, 1, L, S), "per_head": (B, H, L, S),
+             "key_padding": (B, 1, 1, S)}[kind]     # key_padding: one row read for every query (ML = 1)
     m = rng.standard_normal(shape)
     m[rng.random(shape) < 0.3] = -np.inf
     for r in masked_rows:
-        m[..., r % L, :] = -np.inf
+        m[..., r % shape[2], :] = -np.inf
     return m.astype(dtype)
 
 

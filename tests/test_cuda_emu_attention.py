@@ -24,7 +24,7 @@ from minidl.backends._cuda_glue import Glue
 
 DTYPES = [np.float32, np.float64]
 SANITIZE = os.environ.get("MINIDL_CUDA_EMU_SANITIZE") or None
-MASKS = ["none", "1x1", "Bx1", "1xH", "BxH"]
+MASKS = ["none", "1x1", "Bx1", "1xH", "BxH", "Bx1x1"]
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +48,14 @@ def _mask(rng, kind, b, h, length, s, dtype, full_rows=True):
     """An additive mask of broadcast shape ``kind`` with random -inf entries and (``full_rows``) some rows all -inf."""
     if kind == "none":
         return None
-    mb = b if kind in ("Bx1", "BxH") else 1
+    mb = b if kind in ("Bx1", "BxH", "Bx1x1") else 1
     mh = h if kind in ("1xH", "BxH") else 1
-    mask = rng.standard_normal((mb, mh, length, s)).astype(dtype)
+    mask = rng.standard_normal((mb, mh, 1 if kind == "Bx1x1" else length, s)).astype(dtype)
     mask[rng.random(mask.shape) < 0.25] = -np.inf
-    if full_rows:
+    if kind == "Bx1x1":         # a key-padding row shared by every query (the glue broadcasts it)
+        if full_rows:
+            mask[0] = -np.inf
+    elif full_rows:
         mask[0, 0, length // 2] = -np.inf          # one row masked in one (batch, head) slot
         mask[..., length - 1, :] = -np.inf         # the last row masked everywhere
     return mask

@@ -1,7 +1,8 @@
 // attention and attention_backward: fused scaled-dot-product attention (FlashAttention-2 style), float32/float64.
 //
 // Contract (minidl/backends/reference.py): q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev), an optional additive
-// mask (MB, MH, L, S) with MB in {1, B}, MH in {1, H}, top-left causal masking, a scale. The forward returns
+// mask (MB, MH, ML, S) with MB in {1, B}, MH in {1, H}, ML in {1, L} (a key-padding row shared by every query),
+// top-left causal masking, a scale. The forward returns
 // out (B, H, L, Ev) and lse (B, H, L); a row that sees no key gives out = 0, lse = -inf and no gradient.
 //
 // Forward: one work unit is one (batch*head, tile of Bq query rows). The unit walks the key blocks of Bk keys
@@ -374,7 +375,7 @@ void ParallelUnits(int64_t units, F&& fn) {
 
 template <typename T>
 struct Problem {
-  int64_t B, H, L, S, E, Ev, MB, MH;
+  int64_t B, H, L, S, E, Ev, MB, MH, ML;
   const T *q, *k, *v, *mask;
   bool causal;
   T scale;
@@ -384,8 +385,10 @@ struct Problem {
   const T* MaskOf(int64_t bh) const {
     if (mask == nullptr) return nullptr;
     const int64_t b = bh / H, h = bh % H;
-    return mask + ((MB == 1 ? 0 : b) * MH + (MH == 1 ? 0 : h)) * L * S;
+    return mask + ((MB == 1 ? 0 : b) * MH + (MH == 1 ? 0 : h)) * ML * S;
   }
+  /** Elements between the mask rows of consecutive queries: 0 when one row serves every query (ML == 1). */
+  int64_t MaskRowStride() const { return ML == 1 ? 0 : S; }
 };
 
 /** Adds the mask and the causal -inf to the score tile St (bk keys x bq queries, leading dimension ld) of keys
@@ -395,7 +398,7 @@ void MaskTile(const Problem<T>& p, const T* mrows, int64_t i0, int64_t bq, int64
               int64_t ld) {
   if (mrows != nullptr) {
     for (int64_t i = 0; i < bq; ++i) {
-      const T* mr = mrows + (i0 + i) * p.S + j0;
+      const T* mr = mrows + (i0 + i) * p.MaskRowStride() + j0;
       for (int64_t j = 0; j < bk; ++j) st[j * ld + i] += mr[j];
     }
   }
@@ -643,16 +646,16 @@ Problem<T> CheckOperands(const char* op, const py::array& q, const py::array& k,
                "k must be (B, H, S, E) with q's B, H and E; got " + Shapes(q, k, v));
   MINIDL_CHECK(v.shape(0) == p.B && v.shape(1) == p.H && v.shape(2) == p.S, op,
                "v must be (B, H, S, Ev) with k's B, H and S; got " + Shapes(q, k, v));
-  p.MB = 1, p.MH = 1;
+  p.MB = 1, p.MH = 1, p.ML = 1;
   if (mask.has_value()) {
     const py::array& m = *mask;
     CheckFloatArray(m, 4, op, "mask");
     CheckSameDtype(q, m, op);
-    p.MB = m.shape(0), p.MH = m.shape(1);
-    MINIDL_CHECK((p.MB == 1 || p.MB == p.B) && (p.MH == 1 || p.MH == p.H) && m.shape(2) == p.L &&
+    p.MB = m.shape(0), p.MH = m.shape(1), p.ML = m.shape(2);
+    MINIDL_CHECK((p.MB == 1 || p.MB == p.B) && (p.MH == 1 || p.MH == p.H) && (p.ML == 1 || p.ML == p.L) &&
                      m.shape(3) == p.S,
-                 op, "mask must be (1 or B, 1 or H, L, S) = (1 or " + std::to_string(p.B) + ", 1 or " +
-                         std::to_string(p.H) + ", " + std::to_string(p.L) + ", " + std::to_string(p.S) + "), got " +
+                 op, "mask must be (1 or B, 1 or H, 1 or L, S) = (1 or " + std::to_string(p.B) + ", 1 or " +
+                         std::to_string(p.H) + ", 1 or " + std::to_string(p.L) + ", " + std::to_string(p.S) + "), got " +
                          ShapeString(m) + " for " + Shapes(q, k, v));
     p.mask = DataOf<T>(m);
   }

@@ -20,6 +20,14 @@ def _prepare(glue, dtype, *arrays):
     return [None if a is None else glue.xp.ascontiguousarray(a, dtype=dtype) for a in arrays]
 
 
+def _full_rows(glue, mask, length):
+    """The mask with one row per query: the contract allows a shared row (MB, MH, 1, S) that the CUDA kernels,
+    which index mask rows by query, do not take yet (the native kernel reads it through a zero row stride)."""
+    if mask is None or mask.shape[2] == length:
+        return mask
+    return glue.xp.broadcast_to(mask, mask.shape[:2] + (length, mask.shape[3]))
+
+
 def attention(glue, q, k, v, mask, is_causal, scale):
     """``(out, lse)`` of ``reference.attention`` by the fused kernel.
 
@@ -27,7 +35,7 @@ def attention(glue, q, k, v, mask, is_causal, scale):
     >>> out, lse = attention(glue, q, k, v, None, True, 0.125)  # doctest: +SKIP
     """
     xp, dtype = glue.xp, q.dtype
-    q, k, v, mask = _prepare(glue, dtype, q, k, v, mask)
+    q, k, v, mask = _prepare(glue, dtype, q, k, v, _full_rows(glue, mask, q.shape[2]))
     b, h, length, s, e, ev, mb, mh = _geometry(q, v, k, mask)
     out = xp.empty((b, h, length, ev), dtype=dtype)
     lse = xp.empty((b, h, length), dtype=dtype)
@@ -43,7 +51,7 @@ def attention_backward(glue, grad, q, k, v, out, lse, mask, is_causal, scale, ne
     >>> dq, dk, dv = attention_backward(glue, grad, q, k, v, out, lse, None, False, 0.125)  # doctest: +SKIP
     """
     xp, dtype = glue.xp, q.dtype
-    grad, q, k, v, out, lse, mask = _prepare(glue, dtype, grad, q, k, v, out, lse, mask)
+    grad, q, k, v, out, lse, mask = _prepare(glue, dtype, grad, q, k, v, out, lse, _full_rows(glue, mask, q.shape[2]))
     b, h, length, s, e, ev, mb, mh = _geometry(q, v, k, mask)
     dq, dk, dv = glue._wanted(need, q, k, v)
     if dq is None and dk is None and dv is None:

@@ -929,8 +929,9 @@ def _attention_scores(q, k, mask, is_causal, scale):
 def attention(q, k, v, mask, is_causal, scale):
     """Scaled dot-product attention over the last two axes, as PyTorch's ``F.scaled_dot_product_attention``.
 
-    q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev); mask None or an additive float array (MB, MH, L, S) with
-    MB in {1, B}, MH in {1, H}, entries possibly -inf; is_causal: query i sees key j only if j <= i (top-left
+    q (B, H, L, E), k (B, H, S, E), v (B, H, S, Ev); mask None or an additive float array (MB, MH, ML, S) with
+    MB in {1, B}, MH in {1, H}, ML in {1, L} (ML = 1: one row for every query, a key-padding mask), entries
+    possibly -inf; is_causal: query i sees key j only if j <= i (top-left
     aligned, on top of mask); scale a float. L, S, E, Ev, B, H >= 1 (the op handles zero sizes).
 
     Returns (out (B, H, L, Ev), lse (B, H, L)): lse = log sum_j exp(scores_ij) over the keys row i sees. A row that

@@ -75,7 +75,8 @@ class Attention(Function):
 
 
 def _kernel_mask(mask, lead, L, S, dtype):
-    """The additive mask as the kernels take it, (MB, MH, L, S), broadcasting only the axes it must.
+    """The additive mask as the kernels take it, (MB, MH, ML, S), broadcasting only the axes it must (a key-padding
+    mask keeps ML = 1: one row of S for every query).
 
     ``lead`` are the query's leading axes; with two or more, the last is the heads axis (H) and the rest fold into
     the batch (B); with one it is the batch and H = 1.
@@ -83,15 +84,16 @@ def _kernel_mask(mask, lead, L, S, dtype):
     m = mask.array
     m = m.reshape((1,) * (len(lead) + 2 - m.ndim) + m.shape)
     xp = mask._xp
+    ml = 1 if m.shape[-2] == 1 else L
     if len(lead) == 0:
-        return xp.ascontiguousarray(xp.broadcast_to(m, (1, 1, L, S)), dtype=dtype)
+        return xp.ascontiguousarray(xp.broadcast_to(m, (1, 1, ml, S)), dtype=dtype)
     heads = lead[-1] if len(lead) >= 2 else 1
     batch_axes = lead[:-1] if len(lead) >= 2 else lead
     mh = heads if len(lead) >= 2 and m.shape[-3] != 1 else 1
     m_batch = m.shape[:len(batch_axes)]
     mb = 1 if all(d == 1 for d in m_batch) else math.prod(batch_axes)
-    target = (batch_axes if mb > 1 else (1,) * len(batch_axes)) + ((mh,) if len(lead) >= 2 else ()) + (L, S)
-    return xp.ascontiguousarray(xp.broadcast_to(m, target), dtype=dtype).reshape(mb, mh, L, S)
+    target = (batch_axes if mb > 1 else (1,) * len(batch_axes)) + ((mh,) if len(lead) >= 2 else ()) + (ml, S)
+    return xp.ascontiguousarray(xp.broadcast_to(m, target), dtype=dtype).reshape(mb, mh, ml, S)
 
 
 def _additive(attn_mask, like):
