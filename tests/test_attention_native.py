@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import child_process
 from minidl.backends import ops_native, reference
 
 _C = pytest.importorskip("minidl._C")
@@ -136,7 +137,7 @@ def test_tile_sizes_do_not_change_results(tiles):
     """MINIDL_ATTENTION_TILES is read once per process, so other tile sizes run in a subprocess."""
     import subprocess
     import sys
-    code = ("import numpy as np, sys; sys.path.insert(0, 'tests'); import test_attention_native as t\n"
+    code = ("import numpy as np; import test_attention_native as t\n"
             "rng = np.random.default_rng(3)\n"
             "for dt in (np.float32, np.float64):\n"
             "    q, k, v, g = t._operands(rng, 2, 2, 77, 101, 33, 20, dt)\n"
@@ -145,8 +146,9 @@ def test_tile_sizes_do_not_change_results(tiles):
             "        t._check(q, k, v, g, m, causal, 0.2)\n"
             "        t._check(q, k, v, g, None, causal, 0.2)\n"
             "print('ok')\n")
-    env = dict(__import__("os").environ, MINIDL_ATTENTION_TILES=tiles)
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    # child_process: the installed minidl and tests/ on the path, run from a folder without a source tree
+    res = subprocess.run([sys.executable, "-c", code], env=child_process.env(MINIDL_ATTENTION_TILES=tiles),
+                         cwd=child_process.CWD, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
 
 

@@ -21,6 +21,15 @@ from minidl.testing import assert_gradcheck
 from keras_helpers import fresh_session, keras_grads  # noqa: F401 -- fixtures
 from keras_oracle import keras, to_numpy
 
+
+@pytest.fixture(autouse=True)
+def keras_dtype_policy_follows_floatx():
+    """Keras 3.15's MultiHeadAttention fixes Keras' global dtype policy (to float32) as a side effect, after which
+    ``keras.backend.set_floatx("float64")`` in later tests no longer reaches new layers; forget it after each test."""
+    yield
+    from keras.src.backend.common import global_state
+    global_state.set_global_attribute("dtype_policy", None)
+
 RNG = np.random.default_rng(0)
 # the layers whose configs round-trip here (test_keras_layers.test_every_layer_class_has_a_config_case reads it)
 ROUND_TRIPPED = ("MultiHeadAttention", "Attention", "AdditiveAttention")

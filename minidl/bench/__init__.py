@@ -117,6 +117,9 @@ def _measure(ops, providers, compare, dtype, quick, repeat, budget, tiny, progre
     if "attention" in ops and device == "cpu":
         from . import attention  # noqa: PLC0415 -- the attention cases (fused vs unfused vs torch, peak memory)
         results += attention.run_attention(compare, dtype, repeat, budget, quick, tiny, progress)
+    elif "attention" in ops:
+        print(f"attention: not timed on {device}: the attention cases (fused vs unfused vs PyTorch, peak resident "
+              "memory) run on the CPU only", file=sys.stderr)
     return results
 
 

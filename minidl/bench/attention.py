@@ -174,7 +174,10 @@ def peak_memory_mb(side, case, dtype, timeout=600):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     try:
-        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+        # run from the folder holding this minidl: a child started with -c imports from its working directory first,
+        # which from a checkout would be the source tree (no compiled extension) instead of the installed package
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout,
+                             cwd=PACKAGE_ROOT)
     except subprocess.TimeoutExpired:
         return None
     if res.returncode != 0:
