@@ -465,13 +465,14 @@ def test_bench_device_cuda_runs_every_kernel_on_the_fake(cupy_module, capsys, tm
     path = tmp_path / "gpu.json"
     assert main(["bench", "--device", "cuda", "--tiny", "--repeat", "1", "--compare", "cupy,torch",
                  "--json", str(path)]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "CUDA events" in out and "GPU: " in out
     recs = json.loads(path.read_text())
     providers = {r["provider"] for r in recs}
     assert "cupy" in providers and "cupy.matmul" in providers and not providers & {"native", "numpy", "np.matmul"}
     assert {r["op"] for r in recs} == set(bench.OPS) - {"attention"}      # the attention cases are CPU-only,
-    assert "attention: not timed on cuda" in capsys.readouterr().err        # and say so
+    assert "attention: not timed on cuda" in captured.err                   # and say so
     assert all(r["ms"] > 0 for r in recs)
     with pytest.raises(SystemExit):
         main(["bench", "--device", "cuda", "--providers", "numpy"])
