@@ -14,6 +14,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace minidl {
 
@@ -69,6 +70,19 @@ inline void CheckFloatArray(const py::array& a, py::ssize_t ndim, const char* op
 /** Check that all arrays share the dtype of the first. */
 inline void CheckSameDtype(const py::array& a, const py::array& b, const char* op) {
   MINIDL_CHECK(SameDtype(a.dtype(), b.dtype()), op, "dtypes differ: " + DtypeName(a) + " and " + DtypeName(b));
+}
+
+/** Check that two arrays have the same shape. */
+inline void CheckSameShape(const py::array& a, const py::array& b, const char* op) {
+  bool same = a.ndim() == b.ndim();
+  for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == b.shape(d);
+  MINIDL_CHECK(same, op, "shapes differ: " + ShapeString(a) + " and " + ShapeString(b));
+}
+
+/** A new uninitialised C-contiguous array of a's dtype and shape. */
+inline py::array EmptyLike(const py::array& a) {
+  std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
+  return py::array(a.dtype(), shape);
 }
 
 /** Call `fn(T{})` with T = float or double according to `dtype`; anything else is a ValueError.

@@ -246,19 +246,8 @@ void UnaryBackwardRange(Unary op, const T* g, const T* s, T* gx, int64_t b, int6
   }
 }
 
-void CheckSameShape(const py::array& a, const py::array& b, const char* op) {
-  bool same = a.ndim() == b.ndim();
-  for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == b.shape(d);
-  MINIDL_CHECK(same, op, "shapes differ: " + ShapeString(a) + " and " + ShapeString(b));
-}
-
 void CheckFloatAnyDim(const py::array& a, const char* op, const char* name) {
   CheckFloatArray(a, a.ndim(), op, name);
-}
-
-py::array EmptyLike(const py::array& a) {
-  std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
-  return py::array(a.dtype(), shape);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -139,17 +139,6 @@ void LnBackward(const T* g, const T* x, const T* w, const T* mean, const T* rstd
   }
 }
 
-py::array EmptyLike(const py::array& a) {
-  std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
-  return py::array(a.dtype(), shape);
-}
-
-void CheckSameShape(const py::array& a, const py::array& b, const char* op) {
-  bool same = a.ndim() == b.ndim();
-  for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == b.shape(d);
-  MINIDL_CHECK(same, op, "shapes differ: " + ShapeString(a) + " and " + ShapeString(b));
-}
-
 void CheckVector(const std::optional<py::array>& v, const py::array& x, int64_t n, const char* op, const char* name) {
   if (!v) return;
   CheckFloatArray(*v, 1, op, name);
