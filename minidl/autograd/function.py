@@ -6,7 +6,7 @@ import numpy as np
 from ..device import device_of
 from .anomaly import _mode as _anomaly_mode
 from .anomaly import record_stack as _record_stack
-from .grad_mode import _enabled, is_grad_enabled, no_grad
+from .grad_mode import _enabled, enable_grad, is_grad_enabled, no_grad
 
 
 class Context:
@@ -227,3 +227,18 @@ def once_differentiable(backward):
         with no_grad():
             return backward(ctx, *grads)
     return wrapper
+
+
+def recomputed_grads(composed, inputs, need, grad):
+    """The create_graph path of a Function whose backward is a raw kernel: the gradients of ``composed(*inputs)``
+    for ``grad``, each with a graph of its own, for the inputs flagged in ``need`` (None for the others).
+
+    ``composed`` rebuilds the forward from differentiable ops on the saved inputs themselves, so higher derivatives
+    reach them.
+    """
+    from . import grad as autograd_grad  # noqa: PLC0415 -- the package imports this module
+    with enable_grad():
+        out = composed(*inputs)
+    wanted = [t for t, n in zip(inputs, need) if n]
+    got = iter(autograd_grad(out, wanted, grad, create_graph=True, allow_unused=True))
+    return tuple(next(got) if n else None for n in need)

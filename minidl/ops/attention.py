@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from .. import backends
-from ..autograd.function import Function
-from ..autograd.grad_mode import enable_grad, is_grad_enabled
+from ..autograd.function import Function, recomputed_grads
+from ..autograd.grad_mode import is_grad_enabled
 from ..backends import kernels
 from ..tensor import Tensor
 from .conv import _check_float, _check_tensors
@@ -62,13 +62,9 @@ class Attention(Function):
         q, k, v = ctx.saved_tensors
         need = tuple(ctx.needs_input_grad[:3])
         if is_grad_enabled():       # create_graph: the gradients must have a graph of their own
-            from ..autograd import grad as autograd_grad
-            with enable_grad():     # recomputed on the saved inputs themselves, so higher derivatives reach them
-                mask = None if ctx.mask is None else Tensor._wrap(ctx.mask)
-                out = _composed(q, k, v, mask, ctx.is_causal, ctx.scale)
-            wanted = [t for t, n in zip((q, k, v), need) if n]
-            got = iter(autograd_grad(out, wanted, grad, create_graph=True, allow_unused=True))
-            return tuple(next(got) if n else None for n in need) + (None, None, None)
+            mask = None if ctx.mask is None else Tensor._wrap(ctx.mask)
+            return recomputed_grads(lambda a, b, c: _composed(a, b, c, mask, ctx.is_causal, ctx.scale), (q, k, v),
+                                    need, grad) + (None, None, None)
         grads = kernels.attention_backward(_arr(grad), _arr(q), _arr(k), _arr(v), ctx.out, ctx.lse, ctx.mask,
                                            ctx.is_causal, ctx.scale, need)
         return tuple(None if g is None or not n else Tensor._wrap(g) for g, n in zip(grads, need)) + (None,) * 3

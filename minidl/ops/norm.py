@@ -2,8 +2,8 @@
 import math
 
 from .. import backends
-from ..autograd.function import Function, once_differentiable
-from ..autograd.grad_mode import enable_grad, is_grad_enabled
+from ..autograd.function import Function, once_differentiable, recomputed_grads
+from ..autograd.grad_mode import is_grad_enabled
 from ..backends import kernels
 from ..tensor import Tensor
 from .conv import _check_float
@@ -98,12 +98,8 @@ class LayerNorm(Function):
         need = (ctx.needs_input_grad[0], weight is not None and ctx.needs_input_grad[1],
                 bias is not None and ctx.needs_input_grad[2])
         if is_grad_enabled():       # create_graph: recompute from differentiable ops on the saved inputs
-            from ..autograd import grad as autograd_grad
-            with enable_grad():
-                y = _composed_layer_norm(x, weight, bias, (1,), ctx.eps)
-            wanted = [t for t, n in zip((x, weight, bias), need) if n]
-            got = iter(autograd_grad(y, wanted, grad, create_graph=True, allow_unused=True))
-            return tuple(next(got) if n else None for n in need) + (None,)
+            return recomputed_grads(lambda a, w, b: _composed_layer_norm(a, w, b, (1,), ctx.eps), (x, weight, bias),
+                                    need, grad) + (None,)
         xp = x._xp
         arr = [None if t is None else xp.ascontiguousarray(t.array) for t in (grad, x, weight)]
         grads = kernels.layer_norm_backward(*arr, ctx.mean, ctx.rstd, need)
